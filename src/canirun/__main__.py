@@ -1,0 +1,5 @@
+"""``python -m canirun``."""
+
+from canirun.cli import main
+
+raise SystemExit(main())

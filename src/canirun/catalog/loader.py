@@ -1,0 +1,163 @@
+"""Read the shipped catalog and the user's extra files, once per process.
+
+Shipped files come from the package (importlib.resources), user files from
+``<user config dir>/catalog.d/*.toml`` and ``--catalog FILE``. Every file is
+validated against ``schema.CatalogFile``; a problem becomes an ``InputError``
+naming the file, the entry and the field. A user entry whose id clashes with a
+shipped one is refused, never silently preferred.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from canirun.catalog.schema import CatalogFile, Framework, Gpu, Model, Variant
+from canirun.errors import InputError
+
+SHIPPED = "<shipped>"
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRef:
+    """One model variant, with the model it belongs to: the unit canirun rates."""
+
+    model: Model
+    variant: Variant
+
+    @property
+    def id(self) -> str:
+        return f"{self.model.id}-{self.variant.key}"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: tuple[Model, ...]
+    frameworks: tuple[Framework, ...]
+    gpus: tuple[Gpu, ...]
+    origin: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def variants(self) -> Iterator[VariantRef]:
+        for model in self.models:
+            for variant in model.variants:
+                yield VariantRef(model, variant)
+
+    @functools.cached_property
+    def framework_by_id(self) -> dict[str, Framework]:
+        return {f.id: f for f in self.frameworks}
+
+    @functools.cached_property
+    def variant_by_id(self) -> dict[str, VariantRef]:
+        return {ref.id: ref for ref in self.variants()}
+
+
+def _shipped_files() -> list[tuple[str, str]]:
+    data = resources.files("canirun.catalog").joinpath("data")
+    files = sorted((p for p in data.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+    return [(f"{SHIPPED}/{p.name}", p.read_text(encoding="utf-8")) for p in files]
+
+
+def user_catalog_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("canirun")) / "catalog.d"
+
+
+def _read_user_file(path: Path) -> tuple[str, str]:
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"catalog file {path}: cannot read it: {reason}") from None
+
+
+def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        table = raw.get(str(loc[0]))
+        if isinstance(table, list) and loc[1] < len(table) and isinstance(table[loc[1]], dict):
+            entry_id = table[loc[1]].get("id")
+            if entry_id is not None:
+                return f"{loc[0]} {entry_id!r}"
+        return f"{loc[0]} #{loc[1] + 1}"
+    return "top level"
+
+
+def _parse(name: str, text: str) -> CatalogFile:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
+    try:
+        return CatalogFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc[2:]) or str(loc[0] if loc else "")
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise InputError(
+            f"catalog file {name}: {_entry_label(raw, loc)}: {where}: {err['msg']}{more}"
+        ) from None
+
+
+def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
+    models: list[Model] = []
+    frameworks: list[Framework] = []
+    gpus: list[Gpu] = []
+    origin: dict[str, str] = {}
+
+    def claim(kind: str, entry_id: str, name: str) -> None:
+        key = f"{kind}:{entry_id}"
+        if key in origin:
+            raise InputError(
+                f"catalog file {name}: {kind} {entry_id!r} is already defined in {origin[key]}"
+            )
+        origin[key] = name
+
+    for name, content in parsed:
+        for model in content.model:
+            claim("model", model.id, name)
+            for variant in model.variants:
+                claim("variant", f"{model.id}-{variant.key}", name)
+            models.append(model)
+        for fw in content.framework:
+            claim("framework", fw.id, name)
+            frameworks.append(fw)
+        for gpu in content.gpu:
+            claim("gpu", gpu.id, name)
+            gpus.append(gpu)
+    catalog = Catalog(tuple(models), tuple(frameworks), tuple(gpus), origin)
+    _check_references(catalog)
+    return catalog
+
+
+def _check_references(catalog: Catalog) -> None:
+    known = catalog.framework_by_id
+    for model in catalog.models:
+        names = list(model.frameworks)
+        names += [r.framework for v in model.variants for r in v.requirements if r.framework]
+        for fw in names:
+            if fw not in known:
+                where = catalog.origin.get(f"model:{model.id}", "?")
+                raise InputError(
+                    f"catalog file {where}: model {model.id!r}: frameworks: "
+                    f"unknown framework {fw!r}"
+                )
+
+
+@functools.lru_cache(maxsize=8)
+def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) -> Catalog:
+    """The shipped catalog plus user files; cached per process and arguments."""
+    sources = _shipped_files()
+    if user_dir:
+        folder = user_catalog_dir()
+        if folder.is_dir():
+            sources += [_read_user_file(p) for p in sorted(folder.glob("*.toml"))]
+    sources += [_read_user_file(Path(p)) for p in extra_files]
+    return _merge((name, _parse(name, text)) for name, text in sources)

@@ -1,0 +1,360 @@
+"""The catalog's schema: what a model, framework and GPU entry may say.
+
+Every model is a *family release* (``llama-3``) with one *variant* per published
+size (``8b``, ``70b``). Every number lives in a small "figure" block that names
+its ``source`` (a key of the model's ``sources`` table, or a URL) and says
+whether it is an ``estimate``. ``extra="forbid"`` everywhere: a misspelt key is
+an error, never silently ignored.
+
+Published quantities keep the unit their source used ("4.92 GB", "24 GiB",
+"1008 GB/s"); ``units.parse_size`` turns them into bytes when needed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from canirun.units import parse_rate, parse_size
+
+Category = Literal[
+    "foundation", "industry", "code", "vision", "speech", "multimodal", "science", "embeddings"
+]
+# What the estimator does with an entry; one kind per memory model.
+Kind = Literal[
+    "llm",  # decoder-only transformer: weights + KV cache + runtime overhead
+    "vlm",  # a decoder LLM plus a vision tower (components)
+    "diffusion",  # UNet/DiT + text encoders + VAE, activations by resolution
+    "speech",  # speech recognition / TTS models (Whisper, MMS)
+    "vision",  # image encoders: SAM, DINOv2
+    "embedding",  # sentence/text embedding encoders
+    "protein",  # structure prediction (AlphaFold)
+]
+# open-weights: anyone may download (possibly after accepting a licence);
+# on-request: weights are released to approved requesters under terms;
+# api-only: usable only through a hosted API; unreleased: neither weights nor a
+# general public API.
+Access = Literal["open-weights", "on-request", "api-only", "unreleased"]
+Modality = Literal["text", "code", "image", "audio", "video", "protein", "embedding"]
+Dtype = Literal["fp32", "fp16", "bf16"]
+FileFormat = Literal["gguf", "ggml", "safetensors", "pytorch", "ckpt", "onnx", "jax", "tensorflow"]
+Os = Literal["linux", "darwin", "windows"]
+CpuArch = Literal["x86_64", "arm64"]
+Accelerator = Literal["nvidia", "amd", "apple", "intel", "cpu"]
+MultiGpu = Literal["none", "layer-split", "tensor-parallel", "pipeline-parallel", "device-map"]
+
+
+def _size(text: str) -> str:
+    parse_size(text)  # raises ValueError with a readable message
+    return text
+
+
+def _rate(text: str) -> str:
+    parse_rate(text)
+    return text
+
+
+def _cc(text: str) -> str:
+    major, _, minor = text.partition(".")
+    if not (major.isdigit() and minor.isdigit()):
+        raise ValueError(f"{text!r} is not a compute capability such as '8.9'")
+    return text
+
+
+SizeText = Annotated[str, AfterValidator(_size)]
+RateText = Annotated[str, AfterValidator(_rate)]
+ComputeCapability = Annotated[str, AfterValidator(_cc)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._+-]*$")]
+Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Figure(Strict):
+    """A block of numbers from one source."""
+
+    source: str = Field(description="a key of the model's `sources` table, or a URL")
+    estimate: bool = Field(False, description="true when the figure is not published")
+    note: str | None = None
+
+
+class Params(Figure):
+    total: PositiveInt
+    active: PositiveInt | None = Field(None, description="active per token (mixture-of-experts)")
+
+
+class Arch(Figure):
+    """Decoder-transformer numbers that memory and speed arithmetic need."""
+
+    layers: PositiveInt
+    hidden: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt
+    head_dim: PositiveInt | None = Field(None, description="defaults to hidden / heads")
+    intermediate: PositiveInt = Field(description="feed-forward width (per expert for MoE)")
+    vocab: PositiveInt
+    max_context: PositiveInt
+    ffn: Literal["gated", "plain"] = Field(
+        "gated", description="gated = 3 matrices (SwiGLU/GeGLU); plain = 2 (GELU MLP)"
+    )
+    tied_embeddings: bool = False
+    learned_positions: PositiveInt | None = Field(
+        None, description="rows of a learned position-embedding table, if any"
+    )
+    experts: PositiveInt | None = None
+    experts_per_token: PositiveInt | None = None
+    sliding_window: PositiveInt | None = None
+    local_layers: int = Field(
+        0, ge=0, description="layers whose KV cache is capped at sliding_window by the runtimes"
+    )
+
+    @property
+    def effective_head_dim(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Arch:
+        if self.kv_heads > self.heads:
+            raise ValueError("kv_heads cannot exceed heads")
+        if (self.experts is None) != (self.experts_per_token is None):
+            raise ValueError("experts and experts_per_token go together")
+        if self.local_layers > self.layers:
+            raise ValueError("local_layers cannot exceed layers")
+        if self.local_layers and self.sliding_window is None:
+            raise ValueError("local_layers needs sliding_window")
+        return self
+
+
+class Encoder(Figure):
+    """Encoder-transformer numbers for activation estimates (embeddings, ViTs, audio)."""
+
+    layers: PositiveInt
+    hidden: PositiveInt
+    heads: PositiveInt
+    intermediate: PositiveInt
+    max_tokens: PositiveInt = Field(description="max sequence length, or patches per image")
+    image_size: PositiveInt | None = None
+    patch_size: PositiveInt | None = None
+
+
+class Component(Figure):
+    """A separately counted part: UNet, text encoder, VAE, vision tower, trunk."""
+
+    name: str
+    params: PositiveInt
+
+
+class FileSize(Figure):
+    """A real, published file (or set of shards) at one precision."""
+
+    format: FileFormat
+    precision: str = Field(description="fp32, fp16, bf16, int8, int4, or a GGUF type such as Q4_K_M")
+    size: SizeText | None = Field(None, description="as published, e.g. '4.92 GB'")
+    bytes: PositiveInt | None = Field(None, description="exact size in bytes, when published")
+    url: Url | None = None
+
+    @model_validator(mode="after")
+    def _has_size(self) -> FileSize:
+        if (self.size is None) == (self.bytes is None):
+            raise ValueError("give exactly one of size or bytes")
+        return self
+
+    @property
+    def size_bytes(self) -> int:
+        return self.bytes if self.bytes is not None else parse_size(self.size or "")
+
+
+class Requirement(Figure):
+    """A published requirement or measurement: VRAM, RAM or disk under stated conditions."""
+
+    resource: Literal["vram", "ram", "disk"]
+    amount: SizeText
+    kind: Literal["minimum", "recommended", "measured"] = "minimum"
+    framework: str | None = Field(None, description="framework id the figure applies to")
+    precision: str | None = None
+    condition: str | None = Field(None, description="free text: what was run, how")
+    resolution: PositiveInt | None = Field(None, description="image side in pixels (diffusion)")
+    seq_len: PositiveInt | None = Field(None, description="tokens or residues")
+    batch: PositiveInt | None = None
+    offload: bool = Field(False, description="measured with CPU offloading enabled")
+
+    @property
+    def amount_bytes(self) -> int:
+        return parse_size(self.amount)
+
+
+class HardNeeds(Figure):
+    """Hard requirements beyond memory: an entry that lacks them is `unsupported`."""
+
+    gpu_vendor: list[Accelerator] = Field(default_factory=list)
+    docker: bool = False
+    os: list[Os] = Field(default_factory=list)
+
+
+class ApiAccess(Figure):
+    provider: str
+    hosts: list[str] = Field(description="where it is served: vendor API, Azure, AWS Bedrock, ...")
+
+
+class Variant(Strict):
+    key: Slug = Field(description="size or flavour, unique in the model: '8b', 'vit-h', 'large-v3'")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    hf_repo: str | None = None
+    params: Params | None = None
+    arch: Arch | None = None
+    encoder: Encoder | None = None
+    components: list[Component] = Field(default_factory=list)
+    files: list[FileSize] = Field(default_factory=list)
+    requirements: list[Requirement] = Field(default_factory=list)
+    notes: str | None = None
+
+
+class Model(Strict):
+    id: Slug
+    name: str
+    family: Slug
+    category: Category
+    task: str
+    kind: Kind
+    access: Access
+    access_note: str | None = Field(None, description="why it is not (only) open weights")
+    license: str
+    modalities: list[Modality]
+    aliases: list[str] = Field(default_factory=list)
+    frameworks: list[str] = Field(default_factory=list, description="framework ids")
+    formats: list[FileFormat] = Field(default_factory=list)
+    native_dtype: Dtype | None = None
+    api: ApiAccess | None = None
+    needs: HardNeeds | None = None
+    sources: dict[str, Url] = Field(default_factory=dict)
+    notes: str | None = None
+    variants: list[Variant] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Model:
+        keys = [v.key for v in self.variants]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"duplicate variant keys in {keys}")
+        for where, figure in self.figures():
+            if not figure.source.startswith(("http://", "https://")) and (
+                figure.source not in self.sources
+            ):
+                raise ValueError(f"{where}: source {figure.source!r} is not a key of `sources`")
+        local = self.access in ("open-weights", "on-request")
+        if local:
+            for v in self.variants:
+                if v.params is None:
+                    raise ValueError(f"variant {v.key!r}: locally hostable models need params")
+        elif self.access == "api-only" and self.api is None:
+            raise ValueError("api-only models need an `api` block")
+        if self.access != "open-weights" and not self.access_note:
+            raise ValueError(f"access {self.access!r} needs an access_note saying why")
+        return self
+
+    def figures(self) -> list[tuple[str, Figure]]:
+        """Every sourced block of this model, with a readable location."""
+        out: list[tuple[str, Figure]] = []
+        for name in ("api", "needs"):
+            block = getattr(self, name)
+            if block is not None:
+                out.append((name, block))
+        for v in self.variants:
+            here = f"variant {v.key!r}"
+            for name in ("params", "arch", "encoder"):
+                block = getattr(v, name)
+                if block is not None:
+                    out.append((f"{here} {name}", block))
+            blocks: list[Figure] = [*v.components, *v.files, *v.requirements]
+            out.extend((f"{here} {type(b).__name__.lower()}", b) for b in blocks)
+        return out
+
+
+class Detect(Strict):
+    """How to tell that a framework is installed here."""
+
+    commands: list[str] = Field(default_factory=list, description="executables on PATH")
+    python: list[str] = Field(default_factory=list, description="Python distribution names")
+    docker_images: list[str] = Field(default_factory=list)
+
+
+class Overhead(Figure):
+    """A documented runtime cost, e.g. the CUDA context or a reserve kept free."""
+
+    what: str
+    device: Literal["gpu", "cpu", "any"]
+    amount: SizeText
+    per: Literal["device", "process"] = "device"
+
+    @property
+    def amount_bytes(self) -> int:
+        return parse_size(self.amount)
+
+
+class Framework(Strict):
+    id: Slug
+    name: str
+    kind: Literal["runtime", "server", "ui", "library", "pipeline", "hosted"]
+    serves: list[Kind]
+    aliases: list[str] = Field(default_factory=list)
+    os: list[Os]
+    arch: list[CpuArch]
+    accelerators: list[Accelerator]
+    min_compute_capability: ComputeCapability | None = None
+    needs_docker: bool = False
+    local: bool = Field(True, description="false for hosted services (inference endpoints)")
+    formats: list[FileFormat] = Field(default_factory=list)
+    precisions: list[str] = Field(default_factory=list)
+    multi_gpu: MultiGpu = "none"
+    cpu_only_ok: bool = Field(description="can run a model on the CPU alone")
+    partial_offload: bool = Field(False, description="can split one model between GPU and RAM")
+    gpu_memory_fraction: float | None = Field(
+        None, gt=0, le=1, description="share of total VRAM the runtime claims (vLLM: 0.9)"
+    )
+    overheads: list[Overhead] = Field(default_factory=list)
+    detect: Detect = Field(default_factory=Detect)
+    sources: dict[str, Url]
+    source: str = Field(description="key of `sources` for the facts above")
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _sourced(self) -> Framework:
+        for ref in [self.source, *(o.source for o in self.overheads)]:
+            if not ref.startswith(("http://", "https://")) and ref not in self.sources:
+                raise ValueError(f"source {ref!r} is not a key of `sources`")
+        return self
+
+
+class Gpu(Strict):
+    id: Slug
+    name: str
+    vendor: Literal["nvidia", "amd", "apple", "intel"]
+    aliases: list[str] = Field(default_factory=list)
+    memory: SizeText = Field(description="capacity; vendors' 'GB' of DRAM is binary (GiB)")
+    memory_type: str | None = None
+    bandwidth: RateText
+    compute_capability: ComputeCapability | None = None
+    fp16_tflops: float | None = Field(None, gt=0, description="dense FP16 tensor throughput")
+    unified_memory: bool = False
+    source: Url
+    note: str | None = None
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory)
+
+    @property
+    def bandwidth_bytes_per_s(self) -> int:
+        return parse_rate(self.bandwidth)
+
+
+class CatalogFile(Strict):
+    """One TOML file: any mix of [[model]], [[framework]] and [[gpu]] tables."""
+
+    model: list[Model] = Field(default_factory=list)
+    framework: list[Framework] = Field(default_factory=list)
+    gpu: list[Gpu] = Field(default_factory=list)
