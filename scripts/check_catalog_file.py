@@ -37,7 +37,8 @@ def main(path: str) -> int:
             print(f"{model.id}: unknown framework ids {sorted(unknown)}")
             status = 1
         for v in model.variants:
-            line = f"{model.id}-{v.key}: params={v.params.total if v.params else None:,}"
+            total = f"{v.params.total:,}" if v.params else "none"
+            line = f"{model.id}-{v.key}: params={total}"
             if v.arch and v.params:
                 implied = decoder_params(v.arch)
                 off = implied / v.params.total - 1
