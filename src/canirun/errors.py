@@ -7,3 +7,7 @@ raise it; nothing below the CLI prints.
 
 class InputError(Exception):
     """Bad input: a file, flag or value the user supplied. The message names it."""
+
+
+class PipeClosed(Exception):  # noqa: N818 - a condition, not a failure
+    """stdout was closed by the reader (``canirun scan | head``): stop quietly."""

@@ -1,0 +1,156 @@
+"""The ``canirun`` command line: thin typer commands over the layers below.
+
+Start-up time matters, so every command imports what it uses inside its body.
+Exit codes: 0 ran (and any requirement was met), 1 a requirement was not met,
+2 bad input or usage, 130 interrupted, 141 output pipe closed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from canirun.hardware.model import Host
+
+EXIT_OK, EXIT_UNMET, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
+
+app = typer.Typer(
+    name="canirun",
+    help="Which AI models and serving frameworks can this machine host, and how?",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the JSON report instead of text.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Also write the JSON report to FILE (atomically)."),
+]
+HardwareOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--hardware",
+        help="Use a hardware file (hand-written, or a report from another machine) "
+        "instead of probing this one.",
+    ),
+]
+ModelsDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-dir",
+        help="Where models are kept, for the disk check "
+        "(default: the Hugging Face cache, HF_HUB_CACHE or HF_HOME/hub).",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from canirun import __version__
+
+        typer.echo(f"canirun {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Which AI models and serving frameworks can this machine host, and how?
+
+    Exit codes: 0 success; 1 a --require was not met; 2 bad input or usage;
+    130 interrupted.
+    """
+
+
+def _host(hardware: Path | None, models_dir: Path | None) -> Host:
+    if hardware is not None:
+        if models_dir is not None:
+            from canirun.errors import InputError
+
+            raise InputError("--models-dir measures this machine's disk; it cannot go with --hardware")
+        from canirun.hardware.file import load_hardware_file
+
+        return load_hardware_file(hardware)
+    from canirun.hardware import probe
+
+    return probe(models_dir)
+
+
+def _write_report(data: dict[str, object], as_json: bool, output: Path | None) -> None:
+    import json
+
+    from canirun.output.files import emit, write_atomic
+
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output is not None:
+        write_atomic(output, text)
+    if as_json:
+        emit(text)
+
+
+@app.command()
+def hardware(
+    as_json: JsonFlag = False,
+    output: OutputOpt = None,
+    hardware_file: HardwareOpt = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
+    from canirun.envelope import envelope
+
+    host = _host(hardware_file, models_dir)
+    _write_report(envelope(host, "hardware"), as_json, output)
+    if not as_json:
+        from canirun.output.files import emit
+        from canirun.output.hardware_text import render_hardware
+
+        emit(render_hardware(host))
+
+
+@app.command()
+def scan(
+    as_json: JsonFlag = False,
+    output: OutputOpt = None,
+    hardware_file: HardwareOpt = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Rate every model in the catalog for this machine."""
+    from canirun.envelope import envelope
+
+    host = _host(hardware_file, models_dir)
+    _write_report(envelope(host, "scan"), as_json, output)
+    if not as_json:
+        from canirun.output.files import emit
+        from canirun.output.hardware_text import render_hardware
+
+        emit(render_hardware(host))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: runs the app and maps every outcome to an exit code."""
+    from canirun.errors import InputError, PipeClosed
+
+    try:
+        app(args=argv, prog_name="canirun")
+    except SystemExit as exc:  # typer's standalone mode ends every run this way
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_INPUT)
+    except InputError as exc:
+        print(f"canirun: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except PipeClosed:
+        return EXIT_PIPE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_OK

@@ -1,0 +1,43 @@
+"""The hardware probe: one call, ``probe()``, returns a frozen ``Host``.
+
+Backends (``system`` for psutil, /proc and cgroups; ``nvidia`` for NVML) never
+raise past this facade: whatever they cannot read becomes a ``ProbeIssue`` and
+a ``None`` figure. Nothing is probed at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from canirun.hardware.model import Hardware, Host, ProbeIssue
+
+
+def probe(
+    models_dir: Path | None = None,
+    *,
+    root: Path = Path("/"),
+    nvml: Any | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Host:
+    """Probe this machine. ``root``, ``nvml`` and ``env`` are seams for tests."""
+    from canirun.hardware import system
+    from canirun.hardware.cgroup import read_cgroup_limits
+    from canirun.hardware.nvidia import probe_gpus
+
+    issues: list[ProbeIssue] = []
+    limits = read_cgroup_limits(root)
+    issues += [ProbeIssue("cgroup", p) for p in limits.problems]
+    cpu = system.probe_cpu(root, limits, issues)
+    memory = system.probe_memory(limits, issues)
+    disk = system.probe_disk(models_dir or system.default_models_dir(env), issues)
+    os_info = system.probe_os(root)
+    gpus, gpu_issues = probe_gpus(nvml, env)
+    machine = system.probe_machine(root, issues)
+    hardware = Hardware(cpu=cpu, memory=memory, disk=disk, gpus=gpus, os=os_info)
+    return Host(hardware=hardware, machine=machine, issues=(*issues, *gpu_issues))
+
+
+__all__ = ["Hardware", "Host", "ProbeIssue", "probe"]

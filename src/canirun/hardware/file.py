@@ -1,0 +1,105 @@
+"""Hardware files: a machine described by hand, or a report from another machine.
+
+Either a bare hardware object (``{"cpu": {...}, "memory": {...}, "gpus": [...]}``)
+or a whole canirun report (its ``hardware`` and ``machine`` are used), as JSON
+or TOML. It loads into the same ``Host`` a live probe returns, so everything
+downstream is shared. Figures a hand-written file leaves out stay unknown,
+except free/available memory, which defaults to the total and is listed in
+``hardware.assumed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from canirun.errors import InputError
+from canirun.hardware.model import Hardware, Host, Machine, ProbeIssue
+
+
+def _read(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"--hardware {path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+        if path.suffix.lower() == ".toml":
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise InputError(f"--hardware {path}: not valid {kind}: {exc}") from None
+
+
+def _negative(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first negative number, if any."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return where if value < 0 else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _negative(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssue, ...]]:
+    from pydantic import TypeAdapter, ValidationError
+
+    if not isinstance(data, dict):
+        raise InputError(f"--hardware {path}: expected an object with cpu, memory and gpus")
+    is_report = "hardware" in data
+    hw_data = data["hardware"] if is_report else data
+    machine_data = data.get("machine", {}) if is_report else {}
+    issues_data = data.get("probe_issues", []) if is_report else []
+    bad = _negative(hw_data)
+    if bad:
+        raise InputError(f"--hardware {path}: {bad}: must not be negative")
+    try:
+        hardware = TypeAdapter(Hardware).validate_python(hw_data)
+        machine = TypeAdapter(Machine).validate_python(machine_data or {})
+        issues = TypeAdapter(tuple[ProbeIssue, ...]).validate_python(issues_data or [])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        prefix = "hardware." if is_report else ""
+        raise InputError(f"--hardware {path}: {prefix}{where}: {err['msg']}") from None
+    return hardware, machine, issues
+
+
+def _fill_assumptions(hw: Hardware) -> Hardware:
+    """Free figures a file leaves out default to the totals, and say so."""
+    assumed = list(hw.assumed)
+    memory, cpu = hw.memory, hw.cpu
+    if memory.available_bytes is None and memory.total_bytes is not None:
+        memory = dataclasses.replace(memory, available_bytes=memory.total_bytes)
+        assumed.append("memory.available_bytes")
+    if cpu.usable_cores is None and cpu.logical_cores is not None:
+        cpu = dataclasses.replace(cpu, usable_cores=float(cpu.logical_cores))
+        assumed.append("cpu.usable_cores")
+    gpus = []
+    for i, gpu in enumerate(hw.gpus):
+        if gpu.memory_free_bytes is None and gpu.memory_total_bytes is not None:
+            gpu = dataclasses.replace(gpu, memory_free_bytes=gpu.memory_total_bytes)
+            assumed.append(f"gpus[{i}].memory_free_bytes")
+        gpus.append(gpu)
+    return dataclasses.replace(
+        hw, memory=memory, cpu=cpu, gpus=tuple(gpus), assumed=tuple(dict.fromkeys(assumed))
+    )
+
+
+def load_hardware_file(path: Path) -> Host:
+    hardware, machine, issues = _validate(path, _read(path))
+    note = ProbeIssue("hardware-file", f"hardware read from {path}, not probed here", "info")
+    return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=(note, *issues))

@@ -1,0 +1,195 @@
+"""Frozen records describing a host, as probed or as read from a hardware file.
+
+Plain dataclasses (no pydantic) so that ``canirun hardware --json`` stays fast;
+the report models in ``canirun.report`` embed them, and pydantic validates them
+when a file is read. Sizes are integer bytes. ``None`` always means "could not
+be read" (or "not stated" in a hand-written file): nothing downstream may treat
+it as "enough".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# Hand-written files are validated with the same classes: unknown keys are errors.
+_STRICT: Any = {"extra": "forbid"}
+
+Severity = Literal["info", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    __pydantic_config__ = _STRICT
+
+    model: str | None = None
+    vendor: str | None = None
+    arch: str | None = None
+    physical_cores: int | None = None
+    logical_cores: int | None = None
+    # Cores this process may really use: affinity and cgroup quota applied.
+    usable_cores: float | None = None
+    quota_cores: float | None = None
+    affinity_cores: int | None = None
+    max_frequency_mhz: float | None = None
+    # Instruction-set extensions that inference builds care about, as the OS
+    # advertises them (canonical names: avx2, avx512f, amx_tile, neon, dotprod...).
+    # None: not read; () means read, and none of them present.
+    flags: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    __pydantic_config__ = _STRICT
+
+    total_bytes: int | None = None
+    available_bytes: int | None = None
+    # The container's (cgroup's) limit, None when there is none.
+    limit_bytes: int | None = None
+    # What the cgroup already uses, less reclaimable page cache (working set).
+    limit_used_bytes: int | None = None
+    cgroup_version: int | None = None
+    swap_total_bytes: int | None = None
+    swap_free_bytes: int | None = None
+
+    @property
+    def usable_bytes(self) -> int | None:
+        """RAM a new process can count on: host available vs the cgroup's remaining room."""
+        if self.available_bytes is None:
+            return None
+        if self.limit_bytes is None:
+            return self.available_bytes
+        room = self.limit_bytes - (self.limit_used_bytes or 0)
+        return max(0, min(self.available_bytes, room))
+
+
+@dataclass(frozen=True, slots=True)
+class Disk:
+    __pydantic_config__ = _STRICT
+
+    path: str | None = None
+    # The directory actually measured: `path` itself, or its nearest existing parent.
+    measured_path: str | None = None
+    exists: bool | None = None
+    total_bytes: int | None = None
+    free_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MigDevice:
+    __pydantic_config__ = _STRICT
+
+    index: int
+    uuid: str | None = None
+    memory_total_bytes: int | None = None
+    memory_free_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gpu:
+    __pydantic_config__ = _STRICT
+
+    vendor: str
+    name: str
+    memory_total_bytes: int | None
+    index: int | None = None
+    uuid: str | None = None
+    memory_free_bytes: int | None = None
+    memory_used_bytes: int | None = None
+    compute_capability: str | None = None
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    memory_bus_width_bits: int | None = None
+    memory_max_clock_mhz: int | None = None
+    memory_bandwidth_bytes_per_s: int | None = None
+    # Where the bandwidth figure came from: "nvml" (bus width x clock), "catalog", "file".
+    memory_bandwidth_source: str | None = None
+    pcie_generation: int | None = None
+    pcie_width: int | None = None
+    mig_enabled: bool | None = None
+    mig_devices: tuple[MigDevice, ...] = ()
+    # Apple silicon and some APUs share one memory pool with the CPU.
+    unified_memory: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Docker:
+    __pydantic_config__ = _STRICT
+
+    cli: bool | None = None
+    daemon: bool | None = None
+    detail: str | None = None
+
+    @property
+    def usable(self) -> bool | None:
+        if self.cli is False or self.daemon is False:
+            return False
+        if self.cli and self.daemon:
+            return True
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OsInfo:
+    __pydantic_config__ = _STRICT
+
+    system: str | None = None
+    release: str | None = None
+    machine: str | None = None
+    distribution: str | None = None
+    libc: str | None = None
+    python_version: str | None = None
+    container: bool | None = None
+    container_kind: str | None = None
+    docker: Docker = field(default_factory=Docker)
+
+
+@dataclass(frozen=True, slots=True)
+class Hardware:
+    __pydantic_config__ = _STRICT
+
+    cpu: Cpu = field(default_factory=Cpu)
+    memory: Memory = field(default_factory=Memory)
+    disk: Disk = field(default_factory=Disk)
+    gpus: tuple[Gpu, ...] = ()
+    os: OsInfo = field(default_factory=OsInfo)
+    # Dotted paths of figures that were assumed rather than read
+    # (e.g. "memory.available_bytes" taken from the total of a hand-written file).
+    assumed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    __pydantic_config__ = _STRICT
+
+    hostname: str | None = None
+    # A salted SHA-256 of the platform machine id: stable, but not the raw id.
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeIssue:
+    __pydantic_config__ = _STRICT
+
+    source: str
+    message: str
+    severity: Severity = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """Everything the probe (or a hardware file) says about one machine."""
+
+    hardware: Hardware
+    machine: Machine = field(default_factory=Machine)
+    issues: tuple[ProbeIssue, ...] = ()
+
+
+def to_jsonable(value: Any) -> Any:
+    """A record as JSON-ready dicts and lists, the same shape pydantic dumps."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [to_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""Rendering and writing: the only place that turns results into text or files."""

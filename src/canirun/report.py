@@ -1,0 +1,41 @@
+"""What canirun says, as pydantic models: the contract of every ``--json`` output.
+
+The hardware part reuses the probe's frozen dataclasses; pydantic validates
+them (unknown keys are errors) and generates the JSON Schema from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from canirun.envelope import SCHEMA_VERSION
+from canirun.hardware.model import Hardware, Machine, ProbeIssue
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tool(_Strict):
+    name: Literal["canirun"] = "canirun"
+    version: str
+
+
+class Report(_Strict):
+    """The envelope every report shares; ``kind`` says which command wrote it."""
+
+    schema_version: str = Field(SCHEMA_VERSION, pattern=r"^\d+\.\d+$")
+    kind: Literal["hardware", "scan", "check"]
+    tool: Tool
+    created_at: str = Field(
+        pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", description="UTC, ISO-8601"
+    )
+    machine: Machine
+    hardware: Hardware
+    probe_issues: tuple[ProbeIssue, ...] = ()
+
+
+def dump(report: BaseModel) -> dict[str, Any]:
+    return report.model_dump(mode="json")
