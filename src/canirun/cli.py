@@ -7,18 +7,35 @@ Exit codes: 0 ran (and any requirement was met), 1 a requirement was not met,
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+from canirun.errors import InputError, PipeClosed
 
 if TYPE_CHECKING:
     from canirun.hardware.model import Host
 
 EXIT_OK, EXIT_UNMET, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
+
+class _Commands(TyperGroup):
+    """Every command's errors end here: bad input is one line on stderr and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            typer.echo(f"canirun: error: {exc}", err=True)
+            raise typer.Exit(EXIT_INPUT) from None
+        except PipeClosed:
+            raise typer.Exit(EXIT_PIPE) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="canirun",
     help="Which AI models and serving frameworks can this machine host, and how?",
     add_completion=False,
@@ -76,9 +93,9 @@ def _root(
 def _host(hardware: Path | None, models_dir: Path | None) -> Host:
     if hardware is not None:
         if models_dir is not None:
-            from canirun.errors import InputError
-
-            raise InputError("--models-dir measures this machine's disk; it cannot go with --hardware")
+            raise InputError(
+                "--models-dir measures this machine's disk; it cannot go with --hardware"
+            )
         from canirun.hardware.file import load_hardware_file
 
         return load_hardware_file(hardware)
@@ -139,18 +156,11 @@ def scan(
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: runs the app and maps every outcome to an exit code."""
-    from canirun.errors import InputError, PipeClosed
-
     try:
         app(args=argv, prog_name="canirun")
     except SystemExit as exc:  # typer's standalone mode ends every run this way
         code = exc.code
         return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_INPUT)
-    except InputError as exc:
-        print(f"canirun: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except PipeClosed:
-        return EXIT_PIPE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK

@@ -9,5 +9,5 @@ class InputError(Exception):
     """Bad input: a file, flag or value the user supplied. The message names it."""
 
 
-class PipeClosed(Exception):  # noqa: N818 - a condition, not a failure
+class PipeClosed(Exception):
     """stdout was closed by the reader (``canirun scan | head``): stop quietly."""

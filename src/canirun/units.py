@@ -34,7 +34,9 @@ def parse_size(text: str) -> int:
     number, unit = match.groups()
     factor = _UNITS.get(unit.lower())
     if factor is None:
-        raise ValueError(f"{text!r}: unknown unit {unit!r} (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+        raise ValueError(
+            f"{text!r}: unknown unit {unit!r} (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+        )
     value = float(number) * factor
     if not math.isfinite(value) or value > 2**63:
         raise ValueError(f"{text!r} is too large")

@@ -152,7 +152,9 @@ class FileSize(Figure):
     """A real, published file (or set of shards) at one precision."""
 
     format: FileFormat
-    precision: str = Field(description="fp32, fp16, bf16, int8, int4, or a GGUF type such as Q4_K_M")
+    precision: str = Field(
+        description="fp32, fp16, bf16, int8, int4, or a GGUF type such as Q4_K_M"
+    )
     size: SizeText | None = Field(None, description="as published, e.g. '4.92 GB'")
     bytes: PositiveInt | None = Field(None, description="exact size in bytes, when published")
     url: Url | None = None

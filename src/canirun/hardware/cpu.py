@@ -64,6 +64,22 @@ _ARM_IMPLEMENTERS = {
     "0xc0": "Ampere",
 }
 
+# Arm Ltd. core designs ("CPU part" when the implementer is 0x41), as named in
+# the Linux kernel's arch/arm64/include/asm/cputype.h and util-linux lscpu-arm.c.
+_ARM_PARTS = {
+    "0xd03": "Cortex-A53",
+    "0xd05": "Cortex-A55",
+    "0xd08": "Cortex-A72",
+    "0xd0b": "Cortex-A76",
+    "0xd0c": "Neoverse-N1",
+    "0xd40": "Neoverse-V1",
+    "0xd41": "Cortex-A78",
+    "0xd49": "Neoverse-N2",
+    "0xd4f": "Neoverse-V2",
+    "0xd8e": "Neoverse-N3",
+    "0xd84": "Neoverse-V3",
+}
+
 _X86_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}
 
 
@@ -86,10 +102,19 @@ def parse_cpuinfo(text: str) -> CpuIdentity:
         key = key.strip().lower()
         if sep and key and key not in fields:
             fields[key] = value.strip()
-    model = fields.get("model name") or fields.get("hardware") or fields.get("cpu model")
+    board = fields.get("model", "")  # x86: a number; Raspberry Pi and friends: the board name
+    implementer = fields.get("cpu implementer", "").lower()
+    part = fields.get("cpu part", "").lower()
+    arm_core = _ARM_PARTS.get(part) if implementer == "0x41" else None
+    model = (
+        fields.get("model name")
+        or (board if board and not board.isdigit() else None)
+        or arm_core
+        or fields.get("hardware")
+        or fields.get("cpu model")
+    )
     vendor_id = fields.get("vendor_id")
     vendor = _X86_VENDORS.get(vendor_id, vendor_id) if vendor_id else None
-    implementer = fields.get("cpu implementer", "").lower()
     if vendor is None and implementer:
         vendor = _ARM_IMPLEMENTERS.get(implementer, f"Arm implementer {implementer}")
     flag_line = fields.get("flags", fields.get("features"))

@@ -90,10 +90,11 @@ def _fill_assumptions(hw: Hardware) -> Hardware:
         assumed.append("cpu.usable_cores")
     gpus = []
     for i, gpu in enumerate(hw.gpus):
+        filled = gpu
         if gpu.memory_free_bytes is None and gpu.memory_total_bytes is not None:
-            gpu = dataclasses.replace(gpu, memory_free_bytes=gpu.memory_total_bytes)
+            filled = dataclasses.replace(gpu, memory_free_bytes=gpu.memory_total_bytes)
             assumed.append(f"gpus[{i}].memory_free_bytes")
-        gpus.append(gpu)
+        gpus.append(filled)
     return dataclasses.replace(
         hw, memory=memory, cpu=cpu, gpus=tuple(gpus), assumed=tuple(dict.fromkeys(assumed))
     )

@@ -12,6 +12,7 @@ with the same functions, constants and error class.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
-from canirun.hardware.model import Gpu, MigDevice, ProbeIssue
+from canirun.hardware.model import Gpu, MigDevice, ProbeIssue, Severity
 
 _SOURCE = "nvml"
 
@@ -54,7 +55,9 @@ class _Nvml:
         except self.nvml.NVMLError as exc:
             if self.is_error(exc, "NVML_ERROR_GPU_IS_LOST"):
                 raise _GpuLost(str(exc)) from exc
-            severity = "info" if self.is_error(exc, "NVML_ERROR_NOT_SUPPORTED") else "warning"
+            severity: Severity = (
+                "info" if self.is_error(exc, "NVML_ERROR_NOT_SUPPORTED") else "warning"
+            )
             self.issues.append(ProbeIssue(_SOURCE, f"{what}: {exc}", severity))
             return None
 
@@ -195,19 +198,40 @@ def _nvml_library_missing() -> bool:
 _NO_DRIVER = "no NVIDIA driver: the NVML library (libnvidia-ml) was not found"
 
 
+class NvmlUnavailable(Exception):
+    """NVML cannot be used at all; the message says why."""
+
+    def __init__(self, issue: ProbeIssue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+def load_nvml() -> ModuleType:
+    """Import the NVML binding: the one place in canirun that touches ``pynvml``.
+
+    Tests replace this function to inject a scripted fake NVML.
+    """
+    if _nvml_library_missing():
+        raise NvmlUnavailable(ProbeIssue(_SOURCE, _NO_DRIVER, "info"))
+    try:
+        import pynvml
+    except ImportError:
+        msg = "nvidia-ml-py is not installed: NVIDIA GPUs cannot be read"
+        raise NvmlUnavailable(ProbeIssue(_SOURCE, msg)) from None
+    module: ModuleType = pynvml
+    return module
+
+
 def probe_gpus(
     nvml: ModuleType | Any | None = None, env: Mapping[str, str] = os.environ
 ) -> tuple[tuple[Gpu, ...], tuple[ProbeIssue, ...]]:
     """All NVIDIA GPUs this process may use, and what went wrong reading them."""
     issues: list[ProbeIssue] = []
     if nvml is None:
-        if _nvml_library_missing():
-            return (), (ProbeIssue(_SOURCE, _NO_DRIVER, "info"),)
         try:
-            import pynvml as nvml
-        except ImportError:
-            msg = "nvidia-ml-py is not installed: NVIDIA GPUs cannot be read"
-            return (), (ProbeIssue(_SOURCE, msg),)
+            nvml = load_nvml()
+        except NvmlUnavailable as exc:
+            return (), (exc.issue,)
     s = _Nvml(nvml, issues)
     try:
         nvml.nvmlInit()
@@ -216,10 +240,8 @@ def probe_gpus(
     try:
         gpus = _probe_devices(s)
     finally:
-        try:
+        with contextlib.suppress(nvml.NVMLError):
             nvml.nvmlShutdown()
-        except nvml.NVMLError:
-            pass
     gpus = apply_visible_devices(gpus, env, issues)
     return tuple(gpus), tuple(issues)
 

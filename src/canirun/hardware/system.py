@@ -233,7 +233,10 @@ def probe_machine(root: Path, issues: Issues) -> Machine:
     raw = _raw_machine_id(root)
     if raw is None:
         issues.append(
-            ProbeIssue("machine-id", "no /etc/machine-id: reports are told apart by hostname only",
-                       severity="info")
+            ProbeIssue(
+                "machine-id",
+                "no /etc/machine-id: reports are told apart by hostname only",
+                severity="info",
+            )
         )
     return Machine(hostname=_uname()[3], id=hash_machine_id(raw) if raw else None)
