@@ -111,6 +111,12 @@ class Arch(Figure):
     local_layers: int = Field(
         0, ge=0, description="layers whose KV cache is capped at sliding_window by the runtimes"
     )
+    gguf_arch: str | None = Field(
+        None, description="llama.cpp's architecture name (general.architecture), if it runs it"
+    )
+    gguf_output: bool | None = Field(
+        None, description="GGUF stores output.weight apart from token_embd (default: untied)"
+    )
 
     @property
     def effective_head_dim(self) -> int:

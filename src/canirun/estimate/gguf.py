@@ -1,0 +1,215 @@
+"""GGUF file size from the architecture, tensor by tensor, as llama.cpp quantises it.
+
+A "Q4_K_M" file is not 4.5 bits everywhere: llama.cpp's quantiser
+(src/llama-quant.cpp, ``llama_tensor_get_type_impl``) gives the output head
+Q6_K, half of the attn_v and ffn_down tensors Q6_K, 8-expert MoE attention
+Q8_0, and falls back to legacy types where a row length is not a multiple of
+the k-quant block (256). This module replays those rules on the tensor shapes
+implied by the catalog's architecture numbers, which is why its estimates stay
+within a few percent of real files where a flat bits-per-weight is off by 5-20 %.
+Only the standard (non-imatrix, non-IQ) recipes are modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from canirun.catalog.schema import Arch
+from canirun.estimate.precision import GGML_BLOCK, GGML_BPW
+
+# llama.cpp architectures that store Q, K and V as one fused attn_qkv tensor.
+FUSED_QKV = frozenset({"falcon", "bloom", "mpt", "starcoder", "gptneox", "gpt2", "refact"})
+
+_DEFAULT_TYPE = {
+    "Q2_K": "Q2_K",
+    "Q3_K_S": "Q3_K",
+    "Q3_K_M": "Q3_K",
+    "Q3_K_L": "Q3_K",
+    "Q4_0": "Q4_0",
+    "Q4_K_S": "Q4_K",
+    "Q4_K_M": "Q4_K",
+    "Q5_K_S": "Q5_K",
+    "Q5_K_M": "Q5_K",
+    "Q6_K": "Q6_K",
+    "Q8_0": "Q8_0",
+    "F16": "F16",
+    "BF16": "BF16",
+}
+FILE_TYPES = tuple(_DEFAULT_TYPE)
+
+# llama.cpp's fallback when a tensor's row length is not a multiple of the block.
+# Q3_K rows fell back to Q4_1 in 2023 builds and to IQ4_NL/Q4_0 later; the larger
+# one is used so that the many older files in circulation are not under-estimated
+# (Falcon 7B's 2023 Q3_K files match Q4_1 to 0.1 %).
+_FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "Q4_1", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    category: str  # token_embd, output, attn_q, attn_k, attn_v, attn_qkv, attn_output, ffn_*
+    layer: int | None
+    elements: int
+    ncols: int  # ne[0]: the row length that must divide by the block size
+
+
+def _layer_tensors(arch: Arch, layer: int, fused: bool) -> Iterator[Tensor]:
+    hd = arch.effective_head_dim
+    q, kv, h = arch.heads * hd, arch.kv_heads * hd, arch.hidden
+    if fused:
+        yield Tensor("attn_qkv", layer, h * (q + 2 * kv), h)
+    else:
+        yield Tensor("attn_q", layer, h * q, h)
+        yield Tensor("attn_k", layer, h * kv, h)
+        yield Tensor("attn_v", layer, h * kv, h)
+    yield Tensor("attn_output", layer, q * h, q)
+    experts = arch.experts or 1
+    inter = arch.intermediate
+    if arch.ffn == "gated":
+        yield Tensor("ffn_gate", layer, experts * h * inter, h)
+    yield Tensor("ffn_up", layer, experts * h * inter, h)
+    yield Tensor("ffn_down", layer, experts * inter * h, inter)
+
+
+def gguf_tensors(arch: Arch, gguf_arch: str) -> list[Tensor]:
+    """The 2-D weight tensors of a GGUF file for this architecture, in file order."""
+    fused = gguf_arch in FUSED_QKV
+    tensors = [Tensor("token_embd", None, arch.vocab * arch.hidden, arch.hidden)]
+    for layer in range(arch.layers):
+        tensors.extend(_layer_tensors(arch, layer, fused))
+    if has_output_tensor(arch, gguf_arch):
+        tensors.append(Tensor("output", None, arch.vocab * arch.hidden, arch.hidden))
+    return tensors
+
+
+def has_output_tensor(arch: Arch, gguf_arch: str) -> bool:
+    """Whether the file stores output.weight apart from token_embd.
+
+    Tied models normally share one tensor, but llama.cpp's converter writes a
+    copy for BLOOM, and Falcon checkpoints carry their own lm_head.
+    """
+    if arch.gguf_output is not None:
+        return arch.gguf_output
+    return not arch.tied_embeddings or gguf_arch in {"bloom", "falcon"}
+
+
+def _use_more_bits(i: int, n: int) -> bool:
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+class _Recipe:
+    """The per-tensor choices of llama_tensor_get_type_impl for one file type."""
+
+    def __init__(self, ftype: str, arch: Arch, gguf_arch: str) -> None:
+        self.ftype = ftype
+        self.arch = arch
+        self.falcon = gguf_arch == "falcon"
+        self.tied = not has_output_tensor(arch, gguf_arch)
+        self.n_gqa = arch.heads // arch.kv_heads
+        self.eight_experts = arch.experts == 8
+        # LLM_TYPE_70B: a llama-architecture model of 80 layers with GQA.
+        self.is_70b = gguf_arch == "llama" and arch.layers == 80 and arch.kv_heads < arch.heads
+        self.n_attn_v = arch.layers
+        self.i_attn_v = 0
+
+    def choose(self, t: Tensor) -> str:
+        base = _DEFAULT_TYPE[self.ftype]
+        if base in ("F16", "BF16"):
+            return base
+        chosen = self._select(t, base)
+        return _fallback(chosen, t.ncols)
+
+    def _select(self, t: Tensor, new: str) -> str:
+        f, cat = self.ftype, t.category
+        if cat == "output" or (self.tied and cat == "token_embd"):
+            if self.falcon or t.ncols % GGML_BLOCK[new] != 0:
+                return "Q8_0"
+            return new if new == "Q8_0" else "Q6_K"
+        if cat == "token_embd":
+            return new
+        if cat in ("attn_v", "attn_qkv"):
+            return self._attn_v(new)
+        if cat == "attn_k":
+            return "Q8_0" if self.eight_experts else new
+        if cat == "ffn_down":
+            return self._ffn_down(t.layer or 0, new)
+        if cat == "attn_output":
+            if self.falcon:
+                return "Q4_K" if f == "Q3_K_L" else new
+            if self.eight_experts:
+                return "Q5_K" if f in ("Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M") else new
+            return {"Q2_K": "Q3_K", "Q3_K_M": "Q4_K", "Q3_K_L": "Q5_K"}.get(f, new)
+        return new
+
+    def _attn_v(self, new: str) -> str:
+        # A fused attn_qkv tensor takes this branch too (category_is_attn_v), so the
+        # separate ATTENTION_QKV branch further down in llama.cpp is never reached.
+        f = self.ftype
+        i, n = self.i_attn_v, self.n_attn_v
+        if f == "Q2_K":
+            new = "Q4_K" if self.n_gqa >= 4 else "Q3_K"
+        elif f == "Q3_K_M":
+            new = "Q5_K" if i < 2 else "Q4_K"
+        elif f == "Q3_K_L":
+            new = "Q5_K"
+        elif f in ("Q4_K_M", "Q5_K_M") and _use_more_bits(i, n):
+            new = "Q6_K"
+        elif f == "Q4_K_S" and i < 4:
+            new = "Q5_K"
+        if self.is_70b and new in ("Q3_K", "Q4_K"):
+            new = "Q5_K"
+        if self.eight_experts:
+            new = "Q8_0"
+        self.i_attn_v += 1
+        return new
+
+    def _ffn_down(self, i: int, new: str) -> str:
+        f, n = self.ftype, self.arch.layers
+        if f == "Q2_K":
+            return "Q3_K"
+        if f == "Q3_K_M":
+            if i < n // 16:
+                return "Q5_K"
+            return "Q4_K" if not self.falcon or _use_more_bits(i, n) else "Q3_K"
+        if f == "Q3_K_L":
+            return "Q4_K" if self.falcon else "Q5_K"
+        if f == "Q4_K_M":
+            if self.falcon:
+                if i < n // 16:
+                    return "Q6_K"
+                return "Q5_K" if _use_more_bits(i, n) else "Q4_K"
+            return "Q6_K" if _use_more_bits(i, n) else new
+        if f == "Q5_K_M" and _use_more_bits(i, n):
+            return "Q6_K"
+        if f == "Q4_K_S" and not self.falcon and i < n // 8:
+            return "Q5_K"
+        return new
+
+
+def _fallback(kind: str, ncols: int) -> str:
+    if ncols % GGML_BLOCK[kind] == 0:
+        return kind
+    fallback = _FALLBACK.get(kind, "F16")
+    return fallback if ncols % GGML_BLOCK[fallback] == 0 else "F16"
+
+
+def tensor_types(arch: Arch, gguf_arch: str, ftype: str) -> list[tuple[Tensor, str]]:
+    recipe = _Recipe(ftype, arch, gguf_arch)
+    return [(t, recipe.choose(t)) for t in gguf_tensors(arch, gguf_arch)]
+
+
+def gguf_weight_bytes(arch: Arch, gguf_arch: str, ftype: str) -> int:
+    """Bytes of tensor data in a GGUF file of this type (norms kept in F32)."""
+    total = sum(t.elements * GGML_BPW[kind] / 8 for t, kind in tensor_types(arch, gguf_arch, ftype))
+    norms = (2 * arch.layers + 1) * arch.hidden * 4
+    positions = (arch.learned_positions or 0) * arch.hidden * 4  # llama.cpp keeps them F32
+    return round(total) + norms + positions
+
+
+def repeating_layer_bytes(arch: Arch, gguf_arch: str, ftype: str) -> list[int]:
+    """Bytes of each repeating layer, for partial GPU offload (index = layer)."""
+    per_layer = [0] * arch.layers
+    for t, kind in tensor_types(arch, gguf_arch, ftype):
+        if t.layer is not None:
+            per_layer[t.layer] += round(t.elements * GGML_BPW[kind] / 8)
+    return per_layer

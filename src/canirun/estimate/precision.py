@@ -1,0 +1,108 @@
+"""Precisions canirun rates models at: GGUF quantisation types and PyTorch dtypes.
+
+Bits per weight of the GGUF block types are exact (ggml's block layouts:
+ggml/src/ggml-common.h). The quality rank orders precisions from worst to best
+for choosing "the best precision that fits"; it follows the perplexity order of
+llama.cpp's quantisation table (tools/quantize/README.md) and is an ordering,
+not a score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Family = Literal["gguf", "torch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Precision:
+    name: str
+    family: Family
+    # Typical bits per weight of the whole file, used only when a model has no
+    # architecture numbers for the per-tensor recipe (GGUF) or for dense storage.
+    bits: float
+    quality: int
+    label: str
+
+
+# ggml block types: bits per weight (block bytes * 8 / block elements).
+GGML_BPW: dict[str, float] = {
+    "F32": 32.0,
+    "F16": 16.0,
+    "BF16": 16.0,
+    "Q8_0": 8.5,  # 34 bytes / 32 weights
+    "Q6_K": 6.5625,  # 210 bytes / 256
+    "Q5_K": 5.5,  # 176 bytes / 256
+    "Q5_1": 6.0,  # 24 bytes / 32
+    "Q5_0": 5.5,  # 22 bytes / 32
+    "Q4_K": 4.5,  # 144 bytes / 256
+    "Q4_1": 5.0,  # 20 bytes / 32
+    "Q4_0": 4.5,  # 18 bytes / 32
+    "IQ4_NL": 4.5,  # 18 bytes / 32
+    "Q3_K": 3.4375,  # 110 bytes / 256
+    "Q2_K": 2.625,  # 84 bytes / 256
+}
+
+# Block sizes: a row length not divisible by it cannot use the type.
+GGML_BLOCK: dict[str, int] = {
+    "F32": 1,
+    "F16": 1,
+    "BF16": 1,
+    "Q8_0": 32,
+    "Q5_1": 32,
+    "Q5_0": 32,
+    "Q4_1": 32,
+    "Q4_0": 32,
+    "IQ4_NL": 32,
+    "Q6_K": 256,
+    "Q5_K": 256,
+    "Q4_K": 256,
+    "Q3_K": 256,
+    "Q2_K": 256,
+}
+
+_ALL = [
+    # GGUF file types (llama.cpp, Ollama). `bits`: the average of real mixed files
+    # (field notes: Q4_K_M ~4.85-4.9, Q5_K_M ~5.7, Q3_K_M ~3.9, Q2_K ~3.0-3.35).
+    Precision("Q2_K", "gguf", 3.2, 10, "2-bit k-quant"),
+    Precision("Q3_K_S", "gguf", 3.5, 20, "3-bit k-quant, small"),
+    Precision("Q3_K_M", "gguf", 3.9, 25, "3-bit k-quant, medium"),
+    Precision("Q3_K_L", "gguf", 4.3, 30, "3-bit k-quant, large"),
+    Precision("Q4_0", "gguf", 4.55, 35, "4-bit legacy quant"),
+    Precision("Q4_K_S", "gguf", 4.6, 40, "4-bit k-quant, small"),
+    Precision("Q4_K_M", "gguf", 4.88, 45, "4-bit k-quant, medium"),
+    Precision("Q5_K_S", "gguf", 5.55, 50, "5-bit k-quant, small"),
+    Precision("Q5_K_M", "gguf", 5.7, 55, "5-bit k-quant, medium"),
+    Precision("Q6_K", "gguf", 6.56, 60, "6-bit k-quant"),
+    Precision("Q8_0", "gguf", 8.5, 70, "8-bit"),
+    Precision("BF16", "gguf", 16.0, 80, "bfloat16 GGUF"),
+    Precision("F16", "gguf", 16.0, 80, "float16 GGUF"),
+    # PyTorch-side precisions (Transformers, vLLM, TGI, Diffusers...). Quantised
+    # ones apply to linear layers; embeddings and the output head stay 16-bit.
+    Precision("int4", "torch", 4.156, 38, "4-bit GPTQ/AWQ, group size 128"),
+    Precision("int8", "torch", 8.0, 65, "8-bit weights (LLM.int8 / W8A8)"),
+    Precision("fp8", "torch", 8.0, 68, "FP8 E4M3 weights"),
+    Precision("fp16", "torch", 16.0, 80, "float16"),
+    Precision("bf16", "torch", 16.0, 80, "bfloat16"),
+    Precision("fp32", "torch", 32.0, 90, "float32"),
+]
+
+PRECISIONS: dict[str, Precision] = {p.name: p for p in _ALL}
+_BY_LOWER = {p.name.lower(): p for p in _ALL}
+
+# What `scan` evaluates by default (issue 4): the common GGUF files and the
+# PyTorch dtypes and quantisations.
+GGUF_SCAN = ("Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
+TORCH_SCAN = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+
+
+def lookup(name: str) -> Precision | None:
+    """Case-insensitive: "q4_k_m", "Q4_K_M", "FP16", "f16"->F16 (GGUF)."""
+    return _BY_LOWER.get(name.strip().lower())
+
+
+def torch_bytes_per_param(name: str) -> float:
+    return {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 4.156 / 8}[
+        name
+    ]
