@@ -16,9 +16,22 @@ from canirun.errors import InputError
 from canirun.estimate.params import active_decoder_params, decoder_params
 
 FRAMEWORKS = {
-    "ollama", "vllm", "llama.cpp", "tgi", "text-generation-webui", "automatic1111", "comfyui",
-    "diffusers", "whisper.cpp", "openai-whisper", "speechbrain", "transformers", "alphafold",
-    "sentence-transformers", "hf-inference-endpoints", "langchain-local-embeddings",
+    "ollama",
+    "vllm",
+    "llama.cpp",
+    "tgi",
+    "text-generation-webui",
+    "automatic1111",
+    "comfyui",
+    "diffusers",
+    "whisper.cpp",
+    "openai-whisper",
+    "speechbrain",
+    "transformers",
+    "alphafold",
+    "sentence-transformers",
+    "hf-inference-endpoints",
+    "langchain-local-embeddings",
 }
 
 

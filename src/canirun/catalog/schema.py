@@ -195,6 +195,12 @@ class Requirement(Figure):
         return parse_size(self.amount)
 
 
+class Output(Figure):
+    """What one run produces, where it matters for memory (diffusion: image side)."""
+
+    resolution: PositiveInt = Field(description="native image side in pixels")
+
+
 class HardNeeds(Figure):
     """Hard requirements beyond memory: an entry that lacks them is `unsupported`."""
 
@@ -216,6 +222,7 @@ class Variant(Strict):
     params: Params | None = None
     arch: Arch | None = None
     encoder: Encoder | None = None
+    output: Output | None = None
     components: list[Component] = Field(default_factory=list)
     files: list[FileSize] = Field(default_factory=list)
     requirements: list[Requirement] = Field(default_factory=list)
@@ -273,7 +280,7 @@ class Model(Strict):
                 out.append((name, block))
         for v in self.variants:
             here = f"variant {v.key!r}"
-            for name in ("params", "arch", "encoder"):
+            for name in ("params", "arch", "encoder", "output"):
                 block = getattr(v, name)
                 if block is not None:
                     out.append((f"{here} {name}", block))
