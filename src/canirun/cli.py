@@ -90,7 +90,9 @@ def _root(
     """
 
 
-def _host(hardware: Path | None, models_dir: Path | None) -> Host:
+def _host(
+    hardware: Path | None, models_dir: Path | None, *, measure_bandwidth: bool = False
+) -> Host:
     if hardware is not None:
         if models_dir is not None:
             raise InputError(
@@ -101,7 +103,7 @@ def _host(hardware: Path | None, models_dir: Path | None) -> Host:
         return load_hardware_file(hardware)
     from canirun.hardware import probe
 
-    return probe(models_dir)
+    return probe(models_dir, measure_bandwidth=measure_bandwidth)
 
 
 def _write_report(data: dict[str, object], as_json: bool, output: Path | None) -> None:
@@ -135,23 +137,83 @@ def hardware(
         emit(render_hardware(host))
 
 
+ContextOpt = Annotated[
+    int,
+    typer.Option(
+        "--ctx",
+        min=1,
+        help="Context length in tokens for text models (default 4096, capped at each "
+        "model's maximum; never the maximum by default).",
+    ),
+]
+RamBandwidthOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ram-bandwidth",
+        help="RAM bandwidth for CPU speed estimates, e.g. '80GB/s' or 'off' "
+        "(default: a ~0.1 s copy test).",
+    ),
+]
+
+
+def _rate_options(ctx: int) -> object:
+    from canirun.estimate.rate import Options
+    from canirun.estimate.results import Workload
+
+    return Options(workload=Workload(context_tokens=ctx))
+
+
+def _ram_bandwidth(text: str | None) -> tuple[bool, int | None]:
+    """(measure here?, bandwidth given by the user)."""
+    if text is None:
+        return True, None
+    if text.strip().lower() == "off":
+        return False, None
+    from canirun.units import parse_rate, parse_size
+
+    try:
+        value = parse_rate(text) if "/" in text else parse_size(text)
+    except ValueError as exc:
+        raise InputError(f"--ram-bandwidth: {exc}") from None
+    if value <= 0:
+        raise InputError("--ram-bandwidth: must be positive")
+    return False, value
+
+
 @app.command()
 def scan(
     as_json: JsonFlag = False,
     output: OutputOpt = None,
     hardware_file: HardwareOpt = None,
     models_dir: ModelsDirOpt = None,
+    ctx: ContextOpt = 4096,
+    ram_bandwidth: RamBandwidthOpt = None,
 ) -> None:
     """Rate every model in the catalog for this machine."""
-    from canirun.envelope import envelope
+    import json
 
-    host = _host(hardware_file, models_dir)
-    _write_report(envelope(host, "scan"), as_json, output)
-    if not as_json:
-        from canirun.output.files import emit
-        from canirun.output.hardware_text import render_hardware
+    from canirun.catalog import load_catalog
+    from canirun.evaluate import scan_report
+    from canirun.output.files import emit, write_atomic
 
-        emit(render_hardware(host))
+    measure, bandwidth = _ram_bandwidth(ram_bandwidth)
+    host = _host(hardware_file, models_dir, measure_bandwidth=measure)
+    report, _ = scan_report(host, load_catalog(), _rate_options(ctx), ram_bandwidth=bandwidth)  # type: ignore[arg-type]
+    text = json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    if output is not None:
+        write_atomic(output, text)
+    if as_json:
+        emit(text)
+        return
+    from canirun.output import scan_text
+    from canirun.output.hardware_text import render_hardware
+
+    emit(
+        render_hardware(host)
+        + scan_text.render_summary(report, colour=scan_text.use_colour())
+        + scan_text.render_frameworks(report.frameworks)
+        + scan_text.render_assumptions(report.assumptions)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

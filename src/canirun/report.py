@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from canirun.envelope import SCHEMA_VERSION
+from canirun.estimate.frameworks import FrameworkStatus
+from canirun.estimate.results import Result, Summary, Workload
 from canirun.hardware.model import Hardware, Machine, ProbeIssue
 
 
@@ -39,3 +41,22 @@ class Report(_Strict):
 
 def dump(report: BaseModel) -> dict[str, Any]:
     return report.model_dump(mode="json")
+
+
+class Assumptions(_Strict):
+    """What every estimate in the report assumed; nothing is left implicit."""
+
+    workload: Workload
+    precisions: tuple[str, ...] = Field(description="precisions evaluated (per kind where empty)")
+    headroom: str
+    ram_bandwidth_bytes_per_s: int | None = None
+    ram_bandwidth_source: str | None = None
+    frameworks_installed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+class ScanReport(Report):
+    assumptions: Assumptions
+    frameworks: tuple[FrameworkStatus, ...] = ()
+    summary: tuple[Summary, ...] = ()
+    results: tuple[Result, ...] = ()

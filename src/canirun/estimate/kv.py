@@ -1,6 +1,7 @@
 """KV cache size from the architecture: exact for GQA/MQA and sliding-window layers.
 
-    bytes = 2 (K and V) x sum over layers(kv_heads x head_dim x cached tokens) x bytes/element x sequences
+    bytes = 2 (K and V) x sum over layers(kv_heads x head_dim x cached tokens)
+            x bytes per element x sequences
 
 A sliding-window layer caches at most ``sliding_window`` tokens, but only the
 layers the runtimes really cap (``arch.local_layers``): llama.cpp, for one, runs
@@ -27,9 +28,7 @@ KV_BYTES: dict[str, float] = {
 }
 
 
-def kv_cache_bytes(
-    arch: Arch, context: int, *, sequences: int = 1, cache_type: str = "f16"
-) -> int:
+def kv_cache_bytes(arch: Arch, context: int, *, sequences: int = 1, cache_type: str = "f16") -> int:
     """The KV cache for ``sequences`` sequences of ``context`` tokens each."""
     per_token_layer = 2 * arch.kv_heads * arch.effective_head_dim
     window = arch.sliding_window or context

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["gguf", "torch"]
+Family = Literal["ggml", "torch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +65,19 @@ GGML_BLOCK: dict[str, int] = {
 _ALL = [
     # GGUF file types (llama.cpp, Ollama). `bits`: the average of real mixed files
     # (field notes: Q4_K_M ~4.85-4.9, Q5_K_M ~5.7, Q3_K_M ~3.9, Q2_K ~3.0-3.35).
-    Precision("Q2_K", "gguf", 3.2, 10, "2-bit k-quant"),
-    Precision("Q3_K_S", "gguf", 3.5, 20, "3-bit k-quant, small"),
-    Precision("Q3_K_M", "gguf", 3.9, 25, "3-bit k-quant, medium"),
-    Precision("Q3_K_L", "gguf", 4.3, 30, "3-bit k-quant, large"),
-    Precision("Q4_0", "gguf", 4.55, 35, "4-bit legacy quant"),
-    Precision("Q4_K_S", "gguf", 4.6, 40, "4-bit k-quant, small"),
-    Precision("Q4_K_M", "gguf", 4.88, 45, "4-bit k-quant, medium"),
-    Precision("Q5_K_S", "gguf", 5.55, 50, "5-bit k-quant, small"),
-    Precision("Q5_K_M", "gguf", 5.7, 55, "5-bit k-quant, medium"),
-    Precision("Q6_K", "gguf", 6.56, 60, "6-bit k-quant"),
-    Precision("Q8_0", "gguf", 8.5, 70, "8-bit"),
-    Precision("BF16", "gguf", 16.0, 80, "bfloat16 GGUF"),
-    Precision("F16", "gguf", 16.0, 80, "float16 GGUF"),
+    Precision("Q2_K", "ggml", 3.2, 10, "2-bit k-quant"),
+    Precision("Q3_K_S", "ggml", 3.5, 20, "3-bit k-quant, small"),
+    Precision("Q3_K_M", "ggml", 3.9, 25, "3-bit k-quant, medium"),
+    Precision("Q3_K_L", "ggml", 4.3, 30, "3-bit k-quant, large"),
+    Precision("Q4_0", "ggml", 4.55, 35, "4-bit legacy quant"),
+    Precision("Q4_K_S", "ggml", 4.6, 40, "4-bit k-quant, small"),
+    Precision("Q4_K_M", "ggml", 4.88, 45, "4-bit k-quant, medium"),
+    Precision("Q5_K_S", "ggml", 5.55, 50, "5-bit k-quant, small"),
+    Precision("Q5_K_M", "ggml", 5.7, 55, "5-bit k-quant, medium"),
+    Precision("Q6_K", "ggml", 6.56, 60, "6-bit k-quant"),
+    Precision("Q8_0", "ggml", 8.5, 70, "8-bit"),
+    Precision("BF16", "ggml", 16.0, 80, "bfloat16 GGUF"),
+    Precision("F16", "ggml", 16.0, 80, "float16 GGUF"),
     # PyTorch-side precisions (Transformers, vLLM, TGI, Diffusers...). Quantised
     # ones apply to linear layers; embeddings and the output head stay 16-bit.
     Precision("int4", "torch", 4.156, 38, "4-bit GPTQ/AWQ, group size 128"),
@@ -103,6 +103,4 @@ def lookup(name: str) -> Precision | None:
 
 
 def torch_bytes_per_param(name: str) -> float:
-    return {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 4.156 / 8}[
-        name
-    ]
+    return {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 4.156 / 8}[name]

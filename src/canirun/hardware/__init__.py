@@ -7,6 +7,7 @@ a ``None`` figure. Nothing is probed at import time.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,8 +22,12 @@ def probe(
     root: Path = Path("/"),
     nvml: Any | None = None,
     env: Mapping[str, str] = os.environ,
+    measure_bandwidth: bool = False,
 ) -> Host:
-    """Probe this machine. ``root``, ``nvml`` and ``env`` are seams for tests."""
+    """Probe this machine. ``root``, ``nvml`` and ``env`` are seams for tests.
+
+    ``measure_bandwidth`` adds a ~0.1 s RAM copy test for CPU speed estimates.
+    """
     from canirun.hardware import system
     from canirun.hardware.cgroup import read_cgroup_limits
     from canirun.hardware.nvidia import probe_gpus
@@ -32,6 +37,15 @@ def probe(
     issues += [ProbeIssue("cgroup", p) for p in limits.problems]
     cpu = system.probe_cpu(root, limits, issues)
     memory = system.probe_memory(limits, issues)
+    if measure_bandwidth:
+        from canirun.hardware.bandwidth import measure_copy_bandwidth
+
+        measured = measure_copy_bandwidth()
+        memory = dataclasses.replace(
+            memory,
+            bandwidth_bytes_per_s=measured,
+            bandwidth_source="measured" if measured else None,
+        )
     disk = system.probe_disk(models_dir or system.default_models_dir(env), issues)
     os_info = system.probe_os(root)
     gpus, gpu_issues = probe_gpus(nvml, env)

@@ -1,0 +1,56 @@
+"""Can each framework run on this machine, and if not, why not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from canirun.catalog.schema import Framework
+from canirun.estimate.capacity import Capacity
+from canirun.estimate.placement import usable_gpus
+
+_STRICT: Any = {"extra": "forbid"}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameworkStatus:
+    __pydantic_config__ = _STRICT
+
+    id: str
+    name: str
+    runs_here: bool | None
+    installed: bool
+    # What it would run on here: "GPU 0 (NVIDIA ...)", "CPU".
+    devices: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    # Catalog variants it could serve here (filled in by scan/frameworks).
+    models: tuple[str, ...] = ()
+
+
+def framework_status(fw: Framework, cap: Capacity) -> FrameworkStatus:
+    installed = fw.id in cap.installed
+    if not fw.local:
+        hosted = ("a hosted service: nothing runs on this machine",)
+        return FrameworkStatus(fw.id, fw.name, False, installed, reasons=hosted)
+    blockers = []
+    if cap.os is not None and cap.os not in fw.os:
+        blockers.append(f"runs on {', '.join(fw.os)}, not {cap.os}")
+    if cap.arch is not None and cap.arch not in fw.arch:
+        blockers.append(f"built for {', '.join(fw.arch)}, not {cap.arch}")
+    if fw.needs_docker and cap.docker is False:
+        blockers.append("needs Docker, which is not usable here")
+    gpus, notes = usable_gpus(cap, fw)
+    devices = [s.label for s in gpus]
+    if "cpu" in fw.accelerators and fw.cpu_only_ok:
+        devices.append("CPU")
+    if not devices:
+        wanted = "/".join(a for a in fw.accelerators if a != "cpu") or "a supported device"
+        blockers.append(f"needs a {wanted} GPU" + ("" if not notes else f" ({'; '.join(notes)})"))
+    if blockers:
+        return FrameworkStatus(fw.id, fw.name, False, installed, reasons=tuple(blockers))
+    unknown = fw.needs_docker and cap.docker is None
+    reasons = ("Docker state unknown",) if unknown else ()
+    runs = None if unknown else True
+    return FrameworkStatus(
+        fw.id, fw.name, runs, installed, devices=tuple(devices), reasons=reasons + tuple(notes)
+    )

@@ -1,0 +1,288 @@
+"""Where a model fits: one GPU, several, GPU plus RAM, RAM alone, or nowhere.
+
+Options are tried best first. A figure a decision needs but the host lacks
+(free VRAM, usable RAM) never counts as a fit: that option is "unknown", and if
+no option fits with known figures the verdict is ``unknown``, not ``too-big``.
+canirun never plans to 100 % of a memory pool: it keeps headroom (below) and
+says how much is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from canirun.catalog.schema import Framework
+from canirun.estimate.capacity import Capacity, GpuSlot
+from canirun.estimate.runtime import Overheads
+from canirun.units import format_gib
+
+MIB = 2**20
+GIB = 2**30
+# Headroom canirun keeps free (its own policy, stated in every report): on a GPU
+# 5 % of its memory, at least 256 MiB; in RAM 10 % of what is usable, at least
+# 1 GiB, for the OS and everything else running.
+GPU_HEADROOM_SHARE, GPU_HEADROOM_MIN = 0.05, 256 * MIB
+RAM_HEADROOM_SHARE, RAM_HEADROOM_MIN = 0.10, GIB
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What one model at one precision, on one framework, needs."""
+
+    weights: int
+    kv: int
+    overheads: Overheads
+    # Per repeating layer (weights + KV), for partial offload; None: not layered.
+    layers: tuple[int, ...] | None = None
+    # Non-layered models offload by component: the largest one must fit on the GPU.
+    largest_component: int | None = None
+    heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    verdict: str
+    gpus: tuple[int, ...] = ()
+    gpu_layers: int | None = None
+    gpu_bytes: int | None = None
+    ram_bytes: int | None = None
+    headroom_bytes: int | None = None
+    split: str | None = None  # multi-gpu: "tensor-parallel", "layer-split", "device-map"
+    reasons: tuple[str, ...] = ()
+
+
+def gpu_headroom(slot: GpuSlot) -> int:
+    return max(GPU_HEADROOM_MIN, round((slot.total_bytes or 0) * GPU_HEADROOM_SHARE))
+
+
+def ram_headroom(usable: int) -> int:
+    return max(RAM_HEADROOM_MIN, round(usable * RAM_HEADROOM_SHARE))
+
+
+def gpu_budget(slot: GpuSlot, fraction: float) -> int | None:
+    """Bytes a runtime may plan with on this GPU, or None when its free memory is unknown."""
+    if slot.free_bytes is None:
+        return None
+    budget = slot.free_bytes
+    if fraction < 1 and slot.total_bytes is not None:
+        budget = min(budget, round(slot.total_bytes * fraction))
+    return budget - gpu_headroom(slot)
+
+
+def ram_budget(cap: Capacity) -> int | None:
+    if cap.ram_usable_bytes is None:
+        return None
+    return cap.ram_usable_bytes - ram_headroom(cap.ram_usable_bytes)
+
+
+def usable_gpus(cap: Capacity, framework: Framework) -> tuple[list[GpuSlot], list[str]]:
+    """GPUs this framework can drive, and why the others are left out."""
+    out, notes = [], []
+    for slot in cap.gpus:
+        if slot.vendor not in framework.accelerators:
+            notes.append(f"{slot.label}: {framework.name} has no {slot.vendor} support")
+            continue
+        minimum = framework.min_compute_capability
+        cc = slot.compute_capability
+        if slot.vendor == "nvidia" and minimum and cc and _cc(cc) < _cc(minimum):
+            notes.append(
+                f"{slot.label}: compute capability {cc} is below "
+                f"{framework.name}'s minimum {minimum}"
+            )
+            continue
+        out.append(slot)
+    return out, notes
+
+
+def _cc(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
+def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None, int, int | None]:
+    total = need.weights + need.kv + need.overheads.gpu_compute + need.overheads.gpu_per_device
+    budget = gpu_budget(slot, fraction)
+    if budget is None:
+        return None, total, None
+    return total <= budget, total, budget - total
+
+
+def _with(placement: Placement, *more: str) -> Placement:
+    return replace(placement, reasons=(*placement.reasons, *more))
+
+
+def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
+    gpus, notes = usable_gpus(cap, framework)
+    fraction = need.overheads.gpu_fraction
+    ranked = sorted(gpus, key=lambda s: gpu_budget(s, fraction) or -1, reverse=True)
+    unknown = [f"{s.label}: free memory unknown" for s in ranked if s.free_bytes is None]
+    for option in (_one_gpu, _multi_gpu, _offload):
+        found = option(need, ranked, cap, framework, fraction)
+        if found is not None:
+            return _with(found, *notes)
+    misses = _why_not_gpu(need, ranked, fraction)
+    cpu = _cpu(need, cap, framework)
+    if cpu is not None and cpu.verdict == "cpu":
+        return _with(cpu, *misses, *notes, *unknown)
+    if cpu is not None and cpu.verdict == "unknown":
+        unknown += cpu.reasons
+    elif cpu is not None:
+        misses += cpu.reasons
+    if unknown:
+        return Placement("unknown", reasons=(*unknown, *misses, *notes))
+    if not framework.cpu_only_ok and not gpus:
+        return Placement("unsupported", reasons=(f"{framework.name} needs a supported GPU", *notes))
+    return Placement("too-big", reasons=(*misses, *notes) or ("no memory pool is large enough",))
+
+
+def _one_gpu(
+    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
+) -> Placement | None:
+    for slot in ranked:
+        fits, total, left = _on_one_gpu(need, slot, fraction)
+        if fits:
+            return Placement(
+                "gpu",
+                gpus=(slot.index,) if slot.index is not None else (),
+                gpu_bytes=total,
+                ram_bytes=need.overheads.cpu_process,
+                headroom_bytes=left,
+                reasons=(
+                    f"needs {format_gib(total)} on the GPU; {slot.label} has "
+                    f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
+                    f"{format_gib(gpu_headroom(slot))} headroom)",
+                ),
+            )
+    return None
+
+
+def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str]:
+    lines = []
+    for slot in ranked:
+        fits, total, _ = _on_one_gpu(need, slot, fraction)
+        if fits is False:
+            lines.append(
+                f"needs {format_gib(total)} on one GPU; {slot.label} has "
+                f"{format_gib(slot.free_bytes)} free"
+            )
+    return lines
+
+
+def _multi_gpu(
+    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
+) -> Placement | None:
+    if framework.multi_gpu == "none" or len(ranked) < 2:
+        return None
+    budgets = [gpu_budget(s, fraction) for s in ranked]
+    if any(b is None for b in budgets):
+        return None
+    known = [b or 0 for b in budgets]
+    per_device = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    body = need.weights + need.kv
+    if framework.multi_gpu == "tensor-parallel":
+        for n in (2, 4, 8):
+            if n > len(ranked) or (need.heads and need.heads % n):
+                continue
+            share = round(body / n) + per_device
+            if all(b >= share for b in known[:n]):
+                return _split(ranked[:n], share * n, known[:n], "tensor-parallel", share)
+        return None
+    if sum(b - per_device for b in known) >= body:
+        return _split(ranked, body + per_device * len(ranked), known, framework.multi_gpu, None)
+    return None
+
+
+def _split(
+    chosen: list[GpuSlot], total: int, budgets: list[int], how: str, share: int | None
+) -> Placement:
+    names = ", ".join(s.label for s in chosen)
+    each = f" ({format_gib(share)} each)" if share else ""
+    return Placement(
+        "multi-gpu",
+        gpus=tuple(s.index for s in chosen if s.index is not None),
+        gpu_bytes=total,
+        headroom_bytes=sum(budgets) - total,
+        split=how,
+        reasons=(
+            f"needs {format_gib(total)} split over {len(chosen)} GPUs by {how}{each}: {names}",
+        ),
+    )
+
+
+def _offload(
+    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
+) -> Placement | None:
+    if not framework.partial_offload or not ranked:
+        return None
+    ram, slot = ram_budget(cap), ranked[0]
+    budget = gpu_budget(slot, fraction)
+    if ram is None or budget is None or slot.unified:
+        return None
+    fixed_gpu = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    process = need.overheads.cpu_process
+    gpus = (slot.index,) if slot.index is not None else ()
+    if need.layers:
+        room, k = budget - fixed_gpu, 0
+        while k < len(need.layers) and need.layers[k] <= room:
+            room -= need.layers[k]
+            k += 1
+        on_gpu = sum(need.layers[:k]) + fixed_gpu
+        in_ram = (
+            need.weights + need.kv - sum(need.layers[:k]) + need.overheads.cpu_compute + process
+        )
+        if k == 0 or in_ram > ram:
+            return None
+        return Placement(
+            "offload",
+            gpus=gpus,
+            gpu_layers=k,
+            gpu_bytes=on_gpu,
+            ram_bytes=in_ram,
+            headroom_bytes=min(budget - on_gpu, ram - in_ram),
+            reasons=(
+                f"{k} of {len(need.layers)} layers fit on {slot.label} ({format_gib(on_gpu)}); "
+                f"the rest needs {format_gib(in_ram)} of RAM, "
+                f"{format_gib(cap.ram_usable_bytes)} usable",
+            ),
+        )
+    if need.largest_component is None:
+        return None
+    on_gpu, in_ram = need.largest_component + fixed_gpu, need.weights + process
+    if on_gpu > budget or in_ram > ram:
+        return None
+    return Placement(
+        "offload",
+        gpus=gpus,
+        gpu_bytes=on_gpu,
+        ram_bytes=in_ram,
+        headroom_bytes=min(budget - on_gpu, ram - in_ram),
+        reasons=(
+            f"with CPU offload, one component at a time on {slot.label} "
+            f"({format_gib(on_gpu)}) and the rest in RAM ({format_gib(in_ram)})",
+        ),
+    )
+
+
+def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
+    if not framework.cpu_only_ok:
+        return None
+    total = need.weights + need.kv + need.overheads.cpu_compute + need.overheads.cpu_process
+    ram = ram_budget(cap)
+    usable = cap.ram_usable_bytes
+    if ram is None or usable is None:
+        return Placement("unknown", reasons=("usable RAM unknown",))
+    if total > ram:
+        return Placement(
+            "too-big",
+            reasons=(f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable",),
+        )
+    return Placement(
+        "cpu",
+        ram_bytes=total,
+        headroom_bytes=ram - total,
+        reasons=(
+            f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable "
+            f"({format_gib(ram - total)} to spare after "
+            f"{format_gib(ram_headroom(usable))} headroom)",
+        ),
+    )

@@ -1,0 +1,456 @@
+"""Rate catalog variants for one machine: every precision, the best framework for each.
+
+``rate_variant`` returns one ``Result`` per precision evaluated; ``summarize``
+picks the best way to run the variant here (best verdict, then the
+highest-quality precision, installed frameworks first) and the largest
+context that still fits that way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from canirun.catalog.loader import Catalog, VariantRef
+from canirun.catalog.schema import Framework, Model, Requirement, Variant
+from canirun.estimate import precision as prec
+from canirun.estimate.capacity import Capacity
+from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.placement import Need, Placement, place
+from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, Workload, rank
+from canirun.estimate.runtime import llm_overheads, other_overheads
+from canirun.estimate.speed import decode_speed
+from canirun.estimate.weights import Weights, weights
+from canirun.units import format_bytes, format_gib
+
+DECODERS = frozenset({"llm", "vlm"})
+KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN,
+    "vlm": prec.GGUF_SCAN + prec.TORCH_SCAN,
+    "diffusion": ("fp32", "fp16", "bf16", "fp8"),
+    "speech": ("fp32", "fp16", "F16", "Q8_0"),
+    "vision": ("fp32", "fp16", "bf16"),
+    "embedding": ("fp32", "fp16", "bf16", "int8"),
+    "protein": ("fp32",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    workload: Workload = field(default_factory=Workload)
+    precisions: tuple[str, ...] | None = None  # only these (canonical names)
+    framework: str | None = None  # only this framework id
+
+
+@dataclass(frozen=True, slots=True)
+class _Eval:
+    """One precision on one framework: the need, where it goes, and the weights."""
+
+    framework: Framework
+    precision: prec.Precision
+    weights: Weights
+    need: Need
+    placement: Placement
+    kv_type: str
+
+
+def _base(ref: VariantRef) -> dict[str, object]:
+    m, v = ref.model, ref.variant
+    return {
+        "model_id": ref.id,
+        "name": v.name,
+        "family": m.family,
+        "category": m.category,
+        "kind": m.kind,
+        "task": m.task,
+        "access": m.access,
+        "variant": v.key,
+        "params": v.params.total if v.params else None,
+    }
+
+
+def _sources(m: Model) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m.sources.values()))
+
+
+def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
+    """API-only, unreleased, or a hard requirement this machine lacks."""
+    m = ref.model
+    base = _base(ref)
+    common = {"precision": None, "format": None, "context_tokens": None, "sources": _sources(m)}
+    if m.access == "api-only" and m.api is not None:
+        hosts = ", ".join(m.api.hosts)
+        why = (f"weights are not published: use it through {m.api.provider}'s API ({hosts})",)
+        return Result(**base, **common, verdict="api-only", reasons=why + _note(m))  # type: ignore[arg-type]
+    if m.access == "unreleased":
+        return Result(**base, **common, verdict="unsupported", reasons=_note(m))  # type: ignore[arg-type]
+    needs = m.needs
+    if needs is None:
+        return None
+    missing = []
+    if needs.gpu_vendor and not any(g.vendor in needs.gpu_vendor for g in cap.gpus):
+        missing.append(f"needs a {'/'.join(v.upper() for v in needs.gpu_vendor)} GPU; none here")
+    if needs.os and cap.os is not None and cap.os not in needs.os:
+        missing.append(f"runs on {', '.join(needs.os)} only; this is {cap.os}")
+    if needs.docker and cap.docker is False:
+        missing.append("needs Docker, which is not usable here")
+    if missing:
+        return Result(**base, **common, verdict="unsupported", reasons=tuple(missing))  # type: ignore[arg-type]
+    return None
+
+
+def _note(m: Model) -> tuple[str, ...]:
+    return (m.access_note,) if m.access_note else ()
+
+
+def frameworks_for(
+    ref: VariantRef, catalog: Catalog, cap: Capacity
+) -> tuple[list[Framework], list[str]]:
+    """The model's local frameworks that can run on this OS, CPU and container setup."""
+    ok, why_not = [], []
+    for fid in ref.model.frameworks:
+        fw = catalog.framework_by_id.get(fid)
+        if fw is None or not fw.local or ref.model.kind not in fw.serves:
+            continue
+        if cap.os is not None and cap.os not in fw.os:
+            why_not.append(f"{fw.name}: not available on {cap.os}")
+        elif cap.arch is not None and cap.arch not in fw.arch:
+            why_not.append(f"{fw.name}: not available for {cap.arch}")
+        elif fw.needs_docker and cap.docker is False:
+            why_not.append(f"{fw.name}: needs Docker, not usable here")
+        else:
+            ok.append(fw)
+    return ok, why_not
+
+
+def _supports(fw: Framework, p: prec.Precision, kind: str) -> bool:
+    if fw.precisions:
+        return p.name in fw.precisions
+    return p.name in KIND_PRECISIONS.get(kind, ())
+
+
+def precisions_for(
+    ref: VariantRef, frameworks: Iterable[Framework], only: tuple[str, ...] | None
+) -> list[prec.Precision]:
+    kind = ref.model.kind
+    names = only or KIND_PRECISIONS.get(kind, ())
+    arch = ref.variant.arch
+    ggml_ok = (arch is not None and arch.gguf_arch is not None) or "gguf" in ref.model.formats
+    out = []
+    for name in names:
+        p = prec.PRECISIONS.get(name)
+        if p is None or (p.family == "ggml" and kind in DECODERS and not ggml_ok):
+            continue
+        if any(_supports(fw, p, kind) for fw in frameworks):
+            out.append(p)
+    return sorted(out, key=lambda p: -p.quality)
+
+
+def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tuple[int, str]:
+    arch = ref.variant.arch
+    if arch is None or ref.model.kind not in DECODERS:
+        return 0, "none"
+    if p.family == "ggml":
+        kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
+    else:
+        kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
+    return kv_cache_bytes(
+        arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
+    ), kv_type
+
+
+def _published_floor(
+    variant: Variant, fw: Framework, p: prec.Precision, wl: Workload
+) -> Requirement | None:
+    """The largest published VRAM need that applies to this exact setting."""
+    best = None
+    for r in variant.requirements:
+        if r.resource != "vram" or r.offload or r.kind == "recommended":
+            continue
+        if r.framework not in (None, fw.id):
+            continue
+        if r.precision is not None and r.precision.lower() != p.name.lower():
+            continue
+        if r.resolution is not None and wl.resolution not in (None, r.resolution):
+            continue
+        if r.batch is not None and (wl.batch or 1) < r.batch:
+            continue
+        if r.seq_len is not None and (wl.seq_len is None or wl.seq_len > r.seq_len):
+            continue
+        if best is None or r.amount_bytes > best.amount_bytes:
+            best = r
+    return best
+
+
+def _need(
+    ref: VariantRef, fw: Framework, p: prec.Precision, w: Weights, wl: Workload
+) -> tuple[Need, str, tuple[str, ...]]:
+    m, v = ref.model, ref.variant
+    kv, kv_type = _kv(ref, fw, p, wl)
+    notes: tuple[str, ...] = ()
+    if m.kind in DECODERS and v.arch is not None:
+        over = llm_overheads(fw, v.arch, wl)
+        per_kv = kv / v.arch.layers
+        layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
+        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
+    else:
+        over = other_overheads(fw, m, v, w.bytes, wl)
+        per_param = w.bytes / v.params.total if v.params else 0
+        largest = max((round(c.params * per_param) for c in v.components), default=None)
+        need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
+    floor = _published_floor(v, fw, p, wl)
+    if floor is not None:
+        computed = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+        if floor.amount_bytes > computed:
+            extra = floor.amount_bytes - computed
+            raised = replace(
+                over,
+                gpu_compute=over.gpu_compute + extra,
+                lines=(*over.lines, f"raised by {format_bytes(extra)} to the published "
+                       f"{floor.amount} ({floor.condition or floor.kind}; "
+                       f"{_src(m, floor.source)})"),
+            )  # fmt: skip
+            need = replace(need, overheads=raised)
+            notes = (f"GPU need raised to the published requirement of {floor.amount}",)
+    return need, kv_type, notes
+
+
+def _src(m: Model, source: str) -> str:
+    return m.sources.get(source, source)
+
+
+def _evaluate(
+    ref: VariantRef, fws: list[Framework], p: prec.Precision, cap: Capacity, opts: Options
+) -> list[_Eval]:
+    w = weights(ref.model, ref.variant, p)
+    if w is None:
+        return []
+    out = []
+    for fw in fws:
+        if not _supports(fw, p, ref.model.kind):
+            continue
+        need, kv_type, _ = _need(ref, fw, p, w, opts.workload)
+        out.append(_Eval(fw, p, w, need, place(need, cap, fw), kv_type))
+    return out
+
+
+def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
+    """Best verdict; then installed frameworks; then the smaller need; then catalog order."""
+
+    def key(e: _Eval) -> tuple[int, bool, int, int]:
+        o = e.need.overheads
+        need = e.need.weights + e.need.kv + o.gpu_compute + o.gpu_per_device + o.cpu_process
+        return (
+            rank(e.placement.verdict),
+            e.framework.id not in cap.installed,
+            need,
+            order.index(e.framework.id),
+        )
+
+    return min(evals, key=key)
+
+
+def _memory(e: _Eval) -> MemoryEstimate:
+    over = e.need.overheads
+    pl = e.placement
+    if pl.verdict == "cpu" or (
+        pl.verdict in ("too-big", "unknown") and not pl.gpus and pl.gpu_bytes is None
+    ):
+        overhead = over.cpu_compute + over.cpu_process
+    elif pl.verdict == "offload":
+        overhead = over.gpu_per_device + over.gpu_compute + over.cpu_compute + over.cpu_process
+    else:
+        overhead = (over.gpu_per_device + over.gpu_compute) * max(1, len(pl.gpus))
+    lines = [f"weights: {format_bytes(e.weights.bytes)}, {e.weights.how}"]
+    if e.weights.source:
+        lines[0] += f" ({e.weights.source})"
+    if e.need.kv:
+        lines.append(f"KV cache: {format_bytes(e.need.kv)} ({e.kv_type})")
+    lines += list(over.lines)
+    total = e.weights.bytes + e.need.kv + overhead
+    return MemoryEstimate(
+        weights_bytes=e.weights.bytes,
+        kv_cache_bytes=e.need.kv,
+        overhead_bytes=overhead,
+        total_bytes=total,
+        gpu_bytes=pl.gpu_bytes,
+        ram_bytes=pl.ram_bytes,
+        breakdown=tuple(lines),
+    )
+
+
+def _disk(ref: VariantRef, w: Weights, cap: Capacity) -> tuple[int, bool | None, list[str]]:
+    extra = [r for r in ref.variant.requirements if r.resource == "disk"]
+    smallest = min(extra, key=lambda r: r.amount_bytes, default=None)
+    need = w.bytes + (smallest.amount_bytes if smallest else 0)
+    lines = []
+    if smallest is not None:
+        lines.append(
+            f"disk: {smallest.amount} besides the weights ({smallest.condition or 'data'})"
+        )
+    if cap.disk_free_bytes is None:
+        return need, None, lines
+    fits = need <= cap.disk_free_bytes
+    if not fits:
+        lines.append(
+            f"needs {format_gib(need)} of disk; "
+            f"{format_gib(cap.disk_free_bytes)} free in {cap.disk_path}"
+        )
+    return need, fits, lines
+
+
+def _result(
+    ref: VariantRef, e: _Eval, cap: Capacity, opts: Options, frameworks: list[str]
+) -> Result:
+    m = ref.model
+    wl = opts.workload
+    disk, disk_fits, disk_lines = _disk(ref, e.weights, cap)
+    speed = None
+    if m.kind in DECODERS:
+        active = round(e.weights.bytes * e.weights.active_fraction)
+        speed = decode_speed(e.placement, cap, active, e.need.kv)
+    reasons = list(e.placement.reasons)
+    if e.weights.rejected:
+        reasons.append(e.weights.rejected)
+    reasons += disk_lines
+    decoder = m.kind in DECODERS
+    layers = ref.variant.arch.layers if decoder and ref.variant.arch else None
+    fmt = "gguf" if e.precision.family == "ggml" and m.kind in DECODERS else None
+    return Result(
+        **_base(ref),  # type: ignore[arg-type]
+        precision=e.precision.name,
+        format=fmt or ("ggml" if e.precision.family == "ggml" else "safetensors"),
+        context_tokens=wl.context_tokens if decoder else None,
+        verdict=e.placement.verdict,  # type: ignore[arg-type]
+        memory=_memory(e),
+        framework=e.framework.id,
+        frameworks=tuple(frameworks),
+        gpu_layers=e.placement.gpu_layers,
+        total_layers=layers,
+        gpus=tuple(i for i in e.placement.gpus if i is not None),
+        headroom_bytes=e.placement.headroom_bytes,
+        disk_bytes=disk,
+        disk_fits=disk_fits,
+        tokens_per_second=speed,
+        reasons=tuple(reasons),
+        sources=_sources(m),
+        estimate=e.weights.estimate or True,
+    )
+
+
+def effective_workload(ref: VariantRef, wl: Workload) -> tuple[Workload, tuple[str, ...]]:
+    """The workload for this variant: the context never exceeds the model's maximum."""
+    arch = ref.variant.arch
+    if arch is not None and wl.context_tokens > arch.max_context:
+        note = (
+            f"context {wl.context_tokens:,} exceeds the model's maximum: "
+            f"rated at {arch.max_context:,} tokens",
+        )
+        return replace(wl, context_tokens=arch.max_context), note
+    return wl, ()
+
+
+def rate_variant(
+    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = Options()
+) -> list[Result]:
+    workload, notes = effective_workload(ref, opts.workload)
+    opts = replace(opts, workload=workload)
+    results = _rate(ref, catalog, cap, opts)
+    if notes:
+        results = [replace(r, reasons=(*r.reasons, *notes)) for r in results]
+    return results
+
+
+def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> list[Result]:
+    blocked = _blocked(ref, cap)
+    if blocked is not None:
+        return [blocked]
+    fws, why_not = frameworks_for(ref, catalog, cap)
+    if opts.framework:
+        fws = [f for f in fws if f.id == opts.framework]
+    base = {**_base(ref), "format": None, "context_tokens": None, "sources": _sources(ref.model)}
+    if not fws:
+        why = why_not or [f"no framework in the catalog serves it here{_only(opts)}"]
+        return [Result(**base, precision=None, verdict="unsupported", reasons=tuple(why))]  # type: ignore[arg-type]
+    order = [f.id for f in fws]
+    results = []
+    for p in precisions_for(ref, fws, opts.precisions):
+        evals = _evaluate(ref, fws, p, cap, opts)
+        if not evals:
+            results.append(Result(**base, precision=p.name, verdict="unknown",  # type: ignore[arg-type]
+                                  reasons=("the catalog has no parameter count",)))  # fmt: skip
+            continue
+        best = _pick(evals, cap, order)
+        usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
+        results.append(_result(ref, best, cap, opts, usable))
+    if not results:
+        wanted = ", ".join(opts.precisions or ()) or "any precision"
+        results.append(Result(**base, precision=None, verdict="unsupported",  # type: ignore[arg-type]
+                              reasons=(f"no {wanted} with {', '.join(order)}",)))  # fmt: skip
+    return results
+
+
+def _only(opts: Options) -> str:
+    return f" with {opts.framework}" if opts.framework else ""
+
+
+def best_result(results: list[Result]) -> Result:
+    """Best verdict first; among runnable ones the highest-quality precision, among the
+    rest the smallest need (the one closest to fitting)."""
+
+    def key(r: Result) -> tuple[int, int]:
+        if r.verdict in RUNNABLE:
+            p = prec.PRECISIONS.get(r.precision or "")
+            return rank(r.verdict), -(p.quality if p else 0)
+        total = r.memory.total_bytes if r.memory and r.memory.total_bytes else 2**62
+        return rank(r.verdict), total
+
+    return min(results, key=key)
+
+
+def max_context(
+    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options, best: Result
+) -> int | None:
+    """The largest context at which ``best``'s precision and framework keep its verdict."""
+    arch = ref.variant.arch
+    if arch is None or best.verdict not in RUNNABLE or best.precision is None:
+        return None
+    fw = catalog.framework_by_id[best.framework or ""]
+    p = prec.PRECISIONS[best.precision]
+    w = weights(ref.model, ref.variant, p)
+    if w is None:
+        return None
+    target = rank(best.verdict)
+
+    def keeps(ctx: int) -> bool:
+        wl = replace(opts.workload, context_tokens=ctx)
+        need, _, _ = _need(ref, fw, p, w, wl)
+        return rank(place(need, cap, fw).verdict) <= target
+
+    lo, hi = 1, arch.max_context
+    if keeps(hi):
+        return hi
+    while hi - lo > 1:  # keeps(lo) holds, keeps(hi) does not
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if keeps(mid) else (lo, mid)
+    return lo
+
+
+def summarize(
+    ref: VariantRef, results: list[Result], catalog: Catalog, cap: Capacity, opts: Options
+) -> Summary:
+    opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
+    best = best_result(results)
+    speed = best.tokens_per_second.tokens_per_second if best.tokens_per_second else None
+    return Summary(
+        model_id=ref.id,
+        name=ref.variant.name,
+        category=ref.model.category,
+        verdict=best.verdict,
+        precision=best.precision,
+        framework=best.framework,
+        max_context_tokens=max_context(ref, catalog, cap, opts, best),
+        tokens_per_second=speed,
+        reason=best.reasons[0] if best.reasons else "",
+        results=len(results),
+    )

@@ -1,0 +1,134 @@
+"""What the estimator returns: frozen records that the JSON report embeds as they are.
+
+Every result carries its verdict, the numbers it used and its reasons in words.
+``None`` means "could not tell", never zero or "enough".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Verdict = Literal[
+    "gpu", "multi-gpu", "offload", "cpu", "too-big", "unsupported", "api-only", "unknown"
+]
+
+# Best first. `rank` orders verdicts for "the best way to run this here".
+VERDICTS: tuple[Verdict, ...] = (
+    "gpu",
+    "multi-gpu",
+    "offload",
+    "cpu",
+    "too-big",
+    "unsupported",
+    "api-only",
+    "unknown",
+)
+RUNNABLE: frozenset[str] = frozenset({"gpu", "multi-gpu", "offload", "cpu"})
+
+_STRICT: Any = {"extra": "forbid"}
+
+
+_RANK: dict[str, int] = {v: i for i, v in enumerate(VERDICTS)}
+
+
+def rank(verdict: str) -> int:
+    return _RANK[verdict]
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What the user wants to run: the assumptions every estimate states."""
+
+    __pydantic_config__ = _STRICT
+
+    context_tokens: int = 4096
+    sequences: int = 1
+    kv_cache_type: str = "f16"
+    batch: int = 1
+    resolution: int | None = None  # image side in pixels; None: each model's native size
+    seq_len: int | None = None  # residues (AlphaFold); None: the published reference length
+    flash_attention: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEstimate:
+    __pydantic_config__ = _STRICT
+
+    weights_bytes: int | None
+    kv_cache_bytes: int | None
+    overhead_bytes: int | None
+    total_bytes: int | None
+    # Where the total sits for this verdict's placement.
+    gpu_bytes: int | None = None
+    ram_bytes: int | None = None
+    # One line per term: what it is, how it was computed, where the figure comes from.
+    breakdown: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Speed:
+    """Decode speed: usable bandwidth / bytes read per token, as a range, with its inputs."""
+
+    __pydantic_config__ = _STRICT
+
+    tokens_per_second: float | None
+    low: float | None
+    high: float | None
+    bandwidth_bytes_per_s: int | None
+    bytes_per_token: int | None
+    efficiency: tuple[float, float] = (0.5, 0.6)
+    device: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One model variant at one precision, rated for one machine."""
+
+    __pydantic_config__ = _STRICT
+
+    model_id: str
+    name: str
+    family: str
+    category: str
+    kind: str
+    task: str
+    access: str
+    variant: str
+    params: int | None
+    precision: str | None
+    format: str | None
+    context_tokens: int | None
+    verdict: Verdict
+    memory: MemoryEstimate | None = None
+    framework: str | None = None
+    frameworks: tuple[str, ...] = ()
+    gpu_layers: int | None = None
+    total_layers: int | None = None
+    gpus: tuple[int, ...] = ()
+    headroom_bytes: int | None = None
+    disk_bytes: int | None = None
+    disk_fits: bool | None = None
+    tokens_per_second: Speed | None = None
+    reasons: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    estimate: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The best way to run one variant here: best verdict, then best precision."""
+
+    __pydantic_config__ = _STRICT
+
+    model_id: str
+    name: str
+    category: str
+    verdict: Verdict
+    precision: str | None
+    framework: str | None
+    max_context_tokens: int | None = None
+    tokens_per_second: float | None = None
+    reason: str = ""
+    results: int = field(default=0)

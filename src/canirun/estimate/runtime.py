@@ -1,0 +1,203 @@
+"""What a serving framework adds on top of the weights and KV cache.
+
+Each constant says where it comes from; the ones no primary source publishes
+are labelled estimates. Framework-level facts (Ollama's per-GPU reserve,
+ComfyUI's reserve, vLLM's share of VRAM) come from the catalog's
+``frameworks.toml``; what depends on the model and the workload (compute
+buffers, activations) is computed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canirun.catalog.schema import Arch, Framework, Model, Variant
+from canirun.estimate.results import Workload
+from canirun.units import format_bytes
+
+MIB = 2**20
+
+# A CUDA context with llama.cpp's kernels. Not published; a few hundred MiB is
+# what the field notes report. Estimate.
+GGML_CUDA_CONTEXT = 300 * MIB
+# PyTorch's CUDA context with its kernels loaded: 1343 MB measured in the
+# Transformers docs ("Model training anatomy": "the kernels alone take up 1.3GB").
+# Lazy module loading in newer CUDA needs less: an over-estimate, on purpose.
+TORCH_CUDA_CONTEXT = 1343 * 10**6
+TORCH_CUDA_CONTEXT_SOURCE = "https://huggingface.co/docs/transformers/model_memory_anatomy"
+# Resident memory of the process itself (interpreter, libraries) on the CPU. Estimate.
+GGML_PROCESS_RAM = 100 * MIB
+TORCH_PROCESS_RAM = 1024 * MIB
+
+GGML_FRAMEWORKS = frozenset({"llama.cpp", "ollama", "text-generation-webui", "whisper.cpp"})
+
+# llama.cpp's default physical batch (n_ubatch), which sizes its compute buffers.
+LLAMA_CPP_UBATCH = 512
+# vLLM's profile run: max_num_batched_tokens for chunked prefill and max_num_seqs.
+VLLM_BATCHED_TOKENS = 8192
+VLLM_MAX_SEQS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Overheads:
+    gpu_per_device: int  # every GPU used: CUDA context and reserves kept free
+    gpu_compute: int  # compute buffers / activations on the GPU doing the work
+    cpu_compute: int  # the same when the CPU does the work
+    cpu_process: int  # the process itself in RAM
+    gpu_fraction: float  # share of a GPU's memory the runtime uses at most
+    lines: tuple[str, ...]
+
+
+def _reserves(framework: Framework) -> tuple[int, int, list[str]]:
+    """Documented per-GPU reserves and per-process RAM costs of the framework.
+
+    Metal-only entries are left out: canirun does not probe Apple GPUs yet.
+    """
+    gpu = [
+        o
+        for o in framework.overheads
+        if o.device == "gpu" and o.per == "device" and "metal" not in o.what.lower()
+    ]
+    cpu = [o for o in framework.overheads if o.device == "cpu"]
+    lines = [f"{o.what}: {o.amount} ({framework.name})" for o in (*gpu, *cpu)]
+    return sum(o.amount_bytes for o in gpu), sum(o.amount_bytes for o in cpu), lines
+
+
+def llamacpp_compute_buffer(arch: Arch, context: int, sequences: int, flash: bool) -> int:
+    """llama.cpp's compute buffer reservation for one device.
+
+    The graph allocator reuses memory, so the peak is the largest live set: the
+    attention score matrix (n_ubatch x n_ctx x heads, f32) when flash attention
+    is off, or the logits (n_ubatch x n_vocab, f32), plus the layer's FFN and
+    attention activations. Calibrated against buffers llama.cpp reported in
+    tests/reference/llamacpp-measured.toml.
+    """
+    ub = LLAMA_CPP_UBATCH
+    ctx = context * sequences
+    scores = 0 if flash else ub * ctx * arch.heads * 4
+    logits = ub * arch.vocab * 4
+    ffn = ub * (arch.intermediate * 3 + arch.hidden * 4) * 4
+    return max(scores, logits) + ffn
+
+
+def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
+    # Prefill of `tokens` tokens in 16-bit: hidden states, q/k/v, the gated FFN
+    # intermediate; plus f32 logits of the sampled positions. Estimate.
+    per_token = (arch.hidden * 4 + arch.intermediate * 3) * 2
+    return tokens * per_token + seqs * arch.vocab * 4
+
+
+def llm_overheads(framework: Framework, arch: Arch, workload: Workload) -> Overheads:
+    reserve, cpu_extra, lines = _reserves(framework)
+    seqs = workload.sequences
+    if framework.id in GGML_FRAMEWORKS:
+        compute = llamacpp_compute_buffer(
+            arch, workload.context_tokens, seqs, workload.flash_attention
+        )
+        fa = "on" if workload.flash_attention else "off"
+        lines += [
+            f"CUDA context: {format_bytes(GGML_CUDA_CONTEXT)} per GPU (estimate)",
+            f"compute buffer: {format_bytes(compute)} (llama.cpp, n_ubatch "
+            f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)",
+        ]
+        return Overheads(
+            gpu_per_device=GGML_CUDA_CONTEXT + reserve,
+            gpu_compute=compute,
+            cpu_compute=compute,
+            cpu_process=GGML_PROCESS_RAM + cpu_extra,
+            gpu_fraction=framework.gpu_memory_fraction or 1.0,
+            lines=tuple(lines),
+        )
+    if framework.id == "vllm":
+        tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
+    else:
+        tokens, samplers = workload.context_tokens * seqs, seqs
+    act = _torch_llm_activations(arch, tokens, samplers)
+    lines += [
+        f"CUDA context: {format_bytes(TORCH_CUDA_CONTEXT)} per GPU "
+        f"(PyTorch kernels, measured: {TORCH_CUDA_CONTEXT_SOURCE})",
+        f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)",
+    ]
+    if framework.gpu_memory_fraction:
+        lines.append(
+            f"{framework.name} uses at most {framework.gpu_memory_fraction:.0%} "
+            "of each GPU's memory"
+        )
+    return Overheads(
+        gpu_per_device=TORCH_CUDA_CONTEXT + reserve,
+        gpu_compute=act,
+        cpu_compute=act,
+        cpu_process=TORCH_PROCESS_RAM + cpu_extra,
+        gpu_fraction=framework.gpu_memory_fraction or 1.0,
+        lines=tuple(lines),
+    )
+
+
+def other_overheads(
+    framework: Framework, model: Model, variant: Variant, weights_bytes: int, workload: Workload
+) -> Overheads:
+    """Non-decoder models: a runtime plus activations that scale with the input."""
+    reserve, cpu_extra, lines = _reserves(framework)
+    act, how = activations(model, variant, weights_bytes, workload)
+    if framework.id in GGML_FRAMEWORKS:
+        context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
+        lines.append(f"CUDA context: {format_bytes(context)} per GPU (estimate)")
+    else:
+        context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
+        lines.append(
+            f"CUDA context: {format_bytes(context)} per GPU (PyTorch, measured: "
+            f"{TORCH_CUDA_CONTEXT_SOURCE})"
+        )
+    lines.append(f"activations: {format_bytes(act)}, {how}")
+    return Overheads(
+        gpu_per_device=context + reserve,
+        gpu_compute=act,
+        cpu_compute=act,
+        cpu_process=process + cpu_extra,
+        gpu_fraction=framework.gpu_memory_fraction or 1.0,
+        lines=tuple(lines),
+    )
+
+
+# Diffusion: activations at the native resolution as a share of the weights. The
+# largest share in the published diffusers measurements (tests/reference/vision.toml):
+# SD 1.5 in fp16 at 512 px used 3.2 GB with 2.13 GB of weights, i.e. ~0.5.
+DIFFUSION_ACTIVATION_SHARE = 0.5
+# sentence-transformers' SentenceTransformer.encode(batch_size=32) default.
+EMBEDDING_BATCH = 32
+
+
+def default_batch(kind: str) -> int:
+    return EMBEDDING_BATCH if kind == "embedding" else 1
+
+
+def activations(
+    model: Model, variant: Variant, weights_bytes: int, workload: Workload
+) -> tuple[int, str]:
+    """Activation memory for the non-decoder kinds, with how it was derived."""
+    batch = workload.batch or default_batch(model.kind)
+    if model.kind == "diffusion":
+        native = variant.output.resolution if variant.output else None
+        side = workload.resolution or native
+        if native is None or side is None:
+            act = round(weights_bytes * DIFFUSION_ACTIVATION_SHARE * batch)
+            return (
+                act,
+                f"{DIFFUSION_ACTIVATION_SHARE:.0%} of the weights x batch {batch} (estimate)",
+            )
+        scale = (side / native) ** 2
+        act = round(weights_bytes * DIFFUSION_ACTIVATION_SHARE * scale * batch)
+        return act, (
+            f"{DIFFUSION_ACTIVATION_SHARE:.0%} of the weights at {native} px, scaled to "
+            f"{side} px and batch {batch} (estimate calibrated on published measurements)"
+        )
+    enc = variant.encoder
+    if enc is not None:
+        tokens = enc.max_tokens
+        # One layer live at a time: f32 attention scores plus the MLP intermediate.
+        scores = tokens * tokens * enc.heads * 4
+        mlp = tokens * (enc.intermediate + 4 * enc.hidden) * 4
+        act = (scores + mlp) * batch
+        return act, f"{tokens} tokens x batch {batch}: attention scores + MLP, one layer (estimate)"
+    act = round(weights_bytes * 0.2)
+    return act, "20% of the weights (no architecture numbers; estimate)"

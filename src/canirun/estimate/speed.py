@@ -1,0 +1,57 @@
+"""Decode speed of text decoders: memory-bound, so bandwidth / bytes read per token.
+
+Each generated token reads the active weights once plus the KV cache so far.
+Real runtimes reach only part of peak bandwidth; published efficiency factors
+are about 0.5-0.6 on GPUs (field notes), which gives the range. The result
+always carries its inputs, so a user can check it with ``llama-bench``.
+"""
+
+from __future__ import annotations
+
+from canirun.estimate.capacity import Capacity
+from canirun.estimate.placement import Placement
+from canirun.estimate.results import Speed
+
+EFFICIENCY = (0.5, 0.6)
+
+
+def _range(bandwidth: float, per_token: int) -> tuple[float, float, float]:
+    low, high = (bandwidth * e / per_token for e in EFFICIENCY)
+    return low, (low + high) / 2, high
+
+
+def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: int) -> Speed | None:
+    """tokens/s for a runnable placement, or a Speed with None figures and the reason."""
+    per_token = active_weights + kv
+    if per_token <= 0 or placement.verdict not in ("gpu", "multi-gpu", "offload", "cpu"):
+        return None
+    slots = {s.index: s for s in cap.gpus}
+    used = [slots[i] for i in placement.gpus if i in slots]
+    gpu_bw = min((s.bandwidth_bytes_per_s or 0 for s in used), default=0) or None
+    ram_bw = cap.ram_bandwidth_bytes_per_s
+    if placement.verdict in ("gpu", "multi-gpu"):
+        if gpu_bw is None:
+            return Speed(None, None, None, None, per_token, EFFICIENCY, "gpu",
+                         "GPU memory bandwidth unknown")  # fmt: skip
+        # Layer split runs the GPUs one after another; tensor parallelism at once.
+        bandwidth = gpu_bw * (len(used) if placement.split == "tensor-parallel" else 1)
+        low, mid, high = _range(bandwidth, per_token)
+        return Speed(round(mid, 1), round(low, 1), round(high, 1), round(bandwidth),
+                     per_token, EFFICIENCY, "gpu")  # fmt: skip
+    if ram_bw is None:
+        return Speed(None, None, None, None, per_token, EFFICIENCY, "cpu",
+                     "RAM bandwidth unknown: pass --ram-bandwidth (GB/s)")  # fmt: skip
+    if placement.verdict == "cpu":
+        low, mid, high = _range(ram_bw, per_token)
+        return Speed(round(mid, 1), round(low, 1), round(high, 1), ram_bw, per_token,
+                     EFFICIENCY, "cpu")  # fmt: skip
+    if gpu_bw is None or placement.gpu_bytes is None or placement.ram_bytes is None:
+        return Speed(None, None, None, None, per_token, EFFICIENCY, "gpu+cpu",
+                     "bandwidth unknown")  # fmt: skip
+    share_gpu = placement.gpu_bytes / (placement.gpu_bytes + placement.ram_bytes)
+    seconds = [per_token * share_gpu / (gpu_bw * e) + per_token * (1 - share_gpu) / (ram_bw * e)
+               for e in EFFICIENCY]  # fmt: skip
+    low, high = 1 / seconds[0], 1 / seconds[1]
+    return Speed(round((low + high) / 2, 1), round(low, 1), round(high, 1), None, per_token,
+                 EFFICIENCY, "gpu+cpu",
+                 f"{share_gpu:.0%} of the bytes on the GPU, the rest read from RAM")  # fmt: skip

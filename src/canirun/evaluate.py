@@ -1,0 +1,116 @@
+"""Run the estimator over the catalog for one machine and assemble the report.
+
+The glue between layers: it reads nothing itself except what the caller
+passes (a host, a catalog, options), so the CLI stays thin and tests can call
+it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from canirun.catalog.loader import Catalog, VariantRef
+from canirun.envelope import envelope
+from canirun.estimate.capacity import Capacity, capacity
+from canirun.estimate.frameworks import FrameworkStatus, framework_status
+from canirun.estimate.placement import (
+    GPU_HEADROOM_MIN,
+    GPU_HEADROOM_SHARE,
+    RAM_HEADROOM_MIN,
+    RAM_HEADROOM_SHARE,
+)
+from canirun.estimate.rate import Options, rate_variant, summarize
+from canirun.estimate.results import RUNNABLE, Result, Summary
+from canirun.hardware.model import Host
+from canirun.report import Assumptions, ScanReport
+from canirun.units import format_bytes
+
+HEADROOM = (
+    f"kept free: {GPU_HEADROOM_SHARE:.0%} of each GPU (at least {format_bytes(GPU_HEADROOM_MIN)}), "
+    f"{RAM_HEADROOM_SHARE:.0%} of usable RAM (at least {format_bytes(RAM_HEADROOM_MIN)})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rated:
+    ref: VariantRef
+    results: list[Result]
+    summary: Summary
+
+
+def machine_capacity(host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None) -> Capacity:
+    from canirun.hardware.software import installed_frameworks
+
+    specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
+    return capacity(host, catalog.gpus, installed=installed_frameworks(specs),
+                    ram_bandwidth=ram_bandwidth)  # fmt: skip
+
+
+def rate_all(
+    refs: Iterable[VariantRef], catalog: Catalog, cap: Capacity, opts: Options
+) -> list[Rated]:
+    rated = []
+    for ref in refs:
+        results = rate_variant(ref, catalog, cap, opts)
+        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, opts)))
+    return rated
+
+
+def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[FrameworkStatus]:
+    serves: dict[str, list[str]] = {f.id: [] for f in catalog.frameworks}
+    for item in rated:
+        runnable = {fw for r in item.results if r.verdict in RUNNABLE for fw in r.frameworks}
+        for fid in runnable:
+            serves.setdefault(fid, []).append(item.ref.id)
+    out = []
+    for fw in catalog.frameworks:
+        status = framework_status(fw, cap)
+        out.append(replace(status, models=tuple(serves.get(fw.id, ()))))
+    return out
+
+
+def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
+    memory = host.hardware.memory
+    source = (
+        "flag"
+        if cap.ram_bandwidth_bytes_per_s != memory.bandwidth_bytes_per_s
+        else memory.bandwidth_source
+    )
+    notes = [
+        "context is capped at each model's maximum; it is never raised to it by default",
+        "decode speed = usable bandwidth x efficiency 0.5-0.6 / bytes read per token "
+        "(active weights + KV cache at the full context)",
+    ]
+    if source == "measured":
+        notes.append(
+            "RAM bandwidth: one-thread copy measured here, a floor for multi-threaded runtimes"
+        )
+    return Assumptions(
+        workload=opts.workload,
+        precisions=opts.precisions or (),
+        headroom=HEADROOM,
+        ram_bandwidth_bytes_per_s=cap.ram_bandwidth_bytes_per_s,
+        ram_bandwidth_source=source if cap.ram_bandwidth_bytes_per_s else None,
+        frameworks_installed=tuple(sorted(cap.installed)),
+        notes=tuple(notes),
+    )
+
+
+def scan_report(
+    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None,
+    refs: Iterable[VariantRef] | None = None, kind: str = "scan",
+) -> tuple[ScanReport, list[Rated]]:  # fmt: skip
+    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
+    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
+    data = envelope(host, kind)
+    report = ScanReport.model_validate(
+        {
+            **data,
+            "assumptions": assumptions(cap, opts, host),
+            "frameworks": statuses(catalog, cap, rated),
+            "summary": [r.summary for r in rated],
+            "results": [res for r in rated for res in r.results],
+        }
+    )
+    return report, rated

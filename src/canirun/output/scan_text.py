@@ -1,0 +1,165 @@
+"""The terminal view of a scan or check: the best way to run each model here, by category.
+
+Plain aligned text (readable in CI logs and pipes); colour only on a terminal
+that wants it (not with NO_COLOR or TERM=dumb). Memory is GiB, speed tokens/s.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+
+from canirun.estimate.frameworks import FrameworkStatus
+from canirun.estimate.results import Result, Summary
+from canirun.report import Assumptions, ScanReport
+from canirun.units import format_gib
+
+CATEGORY_TITLES = {
+    "foundation": "Foundation models (open weights)",
+    "industry": "Industry models",
+    "code": "Code",
+    "vision": "Vision",
+    "speech": "Speech and audio",
+    "multimodal": "Multimodal",
+    "science": "Science and medicine",
+    "embeddings": "Embeddings and retrieval",
+}
+_VERDICT_TEXT = {
+    "gpu": "GPU",
+    "multi-gpu": "multi-GPU",
+    "offload": "GPU+RAM",
+    "cpu": "CPU",
+    "too-big": "too big",
+    "unsupported": "unsupported",
+    "api-only": "API only",
+    "unknown": "unknown",
+}
+_COLOURS = {
+    "gpu": "32",
+    "multi-gpu": "32",
+    "offload": "33",
+    "cpu": "36",
+    "too-big": "31",
+    "unsupported": "31",
+    "api-only": "35",
+    "unknown": "33",
+}
+
+
+def use_colour(stream: object = sys.stdout) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(
+        isatty
+        and isatty()
+        and "NO_COLOR" not in os.environ
+        and os.environ.get("TERM", "") != "dumb"
+    )
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def verdict_text(verdict: str, result: Result | None) -> str:
+    text = _VERDICT_TEXT[verdict]
+    if verdict == "offload" and result and result.gpu_layers is not None:
+        text += f" {result.gpu_layers}/{result.total_layers}"
+    if verdict == "multi-gpu" and result and result.gpus:
+        text = f"{len(result.gpus)} GPUs"
+    return text
+
+
+def _need(result: Result | None) -> str:
+    if result is None or result.memory is None:
+        return ""
+    return format_gib(result.memory.total_bytes)
+
+
+def _speed(summary: Summary, result: Result | None) -> str:
+    speed = result.tokens_per_second if result else None
+    if speed is None or speed.low is None or speed.high is None:
+        return ""
+    return (
+        f"{speed.low:.0f}-{speed.high:.0f}"
+        if speed.high >= 10
+        else f"{speed.low:.1f}-{speed.high:.1f}"
+    )
+
+
+def _ctx(summary: Summary) -> str:
+    return f"{summary.max_context_tokens:,}" if summary.max_context_tokens else ""
+
+
+COLUMNS = (("Model", 30), ("Runs here", 12), ("Precision", 9), ("Framework", 21),
+           ("Needs", 10), ("Max context", 11), ("tok/s", 9))  # fmt: skip
+
+
+def _row(cells: Iterable[str], colour: str | None = None) -> str:
+    parts = [
+        f"{_cut(cell, width):<{width}}" for (_, width), cell in zip(COLUMNS, cells, strict=False)
+    ]
+    line = "  ".join(parts).rstrip()
+    return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
+
+
+def _best_result(summary: Summary, results: dict[str, list[Result]]) -> Result | None:
+    for r in results.get(summary.model_id, []):
+        if r.precision == summary.precision and r.framework == summary.framework:
+            return r
+    rows = results.get(summary.model_id, [])
+    return rows[0] if rows else None
+
+
+def render_summary(report: ScanReport, *, colour: bool = False, why: bool = True) -> str:
+    by_model: dict[str, list[Result]] = {}
+    for r in report.results:
+        by_model.setdefault(r.model_id, []).append(r)
+    lines: list[str] = []
+    for category, title in CATEGORY_TITLES.items():
+        rows = [s for s in report.summary if s.category == category]
+        if not rows:
+            continue
+        lines += ["", title, _row(c for c, _ in COLUMNS)]
+        for s in rows:
+            best = _best_result(s, by_model)
+            cells = [s.name, verdict_text(s.verdict, best), s.precision or "",
+                     s.framework or "", _need(best), _ctx(s), _speed(s, best)]  # fmt: skip
+            lines.append(_row(cells, _COLOURS[s.verdict] if colour else None))
+            if why and s.reason:
+                lines.append(f"    {_cut(s.reason, 110)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_frameworks(statuses: Iterable[FrameworkStatus]) -> str:
+    here, elsewhere = [], []
+    for st in statuses:
+        mark = " (installed)" if st.installed else ""
+        if st.runs_here:
+            here.append(f"{st.name}{mark}")
+        else:
+            elsewhere.append(f"{st.name}: {'; '.join(st.reasons) or 'unknown'}")
+    lines = ["", "Frameworks that can run here: " + (", ".join(here) or "none")]
+    if elsewhere:
+        lines.append("Not here:")
+        lines += [f"  {line}" for line in elsewhere]
+    return "\n".join(lines) + "\n"
+
+
+def render_assumptions(a: Assumptions) -> str:
+    w = a.workload
+    parts = [f"context {w.context_tokens:,} tokens (capped at each model's maximum)",
+             f"{w.sequences} sequence{'s' if w.sequences != 1 else ''}",
+             f"KV cache {w.kv_cache_type}"]  # fmt: skip
+    if w.resolution:
+        parts.append(f"{w.resolution} px images")
+    if w.batch:
+        parts.append(f"batch {w.batch}")
+    text = "Assumed: " + ", ".join(parts) + f"; {a.headroom}."
+    if a.ram_bandwidth_bytes_per_s:
+        text += (f" RAM bandwidth {a.ram_bandwidth_bytes_per_s / 1e9:.0f} GB/s "
+                 f"({a.ram_bandwidth_source}).")  # fmt: skip
+    return (
+        "\n" + text + "\nMemory in GiB; tok/s is an estimated decode range. "
+        "Details: --json or check --explain.\n"
+    )
