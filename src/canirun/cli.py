@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from canirun.errors import InputError, PipeClosed
 
 if TYPE_CHECKING:
-    from canirun.hardware.model import Host
+    pass
 
 EXIT_OK, EXIT_UNMET, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
@@ -90,32 +90,118 @@ def _root(
     """
 
 
-def _host(
-    hardware: Path | None, models_dir: Path | None, *, measure_bandwidth: bool = False
-) -> Host:
-    if hardware is not None:
-        if models_dir is not None:
-            raise InputError(
-                "--models-dir measures this machine's disk; it cannot go with --hardware"
-            )
-        from canirun.hardware.file import load_hardware_file
+CatalogOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--catalog",
+        help="An extra catalog file (same schema as the shipped one); can be repeated. "
+        "Files in the user config dir's catalog.d/ are read too.",
+    ),
+]
+CtxOpt = Annotated[
+    int,
+    typer.Option(
+        "--ctx",
+        help="Context length in tokens for text models (default 4096, capped at each "
+        "model's maximum; never the maximum by default).",
+    ),
+]
+PrecisionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--precision", "-p", help="Only these precisions (Q4_K_M, F16, fp16, int4...)."),
+]
+FrameworkOpt = Annotated[
+    str | None, typer.Option("--framework", "-f", help="Only this framework (llama.cpp, vllm...).")
+]
+GpuOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--gpu",
+        help="What if this machine had these GPUs: 'RTX 4090', '2x A100 80GB' (repeatable; "
+        "names from `canirun gpus`).",
+    ),
+]
+VramOpt = Annotated[
+    str | None, typer.Option("--vram", help="What if each GPU had this much memory (24GB, 16GiB).")
+]
+RamOpt = Annotated[str | None, typer.Option("--ram", help="What if the machine had this much RAM.")]
+RamBandwidthOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ram-bandwidth",
+        help="RAM bandwidth for CPU speed, e.g. '80GB/s', or 'off'. Default: a ~0.1 s copy test.",
+    ),
+]
+SequencesOpt = Annotated[int, typer.Option("--sequences", help="Concurrent sequences (KV cache).")]
+KvOpt = Annotated[str, typer.Option("--kv-cache", help="KV cache type: f16, q8_0, q4_0, fp8.")]
+FlashOpt = Annotated[
+    bool, typer.Option("--flash-attention", help="Assume flash attention (smaller buffers).")
+]
+BatchOpt = Annotated[
+    int | None, typer.Option("--batch", help="Images or sentences per batch (default per kind).")
+]
+ResolutionOpt = Annotated[
+    int | None, typer.Option("--resolution", help="Image side in pixels (diffusion).")
+]
+SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Residues (AlphaFold).")]
 
-        return load_hardware_file(hardware)
-    from canirun.hardware import probe
 
-    return probe(models_dir, measure_bandwidth=measure_bandwidth)
+def _catalog(extra: list[Path] | None) -> Any:
+    from canirun.catalog import load_catalog
+
+    return load_catalog(tuple(str(p) for p in extra or ()))
 
 
-def _write_report(data: dict[str, object], as_json: bool, output: Path | None) -> None:
+def _setup(
+    *,
+    catalog_files: list[Path] | None,
+    hardware_file: Path | None,
+    models_dir: Path | None,
+    gpu: list[str] | None,
+    vram: str | None,
+    ram: str | None,
+    ram_bandwidth: str | None,
+    ctx: int,
+    sequences: int,
+    kv_cache: str,
+    batch: int | None,
+    resolution: int | None,
+    seq_len: int | None,
+    flash_attention: bool,
+    precision: list[str] | None,
+    framework: str | None,
+) -> tuple[Any, Any, Any, int | None]:
+    """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
+    from canirun import options
+    from canirun.whatif import WhatIf
+
+    catalog = _catalog(catalog_files)
+    what = WhatIf(
+        gpus=tuple(gpu or ()),
+        vram=options.size_flag("--vram", vram),
+        ram=options.size_flag("--ram", ram),
+    )
+    wl = options.workload(
+        ctx=ctx,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        batch=batch,
+        resolution=resolution,
+        seq_len=seq_len,
+        flash_attention=flash_attention,
+    )
+    opts = options.rate_options(wl, precision or [], framework, catalog)
+    measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
+    if what.ram is not None or hardware_file is not None:
+        measure = False  # this machine's RAM speed says nothing about another machine
+    host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=measure)
+    return catalog, host, opts, bandwidth
+
+
+def _json_text(report: Any) -> str:
     import json
 
-    from canirun.output.files import emit, write_atomic
-
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if output is not None:
-        write_atomic(output, text)
-    if as_json:
-        emit(text)
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
 
 @app.command()
@@ -126,58 +212,32 @@ def hardware(
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
-    from canirun.envelope import envelope
+    import json
 
-    host = _host(hardware_file, models_dir)
-    _write_report(envelope(host, "hardware"), as_json, output)
-    if not as_json:
-        from canirun.output.files import emit
+    from canirun.envelope import envelope
+    from canirun.output.files import emit, write_atomic
+
+    if hardware_file is not None:
+        if models_dir is not None:
+            raise InputError(
+                "--models-dir measures this machine's disk; it cannot go with --hardware"
+            )
+        from canirun.hardware.file import load_hardware_file
+
+        host = load_hardware_file(hardware_file)
+    else:
+        from canirun.hardware import probe
+
+        host = probe(models_dir)
+    text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
+    if output is not None:
+        write_atomic(output, text)
+    if as_json:
+        emit(text)
+    else:
         from canirun.output.hardware_text import render_hardware
 
         emit(render_hardware(host))
-
-
-ContextOpt = Annotated[
-    int,
-    typer.Option(
-        "--ctx",
-        min=1,
-        help="Context length in tokens for text models (default 4096, capped at each "
-        "model's maximum; never the maximum by default).",
-    ),
-]
-RamBandwidthOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ram-bandwidth",
-        help="RAM bandwidth for CPU speed estimates, e.g. '80GB/s' or 'off' "
-        "(default: a ~0.1 s copy test).",
-    ),
-]
-
-
-def _rate_options(ctx: int) -> object:
-    from canirun.estimate.rate import Options
-    from canirun.estimate.results import Workload
-
-    return Options(workload=Workload(context_tokens=ctx))
-
-
-def _ram_bandwidth(text: str | None) -> tuple[bool, int | None]:
-    """(measure here?, bandwidth given by the user)."""
-    if text is None:
-        return True, None
-    if text.strip().lower() == "off":
-        return False, None
-    from canirun.units import parse_rate, parse_size
-
-    try:
-        value = parse_rate(text) if "/" in text else parse_size(text)
-    except ValueError as exc:
-        raise InputError(f"--ram-bandwidth: {exc}") from None
-    if value <= 0:
-        raise InputError("--ram-bandwidth: must be positive")
-    return False, value
 
 
 @app.command()
@@ -186,34 +246,123 @@ def scan(
     output: OutputOpt = None,
     hardware_file: HardwareOpt = None,
     models_dir: ModelsDirOpt = None,
-    ctx: ContextOpt = 4096,
+    catalog_files: CatalogOpt = None,
+    gpu: GpuOpt = None,
+    vram: VramOpt = None,
+    ram: RamOpt = None,
     ram_bandwidth: RamBandwidthOpt = None,
+    ctx: CtxOpt = 4096,
+    sequences: SequencesOpt = 1,
+    kv_cache: KvOpt = "f16",
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    seq_len: SeqLenOpt = None,
+    flash_attention: FlashOpt = False,
+    precision: PrecisionOpt = None,
+    framework: FrameworkOpt = None,
 ) -> None:
-    """Rate every model in the catalog for this machine."""
-    import json
-
-    from canirun.catalog import load_catalog
+    """Rate every model in the catalog for this machine, grouped by category."""
+    setup = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
+    from canirun.output import scan_text
     from canirun.output.files import emit, write_atomic
+    from canirun.output.hardware_text import render_hardware
 
-    measure, bandwidth = _ram_bandwidth(ram_bandwidth)
-    host = _host(hardware_file, models_dir, measure_bandwidth=measure)
-    report, _ = scan_report(host, load_catalog(), _rate_options(ctx), ram_bandwidth=bandwidth)  # type: ignore[arg-type]
-    text = json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    catalog, host, opts, bandwidth = setup
+    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth)
+    text = _json_text(report)
     if output is not None:
         write_atomic(output, text)
     if as_json:
         emit(text)
         return
-    from canirun.output import scan_text
-    from canirun.output.hardware_text import render_hardware
-
     emit(
         render_hardware(host)
         + scan_text.render_summary(report, colour=scan_text.use_colour())
         + scan_text.render_frameworks(report.frameworks)
         + scan_text.render_assumptions(report.assumptions)
     )
+
+
+_COMMON = (
+    "catalog_files", "hardware_file", "models_dir", "gpu", "vram", "ram", "ram_bandwidth",
+    "ctx", "sequences", "kv_cache", "batch", "resolution", "seq_len", "flash_attention",
+    "precision", "framework",
+)  # fmt: skip
+
+
+def _common(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in _COMMON}
+
+
+RequireOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--require",
+        help="CI gate: the worst acceptable placement, one of gpu, multi-gpu, offload, cpu. "
+        "Exit 1 when no matched model (or not every one, with --all) runs that well.",
+    ),
+]
+MinTpsOpt = Annotated[
+    float | None,
+    typer.Option("--min-tps", help="CI gate: at least this many tokens/s (the low estimate)."),
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="The gate must hold for every matched model.")]
+ExplainOpt = Annotated[
+    bool, typer.Option("--explain", help="Show each estimate's formula, inputs and sources.")
+]
+QueriesArg = Annotated[
+    list[str], typer.Argument(help="Model names: llama, 'llama 70b', llama3:8b, whisper...")
+]
+
+
+@app.command()
+def check(
+    queries: QueriesArg,
+    as_json: JsonFlag = False,
+    output: OutputOpt = None,
+    explain: ExplainOpt = False,
+    require: RequireOpt = None,
+    min_tps: MinTpsOpt = None,
+    every: AllOpt = False,
+    hardware_file: HardwareOpt = None,
+    models_dir: ModelsDirOpt = None,
+    catalog_files: CatalogOpt = None,
+    gpu: GpuOpt = None,
+    vram: VramOpt = None,
+    ram: RamOpt = None,
+    ram_bandwidth: RamBandwidthOpt = None,
+    ctx: CtxOpt = 4096,
+    sequences: SequencesOpt = 1,
+    kv_cache: KvOpt = "f16",
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    seq_len: SeqLenOpt = None,
+    flash_attention: FlashOpt = False,
+    precision: PrecisionOpt = None,
+    framework: FrameworkOpt = None,
+) -> None:
+    """Can this machine run these models? Every precision, the best framework, the reasons.
+
+    Exit codes: 0 ran (and the --require/--min-tps gate, if any, was met); 1 the gate
+    was not met; 2 an unknown model or bad input.
+    """
+    from canirun import options
+
+    gate = options.gate_flag(require, min_tps, every)
+    catalog, host, opts, bandwidth = _setup(**_common(locals()))
+    from canirun.evaluate import check_report
+    from canirun.output.check_text import render_check
+    from canirun.output.files import emit, write_atomic
+    from canirun.output.scan_text import use_colour
+
+    report, _ = check_report(host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth)
+    text = _json_text(report)
+    if output is not None:
+        write_atomic(output, text)
+    emit(text if as_json else render_check(report, explain=explain, colour=use_colour()))
+    if report.requirement_met is False:
+        raise typer.Exit(EXIT_UNMET)
 
 
 def main(argv: list[str] | None = None) -> int:

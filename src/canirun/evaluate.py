@@ -23,7 +23,9 @@ from canirun.estimate.placement import (
 from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
-from canirun.report import Assumptions, ScanReport
+from canirun.options import Gate
+from canirun.report import Assumptions, CheckReport, ScanReport
+from canirun.resolve import Match
 from canirun.units import format_bytes
 
 HEADROOM = (
@@ -111,6 +113,52 @@ def scan_report(
             "frameworks": statuses(catalog, cap, rated),
             "summary": [r.summary for r in rated],
             "results": [res for r in rated for res in r.results],
+        }
+    )
+    return report, rated
+
+
+def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Match]]:
+    """Every query's matches, in order, without repeats; an unknown query is bad input."""
+    from canirun.errors import InputError
+    from canirun.resolve import resolve
+
+    seen: set[str] = set()
+    out: list[tuple[str, Match]] = []
+    for query in queries:
+        if not query.strip():
+            raise InputError("check: an empty model name")
+        found = resolve(query, catalog)
+        if not found.matches:
+            hint = f"; did you mean: {', '.join(found.suggestions)}?" if found.suggestions else ""
+            raise InputError(f"check: no model matches {query!r}{hint} (see `canirun list`)")
+        for match in found.matches:
+            if match.ref.id not in seen:
+                seen.add(match.ref.id)
+                out.append((query, match))
+    return out
+
+
+def check_report(
+    host: Host, catalog: Catalog, opts: Options, queries: list[str], gate: Gate, *,
+    ram_bandwidth: int | None = None,
+) -> tuple[CheckReport, list[Rated]]:  # fmt: skip
+    from canirun.options import meets
+
+    matched = resolve_queries(queries, catalog)
+    scan, rated = scan_report(host, catalog, opts, ram_bandwidth=ram_bandwidth,
+                              refs=[m.ref for _, m in matched], kind="check")  # fmt: skip
+    met = None
+    if gate.active:
+        verdicts = [meets(r.results, gate) for r in rated]
+        met = all(verdicts) if gate.every else any(verdicts)
+    report = CheckReport.model_validate(
+        {
+            **scan.model_dump(),
+            "query": tuple(queries),
+            "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched],
+            "requirement": gate.describe(),
+            "requirement_met": met,
         }
     )
     return report, rated

@@ -60,3 +60,18 @@ class ScanReport(Report):
     frameworks: tuple[FrameworkStatus, ...] = ()
     summary: tuple[Summary, ...] = ()
     results: tuple[Result, ...] = ()
+
+
+class MatchInfo(_Strict):
+    query: str
+    model_id: str
+    how: str = Field(description="exact name, model name, family or words")
+
+
+class CheckReport(ScanReport):
+    """`canirun check`: the scan format, limited to the matched variants."""
+
+    query: tuple[str, ...]
+    matches: tuple[MatchInfo, ...] = ()
+    requirement: str | None = Field(None, description="the --require/--min-tps gate, if any")
+    requirement_met: bool | None = None

@@ -69,15 +69,28 @@ def _base(ref: VariantRef) -> dict[str, object]:
     }
 
 
-def _sources(m: Model) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(m.sources.values()))
+def _sources(m: Model, variant_key: str | None = None) -> tuple[str, ...]:
+    """URLs behind the figures used: the variant's own blocks and the model-wide ones."""
+    refs = []
+    for where, figure in m.figures():
+        if (
+            variant_key is None
+            or not where.startswith("variant ")
+            or where.startswith(f"variant {variant_key!r}")
+        ):
+            refs.append(figure.source)
+    urls = [m.sources.get(r, r) for r in refs]
+    return tuple(dict.fromkeys(u for u in urls if u.startswith("http"))) or tuple(
+        dict.fromkeys(m.sources.values())
+    )
 
 
 def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     """API-only, unreleased, or a hard requirement this machine lacks."""
     m = ref.model
     base = _base(ref)
-    common = {"precision": None, "format": None, "context_tokens": None, "sources": _sources(m)}
+    common = {"precision": None, "format": None, "context_tokens": None,
+              "sources": _sources(m, ref.variant.key)}  # fmt: skip
     if m.access == "api-only" and m.api is not None:
         hosts = ", ".join(m.api.hosts)
         why = (f"weights are not published: use it through {m.api.provider}'s API ({hosts})",)
@@ -189,12 +202,12 @@ def _need(
     kv, kv_type = _kv(ref, fw, p, wl)
     notes: tuple[str, ...] = ()
     if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl)
+        over = llm_overheads(fw, v.arch, wl, p.family)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
         need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
     else:
-        over = other_overheads(fw, m, v, w.bytes, wl)
+        over = other_overheads(fw, m, v, w.bytes, wl, p.family)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
         need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
@@ -333,7 +346,7 @@ def _result(
         disk_fits=disk_fits,
         tokens_per_second=speed,
         reasons=tuple(reasons),
-        sources=_sources(m),
+        sources=_sources(m, ref.variant.key),
         estimate=e.weights.estimate or True,
     )
 
@@ -368,7 +381,8 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
     fws, why_not = frameworks_for(ref, catalog, cap)
     if opts.framework:
         fws = [f for f in fws if f.id == opts.framework]
-    base = {**_base(ref), "format": None, "context_tokens": None, "sources": _sources(ref.model)}
+    base = {**_base(ref), "format": None, "context_tokens": None,
+            "sources": _sources(ref.model, ref.variant.key)}  # fmt: skip
     if not fws:
         why = why_not or [f"no framework in the catalog serves it here{_only(opts)}"]
         return [Result(**base, precision=None, verdict="unsupported", reasons=tuple(why))]  # type: ignore[arg-type]

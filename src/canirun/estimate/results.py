@@ -45,7 +45,7 @@ class Workload:
     context_tokens: int = 4096
     sequences: int = 1
     kv_cache_type: str = "f16"
-    batch: int = 1
+    batch: int | None = None  # None: per kind (32 sentences for embeddings, else 1)
     resolution: int | None = None  # image side in pixels; None: each model's native size
     seq_len: int | None = None  # residues (AlphaFold); None: the published reference length
     flash_attention: bool = False

@@ -87,10 +87,21 @@ def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
     return tokens * per_token + seqs * arch.vocab * 4
 
 
-def llm_overheads(framework: Framework, arch: Arch, workload: Workload) -> Overheads:
+def uses_ggml(framework: Framework, precision_family: str) -> bool:
+    """llama.cpp-style runtime: GGML frameworks running GGML precisions.
+
+    Text Generation WebUI runs GGUF files through llama.cpp but 16-bit and
+    GPTQ/AWQ weights through Transformers, so the precision decides.
+    """
+    return framework.id in GGML_FRAMEWORKS and precision_family == "ggml"
+
+
+def llm_overheads(
+    framework: Framework, arch: Arch, workload: Workload, precision_family: str
+) -> Overheads:
     reserve, cpu_extra, lines = _reserves(framework)
     seqs = workload.sequences
-    if framework.id in GGML_FRAMEWORKS:
+    if uses_ggml(framework, precision_family):
         compute = llamacpp_compute_buffer(
             arch, workload.context_tokens, seqs, workload.flash_attention
         )
@@ -118,7 +129,7 @@ def llm_overheads(framework: Framework, arch: Arch, workload: Workload) -> Overh
         f"(PyTorch kernels, measured: {TORCH_CUDA_CONTEXT_SOURCE})",
         f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)",
     ]
-    if framework.gpu_memory_fraction:
+    if framework.gpu_memory_fraction and framework.gpu_memory_fraction < 1:
         lines.append(
             f"{framework.name} uses at most {framework.gpu_memory_fraction:.0%} "
             "of each GPU's memory"
@@ -134,12 +145,17 @@ def llm_overheads(framework: Framework, arch: Arch, workload: Workload) -> Overh
 
 
 def other_overheads(
-    framework: Framework, model: Model, variant: Variant, weights_bytes: int, workload: Workload
+    framework: Framework,
+    model: Model,
+    variant: Variant,
+    weights_bytes: int,
+    workload: Workload,
+    precision_family: str,
 ) -> Overheads:
     """Non-decoder models: a runtime plus activations that scale with the input."""
     reserve, cpu_extra, lines = _reserves(framework)
     act, how = activations(model, variant, weights_bytes, workload)
-    if framework.id in GGML_FRAMEWORKS:
+    if uses_ggml(framework, precision_family):
         context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
         lines.append(f"CUDA context: {format_bytes(context)} per GPU (estimate)")
     else:

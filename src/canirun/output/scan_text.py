@@ -76,15 +76,15 @@ def _need(result: Result | None) -> str:
     return format_gib(result.memory.total_bytes)
 
 
-def _speed(summary: Summary, result: Result | None) -> str:
+def speed_range(low: float, high: float) -> str:
+    return f"{low:.0f}-{high:.0f}" if high >= 10 else f"{low:.1f}-{high:.1f}"
+
+
+def _speed(result: Result | None) -> str:
     speed = result.tokens_per_second if result else None
     if speed is None or speed.low is None or speed.high is None:
         return ""
-    return (
-        f"{speed.low:.0f}-{speed.high:.0f}"
-        if speed.high >= 10
-        else f"{speed.low:.1f}-{speed.high:.1f}"
-    )
+    return speed_range(speed.low, speed.high)
 
 
 def _ctx(summary: Summary) -> str:
@@ -124,7 +124,7 @@ def render_summary(report: ScanReport, *, colour: bool = False, why: bool = True
         for s in rows:
             best = _best_result(s, by_model)
             cells = [s.name, verdict_text(s.verdict, best), s.precision or "",
-                     s.framework or "", _need(best), _ctx(s), _speed(s, best)]  # fmt: skip
+                     s.framework or "", _need(best), _ctx(s), _speed(best)]  # fmt: skip
             lines.append(_row(cells, _COLOURS[s.verdict] if colour else None))
             if why and s.reason:
                 lines.append(f"    {_cut(s.reason, 110)}")
@@ -153,8 +153,7 @@ def render_assumptions(a: Assumptions) -> str:
              f"KV cache {w.kv_cache_type}"]  # fmt: skip
     if w.resolution:
         parts.append(f"{w.resolution} px images")
-    if w.batch:
-        parts.append(f"batch {w.batch}")
+    parts.append(f"batch {w.batch}" if w.batch else "batch 1 (32 sentences for embeddings)")
     text = "Assumed: " + ", ".join(parts) + f"; {a.headroom}."
     if a.ram_bandwidth_bytes_per_s:
         text += (f" RAM bandwidth {a.ram_bandwidth_bytes_per_s / 1e9:.0f} GB/s "

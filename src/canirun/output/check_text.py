@@ -1,0 +1,91 @@
+"""The terminal view of `canirun check`: every matched variant, every precision."""
+
+from __future__ import annotations
+
+from canirun.estimate.results import Result, Summary
+from canirun.output.scan_text import _COLOURS, render_assumptions, speed_range, verdict_text
+from canirun.report import CheckReport
+from canirun.units import format_gib
+
+_COLUMNS = (("Precision", 10), ("Runs here", 13), ("Framework", 21), ("Needs", 10),
+            ("GPU layers", 10), ("tok/s", 12))  # fmt: skip
+
+
+def _cells(r: Result) -> list[str]:
+    layers = f"{r.gpu_layers}/{r.total_layers}" if r.gpu_layers is not None else ""
+    speed = r.tokens_per_second
+    tps = ""
+    if speed is not None and speed.low is not None and speed.high is not None:
+        tps = speed_range(speed.low, speed.high)
+    need = format_gib(r.memory.total_bytes) if r.memory else ""
+    return [r.precision or "", verdict_text(r.verdict, r), r.framework or "", need, layers, tps]
+
+
+def _row(cells: list[str], colour: str | None) -> str:
+    line = "  ".join(f"{c[:w]:<{w}}" for (_, w), c in zip(_COLUMNS, cells, strict=False)).rstrip()
+    line = "  " + line
+    return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
+
+
+def _best_line(s: Summary) -> str:
+    if s.verdict in ("gpu", "multi-gpu", "offload", "cpu"):
+        where = {"gpu": "on the GPU", "multi-gpu": "across GPUs", "offload": "on GPU + RAM",
+                 "cpu": "on the CPU"}[s.verdict]  # fmt: skip
+        ctx = f", up to {s.max_context_tokens:,} tokens of context" if s.max_context_tokens else ""
+        return f"  Best here: {s.precision} with {s.framework} {where}{ctx}."
+    return f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"
+
+
+def _explain(r: Result) -> list[str]:
+    lines = [f"  {r.precision or '-'} with {r.framework or '-'}:"]
+    if r.memory:
+        lines += [f"      {line}" for line in r.memory.breakdown]
+        lines.append(
+            f"      total {format_gib(r.memory.total_bytes)} = weights + KV cache + overhead"
+        )
+    lines += [f"      why: {reason}" for reason in r.reasons]
+    speed = r.tokens_per_second
+    if speed is not None:
+        if speed.low is not None and speed.bytes_per_token:
+            bw = (
+                f"{speed.bandwidth_bytes_per_s / 1e9:.0f} GB/s"
+                if speed.bandwidth_bytes_per_s
+                else "?"
+            )
+            lines.append(
+                f"      speed: {bw} x {speed.efficiency[0]}-{speed.efficiency[1]} / "
+                f"{speed.bytes_per_token / 1e9:.2f} GB per token = {speed.low}-{speed.high} tok/s"
+                + (f" ({speed.note})" if speed.note else "")
+            )
+        elif speed.note:
+            lines.append(f"      speed: {speed.note}")
+    return lines
+
+
+def render_check(report: CheckReport, *, explain: bool = False, colour: bool = False) -> str:
+    by_model: dict[str, list[Result]] = {}
+    for r in report.results:
+        by_model.setdefault(r.model_id, []).append(r)
+    summaries = {s.model_id: s for s in report.summary}
+    lines: list[str] = []
+    for match in report.matches:
+        s = summaries[match.model_id]
+        results = by_model.get(match.model_id, [])
+        lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        runnable = [r for r in results if r.precision is not None]
+        if runnable:
+            lines.append(_row([t for t, _ in _COLUMNS], None))
+            for r in runnable:
+                lines.append(_row(_cells(r), _COLOURS[r.verdict] if colour else None))
+        lines.append(_best_line(s))
+        if explain:
+            for r in results:
+                lines += _explain(r)
+            sources = results[0].sources if results else ()
+            if sources:
+                lines.append("  sources: " + ", ".join(sources))
+    text = "\n".join(lines) + "\n" + render_assumptions(report.assumptions)
+    if report.requirement is not None:
+        state = "met" if report.requirement_met else "NOT met"
+        text += f"Requirement {state}: {report.requirement}.\n"
+    return text
