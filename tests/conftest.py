@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from canirun.catalog import load_catalog
 from canirun.hardware import nvidia
 from tests.fakes.fake_nvml import FakeNvml
 
@@ -32,3 +33,4 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HF_HOME", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
+    load_catalog.cache_clear()  # the user catalog dir differs per test

@@ -8,15 +8,12 @@ Exit codes: 0 ran (and any requirement was met), 1 a requirement was not met,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from canirun.errors import InputError, PipeClosed
-
-if TYPE_CHECKING:
-    pass
 
 EXIT_OK, EXIT_UNMET, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
@@ -363,6 +360,102 @@ def check(
     emit(text if as_json else render_check(report, explain=explain, colour=use_colour()))
     if report.requirement_met is False:
         raise typer.Exit(EXIT_UNMET)
+
+
+CategoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--category",
+        help="foundation, industry, code, vision, speech, multimodal, science, embeddings.",
+    ),
+]
+TaskOpt = Annotated[str | None, typer.Option("--task", help="e.g. text-generation, embeddings.")]
+LocalOpt = Annotated[
+    bool, typer.Option("--local", help="Only models whose weights can be run here.")
+]
+ApiOpt = Annotated[bool, typer.Option("--api", help="Only models used through an API.")]
+
+
+def _tool() -> dict[str, str]:
+    from canirun import __version__
+
+    return {"name": "canirun", "version": __version__}
+
+
+@app.command("list")
+def list_models(
+    category: CategoryOpt = None,
+    task: TaskOpt = None,
+    local: LocalOpt = False,
+    api: ApiOpt = False,
+    as_json: JsonFlag = False,
+    catalog_files: CatalogOpt = None,
+) -> None:
+    """List the catalog: every model and size, with its facts and their sources."""
+    from canirun.catalog.query import filter_models
+    from canirun.output.catalog_text import render_models
+    from canirun.output.files import emit
+
+    catalog = _catalog(catalog_files)
+    models = filter_models(catalog, category=category, task=task, local=local, api=api)
+    if as_json:
+        from canirun.report import CatalogListing
+
+        emit(_json_text(CatalogListing(tool=_tool(), models=models)))
+    else:
+        emit(render_models(models))
+
+
+@app.command()
+def frameworks(
+    as_json: JsonFlag = False,
+    hardware_file: HardwareOpt = None,
+    models_dir: ModelsDirOpt = None,
+    catalog_files: CatalogOpt = None,
+    gpu: GpuOpt = None,
+    vram: VramOpt = None,
+    ram: RamOpt = None,
+) -> None:
+    """Which serving frameworks can run here, which are installed, and what they could serve."""
+    from canirun import options
+    from canirun.estimate.rate import Options
+    from canirun.evaluate import machine_capacity, rate_all, statuses
+    from canirun.output.catalog_text import render_frameworks
+    from canirun.output.files import emit
+    from canirun.whatif import WhatIf
+
+    catalog = _catalog(catalog_files)
+    what = WhatIf(
+        tuple(gpu or ()), options.size_flag("--vram", vram), options.size_flag("--ram", ram)
+    )
+    host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=False)
+    cap = machine_capacity(host, catalog)
+    found = statuses(catalog, cap, rate_all(catalog.variants(), catalog, cap, Options()))
+    if as_json:
+        from canirun.report import FrameworkListing
+
+        entries = [
+            {"framework": f, "status": s} for f, s in zip(catalog.frameworks, found, strict=True)
+        ]
+        listing = FrameworkListing(tool=_tool(), hardware=host.hardware, frameworks=entries)
+        emit(_json_text(listing))
+    else:
+        emit(render_frameworks(catalog.frameworks, found))
+
+
+@app.command()
+def gpus(as_json: JsonFlag = False, catalog_files: CatalogOpt = None) -> None:
+    """The GPU table behind --gpu: memory, bandwidth, compute capability, with sources."""
+    from canirun.output.catalog_text import render_gpus
+    from canirun.output.files import emit
+
+    catalog = _catalog(catalog_files)
+    if as_json:
+        from canirun.report import GpuListing
+
+        emit(_json_text(GpuListing(tool=_tool(), gpus=catalog.gpus)))
+    else:
+        emit(render_gpus(catalog.gpus))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from canirun.catalog.schema import Framework, Model
+from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.envelope import SCHEMA_VERSION
 from canirun.estimate.frameworks import FrameworkStatus
 from canirun.estimate.results import Result, Summary, Workload
@@ -75,3 +77,34 @@ class CheckReport(ScanReport):
     matches: tuple[MatchInfo, ...] = ()
     requirement: str | None = Field(None, description="the --require/--min-tps gate, if any")
     requirement_met: bool | None = None
+
+
+class CatalogListing(_Strict):
+    """`canirun list --json`: catalog entries with every figure and its source."""
+
+    schema_version: str = SCHEMA_VERSION
+    kind: Literal["catalog"] = "catalog"
+    tool: Tool
+    models: tuple[Model, ...]
+
+
+class FrameworkEntry(_Strict):
+    framework: Framework
+    status: FrameworkStatus
+
+
+class FrameworkListing(_Strict):
+    """`canirun frameworks --json`: each framework's facts and whether it runs here."""
+
+    schema_version: str = SCHEMA_VERSION
+    kind: Literal["frameworks"] = "frameworks"
+    tool: Tool
+    hardware: Hardware
+    frameworks: tuple[FrameworkEntry, ...]
+
+
+class GpuListing(_Strict):
+    schema_version: str = SCHEMA_VERSION
+    kind: Literal["gpus"] = "gpus"
+    tool: Tool
+    gpus: tuple[GpuSpec, ...]

@@ -20,11 +20,12 @@ MIB = 2**20
 # A CUDA context with llama.cpp's kernels. Not published; a few hundred MiB is
 # what the field notes report. Estimate.
 GGML_CUDA_CONTEXT = 300 * MIB
-# PyTorch's CUDA context with its kernels loaded: 1343 MB measured in the
-# Transformers docs ("Model training anatomy": "the kernels alone take up 1.3GB").
-# Lazy module loading in newer CUDA needs less: an over-estimate, on purpose.
-TORCH_CUDA_CONTEXT = 1343 * 10**6
-TORCH_CUDA_CONTEXT_SOURCE = "https://huggingface.co/docs/transformers/model_memory_anatomy"
+# PyTorch's CUDA context: 666,632,192 bytes with eager module loading and
+# 287,047,680 with lazy loading (PyTorch's default since 1.13), both measured in
+# pytorch/pytorch#86509. canirun plans with the larger one. (The Transformers
+# docs measured 1.3 GB on CUDA 11.2, before lazy loading existed.)
+TORCH_CUDA_CONTEXT = 666_632_192
+TORCH_CUDA_CONTEXT_SOURCE = "https://github.com/pytorch/pytorch/pull/86509"
 # Resident memory of the process itself (interpreter, libraries) on the CPU. Estimate.
 GGML_PROCESS_RAM = 100 * MIB
 TORCH_PROCESS_RAM = 1024 * MIB
@@ -175,9 +176,12 @@ def other_overheads(
     )
 
 
-# Diffusion: activations at the native resolution as a share of the weights. The
-# largest share in the published diffusers measurements (tests/reference/vision.toml):
-# SD 1.5 in fp16 at 512 px used 3.2 GB with 2.13 GB of weights, i.e. ~0.5.
+# Diffusion: activations per image at the native resolution as a share of the
+# weights in 16-bit (the SDXL VAE decodes in fp32 whatever the weights are, so
+# activations do not follow the weights' precision). Calibrated on the published
+# diffusers measurements in tests/reference/vision.toml: SD 1.5 at 512 px
+# (1.07 GB over 2.13 GB of weights) and SDXL at 1024 px (3.7 GB per image over
+# 6.9 GB) both give ~0.5; SD 3 Medium needs less (0.22), so this errs high there.
 DIFFUSION_ACTIVATION_SHARE = 0.5
 # sentence-transformers' SentenceTransformer.encode(batch_size=32) default.
 EMBEDDING_BATCH = 32
@@ -193,19 +197,15 @@ def activations(
     """Activation memory for the non-decoder kinds, with how it was derived."""
     batch = workload.batch or default_batch(model.kind)
     if model.kind == "diffusion":
+        half = (variant.params.total if variant.params else weights_bytes // 2) * 2
         native = variant.output.resolution if variant.output else None
         side = workload.resolution or native
-        if native is None or side is None:
-            act = round(weights_bytes * DIFFUSION_ACTIVATION_SHARE * batch)
-            return (
-                act,
-                f"{DIFFUSION_ACTIVATION_SHARE:.0%} of the weights x batch {batch} (estimate)",
-            )
-        scale = (side / native) ** 2
-        act = round(weights_bytes * DIFFUSION_ACTIVATION_SHARE * scale * batch)
+        scale = (side / native) ** 2 if native and side else 1.0
+        act = round(half * DIFFUSION_ACTIVATION_SHARE * scale * batch)
+        at = f" at {native} px, scaled to {side} px" if native and side else ""
         return act, (
-            f"{DIFFUSION_ACTIVATION_SHARE:.0%} of the weights at {native} px, scaled to "
-            f"{side} px and batch {batch} (estimate calibrated on published measurements)"
+            f"{DIFFUSION_ACTIVATION_SHARE:.0%} of the 16-bit weights per image{at}, batch "
+            f"{batch} (estimate calibrated on published diffusers measurements)"
         )
     enc = variant.encoder
     if enc is not None:

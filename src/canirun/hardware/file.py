@@ -90,9 +90,9 @@ def _fill_assumptions(hw: Hardware) -> Hardware:
         assumed.append("cpu.usable_cores")
     gpus = []
     for i, gpu in enumerate(hw.gpus):
-        filled = gpu
+        filled = gpu if gpu.index is not None else dataclasses.replace(gpu, index=i)
         if gpu.memory_free_bytes is None and gpu.memory_total_bytes is not None:
-            filled = dataclasses.replace(gpu, memory_free_bytes=gpu.memory_total_bytes)
+            filled = dataclasses.replace(filled, memory_free_bytes=gpu.memory_total_bytes)
             assumed.append(f"gpus[{i}].memory_free_bytes")
         gpus.append(filled)
     return dataclasses.replace(

@@ -47,8 +47,8 @@ _COLOURS = {
 }
 
 
-def use_colour(stream: object = sys.stdout) -> bool:
-    isatty = getattr(stream, "isatty", None)
+def use_colour(stream: object | None = None) -> bool:
+    isatty = getattr(sys.stdout if stream is None else stream, "isatty", None)
     return bool(
         isatty
         and isatty()

@@ -1,0 +1,59 @@
+"""Text views of the catalog: models, frameworks, GPUs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from canirun.catalog.schema import Framework, Gpu, Model
+from canirun.estimate.frameworks import FrameworkStatus
+from canirun.output.scan_text import CATEGORY_TITLES
+
+
+def _params(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def render_models(models: Sequence[Model]) -> str:
+    lines: list[str] = []
+    for category, title in CATEGORY_TITLES.items():
+        rows = [m for m in models if m.category == category]
+        if not rows:
+            continue
+        lines += ["", title, f"  {'id':<32}{'name':<34}{'params':>8}  {'access':<13}licence"]
+        for m in rows:
+            for v in m.variants:
+                vid = f"{m.id}-{v.key}"
+                params = _params(v.params.total if v.params else None)
+                lines.append(f"  {vid:<32}{v.name[:33]:<34}{params:>8}  {m.access:<13}{m.license}")
+    count = sum(len(m.variants) for m in models)
+    lines += ["", f"{count} variants of {len(models)} models. Details and sources: --json."]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def render_frameworks(frameworks: Sequence[Framework], statuses: Sequence[FrameworkStatus]) -> str:
+    lines = []
+    for fw, st in zip(frameworks, statuses, strict=True):
+        state = {True: "runs here", False: "not here", None: "unknown"}[st.runs_here]
+        installed = "installed" if st.installed else "not installed"
+        lines.append(f"{fw.name} [{fw.id}]: {state}, {installed}")
+        if st.devices:
+            lines.append(f"    on: {', '.join(st.devices)}")
+        lines += [f"    why: {r}" for r in st.reasons]
+        if st.models:
+            shown = ", ".join(st.models[:8]) + (
+                f" and {len(st.models) - 8} more" if len(st.models) > 8 else ""
+            )
+            lines.append(f"    could serve here: {shown}")
+    return "\n".join(lines) + "\n"
+
+
+def render_gpus(gpus: Sequence[Gpu]) -> str:
+    lines = [f"{'name':<36}{'memory':>10}{'bandwidth':>13}  {'compute':<8}aliases"]
+    for g in gpus:
+        cc = g.compute_capability or "-"
+        lines.append(
+            f"{g.name[:35]:<36}{g.memory:>10}{g.bandwidth:>13}  {cc:<8}{', '.join(g.aliases[:3])}"
+        )
+    return "\n".join(lines) + "\n"

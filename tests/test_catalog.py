@@ -1,0 +1,187 @@
+"""The shipped catalog: valid, complete for the landscape table, sourced, consistent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from canirun.catalog import load_catalog
+from canirun.catalog.loader import user_catalog_dir
+from canirun.errors import InputError
+from canirun.estimate.params import decoder_params
+from canirun.resolve import resolve
+
+CATALOG = load_catalog(user_dir=False)
+
+# Every model the landscape table (shared/000_ce1fe51a456165c3.txt) names, as it names them.
+LANDSCAPE = [
+    "LLaMA 2", "LLaMA 3", "Mistral", "Mixtral", "Falcon 40B", "Falcon 180B", "BLOOM",
+    "Gemma", "MPT", "GPT-4o", "GPT-3.5", "Claude 3", "Gemini 1.5", "Cohere Command R+",
+    "IBM Granite", "Code LLaMA", "Codestral", "StarCoder", "WizardCoder", "PolyCoder",
+    "Stable Diffusion", "Meta SAM", "Google Imagen", "DINOv2", "DALL·E", "Whisper",
+    "Meta MMS", "WaveNet", "AudioLM", "ElevenLabs TTS", "Kosmos-2", "IDEFICS",
+    "AlphaFold", "BioGPT", "Med-PaLM 2", "Sentence-BERT", "E5", "OpenAI Embeddings",
+    "Cohere Embeddings",
+]  # fmt: skip
+
+LANDSCAPE_FRAMEWORKS = [
+    "ollama", "vllm", "llama.cpp", "tgi", "text-generation-webui", "automatic1111", "comfyui",
+    "diffusers", "whisper.cpp", "speechbrain", "transformers", "alphafold",
+    "sentence-transformers", "hf-inference-endpoints", "langchain-local-embeddings",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", LANDSCAPE)
+def test_every_landscape_model_resolves(name: str) -> None:
+    assert resolve(name, CATALOG).matches, f"{name!r} finds nothing in the catalog"
+
+
+@pytest.mark.parametrize("fid", LANDSCAPE_FRAMEWORKS)
+def test_every_landscape_framework_is_catalogued(fid: str) -> None:
+    assert fid in CATALOG.framework_by_id
+
+
+def test_ids_are_unique() -> None:
+    ids = [ref.id for ref in CATALOG.variants()]
+    assert len(ids) == len(set(ids))
+    assert len({m.id for m in CATALOG.models}) == len(CATALOG.models)
+
+
+def test_every_figure_names_a_real_source() -> None:
+    for model in CATALOG.models:
+        for where, figure in model.figures():
+            url = model.sources.get(figure.source, figure.source)
+            assert url.startswith("https://"), f"{model.id} {where}: {figure.source!r}"
+
+
+def test_every_framework_and_gpu_has_a_source() -> None:
+    for fw in CATALOG.frameworks:
+        assert fw.sources.get(fw.source, fw.source).startswith("https://"), fw.id
+    for gpu in CATALOG.gpus:
+        assert gpu.source.startswith("https://")
+
+
+def test_locally_hostable_models_have_params_and_frameworks() -> None:
+    for ref in CATALOG.variants():
+        if ref.model.access in ("open-weights", "on-request"):
+            assert ref.variant.params is not None, ref.id
+    for model in CATALOG.models:
+        if model.access == "open-weights" and model.id != "alphafold-3":
+            assert model.frameworks, model.id
+
+
+def test_api_only_models_say_where_they_are_hosted() -> None:
+    api = [m for m in CATALOG.models if m.access == "api-only"]
+    assert {"gpt-4o", "claude-3", "gemini-1.5", "dall-e", "imagen"} <= {m.id for m in api}
+    for model in api:
+        assert model.api is not None
+        assert model.api.hosts
+
+
+def test_landscape_corrections_are_explained() -> None:
+    for model_id in ("command-r-plus", "granite-3.1"):
+        model = next(m for m in CATALOG.models if m.id == model_id)
+        assert model.access == "open-weights"
+        assert model.notes
+
+
+@pytest.mark.parametrize(
+    "ref", [r for r in CATALOG.variants() if r.variant.arch and r.variant.params], ids=str
+)
+def test_decoder_parameters_agree_with_the_architecture(ref) -> None:  # type: ignore[no-untyped-def]
+    arch, params = ref.variant.arch, ref.variant.params
+    implied = decoder_params(arch) + sum(c.params for c in ref.variant.components)
+    if ref.model.kind == "vlm":
+        assert implied / params.total == pytest.approx(1, rel=0.05), ref.id
+    else:
+        assert decoder_params(arch) / params.total == pytest.approx(1, rel=0.04), ref.id
+
+
+def test_mixture_of_experts_have_active_params() -> None:
+    for ref in CATALOG.variants():
+        arch = ref.variant.arch
+        if arch is not None and arch.experts:
+            assert ref.variant.params is not None
+            assert ref.variant.params.active is not None
+            assert ref.variant.params.active < ref.variant.params.total
+
+
+def test_gpu_table_covers_the_common_cards() -> None:
+    names = " ".join(g.name for g in CATALOG.gpus)
+    for card in ("H100", "A100", "RTX 4090", "RTX 3090", "L4", "T4", "MI300X", "M2 Ultra"):
+        assert card in names, card
+
+
+# -- user extension ---------------------------------------------------------------
+
+USER_MODEL = """
+[[model]]
+id = "tiny-test-lm"
+name = "Tiny Test LM"
+family = "tiny"
+category = "foundation"
+task = "text-generation"
+kind = "llm"
+access = "open-weights"
+license = "MIT"
+modalities = ["text"]
+frameworks = ["llama.cpp"]
+sources = { card = "https://example.org/tiny" }
+
+[[model.variants]]
+key = "1b"
+name = "Tiny 1B"
+params = { total = 1_000_000_000, source = "card" }
+"""
+
+
+def test_user_catalog_dir_is_read(tmp_path: Path) -> None:
+    folder = user_catalog_dir()
+    folder.mkdir(parents=True)
+    (folder / "mine.toml").write_text(USER_MODEL)
+    catalog = load_catalog((), user_dir=True)
+    assert "tiny-test-lm-1b" in catalog.variant_by_id
+
+
+def test_extra_catalog_file(tmp_path: Path) -> None:
+    path = tmp_path / "extra.toml"
+    path.write_text(USER_MODEL)
+    catalog = load_catalog((str(path),), user_dir=False)
+    assert catalog.variant_by_id["tiny-test-lm-1b"].variant.params.total == 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("total = 1_000_000_000", "totl = 1_000_000_000"),
+            "model 'tiny-test-lm': variants.0.params",
+        ),
+        (('kind = "llm"', 'kind = "robot"'), "model 'tiny-test-lm': kind"),
+        (('source = "card"', 'source = "nowhere"'), "not a key of `sources`"),
+        (('frameworks = ["llama.cpp"]', 'frameworks = ["llamacpp2"]'), "unknown framework"),
+        (("[[model.variants]]", "[[model.variants]"), "not valid TOML"),
+    ],
+)
+def test_a_bad_user_file_names_file_entry_and_field(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(USER_MODEL.replace(*edit))
+    with pytest.raises(InputError) as caught:
+        load_catalog((str(path),), user_dir=False)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_a_user_entry_cannot_silently_replace_a_shipped_one(tmp_path: Path) -> None:
+    path = tmp_path / "clash.toml"
+    path.write_text(USER_MODEL.replace('id = "tiny-test-lm"', 'id = "llama-3"'))
+    with pytest.raises(InputError, match="already defined in <shipped>"):
+        load_catalog((str(path),), user_dir=False)
+
+
+def test_an_unreadable_user_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read it"):
+        load_catalog((str(tmp_path / "missing.toml"),), user_dir=False)
