@@ -185,3 +185,19 @@ def test_a_user_entry_cannot_silently_replace_a_shipped_one(tmp_path: Path) -> N
 def test_an_unreadable_user_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read it"):
         load_catalog((str(tmp_path / "missing.toml"),), user_dir=False)
+
+
+def test_the_precompiled_catalog_matches_the_toml() -> None:
+    from canirun.catalog.loader import _precompiled, _shipped_files
+
+    assert _precompiled(_shipped_files()) is not None, (
+        "src/canirun/catalog/data/compiled.json is stale: run python scripts/compile_catalog.py"
+    )
+
+
+def test_the_toml_is_used_when_the_precompiled_copy_is_stale() -> None:
+    from canirun.catalog.loader import _precompiled, _shipped_files
+
+    files = _shipped_files()
+    edited = [(files[0][0], files[0][1] + "\n# edited\n"), *files[1:]]
+    assert _precompiled(edited) is None

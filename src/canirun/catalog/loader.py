@@ -58,10 +58,38 @@ class Catalog:
         return {ref.id: ref for ref in self.variants()}
 
 
+COMPILED = "compiled.json"
+
+
 def _shipped_files() -> list[tuple[str, str]]:
     data = resources.files("canirun.catalog").joinpath("data")
     files = sorted((p for p in data.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
     return [(f"{SHIPPED}/{p.name}", p.read_text(encoding="utf-8")) for p in files]
+
+
+def sources_digest(files: list[tuple[str, str]]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, text in files:
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The shipped TOML already parsed into JSON (tomllib is pure Python and slow);
+    used only while its digest matches the TOML files, which stay the source of truth."""
+    import json
+
+    try:
+        text = resources.files("canirun.catalog").joinpath("data", COMPILED).read_text("utf-8")
+        compiled = json.loads(text)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(compiled, dict) or compiled.get("digest") != sources_digest(files):
+        return None
+    parsed = compiled.get("files")
+    return parsed if isinstance(parsed, dict) else None
 
 
 def user_catalog_dir() -> Path:
@@ -89,11 +117,12 @@ def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
     return "top level"
 
 
-def _parse(name: str, text: str) -> CatalogFile:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
+def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
+    if raw is None:
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
     try:
         return CatalogFile.model_validate(raw)
     except ValidationError as exc:
@@ -154,10 +183,12 @@ def _check_references(catalog: Catalog) -> None:
 @functools.lru_cache(maxsize=8)
 def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) -> Catalog:
     """The shipped catalog plus user files; cached per process and arguments."""
-    sources = _shipped_files()
+    shipped = _shipped_files()
+    compiled = _precompiled(shipped) or {}
+    sources = list(shipped)
     if user_dir:
         folder = user_catalog_dir()
         if folder.is_dir():
             sources += [_read_user_file(p) for p in sorted(folder.glob("*.toml"))]
     sources += [_read_user_file(Path(p)) for p in extra_files]
-    return _merge((name, _parse(name, text)) for name, text in sources)
+    return _merge((name, _parse(name, text, compiled.get(name))) for name, text in sources)
