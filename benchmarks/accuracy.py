@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.reference_data import Comparison, all_comparisons  # noqa: E402
+from tests.reference_data import Comparison, all_comparisons
 
 TITLES = {
     "gguf_file": "GGUF file sizes (weights, per-tensor recipe)",
