@@ -26,7 +26,7 @@ TITLES = {
     "gguf_file": "GGUF file sizes (weights, per-tensor recipe)",
     "weights_file": "16/32-bit weight files",
     "kv_cache": "KV cache sizes llama.cpp prints",
-    "runtime": "published runtime memory (total planned)",
+    "runtime": "published runtime memory (GPU size planned)",
 }
 
 

@@ -29,6 +29,7 @@ FRAMEWORKS = {
     "speechbrain",
     "transformers",
     "alphafold",
+    "alphafold3",
     "sentence-transformers",
     "hf-inference-endpoints",
     "langchain-local-embeddings",

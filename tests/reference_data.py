@@ -14,6 +14,7 @@ from pathlib import Path
 from canirun.catalog import Catalog, load_catalog
 from canirun.estimate import gguf
 from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE
 from canirun.estimate.precision import PRECISIONS
 from canirun.estimate.rate import Options, _need, _published_floor
 from canirun.estimate.results import Workload
@@ -89,7 +90,7 @@ def kv_caches(catalog: Catalog) -> Iterator[Comparison]:
 
 
 def runtimes(catalog: Catalog) -> Iterator[Comparison]:
-    """Total memory canirun plans for a published runtime figure's exact setting."""
+    """The smallest GPU canirun accepts for a published runtime figure's exact setting."""
     for _, row in rows("runtime"):
         if row.get("offload") or row.get("resource", "vram") != "vram":
             continue
@@ -110,7 +111,9 @@ def runtimes(catalog: Catalog) -> Iterator[Comparison]:
             continue
         need, _, _ = _need(ref, fw, precision, w, workload)
         over = need.overheads
-        est = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+        planned = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+        # The smallest GPU canirun accepts for it: the need plus canirun's headroom.
+        est = max(planned + GPU_HEADROOM_MIN, round(planned / (1 - GPU_HEADROOM_SHARE)))
         label = f"{row['variant']} {fw.id} {precision.name}"
         if row.get("batch"):
             label += f" batch {row['batch']}"

@@ -16,7 +16,14 @@ from canirun.catalog.schema import Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.kv import kv_cache_bytes
-from canirun.estimate.placement import Need, Placement, place
+from canirun.estimate.placement import (
+    GPU_HEADROOM_MIN,
+    GPU_HEADROOM_SHARE,
+    Need,
+    Placement,
+    place,
+    usable_gpus,
+)
 from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, Workload, rank
 from canirun.estimate.runtime import llm_overheads, other_overheads
 from canirun.estimate.speed import decode_speed
@@ -188,11 +195,45 @@ def _published_floor(
             continue
         if r.batch is not None and (wl.batch or 1) < r.batch:
             continue
-        if r.seq_len is not None and (wl.seq_len is None or wl.seq_len > r.seq_len):
-            continue
+        if r.seq_len is not None:
+            continue  # length-dependent figures: see _by_length
         if best is None or r.amount_bytes > best.amount_bytes:
             best = r
     return best
+
+
+def _by_length(variant: Variant, fw: Framework, wl: Workload) -> tuple[int, str] | None:
+    """GPU memory for a sequence length from published points (AlphaFold).
+
+    The smallest published point at or above the requested length is used as
+    it stands (never scaled down: that could under-estimate); beyond the
+    largest, it grows with the square of the length, like the N x N pair
+    representation (an estimate, and said so). Without --seq-len, the first
+    published point sets the length.
+    """
+    rows = sorted(
+        (
+            r
+            for r in variant.requirements
+            if r.resource == "vram" and r.seq_len and not r.offload and r.framework in (None, fw.id)
+        ),
+        key=lambda r: r.seq_len or 0,
+    )
+    if not rows:
+        return None
+    length = wl.seq_len or rows[0].seq_len or 0
+    for r in rows:
+        if length <= (r.seq_len or 0):
+            return r.amount_bytes, (
+                f"{length:,} residues/tokens: published {r.amount} for up to {r.seq_len:,} "
+                f"({r.condition or r.kind})"
+            )
+    top = rows[-1]
+    scaled = round(top.amount_bytes * (length / (top.seq_len or 1)) ** 2)
+    return scaled, (
+        f"{length:,} residues/tokens: {top.amount} published for {top.seq_len:,}, scaled by "
+        "length squared (estimate)"
+    )
 
 
 def _need(
@@ -211,21 +252,36 @@ def _need(
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
         need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
+    by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
+    if by_length is not None:
+        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")
+        notes = (by_length[1],)
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
-        computed = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
-        if floor.amount_bytes > computed:
-            extra = floor.amount_bytes - computed
-            raised = replace(
-                over,
-                gpu_compute=over.gpu_compute + extra,
-                lines=(*over.lines, f"raised by {format_bytes(extra)} to the published "
-                       f"{floor.amount} ({floor.condition or floor.kind}; "
-                       f"{_src(m, floor.source)})"),
-            )  # fmt: skip
-            need = replace(need, overheads=raised)
+        line = (f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
+                f"{_src(m, floor.source)})")  # fmt: skip
+        raised = _raise_to(need, floor.amount_bytes, line)
+        if raised is not need:
+            need = raised
             notes = (f"GPU need raised to the published requirement of {floor.amount}",)
     return need, kv_type, notes
+
+
+def _raise_to(need: Need, card: int, line: str) -> Need:
+    """Raise the GPU need to a published "runs on a GPU of this size" figure.
+
+    Such a figure is a card size, and canirun keeps headroom on every card, so
+    the need becomes what a card of that size leaves after canirun's headroom:
+    the same card then fits, a smaller one does not.
+    """
+    over = need.overheads
+    target = card - max(GPU_HEADROOM_MIN, round(card * GPU_HEADROOM_SHARE))
+    current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+    if target <= current:
+        return need
+    raised = replace(over, gpu_compute=over.gpu_compute + target - current,
+                     lines=(*over.lines, line))  # fmt: skip
+    return replace(need, overheads=raised)
 
 
 def _src(m: Model, source: str) -> str:
@@ -263,12 +319,13 @@ def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
     return min(evals, key=key)
 
 
-def _memory(e: _Eval) -> MemoryEstimate:
+def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
+    """The breakdown for this verdict's placement; for a verdict that places nothing,
+    the need on one GPU where the framework could use one here, else in RAM."""
     over = e.need.overheads
     pl = e.placement
-    if pl.verdict == "cpu" or (
-        pl.verdict in ("too-big", "unknown") and not pl.gpus and pl.gpu_bytes is None
-    ):
+    unplaced = pl.verdict not in RUNNABLE
+    if pl.verdict == "cpu" or (unplaced and not gpu_capable):
         overhead = over.cpu_compute + over.cpu_process
     elif pl.verdict == "offload":
         overhead = over.gpu_per_device + over.gpu_compute + over.cpu_compute + over.cpu_process
@@ -335,7 +392,7 @@ def _result(
         format=fmt or ("ggml" if e.precision.family == "ggml" else "safetensors"),
         context_tokens=wl.context_tokens if decoder else None,
         verdict=e.placement.verdict,  # type: ignore[arg-type]
-        memory=_memory(e),
+        memory=_memory(e, bool(usable_gpus(cap, e.framework)[0])),
         framework=e.framework.id,
         frameworks=tuple(frameworks),
         gpu_layers=e.placement.gpu_layers,
