@@ -43,7 +43,8 @@ def rows(kind: str) -> Iterator[tuple[str, dict[str, object]]]:
     for path in sorted(REFERENCE.glob("*.toml")):
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         for row in data.get(kind, []):
-            yield path.name, row
+            if "variant" in row:  # llamacpp-measured.toml describes shapes, not variants
+                yield path.name, row
 
 
 def _size(row: dict[str, object]) -> int:
