@@ -458,6 +458,17 @@ def gpus(as_json: JsonFlag = False, catalog_files: CatalogOpt = None) -> None:
         emit(render_gpus(catalog.gpus))
 
 
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of canirun's reports (hardware, scan, check)."""
+    import json
+
+    from canirun.output.files import emit
+    from canirun.report import report_schema
+
+    emit(json.dumps(report_schema(), indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: runs the app and maps every outcome to an exit code."""
     try:

@@ -99,23 +99,27 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
     )
 
 
-def scan_report(
-    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None,
-    refs: Iterable[VariantRef] | None = None, kind: str = "scan",
-) -> tuple[ScanReport, list[Rated]]:  # fmt: skip
+def _scan_data(
+    host: Host, catalog: Catalog, opts: Options, ram_bandwidth: int | None,
+    refs: Iterable[VariantRef] | None, kind: str,
+) -> tuple[dict[str, object], list[Rated]]:  # fmt: skip
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
-    data = envelope(host, kind)
-    report = ScanReport.model_validate(
-        {
-            **data,
-            "assumptions": assumptions(cap, opts, host),
-            "frameworks": statuses(catalog, cap, rated),
-            "summary": [r.summary for r in rated],
-            "results": [res for r in rated for res in r.results],
-        }
-    )
-    return report, rated
+    data = {
+        **envelope(host, kind),
+        "assumptions": assumptions(cap, opts, host),
+        "frameworks": statuses(catalog, cap, rated),
+        "summary": [r.summary for r in rated],
+        "results": [res for r in rated for res in r.results],
+    }
+    return data, rated
+
+
+def scan_report(
+    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None
+) -> tuple[ScanReport, list[Rated]]:
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan")
+    return ScanReport.model_validate(data), rated
 
 
 def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Match]]:
@@ -146,15 +150,15 @@ def check_report(
     from canirun.options import meets
 
     matched = resolve_queries(queries, catalog)
-    scan, rated = scan_report(host, catalog, opts, ram_bandwidth=ram_bandwidth,
-                              refs=[m.ref for _, m in matched], kind="check")  # fmt: skip
+    refs = [m.ref for _, m in matched]
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check")
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
         met = all(verdicts) if gate.every else any(verdicts)
     report = CheckReport.model_validate(
         {
-            **scan.model_dump(),
+            **data,
             "query": tuple(queries),
             "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched],
             "requirement": gate.describe(),

@@ -6,7 +6,7 @@ them (unknown keys are errors) and generates the JSON Schema from them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,7 +57,16 @@ class Assumptions(_Strict):
     notes: tuple[str, ...] = ()
 
 
+class HardwareReport(Report):
+    """`canirun hardware --json`."""
+
+    kind: Literal["hardware"] = "hardware"
+
+
 class ScanReport(Report):
+    """`canirun scan --json`: the whole catalog rated for this machine."""
+
+    kind: Literal["scan"] = "scan"
     assumptions: Assumptions
     frameworks: tuple[FrameworkStatus, ...] = ()
     summary: tuple[Summary, ...] = ()
@@ -72,6 +81,8 @@ class MatchInfo(_Strict):
 
 class CheckReport(ScanReport):
     """`canirun check`: the scan format, limited to the matched variants."""
+
+    kind: Literal["check"] = "check"  # type: ignore[assignment]
 
     query: tuple[str, ...]
     matches: tuple[MatchInfo, ...] = ()
@@ -108,3 +119,26 @@ class GpuListing(_Strict):
     kind: Literal["gpus"] = "gpus"
     tool: Tool
     gpus: tuple[GpuSpec, ...]
+
+
+AnyReport = Annotated[HardwareReport | ScanReport | CheckReport, Field(discriminator="kind")]
+SCHEMA_ID = "https://github.com/canirun/canirun/schema/report.schema.json"
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of every report canirun writes (hardware, scan, check)."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(AnyReport).json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": f"canirun report, schema version {SCHEMA_VERSION}",
+        **schema,
+    }
+
+
+def parse_report(text: str) -> HardwareReport | ScanReport | CheckReport:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(AnyReport).validate_json(text)
