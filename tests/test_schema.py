@@ -16,7 +16,7 @@ from canirun.cli import app
 from canirun.envelope import SCHEMA_VERSION
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scripts.write_schema import schema_text  # noqa: E402
+from scripts.write_schema import schema_text
 
 SCHEMA_DIR = resources.files("canirun.schema")
 COMMITTED = json.loads(SCHEMA_DIR.joinpath("report.schema.json").read_text())
