@@ -237,6 +237,61 @@ def hardware(
         emit(render_hardware(host))
 
 
+FORMATS = ("text", "json", "markdown", "junit")
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="text (default), json, markdown or junit; --output writes this format "
+        "(JSON when text).",
+    ),
+]
+GithubOpt = Annotated[
+    bool,
+    typer.Option(
+        "--github-summary", help="Also append a Markdown summary to $GITHUB_STEP_SUMMARY."
+    ),
+]
+
+
+def _deliver(
+    report: Any,
+    *,
+    fmt: str | None,
+    as_json: bool,
+    output: Path | None,
+    github_summary: bool,
+    level: str | None,
+    text: Any,
+) -> None:
+    """Render the report in the chosen format to stdout, --output and the job summary."""
+    import os
+
+    from canirun.output import ci_formats
+    from canirun.output.files import append_text, emit, write_atomic
+
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if as_json and fmt not in (None, "json"):
+        raise InputError(f"--json and --format {fmt} ask for two different outputs")
+    chosen = "json" if as_json else (fmt or "text")
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if github_summary and not summary_file:
+        raise InputError("--github-summary: GITHUB_STEP_SUMMARY is not set (outside GitHub Actions?)")
+    rendered = {
+        "json": lambda: _json_text(report),
+        "markdown": lambda: ci_formats.render_markdown(report),
+        "junit": lambda: ci_formats.render_junit(report, level),
+        "text": text,
+    }
+    body = rendered[chosen]()
+    if output is not None:
+        write_atomic(output, body if chosen != "text" else rendered["json"]())
+    if github_summary and summary_file:
+        append_text(Path(summary_file), ci_formats.render_markdown(report), "--github-summary")
+    emit(body)
+
+
 @app.command()
 def scan(
     as_json: JsonFlag = False,
@@ -257,28 +312,38 @@ def scan(
     flash_attention: FlashOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
+    fmt: FormatOpt = None,
+    github_summary: GithubOpt = False,
+    require: Annotated[
+        str | None,
+        typer.Option(
+            "--require",
+            help="For --format junit: each model fails below this placement (gpu, multi-gpu, "
+            "offload, cpu). The exit code stays 0: gate with `canirun check`.",
+        ),
+    ] = None,
 ) -> None:
     """Rate every model in the catalog for this machine, grouped by category."""
-    setup = _setup(**_common(locals()))
+    from canirun import options
+
+    level = options.gate_flag(require, None, False).level
+    catalog, host, opts, bandwidth = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
     from canirun.output import scan_text
-    from canirun.output.files import emit, write_atomic
     from canirun.output.hardware_text import render_hardware
 
-    catalog, host, opts, bandwidth = setup
     report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth)
-    text = _json_text(report)
-    if output is not None:
-        write_atomic(output, text)
-    if as_json:
-        emit(text)
-        return
-    emit(
-        render_hardware(host)
-        + scan_text.render_summary(report, colour=scan_text.use_colour())
-        + scan_text.render_frameworks(report.frameworks)
-        + scan_text.render_assumptions(report.assumptions)
-    )
+
+    def text() -> str:
+        return (
+            render_hardware(host)
+            + scan_text.render_summary(report, colour=scan_text.use_colour())
+            + scan_text.render_frameworks(report.frameworks)
+            + scan_text.render_assumptions(report.assumptions)
+        )
+
+    _deliver(report, fmt=fmt, as_json=as_json, output=output, github_summary=github_summary,
+             level=level, text=text)  # fmt: skip
 
 
 _COMMON = (
@@ -338,6 +403,8 @@ def check(
     flash_attention: FlashOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
+    fmt: FormatOpt = None,
+    github_summary: GithubOpt = False,
 ) -> None:
     """Can this machine run these models? Every precision, the best framework, the reasons.
 
@@ -350,14 +417,12 @@ def check(
     catalog, host, opts, bandwidth = _setup(**_common(locals()))
     from canirun.evaluate import check_report
     from canirun.output.check_text import render_check
-    from canirun.output.files import emit, write_atomic
     from canirun.output.scan_text import use_colour
 
     report, _ = check_report(host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth)
-    text = _json_text(report)
-    if output is not None:
-        write_atomic(output, text)
-    emit(text if as_json else render_check(report, explain=explain, colour=use_colour()))
+    _deliver(report, fmt=fmt, as_json=as_json, output=output, github_summary=github_summary,
+             level=gate.level,
+             text=lambda: render_check(report, explain=explain, colour=use_colour()))  # fmt: skip
     if report.requirement_met is False:
         raise typer.Exit(EXIT_UNMET)
 
@@ -456,6 +521,63 @@ def gpus(as_json: JsonFlag = False, catalog_files: CatalogOpt = None) -> None:
         emit(_json_text(GpuListing(tool=_tool(), gpus=catalog.gpus)))
     else:
         emit(render_gpus(catalog.gpus))
+
+
+FLEET_FORMATS = ("markdown", "csv", "json", "html")
+
+
+@app.command()
+def fleet(
+    paths: Annotated[
+        list[str], typer.Argument(help="Report files, folders (their *.json) or globs.")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="markdown (default), csv, json or html.")
+    ] = "markdown",
+    output: OutputOpt = None,
+    category: CategoryOpt = None,
+) -> None:
+    """Merge scan/check reports from many machines into one model x machine matrix.
+
+    A machine is its hostname plus its hashed machine id; its newest report wins.
+    Unreadable or foreign files are skipped with a warning and counted.
+    """
+    from canirun.fleet import expand, merge
+    from canirun.output import fleet_formats
+    from canirun.output.files import emit, write_atomic
+
+    if fmt not in FLEET_FORMATS:
+        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FLEET_FORMATS)}")
+    merged = merge(expand(paths))
+    for skipped in merged.skipped:
+        typer.echo(f"canirun: warning: skipped {skipped.file}: {skipped.reason}", err=True)
+    if not merged.machines:
+        raise InputError(f"fleet: none of the {len(merged.skipped)} files is a readable report")
+    report = fleet_formats.fleet_report(merged)
+    if category is not None:
+        from canirun.catalog.query import CATEGORIES
+
+        if category not in CATEGORIES:
+            raise InputError(f"--category: {category!r} is not one of {', '.join(CATEGORIES)}")
+        report = report.model_copy(
+            update={"rows": tuple(r for r in report.rows if r.category == category)}
+        )
+    render = {
+        "markdown": fleet_formats.render_markdown,
+        "csv": fleet_formats.render_csv,
+        "json": _json_text,
+        "html": fleet_formats.render_html,
+    }[fmt]
+    text = render(report)
+    if output is not None:
+        write_atomic(output, text)
+        typer.echo(
+            f"canirun: wrote {output}: {len(report.machines)} machines, {len(report.rows)} "
+            f"models, {len(merged.skipped)} files skipped",
+            err=True,
+        )
+    else:
+        emit(text)
 
 
 @app.command()

@@ -121,12 +121,59 @@ class GpuListing(_Strict):
     gpus: tuple[GpuSpec, ...]
 
 
-AnyReport = Annotated[HardwareReport | ScanReport | CheckReport, Field(discriminator="kind")]
+class FleetMachine(_Strict):
+    key: str = Field(description="hostname#hashed machine id: what identifies a machine")
+    hostname: str
+    machine_id: str | None
+    created_at: str
+    file: str
+    schema_version: str
+    cpu: str | None
+    ram_bytes: int | None
+    gpus: tuple[str, ...]
+
+
+class FleetCell(_Strict):
+    machine: str = Field(description="a machines[].key")
+    verdict: str
+    precision: str | None = None
+    framework: str | None = None
+    tokens_per_second: float | None = None
+
+
+class FleetRow(_Strict):
+    model_id: str
+    name: str
+    category: str
+    cells: tuple[FleetCell, ...]
+
+
+class FleetSkip(_Strict):
+    file: str
+    reason: str
+
+
+class FleetReport(_Strict):
+    """`canirun fleet --format json`: which model runs where, across many machines."""
+
+    schema_version: str = Field(SCHEMA_VERSION, pattern=r"^\d+\.\d+$")
+    kind: Literal["fleet"] = "fleet"
+    tool: Tool
+    created_at: str
+    machines: tuple[FleetMachine, ...]
+    rows: tuple[FleetRow, ...]
+    skipped: tuple[FleetSkip, ...] = ()
+    superseded: int = Field(0, description="older reports replaced by a newer one of the same machine")
+
+
+AnyReport = Annotated[
+    HardwareReport | ScanReport | CheckReport | FleetReport, Field(discriminator="kind")
+]
 SCHEMA_ID = "https://github.com/canirun/canirun/schema/report.schema.json"
 
 
 def report_schema() -> dict[str, Any]:
-    """The JSON Schema of every report canirun writes (hardware, scan, check)."""
+    """The JSON Schema of every report canirun writes (hardware, scan, check, fleet)."""
     from pydantic import TypeAdapter
 
     schema = TypeAdapter(AnyReport).json_schema()
@@ -138,7 +185,7 @@ def report_schema() -> dict[str, Any]:
     }
 
 
-def parse_report(text: str) -> HardwareReport | ScanReport | CheckReport:
+def parse_report(text: str) -> HardwareReport | ScanReport | CheckReport | FleetReport:
     from pydantic import TypeAdapter
 
     return TypeAdapter(AnyReport).validate_json(text)

@@ -61,3 +61,12 @@ def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
         if isinstance(exc, OSError):
             raise InputError(f"{flag} {path}: cannot write it: {exc.strerror or exc}") from None
         raise
+
+
+def append_text(path: Path, text: str, flag: str) -> None:
+    """Append to a file someone else owns (a CI job summary): never truncate it."""
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot append to it: {exc.strerror or exc}") from None

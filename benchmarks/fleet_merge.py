@@ -1,0 +1,109 @@
+"""Merging 1,000 full scan reports with `canirun fleet`: median time and peak memory.
+
+    python benchmarks/fleet_merge.py [--reports 1000] [--runs 3]
+
+Writes N copies of a real `canirun scan` report (one per simulated machine:
+distinct hostname, machine id and date) into a temporary folder, then runs
+`canirun fleet DIR --format html --output ...` several times, sampling the
+resident memory of the whole process tree (the command and its worker
+processes) every 10 ms. Budget (issue 6): within 5 s and 500 MB on a 2-core
+machine. Prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+BUDGET_S, BUDGET_MB = 5.0, 500
+
+
+def _canirun() -> list[str]:
+    exe = shutil.which("canirun", path=os.path.dirname(sys.executable))
+    return [exe] if exe else [sys.executable, "-m", "canirun"]
+
+
+def make_reports(folder: Path, count: int) -> int:
+    base = subprocess.run([*_canirun(), "scan", "--json", "--ram-bandwidth", "off"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    data = json.loads(base)
+    for i in range(count):
+        data["machine"] = {"hostname": f"lab-{i:04d}", "id": f"{i:032x}"}
+        data["created_at"] = f"2026-11-{1 + i % 28:02d}T12:00:00Z"
+        (folder / f"lab-{i:04d}.json").write_text(json.dumps(data, indent=2))
+    return len(base.encode())
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_once(folder: Path, out: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.Popen([*_canirun(), "fleet", str(folder), "--format", "html", "--output",
+                             str(out)], stderr=subprocess.DEVNULL)  # fmt: skip
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(ps))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    if code != 0:
+        raise SystemExit(f"canirun fleet exited {code}")
+    return time.perf_counter() - start, peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "reports"
+        folder.mkdir()
+        size = make_reports(folder, args.reports)
+        print(f"{args.reports} reports of {size / 1e6:.2f} MB each ({os.cpu_count()} CPUs)")
+        times, peaks = [], []
+        for _ in range(args.runs):
+            took, peak = run_once(folder, Path(tmp) / "fleet.html")
+            times.append(took)
+            peaks.append(peak)
+        t, m = statistics.median(times), statistics.median(peaks) / 1e6
+        print(f"merge: median {t:.2f} s, peak memory {m:.0f} MB (process tree) over {args.runs} runs")
+        ok = t <= BUDGET_S and m <= BUDGET_MB
+        print(f"budget {BUDGET_S:.0f} s / {BUDGET_MB} MB: {'within' if ok else 'OVER'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""Merge scan/check reports from many machines into one model x machine matrix.
+
+Lab admins keep one JSON report per machine (CI artifacts); ``canirun fleet``
+reads files, folders and globs of them. A machine is its hostname plus its
+hashed machine id; the newest report per machine wins. A file that is not a
+readable canirun scan report (corrupt, truncated, foreign, another major schema
+version) is skipped with a reason and counted: one bad file never aborts the
+merge. Only what the matrix needs is kept from each report, so memory stays
+flat however many reports are read.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from canirun.envelope import SCHEMA_VERSION
+from canirun.errors import InputError
+
+READABLE_MAJOR = SCHEMA_VERSION.split(".")[0]
+# Below this many files a process pool costs more than it saves.
+POOL_THRESHOLD = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    verdict: str
+    precision: str | None
+    framework: str | None
+    tokens_per_second: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MachineReport:
+    """What the matrix keeps of one report."""
+
+    key: str
+    hostname: str
+    machine_id: str | None
+    created_at: str
+    file: str
+    schema_version: str
+    cpu: str | None
+    ram_bytes: int | None
+    gpus: tuple[str, ...]
+    models: dict[str, tuple[str, str]]  # model_id -> (name, category)
+    cells: dict[str, Cell]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    file: str
+    reason: str
+
+
+@dataclass
+class Fleet:
+    machines: list[MachineReport] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    superseded: int = 0  # older reports of a machine that has a newer one
+
+    @property
+    def models(self) -> list[tuple[str, str, str]]:
+        """(model_id, name, category), in the order the reports list them."""
+        seen: dict[str, tuple[str, str]] = {}
+        for m in self.machines:
+            for model_id, info in m.models.items():
+                seen.setdefault(model_id, info)
+        return [(mid, name, cat) for mid, (name, cat) in seen.items()]
+
+
+def expand(paths: Iterable[str]) -> list[Path]:
+    """Files, folders (their *.json, recursively) and globs, each file once."""
+    found: dict[str, Path] = {}
+    for text in paths:
+        matches = glob.glob(text, recursive=True) if glob.has_magic(text) else [text]
+        if not matches:
+            raise InputError(f"fleet: {text!r} matches no file")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                for child in sorted(path.rglob("*.json")):
+                    found.setdefault(str(child.resolve()), child)
+            elif path.exists():
+                found.setdefault(str(path.resolve()), path)
+            else:
+                raise InputError(f"fleet: {text!r} does not exist")
+    return list(found.values())
+
+
+class _Foreign(Exception):
+    pass
+
+
+def _get(data: Any, *keys: str, kind: type | tuple[type, ...] = object) -> Any:
+    value = data
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise _Foreign(f"no {'.'.join(keys)}")
+        value = value[key]
+    if not isinstance(value, kind):
+        raise _Foreign(f"{'.'.join(keys)} has the wrong type")
+    return value
+
+
+def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, Cell]]:
+    models: dict[str, tuple[str, str]] = {}
+    cells: dict[str, Cell] = {}
+    for row in _get(data, "summary", kind=list):
+        if not isinstance(row, dict):
+            raise _Foreign("summary rows are not objects")
+        model_id = _get(row, "model_id", kind=str)
+        models[model_id] = (_get(row, "name", kind=str), _get(row, "category", kind=str))
+        tps = row.get("tokens_per_second")
+        cells[model_id] = Cell(
+            verdict=_get(row, "verdict", kind=str),
+            precision=row.get("precision") if isinstance(row.get("precision"), str) else None,
+            framework=row.get("framework") if isinstance(row.get("framework"), str) else None,
+            tokens_per_second=float(tps) if isinstance(tps, (int, float)) else None,
+        )
+    return models, cells
+
+
+_RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[')
+
+
+def _without_results(raw: bytes) -> Any | None:
+    """Parse a canirun report without its `results` array, or None if that is unsafe.
+
+    `results` is the report's last key and 96 % of its bytes, and the matrix
+    does not need it. Its key is the last `"results"` in the file (summary rows
+    come before it and hold a number under that name; results rows have no such
+    key; inside a JSON string every quote is escaped), so cutting there and
+    closing the object gives the rest of the report. Anything unexpected returns None: the caller then
+    parses the whole file.
+    """
+    start = raw.rfind(b'"results"')
+    if start < 0 or _RESULTS_KEY.match(raw, start) is None:
+        return None
+    head = raw[:start].rstrip()
+    if not head.endswith(b","):
+        return None
+    try:
+        data = json.loads(head[:-1] + b"}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) and "summary" in data else None
+
+
+def _load(raw: bytes) -> Any:
+    # Only canirun's own layout (indent 2) takes the fast path, and only when the
+    # file ends where that layout closes `results` and the report: a top-level
+    # "  ]" then "}". Anything else, a truncated file included, is parsed whole.
+    if raw.rstrip().endswith(b"\n  ]\n}"):
+        data = _without_results(raw)
+        if data is not None:
+            return data
+    return json.loads(raw)
+
+
+def read_report(path: Path) -> MachineReport | Skipped:
+    """One report file, reduced to what the matrix needs; never raises."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return Skipped(str(path), f"cannot read it: {exc.strerror or exc}")
+    try:
+        data = _load(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Skipped(str(path), f"not valid JSON (corrupt or truncated?): {exc}")
+    try:
+        version = _get(data, "schema_version", kind=str)
+        if _get(data, "tool", "name", kind=str) != "canirun":
+            raise _Foreign("not written by canirun")
+        if version.split(".")[0] != READABLE_MAJOR:
+            return Skipped(str(path), f"schema {version}: this canirun reads {READABLE_MAJOR}.x")
+        kind = _get(data, "kind", kind=str)
+        if kind not in ("scan", "check"):
+            raise _Foreign(f"a {kind!r} report has no model results (use scan or check)")
+        hostname = _get(data, "machine", "hostname", kind=(str, type(None))) or "unknown host"
+        machine_id = _get(data, "machine", "id", kind=(str, type(None)))
+        gpus = tuple(
+            str(g.get("name")) for g in _get(data, "hardware", "gpus", kind=list)
+            if isinstance(g, dict)
+        )  # fmt: skip
+        ram = _get(data, "hardware", "memory", "total_bytes", kind=(int, type(None)))
+        models, cells = _cells(data)
+        return MachineReport(
+            key=f"{hostname}#{machine_id or '?'}",
+            hostname=hostname,
+            machine_id=machine_id,
+            created_at=_get(data, "created_at", kind=str),
+            file=str(path),
+            schema_version=version,
+            cpu=_get(data, "hardware", "cpu", "model", kind=(str, type(None))),
+            ram_bytes=ram,
+            gpus=gpus,
+            models=models,
+            cells=cells,
+        )
+    except _Foreign as exc:
+        return Skipped(str(path), f"not a canirun scan report: {exc}")
+
+
+def _read_all(paths: list[Path], workers: int | None) -> list[MachineReport | Skipped]:
+    workers = workers or os.cpu_count() or 1
+    if len(paths) < POOL_THRESHOLD or workers < 2:
+        return [read_report(p) for p in paths]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(read_report, paths, chunksize=16))
+
+
+def merge(paths: list[Path], *, workers: int | None = None) -> Fleet:
+    fleet = Fleet()
+    newest: dict[str, MachineReport] = {}
+    for item in _read_all(paths, workers):
+        if isinstance(item, Skipped):
+            fleet.skipped.append(item)
+            continue
+        current = newest.get(item.key)
+        if current is None:
+            newest[item.key] = item
+            continue
+        fleet.superseded += 1
+        if (item.created_at, item.file) > (current.created_at, current.file):
+            newest[item.key] = item
+    fleet.machines = sorted(newest.values(), key=lambda m: m.hostname)
+    return fleet
