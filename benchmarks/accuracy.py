@@ -38,8 +38,10 @@ def main() -> int:
     for c in all_comparisons():
         if c.error is not None:
             groups[c.kind].append(c)
-    print(f"{'figure':<46}{'n':>5}{'median |err|':>14}{'worst low':>11}{'worst high':>12}"
-          f"{'within 3%':>11}{'within 10%':>12}")  # fmt: skip
+    print(
+        f"{'figure':<46}{'n':>5}{'median |err|':>14}{'worst low':>11}{'worst high':>12}"
+        f"{'within 3%':>11}{'within 10%':>12}"
+    )
     for kind, title in TITLES.items():
         rows = groups.get(kind, [])
         if not rows:
@@ -49,15 +51,19 @@ def main() -> int:
         low, high = min(errors), max(errors)
         w3 = sum(abs(e) <= 0.03 for e in errors) / len(errors)
         w10 = sum(abs(e) <= 0.10 for e in errors) / len(errors)
-        print(f"{title:<46}{len(rows):>5}{med:>13.2%}{low:>+11.1%}{high:>+12.1%}"
-              f"{w3:>11.0%}{w10:>12.0%}")  # fmt: skip
+        print(
+            f"{title:<46}{len(rows):>5}{med:>13.2%}{low:>+11.1%}{high:>+12.1%}"
+            f"{w3:>11.0%}{w10:>12.0%}"
+        )
     for kind, title in TITLES.items():
         rows = sorted(groups.get(kind, []), key=lambda c: -abs(c.error or 0))[: args.worst]
         if rows:
             print(f"\nlargest errors, {title}:")
             for c in rows:
-                print(f"  {c.error:+7.1%}  {c.label:<45} published {c.published / 1e9:.3f} GB, "
-                      f"estimated {(c.estimated or 0) / 1e9:.3f} GB")  # fmt: skip
+                print(
+                    f"  {c.error:+7.1%}  {c.label:<45} published {c.published / 1e9:.3f} GB, "
+                    f"estimated {(c.estimated or 0) / 1e9:.3f} GB"
+                )
     return 0
 
 

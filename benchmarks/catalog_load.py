@@ -43,12 +43,15 @@ def main() -> int:
     args = parser.parse_args()
     samples = []
     for _ in range(args.runs):
-        out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                             check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True
+        ).stdout
         samples.append(json.loads(out))
-    for key, label in (("import", "import the loader (pydantic, schema)"),
-                       ("load", "read + validate every catalog file"),
-                       ("rate", "rate every variant, all precisions")):  # fmt: skip
+    for key, label in (
+        ("import", "import the loader (pydantic, schema)"),
+        ("load", "read + validate every catalog file"),
+        ("rate", "rate every variant, all precisions"),
+    ):
         med = statistics.median(s[key] for s in samples) * 1000
         print(f"{label:<40} median {med:7.1f} ms over {args.runs} runs")
     last = samples[-1]

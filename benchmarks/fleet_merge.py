@@ -13,6 +13,7 @@ machine. Prints medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -35,8 +36,12 @@ def _canirun() -> list[str]:
 
 
 def make_reports(folder: Path, count: int) -> int:
-    base = subprocess.run([*_canirun(), "scan", "--json", "--ram-bandwidth", "off"],
-                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    base = subprocess.run(
+        [*_canirun(), "scan", "--json", "--ram-bandwidth", "off"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     data = json.loads(base)
     for i in range(count):
         data["machine"] = {"hostname": f"lab-{i:04d}", "id": f"{i:032x}"}
@@ -52,17 +57,17 @@ def _tree_rss(proc: psutil.Process) -> int:
         return 0
     total = 0
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 
 def run_once(folder: Path, out: Path) -> tuple[float, int]:
     start = time.perf_counter()
-    proc = subprocess.Popen([*_canirun(), "fleet", str(folder), "--format", "html", "--output",
-                             str(out)], stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*_canirun(), "fleet", str(folder), "--format", "html", "--output", str(out)],
+        stderr=subprocess.DEVNULL,
+    )
     ps = psutil.Process(proc.pid)
     peak = 0
     done = threading.Event()
@@ -99,7 +104,9 @@ def main() -> int:
             times.append(took)
             peaks.append(peak)
         t, m = statistics.median(times), statistics.median(peaks) / 1e6
-        print(f"merge: median {t:.2f} s, peak memory {m:.0f} MB (process tree) over {args.runs} runs")
+        print(
+            f"merge: median {t:.2f} s, peak memory {m:.0f} MB (process tree) over {args.runs} runs"
+        )
         ok = t <= BUDGET_S and m <= BUDGET_MB
         print(f"budget {BUDGET_S:.0f} s / {BUDGET_MB} MB: {'within' if ok else 'OVER'}")
     return 0

@@ -150,13 +150,19 @@ def test_probe_uses_the_container_limit_for_usable_memory(tmp_path: Path) -> Non
 
 
 def test_usable_memory_is_the_smaller_of_host_and_container() -> None:
-    roomy_host = Memory(total_bytes=1024 * GIB, available_bytes=900 * GIB, limit_bytes=2 * GIB,
-                        limit_used_bytes=GIB // 2)  # fmt: skip
+    roomy_host = Memory(
+        total_bytes=1024 * GIB,
+        available_bytes=900 * GIB,
+        limit_bytes=2 * GIB,
+        limit_used_bytes=GIB // 2,
+    )
     assert roomy_host.usable_bytes == GIB + GIB // 2
-    busy_host = Memory(total_bytes=16 * GIB, available_bytes=GIB, limit_bytes=8 * GIB,
-                       limit_used_bytes=0)  # fmt: skip
+    busy_host = Memory(
+        total_bytes=16 * GIB, available_bytes=GIB, limit_bytes=8 * GIB, limit_used_bytes=0
+    )
     assert busy_host.usable_bytes == GIB
-    over = Memory(total_bytes=16 * GIB, available_bytes=8 * GIB, limit_bytes=GIB,
-                  limit_used_bytes=2 * GIB)  # fmt: skip
+    over = Memory(
+        total_bytes=16 * GIB, available_bytes=8 * GIB, limit_bytes=GIB, limit_used_bytes=2 * GIB
+    )
     assert over.usable_bytes == 0
     assert Memory(total_bytes=16 * GIB).usable_bytes is None

@@ -42,13 +42,31 @@ def run(*args: str):
 
 
 def test_check_text_output(box: Path) -> None:
-    result = run("check", "llama3:8b", "--hardware", str(box), "-p", "Q4_K_M", "-p", "fp16",
-                 "--ram-bandwidth", "80GB/s")  # fmt: skip
+    result = run(
+        "check",
+        "llama3:8b",
+        "--hardware",
+        str(box),
+        "-p",
+        "Q4_K_M",
+        "-p",
+        "fp16",
+        "--ram-bandwidth",
+        "80GB/s",
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[1] == "Llama 3 8B  (llama-3-8b; exact name match for 'llama3:8b')"
-    assert lines[2].split() == ["Precision", "Runs", "here", "Framework", "Needs", "GPU",
-                                "layers", "tok/s"]  # fmt: skip
+    assert lines[2].split() == [
+        "Precision",
+        "Runs",
+        "here",
+        "Framework",
+        "Needs",
+        "GPU",
+        "layers",
+        "tok/s",
+    ]
     q4 = next(line for line in lines if line.strip().startswith("Q4_K_M"))
     assert q4.split()[:4] == ["Q4_K_M", "GPU", "llama.cpp", "5.7"]
     assert "Best here: fp16" in result.stdout
@@ -67,8 +85,17 @@ def test_check_json_validates_and_says_how_each_match_was_found(box: Path) -> No
 
 
 def test_explain_shows_formula_inputs_and_sources(box: Path) -> None:
-    result = run("check", "llama3:8b", "-p", "Q4_K_M", "--explain", "--hardware", str(box),
-                 "--ram-bandwidth", "off")  # fmt: skip
+    result = run(
+        "check",
+        "llama3:8b",
+        "-p",
+        "Q4_K_M",
+        "--explain",
+        "--hardware",
+        str(box),
+        "--ram-bandwidth",
+        "off",
+    )
     assert result.exit_code == 0
     out = result.stdout
     assert "weights: " in out
@@ -136,8 +163,17 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
 
 def test_what_if_gpus(fake_nvml) -> None:
     fake_nvml(FakeNvml())
-    result = run("check", "llama 70b", "-p", "fp16", "--gpu", "2x A100 80GB", "--json",
-                 "--ram-bandwidth", "off")  # fmt: skip
+    result = run(
+        "check",
+        "llama 70b",
+        "-p",
+        "fp16",
+        "--gpu",
+        "2x A100 80GB",
+        "--json",
+        "--ram-bandwidth",
+        "off",
+    )
     assert result.exit_code == 0, result.output
     report = CheckReport.model_validate_json(result.stdout)
     assert [g.name for g in report.hardware.gpus] == ["NVIDIA A100 80GB SXM"] * 2
@@ -174,8 +210,17 @@ def test_scan_text_groups_by_category(box: Path) -> None:
     result = run("scan", "--hardware", str(box), "--ram-bandwidth", "off")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    order = [out.index(t) for t in ("Foundation models", "Industry models", "Code", "Vision",
-                                    "Speech and audio", "Embeddings and retrieval")]  # fmt: skip
+    order = [
+        out.index(t)
+        for t in (
+            "Foundation models",
+            "Industry models",
+            "Code",
+            "Vision",
+            "Speech and audio",
+            "Embeddings and retrieval",
+        )
+    ]
     assert order == sorted(order)
     assert "Frameworks that can run here:" in out
 

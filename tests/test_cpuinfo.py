@@ -33,8 +33,15 @@ def test_amd_epyc() -> None:
     assert cpu.vendor == "AMD"
     assert cpu.model == "AMD EPYC"
     assert cpu.flags == (
-        "avx", "avx2", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "f16c", "fma",
-    )  # fmt: skip
+        "avx",
+        "avx2",
+        "avx512_bf16",
+        "avx512_vnni",
+        "avx512f",
+        "avx_vnni",
+        "f16c",
+        "fma",
+    )
 
 
 def test_arm_neoverse_features_use_canonical_names() -> None:

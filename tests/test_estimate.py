@@ -42,9 +42,15 @@ def host(
 def gpu(
     memory: int | None = 24 * GIB, index: int = 0, name: str = "NVIDIA GeForce RTX 4090"
 ) -> Gpu:
-    return Gpu(vendor="nvidia", name=name, memory_total_bytes=memory, memory_free_bytes=memory,
-               index=index, compute_capability="8.9",
-               memory_bandwidth_bytes_per_s=1_008_000_000_000)  # fmt: skip
+    return Gpu(
+        vendor="nvidia",
+        name=name,
+        memory_total_bytes=memory,
+        memory_free_bytes=memory,
+        index=index,
+        compute_capability="8.9",
+        memory_bandwidth_bytes_per_s=1_008_000_000_000,
+    )
 
 
 def rate(variant_id: str, h: Host, **opts: object) -> list:  # type: ignore[type-arg]

@@ -22,8 +22,15 @@ def machine(tmp_path: Path, name: str, ram_gib: int, vram_gib: int | None = None
     hw = {
         "cpu": {"logical_cores": 8},
         "memory": {"total_bytes": ram_gib * GIB},
-        "gpus": [{"vendor": "nvidia", "name": "NVIDIA GeForce RTX 4090",
-                  "memory_total_bytes": vram_gib * GIB}] if vram_gib else [],  # fmt: skip
+        "gpus": [
+            {
+                "vendor": "nvidia",
+                "name": "NVIDIA GeForce RTX 4090",
+                "memory_total_bytes": vram_gib * GIB,
+            }
+        ]
+        if vram_gib
+        else [],
         "os": {"system": "Linux", "machine": "x86_64"},
     }
     path = tmp_path / f"{name}-hw.json"
@@ -39,7 +46,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out.mkdir()
     for name, ram, vram in (("laptop", 16, None), ("ws", 64, 24), ("server", 512, 80)):
         hw = machine(tmp, name, ram, vram)
-        result = runner.invoke(app, ["scan", "--hardware", str(hw), "--json", "--ram-bandwidth", "off"])
+        result = runner.invoke(
+            app, ["scan", "--hardware", str(hw), "--json", "--ram-bandwidth", "off"]
+        )
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
         data["machine"] = {"hostname": name, "id": f"{name}-id"}
@@ -67,8 +76,13 @@ def test_merge_counts_skips_and_keeps_the_newest(reports: Path) -> None:
     laptop = next(m for m in fleet.machines if m.hostname == "laptop")
     assert laptop.created_at != "2020-01-01T00:00:00Z"
     reasons = {Path(s.file).name: s.reason for s in fleet.skipped}
-    assert set(reasons) == {"corrupt.json", "truncated.json", "foreign.json", "future.json",
-                            "hardware.json"}  # fmt: skip
+    assert set(reasons) == {
+        "corrupt.json",
+        "truncated.json",
+        "foreign.json",
+        "future.json",
+        "hardware.json",
+    }
     assert "schema 2.0" in reasons["future.json"]
     assert "not valid JSON" in reasons["truncated.json"]
     assert "no model results" in reasons["hardware.json"]
@@ -113,7 +127,9 @@ class _Collector(HTMLParser):
 
 def test_fleet_html_is_self_contained_and_structured(reports: Path, tmp_path: Path) -> None:
     target = tmp_path / "fleet.html"
-    result = runner.invoke(app, ["fleet", str(reports), "--format", "html", "--output", str(target)])
+    result = runner.invoke(
+        app, ["fleet", str(reports), "--format", "html", "--output", str(target)]
+    )
     assert result.exit_code == 0
     page = target.read_text()
     parser = _Collector()
@@ -132,8 +148,17 @@ def test_fleet_html_is_self_contained_and_structured(reports: Path, tmp_path: Pa
 
 def test_fleet_html_escapes_report_text(tmp_path: Path) -> None:
     data = json.loads(
-        runner.invoke(app, ["scan", "--json", "--ram-bandwidth", "off", "--hardware",
-                            str(machine(tmp_path, "x", 16))]).stdout  # fmt: skip
+        runner.invoke(
+            app,
+            [
+                "scan",
+                "--json",
+                "--ram-bandwidth",
+                "off",
+                "--hardware",
+                str(machine(tmp_path, "x", 16)),
+            ],
+        ).stdout
     )
     data["machine"] = {"hostname": "<script>alert(1)</script>", "id": "x"}
     (tmp_path / "evil.json").write_text(json.dumps(data))
@@ -156,8 +181,23 @@ def test_fleet_with_nothing_readable_is_exit_2(tmp_path: Path) -> None:
 def test_junit_has_a_case_per_model_and_fails_below_require(tmp_path: Path) -> None:
     hw = machine(tmp_path, "ws", 64, 24)
     target = tmp_path / "junit.xml"
-    result = runner.invoke(app, ["check", "llama", "gpt-4o", "--hardware", str(hw), "--format",
-                                 "junit", "--require", "gpu", "--all", "--output", str(target)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            "llama",
+            "gpt-4o",
+            "--hardware",
+            str(hw),
+            "--format",
+            "junit",
+            "--require",
+            "gpu",
+            "--all",
+            "--output",
+            str(target),
+        ],
+    )
     assert result.exit_code == 1  # with --all: the 70B and 405B models do not run on the GPU
     xml = JUnitXml.fromfile(str(target))
     cases = {case.name: case for suite in xml for case in suite}
@@ -172,8 +212,10 @@ def test_markdown_and_github_summary(tmp_path: Path, monkeypatch: pytest.MonkeyP
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     hw = machine(tmp_path, "ws", 64, 24)
-    result = runner.invoke(app, ["check", "llama3:8b", "--hardware", str(hw), "--format",
-                                 "markdown", "--github-summary"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        ["check", "llama3:8b", "--hardware", str(hw), "--format", "markdown", "--github-summary"],
+    )
     assert result.exit_code == 0
     assert "| Llama 3 8B | GPU |" in result.stdout
     text = summary.read_text()

@@ -277,7 +277,9 @@ def _deliver(
     chosen = "json" if as_json else (fmt or "text")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if github_summary and not summary_file:
-        raise InputError("--github-summary: GITHUB_STEP_SUMMARY is not set (outside GitHub Actions?)")
+        raise InputError(
+            "--github-summary: GITHUB_STEP_SUMMARY is not set (outside GitHub Actions?)"
+        )
     rendered = {
         "json": lambda: _json_text(report),
         "markdown": lambda: ci_formats.render_markdown(report),
@@ -342,15 +344,35 @@ def scan(
             + scan_text.render_assumptions(report.assumptions)
         )
 
-    _deliver(report, fmt=fmt, as_json=as_json, output=output, github_summary=github_summary,
-             level=level, text=text)  # fmt: skip
+    _deliver(
+        report,
+        fmt=fmt,
+        as_json=as_json,
+        output=output,
+        github_summary=github_summary,
+        level=level,
+        text=text,
+    )
 
 
 _COMMON = (
-    "catalog_files", "hardware_file", "models_dir", "gpu", "vram", "ram", "ram_bandwidth",
-    "ctx", "sequences", "kv_cache", "batch", "resolution", "seq_len", "flash_attention",
-    "precision", "framework",
-)  # fmt: skip
+    "catalog_files",
+    "hardware_file",
+    "models_dir",
+    "gpu",
+    "vram",
+    "ram",
+    "ram_bandwidth",
+    "ctx",
+    "sequences",
+    "kv_cache",
+    "batch",
+    "resolution",
+    "seq_len",
+    "flash_attention",
+    "precision",
+    "framework",
+)
 
 
 def _common(values: dict[str, Any]) -> dict[str, Any]:
@@ -420,9 +442,15 @@ def check(
     from canirun.output.scan_text import use_colour
 
     report, _ = check_report(host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth)
-    _deliver(report, fmt=fmt, as_json=as_json, output=output, github_summary=github_summary,
-             level=gate.level,
-             text=lambda: render_check(report, explain=explain, colour=use_colour()))  # fmt: skip
+    _deliver(
+        report,
+        fmt=fmt,
+        as_json=as_json,
+        output=output,
+        github_summary=github_summary,
+        level=gate.level,
+        text=lambda: render_check(report, explain=explain, colour=use_colour()),
+    )
     if report.requirement_met is False:
         raise typer.Exit(EXIT_UNMET)
 

@@ -45,8 +45,9 @@ def machine_capacity(host: Host, catalog: Catalog, *, ram_bandwidth: int | None 
     from canirun.hardware.software import installed_frameworks
 
     specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    return capacity(host, catalog.gpus, installed=installed_frameworks(specs),
-                    ram_bandwidth=ram_bandwidth)  # fmt: skip
+    return capacity(
+        host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
+    )
 
 
 def rate_all(
@@ -100,9 +101,13 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
 
 
 def _scan_data(
-    host: Host, catalog: Catalog, opts: Options, ram_bandwidth: int | None,
-    refs: Iterable[VariantRef] | None, kind: str,
-) -> tuple[dict[str, object], list[Rated]]:  # fmt: skip
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    ram_bandwidth: int | None,
+    refs: Iterable[VariantRef] | None,
+    kind: str,
+) -> tuple[dict[str, object], list[Rated]]:
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
     data = {
@@ -144,9 +149,14 @@ def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Mat
 
 
 def check_report(
-    host: Host, catalog: Catalog, opts: Options, queries: list[str], gate: Gate, *,
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    queries: list[str],
+    gate: Gate,
+    *,
     ram_bandwidth: int | None = None,
-) -> tuple[CheckReport, list[Rated]]:  # fmt: skip
+) -> tuple[CheckReport, list[Rated]]:
     from canirun.options import meets
 
     matched = resolve_queries(queries, catalog)

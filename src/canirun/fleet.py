@@ -138,8 +138,8 @@ def _without_results(raw: bytes) -> Any | None:
     does not need it. Its key is the last `"results"` in the file (summary rows
     come before it and hold a number under that name; results rows have no such
     key; inside a JSON string every quote is escaped), so cutting there and
-    closing the object gives the rest of the report. Anything unexpected returns None: the caller then
-    parses the whole file.
+    closing the object gives the rest of the report. Anything unexpected
+    returns None: the caller then parses the whole file.
     """
     start = raw.rfind(b'"results"')
     if start < 0 or _RESULTS_KEY.match(raw, start) is None:
@@ -187,9 +187,10 @@ def read_report(path: Path) -> MachineReport | Skipped:
         hostname = _get(data, "machine", "hostname", kind=(str, type(None))) or "unknown host"
         machine_id = _get(data, "machine", "id", kind=(str, type(None)))
         gpus = tuple(
-            str(g.get("name")) for g in _get(data, "hardware", "gpus", kind=list)
+            str(g.get("name"))
+            for g in _get(data, "hardware", "gpus", kind=list)
             if isinstance(g, dict)
-        )  # fmt: skip
+        )
         ram = _get(data, "hardware", "memory", "total_bytes", kind=(int, type(None)))
         models, cells = _cells(data)
         return MachineReport(

@@ -148,8 +148,13 @@ def workload(
     seq_len: int | None,
     flash_attention: bool,
 ) -> Workload:
-    for flag, value in (("--ctx", ctx), ("--sequences", sequences), ("--batch", batch),
-                        ("--resolution", resolution), ("--seq-len", seq_len)):  # fmt: skip
+    for flag, value in (
+        ("--ctx", ctx),
+        ("--sequences", sequences),
+        ("--batch", batch),
+        ("--resolution", resolution),
+        ("--seq-len", seq_len),
+    ):
         if value is not None and value < 1:
             raise InputError(f"{flag}: must be at least 1")
     if resolution is not None and resolution % 8:

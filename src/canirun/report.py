@@ -163,7 +163,9 @@ class FleetReport(_Strict):
     machines: tuple[FleetMachine, ...]
     rows: tuple[FleetRow, ...]
     skipped: tuple[FleetSkip, ...] = ()
-    superseded: int = Field(0, description="older reports replaced by a newer one of the same machine")
+    superseded: int = Field(
+        0, description="older reports replaced by a newer one of the same machine"
+    )
 
 
 AnyReport = Annotated[

@@ -79,8 +79,13 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         assumed.append("gpus[].memory (from --vram)")
     memory = hw.memory
     if what.ram is not None:
-        memory = replace(memory, total_bytes=what.ram, available_bytes=what.ram, limit_bytes=None,
-                         limit_used_bytes=None)  # fmt: skip
+        memory = replace(
+            memory,
+            total_bytes=what.ram,
+            available_bytes=what.ram,
+            limit_bytes=None,
+            limit_used_bytes=None,
+        )
         assumed.append("memory (from --ram)")
     note = ProbeIssue("what-if", "hardware changed by --gpu/--vram/--ram: not this machine", "info")
     new_hw = replace(hw, gpus=tuple(gpus), memory=memory, assumed=tuple(assumed))

@@ -6,8 +6,16 @@ from canirun.catalog.loader import Catalog
 from canirun.catalog.schema import Model
 from canirun.errors import InputError
 
-CATEGORIES = ("foundation", "industry", "code", "vision", "speech", "multimodal", "science",
-              "embeddings")  # fmt: skip
+CATEGORIES = (
+    "foundation",
+    "industry",
+    "code",
+    "vision",
+    "speech",
+    "multimodal",
+    "science",
+    "embeddings",
+)
 
 
 def filter_models(

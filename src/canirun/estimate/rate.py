@@ -96,8 +96,12 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     """API-only, unreleased, or a hard requirement this machine lacks."""
     m = ref.model
     base = _base(ref)
-    common = {"precision": None, "format": None, "context_tokens": None,
-              "sources": _sources(m, ref.variant.key)}  # fmt: skip
+    common = {
+        "precision": None,
+        "format": None,
+        "context_tokens": None,
+        "sources": _sources(m, ref.variant.key),
+    }
     if m.access == "api-only" and m.api is not None:
         hosts = ", ".join(m.api.hosts)
         why = (f"weights are not published: use it through {m.api.provider}'s API ({hosts})",)
@@ -258,8 +262,10 @@ def _need(
         notes = (by_length[1],)
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
-        line = (f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
-                f"{_src(m, floor.source)})")  # fmt: skip
+        line = (
+            f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
+            f"{_src(m, floor.source)})"
+        )
         raised = _raise_to(need, floor.amount_bytes, line)
         if raised is not need:
             need = raised
@@ -279,8 +285,9 @@ def _raise_to(need: Need, card: int, line: str) -> Need:
     current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
     if target <= current:
         return need
-    raised = replace(over, gpu_compute=over.gpu_compute + target - current,
-                     lines=(*over.lines, line))  # fmt: skip
+    raised = replace(
+        over, gpu_compute=over.gpu_compute + target - current, lines=(*over.lines, line)
+    )
     return replace(need, overheads=raised)
 
 
@@ -438,8 +445,12 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
     fws, why_not = frameworks_for(ref, catalog, cap)
     if opts.framework:
         fws = [f for f in fws if f.id == opts.framework]
-    base = {**_base(ref), "format": None, "context_tokens": None,
-            "sources": _sources(ref.model, ref.variant.key)}  # fmt: skip
+    base = {
+        **_base(ref),
+        "format": None,
+        "context_tokens": None,
+        "sources": _sources(ref.model, ref.variant.key),
+    }
     if not fws:
         why = why_not or [f"no framework in the catalog serves it here{_only(opts)}"]
         return [Result(**base, precision=None, verdict="unsupported", reasons=tuple(why))]  # type: ignore[arg-type]
@@ -448,16 +459,28 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
     for p in precisions_for(ref, fws, opts.precisions):
         evals = _evaluate(ref, fws, p, cap, opts)
         if not evals:
-            results.append(Result(**base, precision=p.name, verdict="unknown",  # type: ignore[arg-type]
-                                  reasons=("the catalog has no parameter count",)))  # fmt: skip
+            results.append(
+                Result(
+                    **base,
+                    precision=p.name,
+                    verdict="unknown",  # type: ignore[arg-type]
+                    reasons=("the catalog has no parameter count",),
+                )
+            )
             continue
         best = _pick(evals, cap, order)
         usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
         results.append(_result(ref, best, cap, opts, usable))
     if not results:
         wanted = ", ".join(opts.precisions or ()) or "any precision"
-        results.append(Result(**base, precision=None, verdict="unsupported",  # type: ignore[arg-type]
-                              reasons=(f"no {wanted} with {', '.join(order)}",)))  # fmt: skip
+        results.append(
+            Result(
+                **base,
+                precision=None,
+                verdict="unsupported",  # type: ignore[arg-type]
+                reasons=(f"no {wanted} with {', '.join(order)}",),
+            )
+        )
     return results
 
 

@@ -31,27 +31,52 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
     ram_bw = cap.ram_bandwidth_bytes_per_s
     if placement.verdict in ("gpu", "multi-gpu"):
         if gpu_bw is None:
-            return Speed(None, None, None, None, per_token, EFFICIENCY, "gpu",
-                         "GPU memory bandwidth unknown")  # fmt: skip
+            return Speed(
+                None, None, None, None, per_token, EFFICIENCY, "gpu", "GPU memory bandwidth unknown"
+            )
         # Layer split runs the GPUs one after another; tensor parallelism at once.
         bandwidth = gpu_bw * (len(used) if placement.split == "tensor-parallel" else 1)
         low, mid, high = _range(bandwidth, per_token)
-        return Speed(round(mid, 1), round(low, 1), round(high, 1), round(bandwidth),
-                     per_token, EFFICIENCY, "gpu")  # fmt: skip
+        return Speed(
+            round(mid, 1),
+            round(low, 1),
+            round(high, 1),
+            round(bandwidth),
+            per_token,
+            EFFICIENCY,
+            "gpu",
+        )
     if ram_bw is None:
-        return Speed(None, None, None, None, per_token, EFFICIENCY, "cpu",
-                     "RAM bandwidth unknown: pass --ram-bandwidth (GB/s)")  # fmt: skip
+        return Speed(
+            None,
+            None,
+            None,
+            None,
+            per_token,
+            EFFICIENCY,
+            "cpu",
+            "RAM bandwidth unknown: pass --ram-bandwidth (GB/s)",
+        )
     if placement.verdict == "cpu":
         low, mid, high = _range(ram_bw, per_token)
-        return Speed(round(mid, 1), round(low, 1), round(high, 1), ram_bw, per_token,
-                     EFFICIENCY, "cpu")  # fmt: skip
+        return Speed(
+            round(mid, 1), round(low, 1), round(high, 1), ram_bw, per_token, EFFICIENCY, "cpu"
+        )
     if gpu_bw is None or placement.gpu_bytes is None or placement.ram_bytes is None:
-        return Speed(None, None, None, None, per_token, EFFICIENCY, "gpu+cpu",
-                     "bandwidth unknown")  # fmt: skip
+        return Speed(None, None, None, None, per_token, EFFICIENCY, "gpu+cpu", "bandwidth unknown")
     share_gpu = placement.gpu_bytes / (placement.gpu_bytes + placement.ram_bytes)
-    seconds = [per_token * share_gpu / (gpu_bw * e) + per_token * (1 - share_gpu) / (ram_bw * e)
-               for e in EFFICIENCY]  # fmt: skip
+    seconds = [
+        per_token * share_gpu / (gpu_bw * e) + per_token * (1 - share_gpu) / (ram_bw * e)
+        for e in EFFICIENCY
+    ]
     low, high = 1 / seconds[0], 1 / seconds[1]
-    return Speed(round((low + high) / 2, 1), round(low, 1), round(high, 1), None, per_token,
-                 EFFICIENCY, "gpu+cpu",
-                 f"{share_gpu:.0%} of the bytes on the GPU, the rest read from RAM")  # fmt: skip
+    return Speed(
+        round((low + high) / 2, 1),
+        round(low, 1),
+        round(high, 1),
+        None,
+        per_token,
+        EFFICIENCY,
+        "gpu+cpu",
+        f"{share_gpu:.0%} of the bytes on the GPU, the rest read from RAM",
+    )

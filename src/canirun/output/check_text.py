@@ -7,8 +7,14 @@ from canirun.output.scan_text import _COLOURS, render_assumptions, speed_range, 
 from canirun.report import CheckReport
 from canirun.units import format_gib
 
-_COLUMNS = (("Precision", 10), ("Runs here", 13), ("Framework", 21), ("Needs", 10),
-            ("GPU layers", 10), ("tok/s", 12))  # fmt: skip
+_COLUMNS = (
+    ("Precision", 10),
+    ("Runs here", 13),
+    ("Framework", 21),
+    ("Needs", 10),
+    ("GPU layers", 10),
+    ("tok/s", 12),
+)
 
 
 def _cells(r: Result) -> list[str]:
@@ -29,8 +35,12 @@ def _row(cells: list[str], colour: str | None) -> str:
 
 def _best_line(s: Summary) -> str:
     if s.verdict in ("gpu", "multi-gpu", "offload", "cpu"):
-        where = {"gpu": "on the GPU", "multi-gpu": "across GPUs", "offload": "on GPU + RAM",
-                 "cpu": "on the CPU"}[s.verdict]  # fmt: skip
+        where = {
+            "gpu": "on the GPU",
+            "multi-gpu": "across GPUs",
+            "offload": "on GPU + RAM",
+            "cpu": "on the CPU",
+        }[s.verdict]
         ctx = f", up to {s.max_context_tokens:,} tokens of context" if s.max_context_tokens else ""
         return f"  Best here: {s.precision} with {s.framework} {where}{ctx}."
     return f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"

@@ -60,8 +60,15 @@ def render_markdown(report: ScanReport, title: str = "canirun") -> str:
             tps = f"{speed.low:g}-{speed.high:g}" if speed and speed.low and speed.high else ""
             need = format_gib(best.memory.total_bytes) if best and best.memory else ""
             ctx = f"{s.max_context_tokens:,}" if s.max_context_tokens else ""
-            cells = [s.name, verdict_text(s.verdict, best), s.precision or "", s.framework or "",
-                     need, ctx, tps]  # fmt: skip
+            cells = [
+                s.name,
+                verdict_text(s.verdict, best),
+                s.precision or "",
+                s.framework or "",
+                need,
+                ctx,
+                tps,
+            ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
     w = report.assumptions.workload

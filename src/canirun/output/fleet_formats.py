@@ -18,12 +18,26 @@ from canirun.output.scan_text import CATEGORY_TITLES
 from canirun.report import FleetCell, FleetReport, FleetRow
 from canirun.units import format_gib
 
-_SHORT = {"gpu": "GPU", "multi-gpu": "multi-GPU", "offload": "GPU+RAM", "cpu": "CPU",
-          "too-big": "too big", "unsupported": "unsupported", "api-only": "API",
-          "unknown": "?"}  # fmt: skip
-_COLOURS = {"gpu": "#2e7d32", "multi-gpu": "#558b2f", "offload": "#f9a825", "cpu": "#0277bd",
-            "too-big": "#c62828", "unsupported": "#6d4c41", "api-only": "#6a1b9a",
-            "unknown": "#757575"}  # fmt: skip
+_SHORT = {
+    "gpu": "GPU",
+    "multi-gpu": "multi-GPU",
+    "offload": "GPU+RAM",
+    "cpu": "CPU",
+    "too-big": "too big",
+    "unsupported": "unsupported",
+    "api-only": "API",
+    "unknown": "?",
+}
+_COLOURS = {
+    "gpu": "#2e7d32",
+    "multi-gpu": "#558b2f",
+    "offload": "#f9a825",
+    "cpu": "#0277bd",
+    "too-big": "#c62828",
+    "unsupported": "#6d4c41",
+    "api-only": "#6a1b9a",
+    "unknown": "#757575",
+}
 _RANK = {v: i for i, v in enumerate(_SHORT)}
 
 
@@ -38,18 +52,32 @@ def fleet_report(fleet: Fleet) -> FleetReport:
         for m in fleet.machines:
             cell = m.cells.get(model_id)
             if cell is not None:
-                cells.append({"machine": m.key, "verdict": cell.verdict,
-                              "precision": cell.precision, "framework": cell.framework,
-                              "tokens_per_second": cell.tokens_per_second})  # fmt: skip
+                cells.append(
+                    {
+                        "machine": m.key,
+                        "verdict": cell.verdict,
+                        "precision": cell.precision,
+                        "framework": cell.framework,
+                        "tokens_per_second": cell.tokens_per_second,
+                    }
+                )
         rows.append({"model_id": model_id, "name": name, "category": category, "cells": cells})
     return FleetReport.model_validate(
         {
             "tool": {"name": "canirun", "version": __version__},
             "created_at": now_utc(),
             "machines": [
-                {"key": m.key, "hostname": m.hostname, "machine_id": m.machine_id,
-                 "created_at": m.created_at, "file": m.file, "schema_version": m.schema_version,
-                 "cpu": m.cpu, "ram_bytes": m.ram_bytes, "gpus": m.gpus}  # fmt: skip
+                {
+                    "key": m.key,
+                    "hostname": m.hostname,
+                    "machine_id": m.machine_id,
+                    "created_at": m.created_at,
+                    "file": m.file,
+                    "schema_version": m.schema_version,
+                    "cpu": m.cpu,
+                    "ram_bytes": m.ram_bytes,
+                    "gpus": m.gpus,
+                }
                 for m in fleet.machines
             ],
             "rows": rows,
@@ -84,8 +112,10 @@ def _labels(report: FleetReport) -> list[str]:
 def render_markdown(report: FleetReport) -> str:
     labels = _labels(report)
     lines = ["## canirun fleet", ""]
-    lines.append(f"{len(report.machines)} machines, {len(report.rows)} models; "
-                 f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced.")  # fmt: skip
+    lines.append(
+        f"{len(report.machines)} machines, {len(report.rows)} models; "
+        f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced."
+    )
     lines += ["", "| Model | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for row in report.rows:
         lines.append(f"| {row.name} | " + " | ".join(_row_texts(report, row)) + " |")
@@ -136,7 +166,10 @@ def render_html(report: FleetReport) -> str:
         head.append(f'<th title="{e(detail)}">{e(label)}</th>')
     body = []
     for row in report.rows:
-        tds = [f"<td>{e(row.name)}</td>", f"<td>{e(CATEGORY_TITLES.get(row.category, row.category))}</td>"]
+        tds = [
+            f"<td>{e(row.name)}</td>",
+            f"<td>{e(CATEGORY_TITLES.get(row.category, row.category))}</td>",
+        ]
         by_machine = {c.machine: c for c in row.cells}
         for m in report.machines:
             cell = by_machine.get(m.key)
@@ -150,18 +183,22 @@ def render_html(report: FleetReport) -> str:
                 tip += f", ~{cell.tokens_per_second:g} tok/s"
             colour = _COLOURS.get(cell.verdict, "#757575")
             rank = _RANK.get(cell.verdict, 98)
-            tds.append(f'<td class="v" data-rank="{rank}" style="background:{colour}" '
-                       f'title="{e(tip)}">{e(_cell_text(cell))}</td>')  # fmt: skip
+            tds.append(
+                f'<td class="v" data-rank="{rank}" style="background:{colour}" '
+                f'title="{e(tip)}">{e(_cell_text(cell))}</td>'
+            )
         body.append(f'<tr data-category="{e(row.category)}">' + "".join(tds) + "</tr>")
     options = "".join(
         f'<option value="{e(c)}">{e(t)}</option>'
         for c, t in CATEGORY_TITLES.items()
         if any(r.category == c for r in report.rows)
     )
-    legend = "".join(f'<span style="background:{_COLOURS[v]}">{e(t)}</span>' for v, t in _SHORT.items())
+    legend = "".join(
+        f'<span style="background:{_COLOURS[v]}">{e(t)}</span>' for v, t in _SHORT.items()
+    )
     skipped = "".join(f"<li><code>{e(s.file)}</code>: {e(s.reason)}</li>" for s in report.skipped)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>canirun fleet</title>"
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>canirun fleet</h1><p>{len(report.machines)} machines, {len(report.rows)} models, "

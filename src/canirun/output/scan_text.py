@@ -91,8 +91,15 @@ def _ctx(summary: Summary) -> str:
     return f"{summary.max_context_tokens:,}" if summary.max_context_tokens else ""
 
 
-COLUMNS = (("Model", 30), ("Runs here", 12), ("Precision", 9), ("Framework", 21),
-           ("Needs", 10), ("Max context", 11), ("tok/s", 9))  # fmt: skip
+COLUMNS = (
+    ("Model", 30),
+    ("Runs here", 12),
+    ("Precision", 9),
+    ("Framework", 21),
+    ("Needs", 10),
+    ("Max context", 11),
+    ("tok/s", 9),
+)
 
 
 def _row(cells: Iterable[str], colour: str | None = None) -> str:
@@ -123,8 +130,15 @@ def render_summary(report: ScanReport, *, colour: bool = False, why: bool = True
         lines += ["", title, _row(c for c, _ in COLUMNS)]
         for s in rows:
             best = _best_result(s, by_model)
-            cells = [s.name, verdict_text(s.verdict, best), s.precision or "",
-                     s.framework or "", _need(best), _ctx(s), _speed(best)]  # fmt: skip
+            cells = [
+                s.name,
+                verdict_text(s.verdict, best),
+                s.precision or "",
+                s.framework or "",
+                _need(best),
+                _ctx(s),
+                _speed(best),
+            ]
             lines.append(_row(cells, _COLOURS[s.verdict] if colour else None))
             if why and s.reason:
                 lines.append(f"    {_cut(s.reason, 110)}")
@@ -148,16 +162,20 @@ def render_frameworks(statuses: Iterable[FrameworkStatus]) -> str:
 
 def render_assumptions(a: Assumptions) -> str:
     w = a.workload
-    parts = [f"context {w.context_tokens:,} tokens (capped at each model's maximum)",
-             f"{w.sequences} sequence{'s' if w.sequences != 1 else ''}",
-             f"KV cache {w.kv_cache_type}"]  # fmt: skip
+    parts = [
+        f"context {w.context_tokens:,} tokens (capped at each model's maximum)",
+        f"{w.sequences} sequence{'s' if w.sequences != 1 else ''}",
+        f"KV cache {w.kv_cache_type}",
+    ]
     if w.resolution:
         parts.append(f"{w.resolution} px images")
     parts.append(f"batch {w.batch}" if w.batch else "batch 1 (32 sentences for embeddings)")
     text = "Assumed: " + ", ".join(parts) + f"; {a.headroom}."
     if a.ram_bandwidth_bytes_per_s:
-        text += (f" RAM bandwidth {a.ram_bandwidth_bytes_per_s / 1e9:.0f} GB/s "
-                 f"({a.ram_bandwidth_source}).")  # fmt: skip
+        text += (
+            f" RAM bandwidth {a.ram_bandwidth_bytes_per_s / 1e9:.0f} GB/s "
+            f"({a.ram_bandwidth_source})."
+        )
     return (
         "\n" + text + "\nMemory in GiB; tok/s is an estimated decode range. "
         "Details: --json or check --explain.\n"
