@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Framework, Model, Requirement, Variant
@@ -61,7 +62,7 @@ class _Eval:
     kv_type: str
 
 
-def _base(ref: VariantRef) -> dict[str, object]:
+def _base(ref: VariantRef) -> dict[str, Any]:
     m, v = ref.model, ref.variant
     return {
         "model_id": ref.id,
@@ -96,7 +97,7 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     """API-only, unreleased, or a hard requirement this machine lacks."""
     m = ref.model
     base = _base(ref)
-    common = {
+    common: dict[str, Any] = {
         "precision": None,
         "format": None,
         "context_tokens": None,
@@ -105,9 +106,9 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     if m.access == "api-only" and m.api is not None:
         hosts = ", ".join(m.api.hosts)
         why = (f"weights are not published: use it through {m.api.provider}'s API ({hosts})",)
-        return Result(**base, **common, verdict="api-only", reasons=why + _note(m))  # type: ignore[arg-type]
+        return Result(**base, **common, verdict="api-only", reasons=why + _note(m))
     if m.access == "unreleased":
-        return Result(**base, **common, verdict="unsupported", reasons=_note(m))  # type: ignore[arg-type]
+        return Result(**base, **common, verdict="unsupported", reasons=_note(m))
     needs = m.needs
     if needs is None:
         return None
@@ -119,7 +120,7 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     if needs.docker and cap.docker is False:
         missing.append("needs Docker, which is not usable here")
     if missing:
-        return Result(**base, **common, verdict="unsupported", reasons=tuple(missing))  # type: ignore[arg-type]
+        return Result(**base, **common, verdict="unsupported", reasons=tuple(missing))
     return None
 
 
@@ -394,7 +395,7 @@ def _result(
     layers = ref.variant.arch.layers if decoder and ref.variant.arch else None
     fmt = "gguf" if e.precision.family == "ggml" and m.kind in DECODERS else None
     return Result(
-        **_base(ref),  # type: ignore[arg-type]
+        **_base(ref),
         precision=e.precision.name,
         format=fmt or ("ggml" if e.precision.family == "ggml" else "safetensors"),
         context_tokens=wl.context_tokens if decoder else None,
@@ -453,7 +454,7 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
     }
     if not fws:
         why = why_not or [f"no framework in the catalog serves it here{_only(opts)}"]
-        return [Result(**base, precision=None, verdict="unsupported", reasons=tuple(why))]  # type: ignore[arg-type]
+        return [Result(**base, precision=None, verdict="unsupported", reasons=tuple(why))]
     order = [f.id for f in fws]
     results = []
     for p in precisions_for(ref, fws, opts.precisions):
@@ -463,7 +464,7 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
                 Result(
                     **base,
                     precision=p.name,
-                    verdict="unknown",  # type: ignore[arg-type]
+                    verdict="unknown",
                     reasons=("the catalog has no parameter count",),
                 )
             )
@@ -477,7 +478,7 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
             Result(
                 **base,
                 precision=None,
-                verdict="unsupported",  # type: ignore[arg-type]
+                verdict="unsupported",
                 reasons=(f"no {wanted} with {', '.join(order)}",),
             )
         )
