@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from canirun.catalog.schema import Framework
 from canirun.estimate.capacity import Capacity, GpuSlot
+from canirun.estimate.results import Verdict
 from canirun.estimate.runtime import Overheads
 from canirun.units import format_gib
 
@@ -41,7 +42,7 @@ class Need:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    verdict: str
+    verdict: Verdict
     gpus: tuple[int, ...] = ()
     gpu_layers: int | None = None
     gpu_bytes: int | None = None

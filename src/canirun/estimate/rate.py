@@ -399,7 +399,7 @@ def _result(
         precision=e.precision.name,
         format=fmt or ("ggml" if e.precision.family == "ggml" else "safetensors"),
         context_tokens=wl.context_tokens if decoder else None,
-        verdict=e.placement.verdict,  # type: ignore[arg-type]
+        verdict=e.placement.verdict,
         memory=_memory(e, bool(usable_gpus(cap, e.framework)[0])),
         framework=e.framework.id,
         frameworks=tuple(frameworks),
