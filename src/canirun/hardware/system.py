@@ -78,17 +78,30 @@ def probe_memory(limits: CgroupLimits, issues: Issues) -> Memory:
     )
 
 
-def default_models_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """Where Hugging Face keeps downloads: HF_HUB_CACHE, HF_HOME/hub, then ~/.cache."""
-    if env.get("HF_HUB_CACHE"):
-        return Path(env["HF_HUB_CACHE"]).expanduser()
-    if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser() / "hub"
-    cache = env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-    return Path(cache).expanduser() / "huggingface" / "hub"
+def default_models_dir(env: Mapping[str, str] = os.environ) -> Path | None:
+    """Where Hugging Face keeps downloads: HF_HUB_CACHE, HF_HOME/hub, then ~/.cache.
+
+    None when there is no home directory to expand "~" into (no HOME and no
+    passwd entry, as in some minimal containers).
+    """
+    try:
+        if env.get("HF_HUB_CACHE"):
+            return Path(env["HF_HUB_CACHE"]).expanduser()
+        if env.get("HF_HOME"):
+            return Path(env["HF_HOME"]).expanduser() / "hub"
+        cache = env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+        folder = Path(cache).expanduser() / "huggingface" / "hub"
+    except RuntimeError:  # pathlib: "Could not determine home directory"
+        return None
+    return None if str(folder).startswith("~") else folder
 
 
-def probe_disk(path: Path, issues: Issues) -> Disk:
+def probe_disk(path: Path | None, issues: Issues) -> Disk:
+    if path is None:
+        issues.append(
+            ProbeIssue("disk", "no home directory to find the model cache in: use --models-dir")
+        )
+        return Disk()
     path = Path(os.path.abspath(path))
     measured = path
     while not measured.exists() and measured != measured.parent:

@@ -14,7 +14,12 @@ from canirun.errors import InputError, PipeClosed
 def emit(text: str) -> None:
     """Write to stdout; a reader that went away (``| head``) ends us quietly."""
     try:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:
+            # A non-UTF-8 locale (LANG=C on an old system): keep the text readable.
+            encoding = sys.stdout.encoding or "ascii"
+            sys.stdout.write(text.encode(encoding, "replace").decode(encoding))
         sys.stdout.flush()
     except BrokenPipeError:
         # Point stdout at /dev/null so the interpreter's final flush stays quiet.

@@ -1,0 +1,565 @@
+"""Reliability: fuzzed inputs, injected hardware faults, output safety, odd environments.
+
+Every fuzz test states its number of generated cases (hypothesis max_examples);
+the invariant is always the same: no uncaught exception, and bad input is exit
+code 2 with one line that names the input.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from canirun.catalog import load_catalog
+from canirun.cli import app
+from canirun.errors import InputError
+from canirun.fleet import MachineReport, Skipped, read_report
+from canirun.hardware import probe
+from canirun.hardware.file import load_hardware_file
+from canirun.hardware.nvidia import probe_gpus
+from canirun.units import parse_size
+from tests.fakes import fake_nvml as f
+from tests.fakes.fake_nvml import FakeGpu, FakeNvml, a100_mig
+
+runner = CliRunner()
+GIB = 2**30
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+SRC = Path(__file__).resolve().parent.parent / "src" / "canirun"
+
+
+def one_line_error(result) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("canirun: error: ") or "Error:" in result.output
+    assert "Traceback" not in result.output
+    if result.stderr.startswith("canirun: error: "):
+        assert result.stderr.count("\n") == 1
+
+
+# -- fuzzing ---------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+hardware_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "cpu": st.dictionaries(
+            st.sampled_from(["logical_cores", "flags", "model", "x"]), json_values
+        ),
+        "memory": st.dictionaries(st.sampled_from(["total_bytes", "available_bytes"]), json_values),
+        "gpus": st.lists(
+            st.dictionaries(st.sampled_from(["vendor", "name", "memory_total_bytes"]), json_values),
+            max_size=3,
+        ),
+        "hardware": json_values,
+    },
+)
+
+
+@FUZZ
+@given(size=st.text(max_size=30))
+def test_fuzz_size_strings(size: str) -> None:
+    """150 cases: a size parses to bytes or fails with ValueError, nothing else."""
+    try:
+        assert parse_size(size) >= 0
+    except ValueError as exc:
+        assert str(exc)
+
+
+@pytest.mark.parametrize("text", ["24GB", "1.5 TiB", "-3", "1e400", "", "GB", "10 parsecs", "∞"])
+def test_named_size_strings(text: str) -> None:
+    try:
+        parse_size(text)
+    except ValueError:
+        return
+    assert text in ("24GB", "1.5 TiB")
+
+
+@FUZZ
+@given(data=st.one_of(json_values, hardware_like))
+def test_fuzz_hardware_files(data: object, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """150 cases: any JSON loads as a hardware file or is refused as bad input."""
+    path = tmp_path_factory.mktemp("hw") / "hw.json"
+    path.write_text(json.dumps(data))
+    try:
+        load_hardware_file(path)
+    except InputError as exc:
+        assert str(path) in str(exc)
+        assert "\n" not in str(exc)
+
+
+@FUZZ
+@given(raw=st.binary(max_size=400))
+def test_fuzz_hardware_file_bytes(raw: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """150 cases: arbitrary bytes, as JSON and as TOML."""
+    for suffix in (".json", ".toml"):
+        path = tmp_path_factory.mktemp("hw") / f"hw{suffix}"
+        path.write_bytes(raw)
+        try:
+            load_hardware_file(path)
+        except InputError as exc:
+            assert str(path) in str(exc)
+
+
+@FUZZ
+@given(raw=st.binary(max_size=600) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_fuzz_fleet_report_files(raw: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """150 cases: read_report never raises; junk is Skipped with a reason."""
+    path = tmp_path_factory.mktemp("fleet") / "r.json"
+    path.write_bytes(raw)
+    result = read_report(path)
+    assert isinstance(result, (Skipped, MachineReport))
+
+
+def _valid_scan() -> str:
+    hw = {"cpu": {"logical_cores": 4}, "memory": {"total_bytes": 16 * GIB}}
+    return runner.invoke(
+        app, ["scan", "--json", "--ram-bandwidth", "off", "--hardware", _write_tmp(hw)]
+    ).stdout
+
+
+def _write_tmp(data: object) -> str:
+    import tempfile
+
+    fd, name = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    return name
+
+
+@functools.cache
+def _valid_scan_bytes() -> bytes:
+    return _valid_scan().encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(0, 400_000), junk=st.binary(max_size=8))
+def test_fuzz_damaged_reports(
+    cut: int, junk: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """60 cases: a real report cut anywhere and garbled is refused or read whole, never half."""
+    whole = _valid_scan_bytes()
+    path = tmp_path_factory.mktemp("cut") / "r.json"
+    damaged = whole[: cut % len(whole)] + junk
+    path.write_bytes(damaged)
+    result = read_report(path)
+    if isinstance(result, MachineReport):
+        json.loads(damaged)  # only a report that is still whole JSON is accepted
+
+
+USER_MODEL = (Path(__file__).parent / "data" / "user_model.toml").read_text()
+
+
+@FUZZ
+@given(
+    position=st.integers(0, len(USER_MODEL)),
+    length=st.integers(0, 30),
+    insert=st.text(max_size=10),
+)
+def test_fuzz_user_catalog_files(
+    position: int, length: int, insert: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """150 cases: a valid user catalog file with a random slice replaced."""
+    text = USER_MODEL[:position] + insert + USER_MODEL[position + length :]
+    path = tmp_path_factory.mktemp("cat") / "user.toml"
+    path.write_text(text)
+    load_catalog.cache_clear()
+    try:
+        load_catalog((str(path),), user_dir=False)
+    except InputError as exc:
+        assert str(path) in str(exc)
+        assert "\n" not in str(exc).strip()
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=st.text(max_size=200) | st.text(alphabet="lamaxwhisp 0123456789:/-_", max_size=20))
+def test_fuzz_model_queries(query: str) -> None:
+    """80 cases: unicode, empty and long queries: a report (0) or bad input (2)."""
+    result = runner.invoke(
+        app, ["check", query, "--hardware", str(HARDWARE), "--ram-bandwidth", "off"]
+    )
+    assert result.exit_code in (0, 2), result.output
+    if result.exit_code == 2:
+        one_line_error(result)
+
+
+HARDWARE = Path(__file__).parent / "data" / "workstation.json"
+FLAG_VALUES = {
+    "--ctx": st.sampled_from(["0", "-1", "1", "4096", "1e9", "abc", "99999999999"]),
+    "--vram": st.sampled_from(["24GB", "0", "-3GB", "lots", "1e400", "1.5 TiB", ""]),
+    "--ram": st.sampled_from(["64GiB", "0", "x", "512 MiB"]),
+    "--gpu": st.sampled_from(["RTX 4090", "2x A100 80GB", "0x H100", "999x T4", "M2 Ultra", "?"]),
+    "--precision": st.sampled_from(["Q4_K_M", "fp16", "Q9", "", "int4,fp8"]),
+    "--framework": st.sampled_from(["llama.cpp", "ollama", "nope", "vllm"]),
+    "--kv-cache": st.sampled_from(["f16", "q8_0", "bf17"]),
+    "--require": st.sampled_from(["gpu", "cpu", "best"]),
+    "--min-tps": st.sampled_from(["1", "0", "-5", "fast"]),
+    "--resolution": st.sampled_from(["1024", "1001", "0"]),
+    "--format": st.sampled_from(["json", "junit", "markdown", "yaml"]),
+    "--ram-bandwidth": st.sampled_from(["off", "80GB/s", "slow"]),
+}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    flags=st.lists(st.sampled_from(sorted(FLAG_VALUES)), max_size=4, unique=True).flatmap(
+        lambda names: st.tuples(*(st.tuples(st.just(n), FLAG_VALUES[n]) for n in names))
+    ),
+    extra=st.sampled_from([[], ["--all"], ["--json"], ["--explain"]]),
+)
+def test_fuzz_flag_combinations(flags: tuple[tuple[str, str], ...], extra: list[str]) -> None:
+    """120 cases: any mix of flags and values: a result (0/1) or one clear line (2)."""
+    args = ["check", "llama3:8b", "--hardware", str(HARDWARE)]
+    for name, value in flags:
+        args += [name, value]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code in (0, 1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    if result.exit_code == 2:
+        one_line_error(result)
+
+
+# -- hardware fault injection ------------------------------------------------------------------
+
+NVML_FUNCTIONS = [
+    "nvmlDeviceGetHandleByIndex", "nvmlDeviceGetName", "nvmlDeviceGetUUID",
+    "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetCudaComputeCapability",
+    "nvmlDeviceGetMemoryBusWidth", "nvmlDeviceGetMaxClockInfo",
+    "nvmlDeviceGetMaxPcieLinkGeneration", "nvmlDeviceGetMaxPcieLinkWidth",
+    "nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount",
+    "nvmlDeviceGetMigDeviceHandleByIndex",
+]  # fmt: skip
+ERRORS = [f.NVML_ERROR_NOT_SUPPORTED, f.NVML_ERROR_GPU_IS_LOST, f.NVML_ERROR_UNKNOWN,
+          f.NVML_ERROR_NO_PERMISSION, f.NVML_ERROR_LIB_RM_VERSION_MISMATCH,
+          f.NVML_ERROR_TIMEOUT]  # fmt: skip
+
+
+@pytest.mark.parametrize("code", ERRORS)
+@pytest.mark.parametrize("function", NVML_FUNCTIONS)
+def test_every_nvml_call_failing_every_way(function: str, code: int) -> None:
+    """72 faults: each NVML call raising each error class."""
+    faulty = a100_mig() if "Mig" in function else FakeGpu()
+    faulty.errors[function] = code
+    healthy = FakeGpu(name="NVIDIA L4", uuid="GPU-bbbb0000-0000-0000-0000-000000000000")
+    nvml = FakeNvml([faulty, healthy])
+    gpus, issues = probe_gpus(nvml, {})
+    assert nvml.shutdown_calls == 1
+    assert "NVIDIA L4" in [g.name for g in gpus]  # the other GPU is always reported
+    assert issues or function == "nvmlDeviceGetMigDeviceHandleByIndex"
+    for gpu in gpus:
+        assert gpu.memory_total_bytes is None or gpu.memory_total_bytes > 0
+
+
+@pytest.mark.parametrize(
+    "code", [*ERRORS, f.NVML_ERROR_DRIVER_NOT_LOADED, f.NVML_ERROR_LIBRARY_NOT_FOUND]
+)
+def test_nvml_init_failing_leaves_the_rest_of_the_report(code: int, fake_nvml) -> None:
+    fake_nvml(FakeNvml(init_error=code))
+    result = runner.invoke(app, ["hardware", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["hardware"]["gpus"] == []
+    assert data["hardware"]["memory"]["total_bytes"]
+    assert any(i["source"] == "nvml" for i in data["probe_issues"])
+
+
+def _write(root: Path, rel: str, text: str | bytes, mode: int | None = None) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    if mode is not None:
+        path.chmod(mode)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {},  # no /proc, no cgroups at all
+        {
+            "proc/cpuinfo": b"\xff\xfe\x00garbage",
+            "proc/self/cgroup": "x",
+            "proc/self/mountinfo": "y",
+        },
+        {
+            "proc/self/cgroup": "0::/a",
+            "proc/self/mountinfo": "1 2 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+            "sys/fs/cgroup/a/memory.max": "\x00\x01",
+        },
+        {
+            "proc/self/cgroup": "4:memory:/x",
+            "proc/self/mountinfo": "1 2 0:1 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+            "sys/fs/cgroup/memory/x/memory.limit_in_bytes": "-5",
+        },
+        {"proc/1/cgroup": "\x00", "etc/os-release": "garbage without equals", "etc/machine-id": ""},
+    ],
+)
+def test_broken_proc_and_cgroup_trees(tmp_path: Path, files: dict[str, str | bytes]) -> None:
+    """5 fixture trees: missing, garbled and binary /proc and cgroup files."""
+    for rel, text in files.items():
+        _write(tmp_path, rel, text)
+    host = probe(tmp_path / "models", root=tmp_path, nvml=FakeNvml(), env={})
+    assert host.hardware.memory.total_bytes  # psutil still reports the RAM
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files anyway")
+def test_unreadable_cgroup_files(tmp_path: Path) -> None:
+    _write(tmp_path, "proc/self/cgroup", "0::/a")
+    _write(tmp_path, "proc/self/mountinfo", "1 2 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
+    _write(tmp_path, "sys/fs/cgroup/a/memory.max", "1000", mode=0)
+    assert probe(root=tmp_path, nvml=FakeNvml(), env={}).hardware.memory.limit_bytes is None
+
+
+@pytest.mark.parametrize(
+    "function", ["virtual_memory", "swap_memory", "cpu_count", "cpu_freq", "disk_usage"]
+)
+def test_psutil_raising(monkeypatch: pytest.MonkeyPatch, function: str) -> None:
+    """5 faults: each psutil call raising."""
+
+    def boom(*_: object, **__: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(psutil, function, boom)
+    host = probe(nvml=FakeNvml(), env={})
+    assert any(function.replace("_", " ") in i.message or i.source == "psutil" for i in host.issues)
+
+
+def test_no_home_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(
+        Path, "expanduser", lambda self: (_ for _ in ()).throw(RuntimeError("no home"))
+    )
+    host = probe(nvml=FakeNvml(), env={})
+    assert host.hardware.disk.path is None
+    assert any(i.source == "disk" for i in host.issues)
+
+
+def test_read_only_home_does_not_matter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o500)
+    monkeypatch.setenv("HOME", str(home))
+    result = runner.invoke(app, ["check", "llama3:8b", "--hardware", str(HARDWARE)])
+    assert result.exit_code == 0
+
+
+# -- output safety ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_output_into_a_read_only_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    result = runner.invoke(app, ["hardware", "--output", str(folder / "r.json")])
+    one_line_error(result)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_failed_write_keeps_the_old_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("the previous report\n")
+
+    def full_disk(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    result = runner.invoke(app, ["hardware", "--output", str(target)])
+    one_line_error(result)
+    assert "No space left" in result.stderr
+    assert target.read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_an_existing_report_is_replaced_whole(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    assert runner.invoke(app, ["hardware", "--output", str(target)]).exit_code == 0
+    json.loads(target.read_text())
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+SLOW_SCAN = """
+import sys, time
+import canirun.cli as cli
+import canirun.evaluate as evaluate
+
+
+def slow(*args, **kwargs):
+    print("ready", flush=True)
+    time.sleep(30)
+
+
+evaluate.scan_report = slow
+raise SystemExit(cli.main(["scan", "--ram-bandwidth", "off"]))
+"""
+
+
+def test_ctrl_c_is_exit_130_without_traceback() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SCAN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"  # the scan is under way
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+
+
+# -- security ---------------------------------------------------------------------------------
+
+
+def test_no_network_connection_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[object] = []
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> None:
+        if self.family != socket.AF_UNIX:
+            attempts.append(address)
+            raise AssertionError(f"network connection to {address}")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    for args in (["scan", "--json"], ["check", "llama", "whisper"], ["frameworks"], ["hardware"]):
+        assert runner.invoke(app, args).exit_code == 0
+    assert attempts == []
+
+
+def test_no_shell_no_eval_no_unpickling_in_the_code() -> None:
+    code = "\n".join(p.read_text() for p in SRC.rglob("*.py"))
+    assert "shell=True" not in code
+    for dangerous in (r"\beval\(", r"\bexec\(", r"\bpickle\b", r"yaml\.load\(", r"os\.system\("):
+        assert not re.search(dangerous, code), dangerous
+
+
+def test_paths_inside_reports_are_never_written(tmp_path: Path) -> None:
+    data = json.loads(_valid_scan())
+    target = tmp_path / "must-not-exist.txt"
+    data["machine"]["hostname"] = str(target)
+    data["hardware"]["disk"] = {"path": str(target), "measured_path": str(target)}
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    for fmt in ("markdown", "csv", "json", "html"):
+        assert (
+            runner.invoke(app, ["fleet", str(tmp_path / "r.json"), "--format", fmt]).exit_code == 0
+        )
+    assert (
+        runner.invoke(app, ["check", "llama3:8b", "--hardware", str(tmp_path / "r.json")]).exit_code
+        == 0
+    )
+    assert not target.exists()
+
+
+# -- odd environments -----------------------------------------------------------------------
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "canirun", *args], capture_output=True,
+                          text=True, env={**os.environ, **env}, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"},
+        {"TERM": "dumb"},
+        {"COLUMNS": "20"},
+        {"NO_COLOR": "1"},
+    ],
+)
+def test_odd_terminals_and_locales(env: dict[str, str]) -> None:
+    done = _cli(["check", "llama3:8b", "--hardware", str(HARDWARE)], env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "\x1b[" not in done.stdout
+
+
+def test_windows_paths_in_a_hardware_file(tmp_path: Path) -> None:
+    data = json.loads(HARDWARE.read_text())
+    data["disk"] = {"path": "C:\\Users\\me\\.cache\\huggingface\\hub", "free_bytes": 10**12}
+    path = tmp_path / "win.json"
+    path.write_text(json.dumps(data))
+    assert runner.invoke(app, ["check", "llama3:8b", "--hardware", str(path)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("hardware", "expected"),
+    [
+        (
+            {
+                "cpu": {"logical_cores": 1},
+                "memory": {"total_bytes": 8 * GIB, "swap_total_bytes": 0},
+            },
+            "cpu",
+        ),
+        ({"cpu": {"logical_cores": 128}, "memory": {"total_bytes": 2048 * GIB}}, "cpu"),
+        (
+            {
+                "cpu": {"logical_cores": 64},
+                "memory": {
+                    "total_bytes": 1024 * GIB,
+                    "available_bytes": 1000 * GIB,
+                    "limit_bytes": 2 * GIB,
+                    "limit_used_bytes": 0,
+                },
+            },
+            "too-big",
+        ),
+        (
+            {
+                "memory": {"total_bytes": 512 * GIB},
+                "gpus": [
+                    {
+                        "vendor": "nvidia",
+                        "name": "NVIDIA H100 80GB HBM3",
+                        "memory_total_bytes": 80 * GIB,
+                        "compute_capability": "9.0",
+                        "index": i,
+                    }
+                    for i in range(8)
+                ],
+            },
+            "gpu",
+        ),
+    ],
+)
+def test_unusual_machines(tmp_path: Path, hardware: dict[str, object], expected: str) -> None:
+    """1 CPU and no swap; 128 CPUs; 1 TiB of RAM in a 2 GiB container; 8 GPUs."""
+    path = tmp_path / "hw.json"
+    path.write_text(json.dumps(hardware))
+    result = runner.invoke(app, ["check", "llama3:8b", "-p", "Q4_K_M", "--json", "--hardware",
+                                 str(path), "--ram-bandwidth", "off"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"][0]["verdict"] == expected
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_output_where_nothing_can_be_written() -> None:
+    """A folder no one can create files in, even root (/proc)."""
+    result = runner.invoke(app, ["hardware", "--output", "/proc/self/canirun.json"])
+    one_line_error(result)
+    assert "--output" in result.stderr
