@@ -11,29 +11,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from canirun.catalog.loader import _parse
+from canirun.catalog.loader import _parse, load_catalog
 from canirun.errors import InputError
 from canirun.estimate.params import active_decoder_params, decoder_params
 
-FRAMEWORKS = {
-    "ollama",
-    "vllm",
-    "llama.cpp",
-    "tgi",
-    "text-generation-webui",
-    "automatic1111",
-    "comfyui",
-    "diffusers",
-    "whisper.cpp",
-    "openai-whisper",
-    "speechbrain",
-    "transformers",
-    "alphafold",
-    "alphafold3",
-    "sentence-transformers",
-    "hf-inference-endpoints",
-    "langchain-local-embeddings",
-}
+# The shipped framework ids (a model file may only name these).
+FRAMEWORKS = {fw.id for fw in load_catalog(user_dir=False).frameworks}
 
 
 def main(path: str) -> int:

@@ -212,20 +212,10 @@ def hardware(
     import json
 
     from canirun.envelope import envelope
+    from canirun.hardware import load_host
     from canirun.output.files import emit, write_atomic
 
-    if hardware_file is not None:
-        if models_dir is not None:
-            raise InputError(
-                "--models-dir measures this machine's disk; it cannot go with --hardware"
-            )
-        from canirun.hardware.file import load_hardware_file
-
-        host = load_hardware_file(hardware_file)
-    else:
-        from canirun.hardware import probe
-
-        host = probe(models_dir)
+    host = load_host(hardware_file, models_dir)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)

@@ -189,17 +189,7 @@ def host_for(
     measure_bandwidth: bool,
 ) -> Host:
     from canirun import whatif
+    from canirun.hardware import load_host
 
-    if hardware is not None:
-        if models_dir is not None:
-            raise InputError(
-                "--models-dir measures this machine's disk; it cannot go with --hardware"
-            )
-        from canirun.hardware.file import load_hardware_file
-
-        host = load_hardware_file(hardware)
-    else:
-        from canirun.hardware import probe
-
-        host = probe(models_dir, measure_bandwidth=measure_bandwidth)
+    host = load_host(hardware, models_dir, measure_bandwidth=measure_bandwidth)
     return whatif.apply(host, what, catalog.gpus)

@@ -54,4 +54,19 @@ def probe(
     return Host(hardware=hardware, machine=machine, issues=(*issues, *gpu_issues))
 
 
-__all__ = ["Hardware", "Host", "ProbeIssue", "probe"]
+def load_host(
+    hardware_file: Path | None, models_dir: Path | None, *, measure_bandwidth: bool = False
+) -> Host:
+    """This machine probed, or the machine a --hardware file describes."""
+    if hardware_file is None:
+        return probe(models_dir, measure_bandwidth=measure_bandwidth)
+    if models_dir is not None:
+        from canirun.errors import InputError
+
+        raise InputError("--models-dir measures this machine's disk; it cannot go with --hardware")
+    from canirun.hardware.file import load_hardware_file
+
+    return load_hardware_file(hardware_file)
+
+
+__all__ = ["Hardware", "Host", "ProbeIssue", "load_host", "probe"]

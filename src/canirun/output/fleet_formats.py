@@ -14,20 +14,11 @@ from collections import Counter
 
 from canirun.envelope import now_utc
 from canirun.fleet import Fleet
-from canirun.output.scan_text import CATEGORY_TITLES
+from canirun.output.scan_text import CATEGORY_TITLES, VERDICT_TEXT
 from canirun.report import FleetCell, FleetReport, FleetRow
 from canirun.units import format_gib
 
-_SHORT = {
-    "gpu": "GPU",
-    "multi-gpu": "multi-GPU",
-    "offload": "GPU+RAM",
-    "cpu": "CPU",
-    "too-big": "too big",
-    "unsupported": "unsupported",
-    "api-only": "API",
-    "unknown": "?",
-}
+_SHORT = VERDICT_TEXT
 _COLOURS = {
     "gpu": "#2e7d32",
     "multi-gpu": "#558b2f",

@@ -25,7 +25,7 @@ CATEGORY_TITLES = {
     "science": "Science and medicine",
     "embeddings": "Embeddings and retrieval",
 }
-_VERDICT_TEXT = {
+VERDICT_TEXT = {
     "gpu": "GPU",
     "multi-gpu": "multi-GPU",
     "offload": "GPU+RAM",
@@ -62,7 +62,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def verdict_text(verdict: str, result: Result | None) -> str:
-    text = _VERDICT_TEXT[verdict]
+    text = VERDICT_TEXT[verdict]
     if verdict == "offload" and result and result.gpu_layers is not None:
         text += f" {result.gpu_layers}/{result.total_layers}"
     if verdict == "multi-gpu" and result and result.gpus:
