@@ -279,3 +279,12 @@ def test_extra_catalog_flag(tmp_path: Path, box: Path) -> None:
     result = run("list", "--catalog", str(bad))
     assert result.exit_code == 2
     assert str(bad) in result.stderr
+
+
+def test_check_suggests_a_faster_precision_on_a_slow_cpu(tmp_path: Path) -> None:
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps({"cpu": {"logical_cores": 8}, "memory": {"total_bytes": 64 * GIB}}))
+    result = run("check", "llama3:8b", "--hardware", str(path), "--ram-bandwidth", "50GB/s")
+    assert result.exit_code == 0
+    assert "Best here: F16 with llama.cpp on the CPU" in result.stdout
+    assert "Faster here: Q8_0 with llama.cpp" in result.stdout
