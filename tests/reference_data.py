@@ -14,9 +14,10 @@ from pathlib import Path
 from canirun.catalog import Catalog, load_catalog
 from canirun.estimate import gguf
 from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.need import build_need
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE
 from canirun.estimate.precision import PRECISIONS
-from canirun.estimate.rate import Options, _need, _published_floor
+from canirun.estimate.rate import Options
 from canirun.estimate.results import Workload
 from canirun.estimate.weights import _formula
 from canirun.units import parse_size
@@ -110,7 +111,7 @@ def runtimes(catalog: Catalog) -> Iterator[Comparison]:
         w = weights(ref.model, ref.variant, precision)
         if w is None:
             continue
-        need, _, _ = _need(ref, fw, precision, w, workload)
+        need, _ = build_need(ref, fw, precision, w, workload)
         over = need.overheads
         planned = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
         # The smallest GPU canirun accepts for it: the need plus canirun's headroom.
@@ -131,4 +132,4 @@ def all_comparisons() -> list[Comparison]:
     ]
 
 
-__all__ = ["Comparison", "Options", "_published_floor", "all_comparisons"]
+__all__ = ["Comparison", "Options", "all_comparisons"]

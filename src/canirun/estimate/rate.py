@@ -13,25 +13,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Framework, Model, Requirement, Variant
+from canirun.catalog.schema import Framework, Model
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
-from canirun.estimate.kv import kv_cache_bytes
-from canirun.estimate.placement import (
-    GPU_HEADROOM_MIN,
-    GPU_HEADROOM_SHARE,
-    Need,
-    Placement,
-    place,
-    usable_gpus,
-)
+from canirun.estimate.need import DECODERS, build_need
+from canirun.estimate.placement import Need, Placement, place, usable_gpus
 from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, Workload, rank
-from canirun.estimate.runtime import llm_overheads, other_overheads
 from canirun.estimate.speed import decode_speed
 from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib
 
-DECODERS = frozenset({"llm", "vlm"})
 KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
     "llm": prec.GGUF_SCAN + prec.TORCH_SCAN,
     "vlm": prec.GGUF_SCAN + prec.TORCH_SCAN,
@@ -171,131 +162,6 @@ def precisions_for(
     return sorted(out, key=lambda p: -p.quality)
 
 
-def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tuple[int, str]:
-    arch = ref.variant.arch
-    if arch is None or ref.model.kind not in DECODERS:
-        return 0, "none"
-    if p.family == "ggml":
-        kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
-    else:
-        kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
-    return kv_cache_bytes(
-        arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
-    ), kv_type
-
-
-def _published_floor(
-    variant: Variant, fw: Framework, p: prec.Precision, wl: Workload
-) -> Requirement | None:
-    """The largest published VRAM need that applies to this exact setting."""
-    best = None
-    for r in variant.requirements:
-        if r.resource != "vram" or r.offload or r.kind == "recommended":
-            continue
-        if r.framework not in (None, fw.id):
-            continue
-        if r.precision is not None and r.precision.lower() != p.name.lower():
-            continue
-        if r.resolution is not None and wl.resolution not in (None, r.resolution):
-            continue
-        if r.batch is not None and (wl.batch or 1) < r.batch:
-            continue
-        if r.seq_len is not None:
-            continue  # length-dependent figures: see _by_length
-        if best is None or r.amount_bytes > best.amount_bytes:
-            best = r
-    return best
-
-
-def _by_length(variant: Variant, fw: Framework, wl: Workload) -> tuple[int, str] | None:
-    """GPU memory for a sequence length from published points (AlphaFold).
-
-    The smallest published point at or above the requested length is used as
-    it stands (never scaled down: that could under-estimate); beyond the
-    largest, it grows with the square of the length, like the N x N pair
-    representation (an estimate, and said so). Without --seq-len, the first
-    published point sets the length.
-    """
-    rows = sorted(
-        (
-            r
-            for r in variant.requirements
-            if r.resource == "vram" and r.seq_len and not r.offload and r.framework in (None, fw.id)
-        ),
-        key=lambda r: r.seq_len or 0,
-    )
-    if not rows:
-        return None
-    length = wl.seq_len or rows[0].seq_len or 0
-    for r in rows:
-        if length <= (r.seq_len or 0):
-            return r.amount_bytes, (
-                f"{length:,} residues/tokens: published {r.amount} for up to {r.seq_len:,} "
-                f"({r.condition or r.kind})"
-            )
-    top = rows[-1]
-    scaled = round(top.amount_bytes * (length / (top.seq_len or 1)) ** 2)
-    return scaled, (
-        f"{length:,} residues/tokens: {top.amount} published for {top.seq_len:,}, scaled by "
-        "length squared (estimate)"
-    )
-
-
-def _need(
-    ref: VariantRef, fw: Framework, p: prec.Precision, w: Weights, wl: Workload
-) -> tuple[Need, str, tuple[str, ...]]:
-    m, v = ref.model, ref.variant
-    kv, kv_type = _kv(ref, fw, p, wl)
-    notes: tuple[str, ...] = ()
-    if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl, p.family)
-        per_kv = kv / v.arch.layers
-        layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
-        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
-    else:
-        over = other_overheads(fw, m, v, w.bytes, wl, p.family)
-        per_param = w.bytes / v.params.total if v.params else 0
-        largest = max((round(c.params * per_param) for c in v.components), default=None)
-        need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
-    by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
-    if by_length is not None:
-        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")
-        notes = (by_length[1],)
-    floor = _published_floor(v, fw, p, wl)
-    if floor is not None:
-        line = (
-            f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
-            f"{_src(m, floor.source)})"
-        )
-        raised = _raise_to(need, floor.amount_bytes, line)
-        if raised is not need:
-            need = raised
-            notes = (f"GPU need raised to the published requirement of {floor.amount}",)
-    return need, kv_type, notes
-
-
-def _raise_to(need: Need, card: int, line: str) -> Need:
-    """Raise the GPU need to a published "runs on a GPU of this size" figure.
-
-    Such a figure is a card size, and canirun keeps headroom on every card, so
-    the need becomes what a card of that size leaves after canirun's headroom:
-    the same card then fits, a smaller one does not.
-    """
-    over = need.overheads
-    target = card - max(GPU_HEADROOM_MIN, round(card * GPU_HEADROOM_SHARE))
-    current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
-    if target <= current:
-        return need
-    raised = replace(
-        over, gpu_compute=over.gpu_compute + target - current, lines=(*over.lines, line)
-    )
-    return replace(need, overheads=raised)
-
-
-def _src(m: Model, source: str) -> str:
-    return m.sources.get(source, source)
-
-
 def _evaluate(
     ref: VariantRef, fws: list[Framework], p: prec.Precision, cap: Capacity, opts: Options
 ) -> list[_Eval]:
@@ -306,7 +172,7 @@ def _evaluate(
     for fw in fws:
         if not _supports(fw, p, ref.model.kind):
             continue
-        need, kv_type, _ = _need(ref, fw, p, w, opts.workload)
+        need, kv_type = build_need(ref, fw, p, w, opts.workload)
         out.append(_Eval(fw, p, w, need, place(need, cap, fw), kv_type))
     return out
 
@@ -519,7 +385,7 @@ def max_context(
 
     def keeps(ctx: int) -> bool:
         wl = replace(opts.workload, context_tokens=ctx)
-        need, _, _ = _need(ref, fw, p, w, wl)
+        need, _ = build_need(ref, fw, p, w, wl)
         return rank(place(need, cap, fw).verdict) <= target
 
     lo, hi = 1, arch.max_context

@@ -1,0 +1,146 @@
+"""What one variant needs at one precision on one framework: weights, KV cache, overheads.
+
+Formulas come first; published figures for the same setting (a model card's
+VRAM table, AlphaFold's memory by sequence length) are floors on top of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from canirun.catalog.loader import VariantRef
+from canirun.catalog.schema import Framework, Model, Requirement, Variant
+from canirun.estimate import precision as prec
+from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
+from canirun.estimate.results import Workload
+from canirun.estimate.runtime import llm_overheads, other_overheads
+from canirun.estimate.weights import Weights
+
+DECODERS = frozenset({"llm", "vlm"})
+
+
+def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tuple[int, str]:
+    arch = ref.variant.arch
+    if arch is None or ref.model.kind not in DECODERS:
+        return 0, "none"
+    if p.family == "ggml":
+        kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
+    else:
+        kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
+    return kv_cache_bytes(
+        arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
+    ), kv_type
+
+
+def _published_floor(
+    variant: Variant, fw: Framework, p: prec.Precision, wl: Workload
+) -> Requirement | None:
+    """The largest published VRAM need that applies to this exact setting."""
+    best = None
+    for r in variant.requirements:
+        if r.resource != "vram" or r.offload or r.kind == "recommended":
+            continue
+        if r.framework not in (None, fw.id):
+            continue
+        if r.precision is not None and r.precision.lower() != p.name.lower():
+            continue
+        if r.resolution is not None and wl.resolution not in (None, r.resolution):
+            continue
+        if r.batch is not None and (wl.batch or 1) < r.batch:
+            continue
+        if r.seq_len is not None:
+            continue  # length-dependent figures: see _by_length
+        if best is None or r.amount_bytes > best.amount_bytes:
+            best = r
+    return best
+
+
+def _by_length(variant: Variant, fw: Framework, wl: Workload) -> tuple[int, str] | None:
+    """GPU memory for a sequence length from published points (AlphaFold).
+
+    The smallest published point at or above the requested length is used as
+    it stands (never scaled down: that could under-estimate); beyond the
+    largest, it grows with the square of the length, like the N x N pair
+    representation (an estimate, and said so). Without --seq-len, the first
+    published point sets the length.
+    """
+    rows = sorted(
+        (
+            r
+            for r in variant.requirements
+            if r.resource == "vram" and r.seq_len and not r.offload and r.framework in (None, fw.id)
+        ),
+        key=lambda r: r.seq_len or 0,
+    )
+    if not rows:
+        return None
+    length = wl.seq_len or rows[0].seq_len or 0
+    for r in rows:
+        if length <= (r.seq_len or 0):
+            return r.amount_bytes, (
+                f"{length:,} residues/tokens: published {r.amount} for up to {r.seq_len:,} "
+                f"({r.condition or r.kind})"
+            )
+    top = rows[-1]
+    scaled = round(top.amount_bytes * (length / (top.seq_len or 1)) ** 2)
+    return scaled, (
+        f"{length:,} residues/tokens: {top.amount} published for {top.seq_len:,}, scaled by "
+        "length squared (estimate)"
+    )
+
+
+def build_need(
+    ref: VariantRef, fw: Framework, p: prec.Precision, w: Weights, wl: Workload
+) -> tuple[Need, str]:
+    """What this variant needs at this precision on this framework, and the KV cache type.
+
+    Published figures are floors: a sequence-length figure (AlphaFold) or a
+    published VRAM requirement for this exact setting raises the GPU need, and
+    the breakdown says so.
+    """
+    m, v = ref.model, ref.variant
+    kv, kv_type = _kv(ref, fw, p, wl)
+    if m.kind in DECODERS and v.arch is not None:
+        over = llm_overheads(fw, v.arch, wl, p.family)
+        per_kv = kv / v.arch.layers
+        layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
+        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
+    else:
+        over = other_overheads(fw, m, v, w.bytes, wl, p.family)
+        per_param = w.bytes / v.params.total if v.params else 0
+        largest = max((round(c.params * per_param) for c in v.components), default=None)
+        need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
+    by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
+    if by_length is not None:
+        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")
+    floor = _published_floor(v, fw, p, wl)
+    if floor is not None:
+        line = (
+            f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
+            f"{_src(m, floor.source)})"
+        )
+        need = _raise_to(need, floor.amount_bytes, line)
+    return need, kv_type
+
+
+def _raise_to(need: Need, card: int, line: str) -> Need:
+    """Raise the GPU need to a published "runs on a GPU of this size" figure.
+
+    Such a figure is a card size, and canirun keeps headroom on every card, so
+    the need becomes what a card of that size leaves after canirun's headroom:
+    the same card then fits, a smaller one does not.
+    """
+    over = need.overheads
+    target = card - max(GPU_HEADROOM_MIN, round(card * GPU_HEADROOM_SHARE))
+    current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+    if target <= current:
+        return need
+    raised = replace(
+        over, gpu_compute=over.gpu_compute + target - current, lines=(*over.lines, line)
+    )
+    return replace(need, overheads=raised)
+
+
+def _src(m: Model, source: str) -> str:
+    return m.sources.get(source, source)
