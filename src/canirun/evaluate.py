@@ -85,6 +85,8 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
         "decode speed = usable bandwidth x efficiency 0.5-0.6 / bytes read per token "
         "(active weights + KV cache at the full context)",
     ]
+    if opts.workload.kv_cache_type in ("q8_0", "q4_0"):
+        notes.append("a quantized KV cache needs flash attention in llama.cpp, so it is assumed on")
     if source == "measured":
         notes.append(
             "RAM bandwidth: one-thread copy measured here, a floor for multi-threaded runtimes"

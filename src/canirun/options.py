@@ -159,14 +159,17 @@ def workload(
             raise InputError(f"{flag}: must be at least 1")
     if resolution is not None and resolution % 8:
         raise InputError("--resolution: must be a multiple of 8 pixels")
+    kv_type = kv_flag(kv_cache)
     return Workload(
         context_tokens=ctx,
         sequences=sequences,
-        kv_cache_type=kv_flag(kv_cache),
+        kv_cache_type=kv_type,
         batch=batch,
         resolution=resolution,
         seq_len=seq_len,
-        flash_attention=flash_attention,
+        # llama.cpp refuses a quantized V cache without flash attention
+        # ("quantized V cache requires flash_attn", tests/reference/llamacpp-measured.toml).
+        flash_attention=flash_attention or kv_type in ("q8_0", "q4_0"),
     )
 
 

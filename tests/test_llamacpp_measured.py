@@ -1,0 +1,76 @@
+"""canirun's llama.cpp formulas against buffers llama.cpp itself reported.
+
+tests/reference/llamacpp-measured.toml was produced by scripts/measure_llamacpp.py
+(random-weight GGUF files with published architectures' shapes, loaded by
+llama-cpp-python on the CPU backend).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from canirun.catalog.schema import Arch
+from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.runtime import llamacpp_compute_buffer
+
+MEASURED = tomllib.loads(
+    (Path(__file__).parent / "reference" / "llamacpp-measured.toml").read_text()
+)
+MIB = 2**20
+
+
+def arch_of(row: dict[str, object]) -> Arch:
+    return Arch(
+        layers=int(row.get("layers", 4)),  # type: ignore[call-overload]
+        hidden=row["hidden"],
+        heads=row["heads"],
+        kv_heads=row["kv_heads"],
+        head_dim=row["head_dim"],
+        intermediate=row["ffn"],
+        vocab=row["vocab"],
+        max_context=131072,
+        source="https://example.org/measured",
+    )  # type: ignore[arg-type]
+
+
+def compute_error(row: dict[str, object]) -> float:
+    from canirun.estimate import runtime
+
+    arch = arch_of(row)
+    old = runtime.LLAMA_CPP_UBATCH
+    runtime.LLAMA_CPP_UBATCH = int(row["n_ubatch"])  # type: ignore[call-overload]
+    try:
+        est = llamacpp_compute_buffer(arch, int(row["n_ctx"]), 1, bool(row["flash_attn"]))  # type: ignore[call-overload]
+    finally:
+        runtime.LLAMA_CPP_UBATCH = old
+    est -= arch.vocab * 4  # the output buffer is reported apart from the compute buffer
+    return est / (float(row["size_mib"]) * MIB) - 1  # type: ignore[arg-type]
+
+
+ROWS = MEASURED["compute_buffer"]
+
+
+def test_compute_buffer_formula_fits_every_measurement() -> None:
+    errors = [compute_error(r) for r in ROWS]
+    assert len(errors) >= 100
+    assert statistics.median(abs(e) for e in errors) < 0.01
+    assert min(errors) > -0.10  # never more than 10 % low (9 MiB at 512 tokens, llama-2 widths)
+    assert max(errors) < 0.10
+
+
+@pytest.mark.parametrize(
+    "row", MEASURED["kv_cache"], ids=lambda r: f"{r['shape']}-{r['n_ctx']}-{r['type_k']}"
+)
+def test_kv_cache_formula_matches_what_llama_cpp_prints(row: dict[str, object]) -> None:
+    if "error" in row:
+        assert "requires flash_attn" in str(row["error"])  # canirun turns flash attention on
+        return
+    arch = arch_of(row)
+    if row["type_k"] != row["type_v"]:
+        pytest.skip("mixed K/V types are not a canirun option")
+    est = kv_cache_bytes(arch, int(row["n_ctx"]), cache_type=str(row["type_k"]))  # type: ignore[call-overload]
+    assert est / (float(row["size_mib"]) * MIB) == pytest.approx(1, abs=0.01)  # type: ignore[arg-type]
