@@ -1,12 +1,24 @@
-"""The one exception type that means "the user gave us something we cannot use".
+"""The exceptions that mean "stop here, and tell the user in one line".
 
-The CLI turns it into a single line on stderr and exit code 2. Every layer may
-raise it; nothing below the CLI prints.
+The CLI turns ``InputError`` into a single line on stderr and exit code 2.
+Every layer may raise it; nothing below the CLI prints.
 """
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """Escape newlines and other control characters (say, from a key in a user's file)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class InputError(Exception):
     """Bad input: a file, flag or value the user supplied. The message names it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 class PipeClosed(Exception):
