@@ -74,3 +74,34 @@ def test_kv_cache_formula_matches_what_llama_cpp_prints(row: dict[str, object]) 
         pytest.skip("mixed K/V types are not a canirun option")
     est = kv_cache_bytes(arch, int(row["n_ctx"]), cache_type=str(row["type_k"]))  # type: ignore[call-overload]
     assert est / (float(row["size_mib"]) * MIB) == pytest.approx(1, abs=0.01)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [r for r in MEASURED["rss"] if not r["use_mmap"] or r["precision"] in ("F16", "Q8_0")],
+    ids=lambda r: f"{r['precision']}-mmap{int(r['use_mmap'])}-fa{int(r['flash_attn'])}",
+)
+def test_cpu_estimate_covers_resident_memory_at_a_full_context(row: dict[str, object]) -> None:
+    """canirun's CPU need against VmRSS once the whole context is filled.
+
+    Rows with mmap on and repacked quant types are left out: their extra resident
+    memory is the mapped file kept in page cache, which the kernel can reclaim.
+    """
+    from canirun.estimate.results import Workload
+    from canirun.estimate.runtime import llm_overheads
+
+    arch = arch_of(row)
+    framework = _llama_cpp()
+    wl = Workload(context_tokens=int(row["n_ctx"]), flash_attention=bool(row["flash_attn"]))  # type: ignore[call-overload]
+    over = llm_overheads(framework, arch, wl, "ggml")
+    weights = float(row["model_buffers_mib"]) * MIB  # type: ignore[arg-type]
+    est = weights + kv_cache_bytes(arch, wl.context_tokens) + over.cpu_compute + over.cpu_process
+    measured = float(row["rss_full_ctx_mib"]) * MIB  # type: ignore[arg-type]
+    assert est >= measured * 0.97, f"{est / MIB:.0f} MiB planned, {measured / MIB:.0f} MiB resident"
+    assert est <= measured * 1.35
+
+
+def _llama_cpp():  # type: ignore[no-untyped-def]
+    from canirun.catalog import load_catalog
+
+    return load_catalog(user_dir=False).framework_by_id["llama.cpp"]

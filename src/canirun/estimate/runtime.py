@@ -26,8 +26,11 @@ GGML_CUDA_CONTEXT = 300 * MIB
 # docs measured 1.3 GB on CUDA 11.2, before lazy loading existed.)
 TORCH_CUDA_CONTEXT = 666_632_192
 TORCH_CUDA_CONTEXT_SOURCE = "https://github.com/pytorch/pytorch/pull/86509"
-# Resident memory of the process itself (interpreter, libraries) on the CPU. Estimate.
-GGML_PROCESS_RAM = 100 * MIB
+# Resident memory of the process itself on the CPU. llama.cpp: 43 MiB after
+# `import llama_cpp` and ~75 MiB more after loading a 128k-vocabulary model
+# (tokenizer, output buffers), measured (tests/reference/llamacpp-measured.toml).
+# PyTorch: an estimate.
+GGML_PROCESS_RAM = 128 * MIB
 TORCH_PROCESS_RAM = 1024 * MIB
 
 GGML_FRAMEWORKS = frozenset({"llama.cpp", "ollama", "text-generation-webui", "whisper.cpp"})
@@ -113,6 +116,12 @@ def llm_overheads(
         compute = llamacpp_compute_buffer(
             arch, workload.context_tokens, seqs, workload.flash_attention
         )
+        # Without flash attention the CPU backend also keeps an f16 copy of the
+        # attention scores outside the printed buffer: resident memory at a full
+        # context was ~200 MiB above the buffers for a 1B model at 4k (measured).
+        scratch = 0
+        if not workload.flash_attention:
+            scratch = LLAMA_CPP_UBATCH * workload.context_tokens * seqs * arch.heads * 2
         fa = "on" if workload.flash_attention else "off"
         lines += [
             f"CUDA context: {format_bytes(GGML_CUDA_CONTEXT)} per GPU (estimate)",
@@ -122,7 +131,7 @@ def llm_overheads(
         return Overheads(
             gpu_per_device=GGML_CUDA_CONTEXT + reserve,
             gpu_compute=compute,
-            cpu_compute=compute,
+            cpu_compute=compute + scratch,
             cpu_process=GGML_PROCESS_RAM + cpu_extra,
             gpu_fraction=framework.gpu_memory_fraction or 1.0,
             lines=tuple(lines),
