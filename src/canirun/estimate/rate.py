@@ -34,6 +34,15 @@ KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# llama.cpp's CPU backend repacks these types into a second buffer at load
+# (measured: CPU_REPACK buffers for Q4_0 and Q4_K_M; tests/reference/llamacpp-measured.toml).
+REPACKED = frozenset({"Q4_0", "Q4_K_S", "Q4_K_M"})
+REPACK_NOTE = (
+    "llama.cpp repacks these weights for the CPU at load: with mmap on, resident memory also "
+    "shows the mapped file (reclaimable page cache), up to about twice the file"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     workload: Workload = field(default_factory=Workload)
@@ -256,6 +265,8 @@ def _result(
     reasons = list(e.placement.reasons)
     if e.weights.rejected:
         reasons.append(e.weights.rejected)
+    if e.precision.name in REPACKED and e.placement.verdict in ("cpu", "offload"):
+        reasons.append(REPACK_NOTE)
     reasons += disk_lines
     decoder = m.kind in DECODERS
     layers = ref.variant.arch.layers if decoder and ref.variant.arch else None
