@@ -34,7 +34,6 @@ class _Commands(TyperGroup):
 app = typer.Typer(
     cls=_Commands,
     name="canirun",
-    help="Which AI models and serving frameworks can this machine host, and how?",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -45,7 +44,11 @@ app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the JSON report instead of text.")]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Also write the JSON report to FILE (atomically)."),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Also write the report to FILE, atomically (in --format; JSON when text).",
+    ),
 ]
 HardwareOpt = Annotated[
     Path | None,
@@ -82,8 +85,8 @@ def _root(
 ) -> None:
     """Which AI models and serving frameworks can this machine host, and how?
 
-    Exit codes: 0 success; 1 a --require was not met; 2 bad input or usage;
-    130 interrupted.
+    Exit codes: 0 success; 1 a `check --require/--min-tps` gate was not met;
+    2 bad input or usage; 130 interrupted; 141 the output pipe was closed.
     """
 
 
