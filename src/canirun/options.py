@@ -16,7 +16,7 @@ from canirun.errors import InputError
 from canirun.estimate import precision as prec
 from canirun.estimate.kv import KV_BYTES
 from canirun.estimate.rate import Options
-from canirun.estimate.results import RUNNABLE, Workload
+from canirun.estimate.results import RUNNABLE, Result, Workload, rank
 from canirun.hardware.model import Host
 from canirun.units import parse_rate, parse_size
 from canirun.whatif import WhatIf
@@ -120,12 +120,9 @@ def gate_flag(require: str | None, min_tps: float | None, every: bool) -> Gate:
     return Gate(require, min_tps, every)
 
 
-def meets(results: Sequence[object], gate: Gate) -> bool:
+def meets(results: Sequence[Result], gate: Gate) -> bool:
     """Does any result of one variant meet the gate? Unknown speed never meets it."""
-    from canirun.estimate.results import Result, rank
-
     for r in results:
-        assert isinstance(r, Result)
         if r.verdict not in RUNNABLE:
             continue
         if gate.level is not None and rank(r.verdict) > rank(gate.level):

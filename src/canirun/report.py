@@ -41,10 +41,6 @@ class Report(_Strict):
     probe_issues: tuple[ProbeIssue, ...] = ()
 
 
-def dump(report: BaseModel) -> dict[str, Any]:
-    return report.model_dump(mode="json")
-
-
 class Assumptions(_Strict):
     """What every estimate in the report assumed; nothing is left implicit."""
 
@@ -185,9 +181,3 @@ def report_schema() -> dict[str, Any]:
         "title": f"canirun report, schema version {SCHEMA_VERSION}",
         **schema,
     }
-
-
-def parse_report(text: str) -> HardwareReport | ScanReport | CheckReport | FleetReport:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(AnyReport).validate_json(text)

@@ -11,11 +11,7 @@ the whole cache up front, so it is resident from the start.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from canirun.catalog.schema import Arch
-
-KvType = Literal["f16", "bf16", "fp8", "q8_0", "q4_0", "fp32"]
 
 # Bytes per cached element: ggml's q8_0 block is 34 bytes per 32 values, q4_0 is 18.
 KV_BYTES: dict[str, float] = {
@@ -35,8 +31,3 @@ def kv_cache_bytes(arch: Arch, context: int, *, sequences: int = 1, cache_type: 
     local = arch.local_layers
     tokens = (arch.layers - local) * context + local * min(context, window)
     return round(per_token_layer * tokens * KV_BYTES[cache_type] * sequences)
-
-
-def kv_bytes_per_token(arch: Arch, cache_type: str = "f16") -> float:
-    """Bytes one more token adds to a full-attention cache (all layers)."""
-    return 2 * arch.kv_heads * arch.effective_head_dim * arch.layers * KV_BYTES[cache_type]

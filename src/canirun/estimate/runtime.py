@@ -107,10 +107,38 @@ def uses_ggml(framework: Framework, precision_family: str) -> bool:
     return framework.id in GGML_FRAMEWORKS and precision_family == "ggml"
 
 
+def _overheads(
+    framework: Framework, ggml: bool, compute: int, cpu_compute: int, lines: list[str]
+) -> Overheads:
+    """The runtime's fixed costs (CUDA context, documented reserves, the process in
+    RAM, its share of each GPU) around the workload-dependent ``compute``."""
+    reserve, cpu_extra, reserve_lines = _reserves(framework)
+    if ggml:
+        context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
+        context_line = f"CUDA context: {format_bytes(context)} per GPU (estimate)"
+    else:
+        context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
+        context_line = (
+            f"CUDA context: {format_bytes(context)} per GPU (PyTorch, measured: "
+            f"{TORCH_CUDA_CONTEXT_SOURCE})"
+        )
+    fraction = framework.gpu_memory_fraction or 1.0
+    all_lines = [*reserve_lines, context_line, *lines]
+    if fraction < 1:
+        all_lines.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
+    return Overheads(
+        gpu_per_device=context + reserve,
+        gpu_compute=compute,
+        cpu_compute=cpu_compute,
+        cpu_process=process + cpu_extra,
+        gpu_fraction=fraction,
+        lines=tuple(all_lines),
+    )
+
+
 def llm_overheads(
     framework: Framework, arch: Arch, workload: Workload, precision_family: str
 ) -> Overheads:
-    reserve, cpu_extra, lines = _reserves(framework)
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
         compute = llamacpp_compute_buffer(
@@ -123,42 +151,18 @@ def llm_overheads(
         if not workload.flash_attention:
             scratch = LLAMA_CPP_UBATCH * workload.context_tokens * seqs * arch.heads * 2
         fa = "on" if workload.flash_attention else "off"
-        lines += [
-            f"CUDA context: {format_bytes(GGML_CUDA_CONTEXT)} per GPU (estimate)",
+        line = (
             f"compute buffer: {format_bytes(compute)} (llama.cpp, n_ubatch "
-            f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)",
-        ]
-        return Overheads(
-            gpu_per_device=GGML_CUDA_CONTEXT + reserve,
-            gpu_compute=compute,
-            cpu_compute=compute + scratch,
-            cpu_process=GGML_PROCESS_RAM + cpu_extra,
-            gpu_fraction=framework.gpu_memory_fraction or 1.0,
-            lines=tuple(lines),
+            f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
         )
+        return _overheads(framework, True, compute, compute + scratch, [line])
     if framework.id == "vllm":
         tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
     else:
         tokens, samplers = workload.context_tokens * seqs, seqs
     act = _torch_llm_activations(arch, tokens, samplers)
-    lines += [
-        f"CUDA context: {format_bytes(TORCH_CUDA_CONTEXT)} per GPU "
-        f"(PyTorch kernels, measured: {TORCH_CUDA_CONTEXT_SOURCE})",
-        f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)",
-    ]
-    if framework.gpu_memory_fraction and framework.gpu_memory_fraction < 1:
-        lines.append(
-            f"{framework.name} uses at most {framework.gpu_memory_fraction:.0%} "
-            "of each GPU's memory"
-        )
-    return Overheads(
-        gpu_per_device=TORCH_CUDA_CONTEXT + reserve,
-        gpu_compute=act,
-        cpu_compute=act,
-        cpu_process=TORCH_PROCESS_RAM + cpu_extra,
-        gpu_fraction=framework.gpu_memory_fraction or 1.0,
-        lines=tuple(lines),
-    )
+    line = f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
+    return _overheads(framework, False, act, act, [line])
 
 
 def other_overheads(
@@ -170,26 +174,9 @@ def other_overheads(
     precision_family: str,
 ) -> Overheads:
     """Non-decoder models: a runtime plus activations that scale with the input."""
-    reserve, cpu_extra, lines = _reserves(framework)
     act, how = activations(model, variant, weights_bytes, workload)
-    if uses_ggml(framework, precision_family):
-        context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
-        lines.append(f"CUDA context: {format_bytes(context)} per GPU (estimate)")
-    else:
-        context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
-        lines.append(
-            f"CUDA context: {format_bytes(context)} per GPU (PyTorch, measured: "
-            f"{TORCH_CUDA_CONTEXT_SOURCE})"
-        )
-    lines.append(f"activations: {format_bytes(act)}, {how}")
-    return Overheads(
-        gpu_per_device=context + reserve,
-        gpu_compute=act,
-        cpu_compute=act,
-        cpu_process=process + cpu_extra,
-        gpu_fraction=framework.gpu_memory_fraction or 1.0,
-        lines=tuple(lines),
-    )
+    ggml = uses_ggml(framework, precision_family)
+    return _overheads(framework, ggml, act, act, [f"activations: {format_bytes(act)}, {how}"])
 
 
 # Diffusion: activations per image at the native resolution as a share of the

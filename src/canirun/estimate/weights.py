@@ -34,11 +34,6 @@ class Weights:
     active_fraction: float = 1.0
     rejected: str | None = None  # a published file that failed the sanity check, and why
 
-    @property
-    def other_bytes(self) -> int:
-        """Weights outside the repeating layers (embeddings, head, towers)."""
-        return self.bytes - sum(self.layers or ())
-
 
 def _gb(n: int) -> str:
     return f"{n / 1e9:.2f} GB"

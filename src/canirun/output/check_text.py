@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from canirun.estimate.precision import PRECISIONS
 from canirun.estimate.results import Result, Summary, rank
-from canirun.output.scan_text import _COLOURS, render_assumptions, speed_range, verdict_text
+from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
 from canirun.report import CheckReport
 from canirun.units import format_gib
 
@@ -126,7 +126,7 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
             for r in runnable:
-                lines.append(_row(_cells(r), _COLOURS[r.verdict] if colour else None))
+                lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
         lines.append(_best_line(s))
         faster = _faster_line(s, results)
         if faster:

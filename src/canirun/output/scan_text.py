@@ -35,7 +35,7 @@ VERDICT_TEXT = {
     "api-only": "API only",
     "unknown": "unknown",
 }
-_COLOURS = {
+COLOURS = {
     "gpu": "32",
     "multi-gpu": "32",
     "offload": "33",
@@ -139,7 +139,7 @@ def render_summary(report: ScanReport, *, colour: bool = False, why: bool = True
                 _ctx(s),
                 _speed(best),
             ]
-            lines.append(_row(cells, _COLOURS[s.verdict] if colour else None))
+            lines.append(_row(cells, COLOURS[s.verdict] if colour else None))
             if why and s.reason:
                 lines.append(f"    {_cut(s.reason, 110)}")
     return "\n".join(lines) + "\n"
