@@ -355,12 +355,20 @@ class Gpu(Strict):
     compute_capability: ComputeCapability | None = None
     fp16_tflops: float | None = Field(None, gt=0, description="dense FP16 tensor throughput")
     unified_memory: bool = False
+    memory_options: list[SizeText] = Field(
+        default_factory=list, description='other memory sizes sold (`--gpu "M3 Max 64GB"`)'
+    )
+    gfx_target: str | None = Field(None, pattern=r"^gfx[0-9a-f]+$", description="AMD LLVM target")
     source: Url
     note: str | None = None
 
     @property
     def memory_bytes(self) -> int:
         return parse_size(self.memory)
+
+    @property
+    def memory_options_bytes(self) -> tuple[int, ...]:
+        return tuple(parse_size(m) for m in (*self.memory_options, self.memory))
 
     @property
     def bandwidth_bytes_per_s(self) -> int:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.hardware.model import Gpu, Host
 
-# macOS lets the GPU wire only part of unified memory (recommendedMaxWorkingSetSize,
-# about two thirds to three quarters of RAM); canirun plans with 2/3. Estimate.
-UNIFIED_GPU_SHARE = 2 / 3
+GIB = 2**30
+# Intel's compute-runtime reports 80 % of RAM as an iGPU's global memory on Linux.
+INTEL_IGPU_SHARE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,43 @@ def match_gpu_spec(name: str, specs: tuple[GpuSpec, ...]) -> GpuSpec | None:
     return best[1] if best else None
 
 
+def unified_budget(gpu: Gpu) -> tuple[int | None, str]:
+    """What a runtime may allocate on a unified-memory GPU, and where that came from.
+
+    The probe's figure when it has one (Metal's working set, the KFD pool, the
+    iGPU runtime's share); otherwise the vendor's rule, labelled an estimate.
+    """
+    if gpu.usable_memory_bytes:
+        return gpu.usable_memory_bytes, gpu.usable_memory_source or "probed"
+    total = gpu.memory_total_bytes
+    if total is None:
+        return None, "unknown"
+    if gpu.vendor == "apple":
+        # macOS's default recommendedMaxWorkingSetSize: 2/3 of RAM up to 32 GiB, 3/4 above.
+        share = 2 / 3 if total <= 32 * GIB else 3 / 4
+        return round(total * share), f"estimate: macOS default GPU cap, {share:.0%} of memory"
+    if gpu.vendor == "intel":
+        return round(total * INTEL_IGPU_SHARE), "estimate: compute-runtime 80% of RAM"
+    return total, "the whole shared pool"
+
+
+def unified_free(gpu: Gpu, ram_usable: int | None) -> tuple[int | None, str]:
+    """Free memory of a GPU that shares RAM with the CPU: one pool, counted once.
+
+    Bounded by the runtime's budget and by the RAM still available (an AMD
+    APU's BIOS carve-out is outside the RAM the OS sees, so it is added back).
+    """
+    budget, how = unified_budget(gpu)
+    bounds = [v for v in (gpu.memory_free_bytes, budget) if v is not None]
+    carve_out = 0
+    if gpu.vendor == "amd" and gpu.shared_memory_bytes and gpu.memory_total_bytes:
+        carve_out = max(0, gpu.memory_total_bytes - gpu.shared_memory_bytes)
+    if ram_usable is not None:
+        bounds.append(ram_usable + carve_out)
+    free = min(bounds) if bounds else None
+    return free, f"unified memory, shared with the CPU and counted once; GPU budget: {how}"
+
+
 def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSlot:
     free, total, note = gpu.memory_free_bytes, gpu.memory_total_bytes, None
     if gpu.mig_enabled:
@@ -84,11 +121,8 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
         spec = match_gpu_spec(gpu.name, specs)
         if spec is not None:
             bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
-    if gpu.unified_memory and free is not None:
-        # One pool for CPU and GPU: never count it twice, and respect macOS's cap.
-        cap = [v for v in (free, ram_usable) if v is not None]
-        free = round(min(cap) * UNIFIED_GPU_SHARE)
-        note = "unified memory: shared with the CPU, GPU share capped at 2/3 (estimate)"
+    if gpu.unified_memory:
+        free, note = unified_free(gpu, ram_usable)
     return GpuSlot(
         index=gpu.index,
         name=gpu.name,
