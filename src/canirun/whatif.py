@@ -91,8 +91,8 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
     if what.gpus:
         gpus = []
         for text in what.gpus:
-            count, spec, memory = parse_gpu_sized(text, specs)
-            gpus += [_from_spec(spec, len(gpus) + i, memory) for i in range(count)]
+            count, spec, size = parse_gpu_sized(text, specs)
+            gpus += [_from_spec(spec, len(gpus) + i, size) for i in range(count)]
         assumed.append("gpus (from --gpu)")
     unified = [g for g in gpus if g.unified_memory]
     if what.vram is not None:
