@@ -109,9 +109,9 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
     if what.gpus and unified and what.ram is None:
         # A unified machine's memory is the machine's RAM: describe that machine,
         # not this host's RAM.
-        size = unified[0].memory_total_bytes
+        pool = unified[0].memory_total_bytes
         memory = replace(
-            memory, total_bytes=size, available_bytes=size, limit_bytes=None, limit_used_bytes=None
+            memory, total_bytes=pool, available_bytes=pool, limit_bytes=None, limit_used_bytes=None
         )
         assumed.append("memory (the unified memory of the --gpu machine, all free)")
     if what.ram is not None:
