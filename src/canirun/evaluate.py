@@ -46,7 +46,11 @@ def machine_capacity(host: Host, catalog: Catalog, *, ram_bandwidth: int | None 
 
     specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
     return capacity(
-        host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
+        host,
+        catalog.gpus,
+        installed=installed_frameworks(specs),
+        ram_bandwidth=ram_bandwidth,
+        backends=catalog.backends,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from canirun.catalog.schema import Backend
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.hardware.model import Gpu, Host
 
@@ -32,6 +33,12 @@ class GpuSlot:
     bandwidth_source: str | None
     unified: bool = False
     note: str | None = None
+    # GPU runtimes it offers here (probed; a file without them: its vendor's) and
+    # its architecture (AMD gfx target...), which decide the frameworks that can use it.
+    runtimes: tuple[str, ...] = ()
+    arch: str | None = None
+    # The backend the framework being placed would use (set per framework).
+    backend: str | None = None
 
     @property
     def label(self) -> str:
@@ -51,6 +58,7 @@ class Capacity:
     docker: bool | None
     installed: frozenset[str] = field(default_factory=frozenset)
     notes: tuple[str, ...] = ()
+    backends: tuple[Backend, ...] = ()
 
 
 def _norm(text: str) -> str:
@@ -134,6 +142,8 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
         bandwidth_source=source,
         unified=gpu.unified_memory,
         note=note,
+        runtimes=gpu.runtimes,
+        arch=gpu.arch or (spec.gfx_target if (spec := match_gpu_spec(gpu.name, specs)) else None),
     )
 
 
@@ -143,6 +153,7 @@ def capacity(
     *,
     installed: frozenset[str] = frozenset(),
     ram_bandwidth: int | None = None,
+    backends: tuple[Backend, ...] = (),
 ) -> Capacity:
     hw = host.hardware
     ram = hw.memory.usable_bytes
@@ -159,4 +170,5 @@ def capacity(
         arch=arch,
         docker=hw.os.docker.usable,
         installed=installed,
+        backends=backends,
     )
