@@ -188,3 +188,53 @@ def test_apple_gpu_is_not_offered_to_cuda_only_frameworks() -> None:
 def test_dgx_spark_what_if_runs_70b_on_its_gpu() -> None:
     row = _check("llama 3 70b", "-p", "Q4_K_M", "--gpu", "dgx spark")["results"][0]
     assert row["verdict"] == "gpu"
+
+
+# --- canirun hardware on each machine kind ------------------------------------
+
+MACHINES = {
+    # fixture: (probe kwargs, RAM of that machine, expected text fragments)
+    "amd-rx7900xtx": (
+        {"nvml": NO_NVML, "system_name": "linux"},
+        64 * GIB,
+        ["AMD Radeon RX 7900 XTX · 24.0 GiB", "gfx1100", "96 CUs", "960 GB/s (published)", "rocm"],
+    ),
+    "amd-strix-halo": (
+        {"nvml": NO_NVML, "system_name": "linux"},
+        124 * GIB,
+        ["AMD Radeon 8060S Graphics", "unified memory", "gfx1151", "GPU budget: 96.0 GiB"],
+    ),
+    "intel-arc-a770": (
+        {"nvml": NO_NVML, "system_name": "linux"},
+        32 * GIB,
+        ["Intel Arc A770 · 16.0 GiB", "Xe-HPG", "560 GB/s (published)", "sycl"],
+    ),
+    "jetson-agx-orin": (
+        {"nvml": NO_NVML, "system_name": "linux"},
+        61 * GIB,
+        ["NVIDIA Jetson AGX Orin", "unified memory", "compute 8.7", "205 GB/s (published)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(MACHINES))
+def test_canirun_hardware_shows_memory_budget_arch_and_bandwidth(
+    folder: str, tmp_path: Path
+) -> None:
+    kwargs, ram, expected = MACHINES[folder]
+    host = _probe_fixture(folder, tmp_path, **kwargs)
+    path = _as_file(host, tmp_path, Memory(total_bytes=ram, available_bytes=ram))
+    result = runner.invoke(app, ["hardware", "--hardware", str(path)])
+    assert result.exit_code == 0, result.output
+    for fragment in expected:
+        assert fragment in result.output, (fragment, result.output)
+
+
+def test_canirun_hardware_json_of_a_mac_keeps_every_source(tmp_path: Path) -> None:
+    host = probe(tmp_path, env={}, system_name="darwin", run=fake_runner("apple-m1-16gb"))
+    path = _as_file(host, tmp_path, Memory(total_bytes=16 * GIB, available_bytes=9 * GIB))
+    result = runner.invoke(app, ["hardware", "--hardware", str(path), "--json"])
+    gpu = json.loads(result.output)["hardware"]["gpus"][0]
+    assert gpu["usable_memory_source"] == "metal:recommendedMaxWorkingSetSize"
+    assert gpu["memory_bandwidth_source"] == "catalog (Apple M1 (16GB))"
+    assert gpu["memory_bandwidth_bytes_per_s"] == 68_250_000_000

@@ -219,6 +219,11 @@ def hardware(
     from canirun.output.files import emit, write_atomic
 
     host = load_host(hardware_file, models_dir)
+    if any(not g.memory_bandwidth_bytes_per_s for g in host.hardware.gpus):
+        from canirun.catalog import load_catalog
+        from canirun.estimate.capacity import with_published_figures
+
+        host = with_published_figures(host, load_catalog().gpus)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)

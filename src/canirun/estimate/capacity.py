@@ -8,7 +8,7 @@ it as such.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from canirun.catalog.schema import Backend
 from canirun.catalog.schema import Gpu as GpuSpec
@@ -75,6 +75,27 @@ def match_gpu_spec(name: str, specs: tuple[GpuSpec, ...]) -> GpuSpec | None:
             if key and f" {key} " in target and (best is None or len(key) > best[0]):
                 best = (len(key), spec)
     return best[1] if best else None
+
+
+def with_published_figures(host: Host, specs: tuple[GpuSpec, ...]) -> Host:
+    """Fill what a probe could not read from the GPU table: bandwidth (labelled
+    "catalog (name)") and a Jetson's compute capability. Nothing probed is replaced."""
+    gpus = tuple(_published(g, match_gpu_spec(g.name, specs)) for g in host.hardware.gpus)
+    return replace(host, hardware=replace(host.hardware, gpus=gpus))
+
+
+def _published(gpu: Gpu, spec: GpuSpec | None) -> Gpu:
+    if spec is None:
+        return gpu
+    if not gpu.memory_bandwidth_bytes_per_s:
+        gpu = replace(
+            gpu,
+            memory_bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s,
+            memory_bandwidth_source=f"catalog ({spec.name})",
+        )
+    if gpu.compute_capability is None and spec.compute_capability:
+        gpu = replace(gpu, compute_capability=spec.compute_capability)
+    return gpu
 
 
 def unified_budget(gpu: Gpu) -> tuple[int | None, str]:
