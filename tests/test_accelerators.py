@@ -340,3 +340,62 @@ def test_l4t_release_parsing(tmp_path: Path) -> None:
 
 def test_not_a_jetson(tmp_path: Path) -> None:
     assert jetson.probe_jetson(tmp_path, Memory()) == ((), ())
+
+
+# --- Windows ----------------------------------------------------------------
+
+
+def _registry():  # type: ignore[no-untyped-def]
+    import json
+
+    data = json.loads((FIX / "windows-registry/registry.json").read_text())
+
+    def value(key: str, name: str) -> object:
+        return data.get(key, {}).get(name)
+
+    def subkeys(key: str) -> list[str]:
+        prefix = key + "\\"
+        return [k[len(prefix) :] for k in data if k.startswith(prefix)]
+
+    return value, subkeys
+
+
+def test_windows_gpus_from_the_registry_never_from_adapter_ram() -> None:
+    from canirun.hardware import windows
+
+    gpus, issues = windows.probe_windows_gpus(*_registry())
+    by_name = {g.name: g for g in gpus}
+    assert set(by_name) == {
+        "AMD Radeon PRO V710",
+        "AMD Radeon AI PRO R9700",
+        "AMD Radeon 780M Graphics",
+    }
+    assert by_name["AMD Radeon PRO V710"].memory_total_bytes == 30064771072
+    assert by_name["AMD Radeon PRO V710"].unified_memory is False
+    # 4293918720 in a 32-bit value is saturation ("4 GiB or more"), not the size.
+    assert by_name["AMD Radeon AI PRO R9700"].memory_total_bytes is None
+    assert by_name["AMD Radeon AI PRO R9700"].driver_version == "32.0.31035.1003"
+    assert by_name["AMD Radeon 780M Graphics"].unified_memory is True
+    assert by_name["AMD Radeon 780M Graphics"].memory_total_bytes is None
+    assert any("DXGI" in i.message for i in issues)
+
+
+def test_windows_cpu_identity_and_flags() -> None:
+    from canirun.hardware import windows
+
+    registry, _ = _registry()
+    identity = windows.read_windows_identity(registry, lambda pf: pf in (39, 40))
+    assert identity.model == "Intel(R) Xeon(R) Platinum 8480+"
+    assert identity.vendor == "Intel"
+    assert identity.flags == ("avx", "avx2")
+
+
+def test_windows_facade(tmp_path: Path) -> None:
+    from canirun.hardware import probe
+    from tests.fakes import fake_nvml as f
+    from tests.fakes.fake_nvml import FakeNvml
+
+    nvml = FakeNvml(init_error=f.NVML_ERROR_LIBRARY_NOT_FOUND)
+    host = probe(tmp_path, root=tmp_path, env={}, nvml=nvml, system_name="windows", run=_registry)
+    assert [g.index for g in host.hardware.gpus] == [0, 1, 2]
+    assert {g.vendor for g in host.hardware.gpus} == {"amd"}

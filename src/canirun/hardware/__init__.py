@@ -44,7 +44,7 @@ def probe_gpus(
 
     Returns the GPUs, the issues and (on macOS) the Apple probe's CPU facts.
     """
-    from canirun.hardware import amd, apple, intel, jetson, nvidia
+    from canirun.hardware import amd, apple, intel, jetson, nvidia, windows
 
     found: list[GpuProbe] = []
     apple_probe = None
@@ -53,6 +53,9 @@ def probe_gpus(
         found.append(((apple_probe.gpu,) if apple_probe.gpu else (), apple_probe.issues))
     else:
         found.append(_isolated("nvml", lambda: nvidia.probe_gpus(nvml, env, memory)))
+    if system == "windows":
+        registry = run or windows.winreg_reader
+        found.append(_isolated("windows-registry", lambda: windows.probe_windows_gpus(*registry())))
     if system == "linux":
         ram = {"ram_total": memory.total_bytes, "ram_available": memory.available_bytes}
         found.append(_isolated("amdgpu", lambda: amd.probe_amd(root, env=env, **ram)))
@@ -86,9 +89,9 @@ def probe(
     run: Any | None = None,
     system_name: str | None = None,
 ) -> Host:
-    """Probe this machine. ``root``, ``nvml``, ``env``, ``run`` (the command runner
-    of the macOS backend) and ``system_name`` ("linux", "darwin", "windows") are
-    seams for tests.
+    """Probe this machine. ``root``, ``nvml``, ``env``, ``run`` (the macOS backend's
+    command runner; on Windows a function returning the registry readers) and
+    ``system_name`` ("linux", "darwin", "windows") are seams for tests.
 
     ``measure_bandwidth`` adds a ~0.1 s RAM copy test for CPU speed estimates.
     """
