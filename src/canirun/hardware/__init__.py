@@ -44,19 +44,26 @@ def probe_gpus(
 
     Returns the GPUs, the issues and (on macOS) the Apple probe's CPU facts.
     """
-    from canirun.hardware import amd, apple, intel, jetson, nvidia, windows
-
+    # Each OS imports only its own backends: start-up time matters (benchmarks/startup.py).
     found: list[GpuProbe] = []
     apple_probe = None
     if system == "darwin":
+        from canirun.hardware import apple
+
         apple_probe = apple.probe_apple(run or apple.run_command, memory.available_bytes)
         found.append(((apple_probe.gpu,) if apple_probe.gpu else (), apple_probe.issues))
     else:
+        from canirun.hardware import nvidia
+
         found.append(_isolated("nvml", lambda: nvidia.probe_gpus(nvml, env, memory)))
     if system == "windows":
+        from canirun.hardware import windows
+
         registry = run or windows.winreg_reader
         found.append(_isolated("windows-registry", lambda: windows.probe_windows_gpus(*registry())))
     if system == "linux":
+        from canirun.hardware import amd, intel, jetson
+
         ram = {"ram_total": memory.total_bytes, "ram_available": memory.available_bytes}
         found.append(_isolated("amdgpu", lambda: amd.probe_amd(root, env=env, **ram)))
         found.append(_isolated("intel-gpu", lambda: intel.probe_intel(root, **ram)))
