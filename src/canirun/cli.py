@@ -172,16 +172,16 @@ def _setup(
     framework: str | None,
 ) -> tuple[Any, Any, Any, int | None]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
-    from canirun import options
-    from canirun.whatif import WhatIf
+    from canirun.api import prepare
 
-    catalog = _catalog(catalog_files)
-    what = WhatIf(
-        gpus=tuple(gpu or ()),
-        vram=options.size_flag("--vram", vram),
-        ram=options.size_flag("--ram", ram),
-    )
-    wl = options.workload(
+    p = prepare(
+        catalog_files=catalog_files or (),
+        hardware_file=hardware_file,
+        models_dir=models_dir,
+        gpu=gpu or (),
+        vram=vram,
+        ram=ram,
+        ram_bandwidth=ram_bandwidth,
         ctx=ctx,
         sequences=sequences,
         kv_cache=kv_cache,
@@ -189,13 +189,10 @@ def _setup(
         resolution=resolution,
         seq_len=seq_len,
         flash_attention=flash_attention,
+        precision=precision or (),
+        framework=framework,
     )
-    opts = options.rate_options(wl, precision or [], framework, catalog)
-    measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
-    if what.ram is not None or hardware_file is not None:
-        measure = False  # this machine's RAM speed says nothing about another machine
-    host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=measure)
-    return catalog, host, opts, bandwidth
+    return p.catalog, p.host, p.options, p.ram_bandwidth
 
 
 def _json_text(report: Any) -> str:
