@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from canirun.report import CheckReport, HardwareReport, ScanReport
 
 PathLike = str | os.PathLike[str]
+Cluster = tuple[tuple[str, "Host"], ...]
 
 
 class Flags(TypedDict, total=False):
@@ -52,6 +53,8 @@ class Flags(TypedDict, total=False):
     flash_attention: bool
     precision: Sequence[str]
     framework: str | None
+    nodes: int | None
+    cluster: PathLike | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class Prepared:
     host: Host
     options: Options
     ram_bandwidth: int | None
+    cluster: Cluster = ()
 
 
 def prepare(
@@ -82,15 +86,21 @@ def prepare(
     flash_attention: bool = False,
     precision: Sequence[str] = (),
     framework: str | None = None,
+    nodes: int | None = None,
+    cluster: PathLike | None = None,
 ) -> Prepared:
     """Turn the common flags of ``scan``/``check`` (as the CLI spells them) into inputs.
 
     ``ram_bandwidth`` is a figure such as "80GB/s", or "off" to skip the short
     RAM copy test; it is never measured for another machine (``hardware_file``
     or ``ram``), because this machine's speed says nothing about that one.
+    ``nodes`` rates a cluster of that many machines like this one (after the
+    what-ifs); ``cluster`` a folder with one report per node, whose largest node
+    is the machine rated unless ``hardware_file`` or a what-if says otherwise.
     """
     from canirun import options
     from canirun.catalog import load_catalog
+    from canirun.errors import InputError
     from canirun.whatif import WhatIf
 
     catalog = load_catalog(tuple(str(p) for p in catalog_files))
@@ -110,12 +120,26 @@ def prepare(
     )
     opts = options.rate_options(wl, list(precision), framework, catalog)
     measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
+    if nodes is not None and cluster is not None:
+        raise InputError("--nodes and --cluster describe the cluster twice: give one")
+    members: Cluster = ()
+    if cluster is not None:
+        from canirun.hardware.cluster import largest, load_cluster
+
+        members = load_cluster(Path(cluster))
+        if hardware_file is None and not what.active:
+            host = largest(members)
+            return Prepared(catalog, host, opts, bandwidth, members)
     if what.ram is not None or hardware_file is not None:
         measure = False
     host = options.host_for(
         _path(hardware_file), _path(models_dir), what, catalog, measure_bandwidth=measure
     )
-    return Prepared(catalog, host, opts, bandwidth)
+    if nodes is not None:
+        from canirun.hardware.cluster import identical_nodes
+
+        members = identical_nodes(host, nodes)
+    return Prepared(catalog, host, opts, bandwidth, members)
 
 
 def _path(value: PathLike | None) -> Path | None:
@@ -139,7 +163,9 @@ def scan(**flags: Unpack[Flags]) -> ScanReport:
     from canirun.evaluate import scan_report
 
     p = prepare(**flags)
-    report, _ = scan_report(p.host, p.catalog, p.options, ram_bandwidth=p.ram_bandwidth)
+    report, _ = scan_report(
+        p.host, p.catalog, p.options, ram_bandwidth=p.ram_bandwidth, cluster=p.cluster
+    )
     return report
 
 
@@ -163,6 +189,12 @@ def check(
     queries = [query] if isinstance(query, str) else list(query)
     p = prepare(**flags)
     report, _ = check_report(
-        p.host, p.catalog, p.options, queries, gate, ram_bandwidth=p.ram_bandwidth
+        p.host,
+        p.catalog,
+        p.options,
+        queries,
+        gate,
+        ram_bandwidth=p.ram_bandwidth,
+        cluster=p.cluster,
     )
     return report
