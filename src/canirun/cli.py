@@ -241,11 +241,13 @@ def hardware(
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
     import json
 
+    from canirun.catalog.loader import shipped_detect_specs
     from canirun.envelope import envelope
     from canirun.hardware import load_host
     from canirun.output.files import emit, write_atomic
 
-    host = load_host(hardware_file, models_dir)
+    detect = None if hardware_file is not None else shipped_detect_specs()
+    host = load_host(hardware_file, models_dir, detect=detect)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)

@@ -52,12 +52,8 @@ def machine_capacity(
     ram_bandwidth: int | None = None,
     cluster: Cluster | None = None,
 ) -> Capacity:
-    from canirun.hardware.software import installed_frameworks
-
-    specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    cap = capacity(
-        host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
-    )
+    installed = frozenset(host.hardware.software.frameworks or ())
+    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
     if cluster is None:
         return cap
     nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
