@@ -238,3 +238,24 @@ def test_canirun_hardware_json_of_a_mac_keeps_every_source(tmp_path: Path) -> No
     assert gpu["usable_memory_source"] == "metal:recommendedMaxWorkingSetSize"
     assert gpu["memory_bandwidth_source"] == "catalog (Apple M1 (16GB))"
     assert gpu["memory_bandwidth_bytes_per_s"] == 68_250_000_000
+
+
+def test_mps_cannot_run_fp8_weights_but_runs_fp16() -> None:
+    fp8 = _check("llama 3.1 8b", "-p", "fp8", "--gpu", "M3 Max")["results"][0]
+    assert fp8["verdict"] == "cpu"  # 128 GB of RAM, but no Apple GPU runtime has fp8
+    fp16 = _check("llama 3.1 8b", "-p", "fp16", "--gpu", "M3 Max")["results"][0]
+    assert fp16["verdict"] == "gpu"
+
+
+def test_backend_choice_refuses_a_precision_with_the_reason() -> None:
+    from canirun.catalog import load_catalog
+    from canirun.estimate.backends import choose
+
+    catalog = load_catalog()
+    transformers = catalog.framework_by_id["transformers"]
+    refused = choose("apple", "apple9", (), transformers, catalog.backends, "fp8")
+    assert refused.usable is False
+    assert refused.reason is not None
+    assert "cannot run fp8" in refused.reason
+    ok = choose("apple", "apple9", (), transformers, catalog.backends, "fp16")
+    assert (ok.usable, ok.backend) == (True, "mps")

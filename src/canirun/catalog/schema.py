@@ -409,6 +409,9 @@ class Backend(Strict):
     frameworks: list[Slug] = Field(description="framework ids that can run models on it")
     # A framework's builds may cover only some architectures (ROCm gfx targets).
     targets: list[BackendTargets] = Field(default_factory=list)
+    unsupported_precisions: list[str] = Field(
+        default_factory=list, description="precisions it has no kernels for (MPS: fp8, int8)"
+    )
     ggml_context: SizeText = Field(description="per-GPU runtime context of a llama.cpp process")
     torch_context: SizeText = Field(description="per-GPU runtime context of a PyTorch process")
     context_estimate: bool = Field(description="true when the context sizes are not measured")

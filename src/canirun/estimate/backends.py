@@ -34,12 +34,16 @@ def choose(
     runtimes: tuple[str, ...],
     framework: Framework,
     backends: tuple[Backend, ...],
+    precision: str | None = None,
 ) -> Choice:
     if not any(framework.id in b.frameworks for b in backends):
         return Choice(None, True)
     refused = []
     for backend in offered(vendor, runtimes, backends):
         if framework.id not in backend.frameworks:
+            continue
+        if precision is not None and precision in backend.unsupported_precisions:
+            refused.append(f"{backend.name} cannot run {precision} weights")
             continue
         targets = backend.targets_for(framework.id)
         if targets is not None and arch is not None and arch not in targets:

@@ -110,12 +110,18 @@ def build_need(
         over = llm_overheads(fw, v.arch, wl, p.family, backends)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
-        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
+        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)
     else:
         over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
-        need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
+        need = Need(
+            w.bytes,
+            kv,
+            over,
+            largest_component=largest if fw.partial_offload else None,
+            precision=p.name,
+        )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
         need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")

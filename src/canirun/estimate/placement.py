@@ -39,6 +39,7 @@ class Need:
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
     heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
+    precision: str | None = None  # some GPU backends cannot run some precisions (MPS: fp8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,9 @@ def ram_budget(cap: Capacity) -> int | None:
     return cap.ram_usable_bytes - ram_headroom(cap.ram_usable_bytes)
 
 
-def usable_gpus(cap: Capacity, framework: Framework) -> tuple[list[GpuSlot], list[str]]:
+def usable_gpus(
+    cap: Capacity, framework: Framework, precision: str | None = None
+) -> tuple[list[GpuSlot], list[str]]:
     """GPUs this framework can drive (each with the backend it would use), and why
     the others are left out."""
     out, notes = [], []
@@ -85,7 +88,7 @@ def usable_gpus(cap: Capacity, framework: Framework) -> tuple[list[GpuSlot], lis
         if slot.vendor not in framework.accelerators:
             notes.append(f"{slot.label}: {framework.name} has no {slot.vendor} support")
             continue
-        choice = choose(slot.vendor, slot.arch, slot.runtimes, framework, cap.backends)
+        choice = choose(slot.vendor, slot.arch, slot.runtimes, framework, cap.backends, precision)
         if not choice.usable:
             notes.append(f"{slot.label}: {choice.reason}")
             continue
@@ -124,7 +127,7 @@ def _with(placement: Placement, *more: str) -> Placement:
 
 
 def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
-    gpus, notes = usable_gpus(cap, framework)
+    gpus, notes = usable_gpus(cap, framework, need.precision)
     fraction = need.overheads.gpu_fraction
     ranked = sorted(gpus, key=lambda s: gpu_budget(s, fraction) or -1, reverse=True)
     unknown = [f"{s.label}: free memory unknown" for s in ranked if s.free_bytes is None]
