@@ -156,10 +156,9 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
             free, total = best.memory_free_bytes, best.memory_total_bytes
             note = "MIG enabled: one instance usable per process"
     bandwidth, source = gpu.memory_bandwidth_bytes_per_s, gpu.memory_bandwidth_source
-    if not bandwidth:
-        spec = match_gpu_spec(gpu.name, specs)
-        if spec is not None:
-            bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
+    spec = match_gpu_spec(gpu.name, specs)
+    if not bandwidth and spec is not None:
+        bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
     if gpu.unified_memory:
         free, note = unified_free(gpu, ram_usable)
     return GpuSlot(
@@ -168,13 +167,13 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
         vendor=gpu.vendor,
         total_bytes=total,
         free_bytes=free,
-        compute_capability=gpu.compute_capability,
+        compute_capability=gpu.compute_capability or (spec.compute_capability if spec else None),
         bandwidth_bytes_per_s=bandwidth,
         bandwidth_source=source,
         unified=gpu.unified_memory,
         note=note,
         runtimes=gpu.runtimes,
-        arch=gpu.arch or (spec.gfx_target if (spec := match_gpu_spec(gpu.name, specs)) else None),
+        arch=gpu.arch or (spec.gfx_target if spec else None),
     )
 
 
