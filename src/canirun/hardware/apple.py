@@ -229,7 +229,7 @@ def probe_apple(run: Runner = run_command, available: int | None = None) -> Appl
         vendor="apple",
         name=name,
         memory_total_bytes=memory,
-        memory_free_bytes=available if available is not None else None,
+        memory_free_bytes=min(available, memory) if available is not None else None,
         index=0,
         memory_source="sysctl:hw.memsize (unified)",
         usable_memory_bytes=budget,

@@ -41,7 +41,7 @@ def probe_jetson(root: Path, memory: Memory) -> tuple[tuple[Gpu, ...], tuple[Pro
         vendor="nvidia",
         name=name,
         memory_total_bytes=memory.total_bytes,
-        memory_free_bytes=memory.available_bytes,
+        memory_free_bytes=memory.available_bytes,  # MemAvailable, as llama.cpp takes it
         index=0,
         memory_source="system RAM (Jetson: the GPU shares it; device-tree model)",
         usable_memory_bytes=memory.total_bytes,
