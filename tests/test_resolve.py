@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scripts.ollama_tags import ollama_shaped_aliases, rewrite
 
 from canirun.catalog import load_catalog
+from canirun.catalog.schema import CatalogFile
 from canirun.estimate.precision import PRECISIONS
 from canirun.names import parse
 from canirun.resolve import normalize, resolve, vocabulary
@@ -312,3 +318,53 @@ def test_reference_shaped_text_never_crashes_and_suggestions_resolve(text: str) 
 def test_suggestions_for_any_text_resolve(text: str) -> None:
     for suggestion in resolve(text, CATALOG).suggestions:
         assert resolve(suggestion, CATALOG).matches, suggestion
+
+
+DATA = Path(__file__).resolve().parent.parent / "src/canirun/catalog/data"
+
+
+def test_no_shipped_file_keeps_ollama_tags_in_aliases() -> None:
+    for path in sorted(DATA.glob("*.toml")):
+        found = ollama_shaped_aliases(tomllib.loads(path.read_text(encoding="utf-8")), path.name)
+        assert not found, (
+            f"{found}: Ollama tags belong in the variant's dated `ollama` field; "
+            "run `python scripts/ollama_tags.py --write --as-of YYYY-MM FILE` and check them"
+        )
+
+
+def _as_aliases(text: str) -> str:
+    """code.toml as it was written before the `ollama` field: tags first in the aliases."""
+    out, tags = [], None
+    for line in text.split("\n"):
+        if line.startswith("ollama = "):
+            tags = tomllib.loads(line)["ollama"]["tags"]
+            continue
+        if line.startswith("aliases = ") and tags is not None:
+            out.append(f"aliases = {json.dumps(tags + tomllib.loads(line)['aliases'])}")
+            tags = None
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def test_the_move_script_round_trips_a_real_file() -> None:
+    shipped = (DATA / "code.toml").read_text(encoding="utf-8")
+    before = _as_aliases(shipped)
+    assert ollama_shaped_aliases(tomllib.loads(before))
+    after, changed = rewrite(before, "2025-03")
+    parsed = CatalogFile.model_validate(tomllib.loads(after))
+    original = CatalogFile.model_validate(tomllib.loads(shipped))
+    tags = {
+        f"{m.id}-{v.key}": (v.ollama.tags if v.ollama else None, v.aliases)
+        for m in parsed.model
+        for v in m.variants
+    }
+    want = {
+        f"{m.id}-{v.key}": (v.ollama.tags if v.ollama else None, v.aliases)
+        for m in original.model
+        for v in m.variants
+    }
+    assert tags == want
+    assert changed == sum(1 for t, _ in want.values() if t)
+    moved = [v.ollama for m in parsed.model for v in m.variants if v.ollama]
+    assert all(o.estimate and o.as_of == "2025-03" for o in moved)
