@@ -79,12 +79,14 @@ class _Entry:
 class _Index:
     entries: list[_Entry]
     tags: dict[str, VariantRef]  # lower-cased Ollama tag -> the variant it pulls
+    tag_spelling: dict[str, str]  # lower-cased Ollama tag -> as the library spells it
     display: dict[str, str]  # normalized name -> a spelling a user can type
 
 
 def _build(catalog: Catalog) -> _Index:
     entries = []
     tags: dict[str, VariantRef] = {}
+    spelling: dict[str, str] = {}
     display: dict[str, str] = {}
     for ref in catalog.variants():
         vnames = frozenset(normalize(n) for n in _variant_names(ref))
@@ -96,11 +98,12 @@ def _build(catalog: Catalog) -> _Index:
         entries.append(_Entry(ref, vnames, mnames, family, frozenset(words)))
         for tag in ref.variant.ollama.tags if ref.variant.ollama else ():
             tags[tag.lower()] = ref
+            spelling[tag.lower()] = tag
         typed = [*_variant_names(ref)[1:], *_model_names(ref)[1:], ref.model.family]
         for name in typed:
             display.setdefault(normalize(name), name)
     display.pop("", None)
-    return _Index(entries, tags, display)
+    return _Index(entries, tags, spelling, display)
 
 
 _CACHE: list[tuple[Catalog, _Index]] = []
@@ -180,7 +183,7 @@ def _by_reference(index: _Index, query: str, parsed: Reference) -> list[Match]:
 
 def _suggest(index: _Index, query: str, parsed: Reference) -> tuple[str, ...]:
     if parsed.kind == "ollama":
-        names = {tag: tag for tag in index.tags} | index.display
+        names = index.tag_spelling | index.display
         key = parsed.candidates[0].lower()
     else:
         names = index.display
