@@ -152,6 +152,14 @@ NodesOpt = Annotated[
         "across nodes as vLLM would (tensor parallel in a node, pipeline across).",
     ),
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="A running Ray cluster ('auto' or its address): probe every node there and plan "
+        "models across them. Needs the extra: pip install 'canirun-ai[ray]'.",
+    ),
+]
 ClusterOpt = Annotated[
     Path | None,
     typer.Option(
@@ -188,6 +196,7 @@ def _setup(
     framework: str | None,
     nodes: int | None,
     cluster: Path | None,
+    ray: str | None,
 ) -> tuple[Any, Any, Any, int | None, Any]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
     from canirun.api import prepare
@@ -211,6 +220,7 @@ def _setup(
         framework=framework,
         nodes=nodes,
         cluster=cluster,
+        ray=ray,
     )
     return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
 
@@ -326,6 +336,7 @@ def scan(
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
     cluster: ClusterOpt = None,
+    ray: RayOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
     require: Annotated[
@@ -386,6 +397,7 @@ _COMMON = (
     "framework",
     "nodes",
     "cluster",
+    "ray",
 )
 
 
@@ -441,6 +453,7 @@ def check(
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
     cluster: ClusterOpt = None,
+    ray: RayOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
 ) -> None:

@@ -7,8 +7,9 @@ it directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, cast
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.envelope import envelope
@@ -28,6 +29,9 @@ from canirun.report import Assumptions, CheckReport, ClusterInfo, ClusterNodeInf
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
+if TYPE_CHECKING:
+    from canirun.hardware.cluster import Cluster
+
 HEADROOM = (
     f"kept free: {GPU_HEADROOM_SHARE:.0%} of each GPU (at least {format_bytes(GPU_HEADROOM_MIN)}), "
     f"{RAM_HEADROOM_SHARE:.0%} of usable RAM (at least {format_bytes(RAM_HEADROOM_MIN)})"
@@ -41,11 +45,12 @@ class Rated:
     summary: Summary
 
 
-Cluster = Sequence[tuple[str, Host]]
-
-
 def machine_capacity(
-    host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None, cluster: Cluster = ()
+    host: Host,
+    catalog: Catalog,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
 ) -> Capacity:
     from canirun.hardware.software import installed_frameworks
 
@@ -53,17 +58,17 @@ def machine_capacity(
     cap = capacity(
         host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
     )
-    if not cluster:
+    if cluster is None:
         return cap
-    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster)
+    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
     return replace(cap, nodes=nodes)
 
 
-def cluster_info(cluster: Cluster, source: str) -> ClusterInfo | None:
-    if not cluster:
+def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
+    if cluster is None:
         return None
     nodes = []
-    for name, h in cluster:
+    for name, h in cluster.nodes:
         gpus = h.hardware.gpus
         nodes.append(
             ClusterNodeInfo(
@@ -77,7 +82,9 @@ def cluster_info(cluster: Cluster, source: str) -> ClusterInfo | None:
         "multi-node layouts follow vLLM: tensor parallel within a node, pipeline parallel "
         "across nodes, Ray as the executor; the network between nodes is assumed fast enough "
         "(InfiniBand or RoCE) and its latency is not in the speed estimate",
+        *cluster.notes,
     )
+    source = cast(Literal["what-if", "reports", "ray"], cluster.source)
     return ClusterInfo(source=source, nodes=tuple(nodes), notes=notes)
 
 
@@ -149,24 +156,19 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
-    cluster: Cluster = (),
+    cluster: Cluster | None = None,
     per_ref: dict[str, Options] | None = None,
 ) -> tuple[dict[str, object], list[Rated]]:
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
     data = {
         **envelope(host, kind),
-        "assumptions": assumptions(cap, opts, host, cluster_info(cluster, _source(cluster))),
+        "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
         "results": [res for r in rated for res in r.results],
     }
     return data, rated
-
-
-def _source(cluster: Cluster) -> str:
-    names = [name for name, _ in cluster]
-    return "what-if" if names == [f"node-{i + 1}" for i in range(len(names))] else "reports"
 
 
 def scan_report(
@@ -175,7 +177,7 @@ def scan_report(
     opts: Options,
     *,
     ram_bandwidth: int | None = None,
-    cluster: Cluster = (),
+    cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
     data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
     return ScanReport.model_validate(data), rated
@@ -217,7 +219,7 @@ def check_report(
     gate: Gate,
     *,
     ram_bandwidth: int | None = None,
-    cluster: Cluster = (),
+    cluster: Cluster | None = None,
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun.options import meets
 
