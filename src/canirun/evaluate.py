@@ -94,12 +94,18 @@ def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
 
 
 def rate_all(
-    refs: Iterable[VariantRef], catalog: Catalog, cap: Capacity, opts: Options
+    refs: Iterable[VariantRef],
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    per_ref: dict[str, Options] | None = None,
 ) -> list[Rated]:
+    """Rate each variant; `per_ref` overrides the options for some (a tag's quant)."""
     rated = []
     for ref in refs:
-        results = rate_variant(ref, catalog, cap, opts)
-        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, opts)))
+        these = (per_ref or {}).get(ref.id, opts)
+        results = rate_variant(ref, catalog, cap, these)
+        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, these)))
     return rated
 
 
@@ -156,9 +162,10 @@ def _scan_data(
     refs: Iterable[VariantRef] | None,
     kind: str,
     cluster: Cluster | None = None,
+    per_ref: dict[str, Options] | None = None,
 ) -> tuple[dict[str, object], list[Rated]]:
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
-    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
+    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
     data = {
         **envelope(host, kind),
         "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
@@ -202,6 +209,13 @@ def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Mat
     return out
 
 
+def _named_precisions(matched: list[tuple[str, Match]], opts: Options) -> dict[str, Options]:
+    """A tag such as llama3:8b-instruct-q4_K_M rates that precision only; --precision wins."""
+    if opts.precisions:
+        return {}
+    return {m.ref.id: replace(opts, precisions=(m.precision,)) for _, m in matched if m.precision}
+
+
 def check_report(
     host: Host,
     catalog: Catalog,
@@ -216,7 +230,9 @@ def check_report(
 
     matched = resolve_queries(queries, catalog)
     refs = [m.ref for _, m in matched]
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", cluster)
+    data, rated = _scan_data(
+        host, catalog, opts, ram_bandwidth, refs, "check", cluster, _named_precisions(matched, opts)
+    )
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
@@ -225,7 +241,16 @@ def check_report(
         {
             **data,
             "query": tuple(queries),
-            "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched],
+            "matches": [
+                {
+                    "query": q,
+                    "model_id": m.ref.id,
+                    "how": m.how,
+                    "precision": m.precision,
+                    "note": m.note,
+                }
+                for q, m in matched
+            ],
             "requirement": gate.describe(),
             "requirement_met": met,
         }

@@ -176,6 +176,9 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
             claim("model", model.id, name)
             for variant in model.variants:
                 claim("variant", f"{model.id}-{variant.key}", name)
+                # One Ollama tag pulls one model: a tag on two variants is an error.
+                for tag in variant.ollama.tags if variant.ollama else ():
+                    claim("ollama tag", tag, name)
             models.append(model)
         for fw in content.framework:
             claim("framework", fw.id, name)
