@@ -259,3 +259,20 @@ def test_backend_choice_refuses_a_precision_with_the_reason() -> None:
     assert "cannot run fp8" in refused.reason
     ok = choose("apple", "apple9", (), transformers, catalog.backends, "fp16")
     assert (ok.usable, ok.backend) == (True, "mps")
+
+
+def test_ollamas_per_gpu_reserve_follows_the_backend_not_a_word_in_its_text() -> None:
+    from canirun.catalog import load_catalog
+    from canirun.estimate.runtime import gpu_reserve
+
+    ollama = load_catalog().framework_by_id["ollama"]
+    assert gpu_reserve(ollama, "cuda") == 457 * 2**20
+    assert gpu_reserve(ollama, "rocm") == 457 * 2**20
+    assert gpu_reserve(ollama, "metal") == 512 * 2**20
+
+
+def test_device_cost_on_metal_uses_metals_reserve() -> None:
+    data = _check("llama 3.1 8b", "-p", "Q4_K_M", "--gpu", "M1", "--framework", "ollama")
+    row = data["results"][0]
+    assert row["verdict"] == "gpu"
+    assert any("via metal" in r for r in row["reasons"])

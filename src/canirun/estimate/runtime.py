@@ -131,14 +131,14 @@ def _overheads(
     if ggml:
         context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
         context_line = (
-            f"CUDA context: {format_bytes(context)} per GPU (estimate; other GPU backends' "
-            "contexts come from backends.toml)"
+            f"GPU runtime context: {format_bytes(context)} per GPU (llama.cpp on CUDA, an "
+            "estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)"
         )
     else:
         context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
         context_line = (
-            f"CUDA context: {format_bytes(context)} per GPU (PyTorch, measured: "
-            f"{TORCH_CUDA_CONTEXT_SOURCE})"
+            f"GPU runtime context: {format_bytes(context)} per GPU (PyTorch on CUDA, measured: "
+            f"{TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and XPU)"
         )
     fraction = framework.gpu_memory_fraction or 1.0
     all_lines = [*reserve_lines, context_line, *lines]
