@@ -157,7 +157,12 @@ def test_mixtral_q4km_partly_offloaded_on_a_24gb_radeon_with_rocm(tmp_path: Path
 def test_7b_on_the_gtt_budget_of_a_ryzen_ai_max(tmp_path: Path) -> None:
     host = _probe_fixture("amd-strix-halo", tmp_path, nvml=NO_NVML, system_name="linux")
     # 124 GiB: the 128 GB machine less its carve-out (SOURCES.md); 100 GiB available.
+    # The GPU is probed with that machine's RAM, not this test box's.
     ram = Memory(total_bytes=124 * GIB, available_bytes=100 * GIB)
+    gpus, _ = amd.probe_amd(
+        FIX / "amd-strix-halo", ram_total=ram.total_bytes, ram_available=ram.available_bytes, env={}
+    )
+    host = dataclasses.replace(host, hardware=dataclasses.replace(host.hardware, gpus=gpus))
     path = _as_file(host, tmp_path, ram)
     row = _check("llama 3.1 8b", "-p", "Q4_K_M", "--hardware", str(path))["results"][0]
     assert row["verdict"] == "gpu"
@@ -276,3 +281,24 @@ def test_device_cost_on_metal_uses_metals_reserve() -> None:
     row = data["results"][0]
     assert row["verdict"] == "gpu"
     assert any("via metal" in r for r in row["reasons"])
+
+
+def test_two_unified_machines_are_not_one_gpu_pair() -> None:
+    result = runner.invoke(app, ["check", "llama 3 8b", "--gpu", "2x M3 Max"])
+    assert result.exit_code == 2
+    assert "one memory pool" in result.output
+
+
+def test_vram_cannot_resize_a_unified_chip() -> None:
+    result = runner.invoke(app, ["check", "llama 3 8b", "--gpu", "M3 Max", "--vram", "24GB"])
+    assert result.exit_code == 2
+    assert "--ram" in result.output
+
+
+def test_ram_resizes_the_unified_pool() -> None:
+    data = _check("llama 3 70b", "-p", "Q4_K_M", "--gpu", "M4 Max", "--ram", "48GiB")
+    (gpu,) = data["hardware"]["gpus"]
+    assert gpu["memory_total_bytes"] == 48 * GIB
+    assert gpu["name"] == "Apple M4 Max, 40-core GPU (48GB)"
+    # 3/4 of 48 GiB = 36 GiB: a 41.7 GiB model no longer fits the GPU.
+    assert data["results"][0]["verdict"] != "gpu"

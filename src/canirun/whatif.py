@@ -46,6 +46,10 @@ def parse_gpu_sized(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec
     spec = match_gpu_spec(name, specs)
     if spec is None:
         raise InputError(f"--gpu {text!r}: not in the GPU table (see `canirun gpus`)")
+    if spec.unified_memory and count > 1:
+        raise InputError(
+            f"--gpu {text!r}: {spec.name} is a whole machine with one memory pool; name it once"
+        )
     sized = _SIZE.match(name)
     if not spec.unified_memory or sized is None:
         return count, spec, spec.memory_bytes
@@ -78,7 +82,7 @@ def _from_spec(spec: GpuSpec, index: int, memory: int | None = None) -> Gpu:
 
 def _resized_name(name: str, memory: int) -> str:
     """ "Apple M3 Max, 40-core GPU (128GB)" at 64 GiB -> "... (64GB)"."""
-    size = f"({memory // GIB}GB)"
+    size = f"({round(memory / GIB)}GB)"
     return re.sub(r"\(\d+GB\)$", size, name) if re.search(r"\(\d+GB\)$", name) else f"{name} {size}"
 
 
@@ -125,7 +129,12 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         assumed.append("memory (from --ram)")
         # On a unified machine --ram sizes the one pool the GPU draws from too.
         gpus = [
-            replace(g, memory_total_bytes=what.ram, memory_free_bytes=what.ram)
+            replace(
+                g,
+                name=_resized_name(g.name, what.ram),
+                memory_total_bytes=what.ram,
+                memory_free_bytes=what.ram,
+            )
             if g.unified_memory
             else g
             for g in gpus
