@@ -400,3 +400,65 @@ def test_windows_facade(tmp_path: Path) -> None:
     host = probe(tmp_path, root=tmp_path, env={}, nvml=nvml, system_name="windows", run=_registry)
     assert [g.index for g in host.hardware.gpus] == [0, 1, 2]
     assert {g.vendor for g in host.hardware.gpus} == {"amd"}
+
+
+class FakeAmdsmi:
+    """amdsmi's functions as canirun calls them, for one card at 0000:86:00.0."""
+
+    def __init__(self, name: str = "AMD Radeon RX 7900 XTX", fail_init: bool = False) -> None:
+        self.name, self.fail_init, self.shut = name, fail_init, False
+
+    def amdsmi_init(self) -> None:
+        if self.fail_init:
+            raise RuntimeError("AMDSMI_STATUS_INIT_ERROR")
+
+    def amdsmi_shut_down(self) -> None:
+        self.shut = True
+
+    def amdsmi_get_processor_handles(self) -> list[str]:
+        return ["h0"]
+
+    def amdsmi_get_gpu_device_bdf(self, handle: str) -> str:
+        return "0000:86:00.0"
+
+    def amdsmi_get_gpu_asic_info(self, handle: str) -> dict[str, str]:
+        return {"market_name": self.name}
+
+    def amdsmi_get_gpu_driver_info(self, handle: str) -> dict[str, str]:
+        return {"driver_name": "amdgpu", "driver_version": "6.16.6"}
+
+
+def test_amdsmi_names_a_card_amdgpu_ids_lacks_and_gives_the_driver(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    shutil.copytree(FIX / "amd-rx7900xtx", root)
+    (root / "usr/share/libdrm/amdgpu.ids").unlink()
+    smi = FakeAmdsmi()
+    g = amd.probe_amd(root, ram_total=None, ram_available=None, env={}, amdsmi=smi)[0][0]
+    assert g.name == "AMD Radeon RX 7900 XTX"
+    assert g.driver_version == "6.16.6"
+    assert smi.shut is True
+
+
+def test_amdsmi_never_overrides_amdgpu_ids_and_its_failures_are_silent() -> None:
+    smi = FakeAmdsmi(name="N/A")
+    g = amd.probe_amd(FIX / "amd-rx7900xtx", ram_total=None, ram_available=None, env={}, amdsmi=smi)
+    assert g[0][0].name == "AMD Radeon RX 7900 XTX"
+    broken = FakeAmdsmi(fail_init=True)
+    g = amd.probe_amd(
+        FIX / "amd-rx7900xtx", ram_total=None, ram_available=None, env={}, amdsmi=broken
+    )
+    assert g[0][0].driver_version is None
+
+
+def test_a_broken_amdsmi_install_is_no_amdsmi(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from canirun.hardware import amdsmi_names
+
+    # Installed (a spec exists) but its import fails, as without ROCm's libamd_smi.so.
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setitem(sys.modules, "amdsmi", None)
+    assert amdsmi_names.load_amdsmi() is None
+    assert capsys.readouterr().out == ""

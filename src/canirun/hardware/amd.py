@@ -9,15 +9,18 @@ target (``gfx_target_version``), compute units and the memory pool HIP reports
 (``mem_banks/*/properties``). The one seam is ``root``: tests pass a fixture tree.
 
 The official ``amdsmi`` binding is not needed: everything it reports for sizing
-is in these files already (research notes, accelerators.md §1.8).
+is in these files already (accelerators.md §1.8). When it is installed it only
+names cards amdgpu.ids does not know and gives the driver version
+(``amdsmi_names``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from canirun.hardware import sysfs
 from canirun.hardware.model import Gpu, ProbeIssue
@@ -184,6 +187,7 @@ def probe_amd(
     ram_available: int | None,
     env: Mapping[str, str] = os.environ,
     page_size: int | None = None,
+    amdsmi: Any | None = None,
 ) -> tuple[tuple[Gpu, ...], tuple[ProbeIssue, ...]]:
     """Every amdgpu card under ``root``, and what could not be read about them."""
     issues: list[ProbeIssue] = []
@@ -195,12 +199,34 @@ def probe_amd(
     has_kfd = (root / "dev/kfd").exists()
     version = rocm_version(root, env) if has_kfd else None
     ttm = ttm_limit(root, page)
+    from canirun.hardware import amdsmi_names
+
+    smi = amdsmi_names.names_by_address(amdsmi if amdsmi is not None else _default_amdsmi(root))
     gpus = []
     for index, card in enumerate(cards):
         gpu = _card(root, card, index, kfd, ttm, ram_total, ram_available, has_kfd, version)
+        gpu = _with_amdsmi(gpu, smi)
         gpus.append(gpu)
         _notes(gpu, index, env, has_kfd, issues)
     return tuple(gpus), tuple(issues)
+
+
+def _default_amdsmi(root: Path) -> Any | None:
+    """The installed binding, only when probing this machine (not a fixture tree)."""
+    if root != Path("/"):
+        return None
+    from canirun.hardware.amdsmi_names import load_amdsmi
+
+    return load_amdsmi()
+
+
+def _with_amdsmi(gpu: Gpu, smi: Mapping[str, tuple[str | None, str | None]]) -> Gpu:
+    name, driver = smi.get((gpu.pci_address or "").lower(), (None, None))
+    if name and gpu.name.startswith("AMD GPU 0x"):  # amdgpu.ids did not know it
+        gpu = replace(gpu, name=name)
+    if driver and gpu.driver_version is None:
+        gpu = replace(gpu, driver_version=driver)
+    return gpu
 
 
 def _page_size() -> int:
