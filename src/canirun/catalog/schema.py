@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from canirun.units import parse_rate, parse_size
 
@@ -37,7 +37,7 @@ Kind = Literal[
 # general public API.
 Access = Literal["open-weights", "on-request", "api-only", "unreleased"]
 Modality = Literal["text", "code", "image", "audio", "video", "protein", "embedding"]
-Dtype = Literal["fp32", "fp16", "bf16"]
+Dtype = Literal["fp32", "fp16", "bf16", "fp8"]
 FileFormat = Literal["gguf", "ggml", "safetensors", "pytorch", "ckpt", "onnx", "jax", "tensorflow"]
 Os = Literal["linux", "darwin", "windows"]
 CpuArch = Literal["x86_64", "arm64"]
@@ -284,6 +284,34 @@ class Variant(Strict):
     files: list[FileSize] = Field(default_factory=list)
     requirements: list[Requirement] = Field(default_factory=list)
     notes: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_active_params(cls, data: object) -> object:
+        """``active_params`` is derived and written out in JSON (`list --json`); reading
+        such JSON back accepts it only when it agrees with ``params``."""
+        if not isinstance(data, dict) or "active_params" not in data:
+            return data
+        data = dict(data)
+        given = data.pop("active_params")
+        params = data.get("params")
+        if isinstance(params, Params):
+            params = params.model_dump()
+        derived = None
+        if isinstance(params, dict):
+            derived = params.get("active") or params.get("total")
+        if given != derived:
+            raise ValueError("active_params is derived from params (active, else total)")
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def active_params(self) -> int | None:
+        """Parameters used per token: the routed share of a mixture of experts (speed),
+        the total for a dense model; memory always follows ``params.total``."""
+        if self.params is None:
+            return None
+        return self.params.active or self.params.total
 
 
 class Model(Strict):

@@ -18,7 +18,9 @@ How many tokens a layer caches depends on the runtime too: a sliding-window or
 chunked layer (``arch.local_layers``) needs only ``sliding_window`` tokens, and
 vLLM (hybrid KV cache manager) and Transformers (sliding-window cache layers)
 keep just that. llama.cpp's iSWA cache keeps ``n_swa + n_ubatch`` cells padded
-to 256 (src/llama-kv-cache-iswa.cpp), and the whole context with ``--swa-full``.
+to 256 (src/llama-kv-cache-iswa.cpp), in F16 even with a quantized cache type
+(#21277), and the whole context with ``--swa-full``. Llama 4's chunked layers
+(``window_kind = "chunked"``) are sized the same way in all three.
 llama.cpp allocates the whole cache up front, so it is resident from the start.
 """
 
@@ -87,8 +89,14 @@ def kv_cache_bytes(
     per_token_layer = elements_per_token_layer(arch, runtime)
     local = arch.local_layers
     window = local_tokens(arch, context, runtime, swa_full) if local else 0
-    tokens = (arch.layers - local) * context + local * window
-    return round(per_token_layer * tokens * KV_BYTES[cache_type] * sequences)
+    full = (arch.layers - local) * context * KV_BYTES[cache_type]
+    # llama.cpp keeps the sliding-window part in F16 whatever --cache-type-k/v say
+    # (ggml-org/llama.cpp#21277, April 2026: "do not quantize SWA KV cache").
+    local_type = "f16" if runtime == "llama.cpp" and not swa_full else cache_type
+    if local_type == "f16" and KV_BYTES[cache_type] > KV_BYTES["f16"]:
+        local_type = cache_type  # an fp32 cache stays fp32
+    windowed = local * window * KV_BYTES[local_type]
+    return round(per_token_layer * (full + windowed) * sequences)
 
 
 def runtime_of(framework_id: str, ggml: bool) -> KvRuntime:

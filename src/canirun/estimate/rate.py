@@ -74,7 +74,7 @@ def _base(ref: VariantRef) -> dict[str, Any]:
         "access": m.access,
         "variant": v.key,
         "params": v.params.total if v.params else None,
-        "active_params": v.params.active if v.params else None,
+        "active_params": v.active_params,
         "native_context": v.arch.max_context if v.arch else None,
         "extended_context": v.arch.extended_context if v.arch else None,
     }
