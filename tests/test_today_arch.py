@@ -291,3 +291,23 @@ def test_vllm_and_llama_cpp_default_to_the_model_maximum() -> None:
         assert "131,072" in line
     tgi = CATALOG.framework_by_id["tgi"]
     assert runtime_context(tgi, arch("gpt-oss-20b"), _cap(80), Workload()) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "vid", ["deepseek-v3-671b", "llama-4-maverick", "gpt-oss-20b", "gemma-3-27b", "llama-3-8b"]
+)
+def test_cached_gguf_layout_equals_the_tensor_by_tensor_recipe(vid: str) -> None:
+    from canirun.estimate.precision import GGML_BPW
+
+    a = arch(vid)
+    assert a.gguf_arch is not None
+    for ftype in ("Q4_K_M", "Q3_K_M", "Q8_0"):
+        pairs = gguf.tensor_types(a, a.gguf_arch, ftype)
+        data = round(sum(t.elements * GGML_BPW[k] / 8 for t, k in pairs))
+        norms = (2 * a.layers + 1) * a.hidden * 4
+        assert gguf.gguf_weight_bytes(a, a.gguf_arch, ftype) == data + norms
+        per_layer = [0] * a.layers
+        for t, k in pairs:
+            if t.layer is not None:
+                per_layer[t.layer] += round(t.elements * GGML_BPW[k] / 8)
+        assert gguf.repeating_layer_bytes(a, a.gguf_arch, ftype) == per_layer

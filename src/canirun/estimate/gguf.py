@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from canirun.catalog.schema import Arch
 from canirun.estimate.params import is_moe_layer
@@ -250,16 +251,52 @@ def tensor_types(arch: Arch, gguf_arch: str, ftype: str) -> list[tuple[Tensor, s
 
 def gguf_weight_bytes(arch: Arch, gguf_arch: str, ftype: str) -> int:
     """Bytes of tensor data in a GGUF file of this type (norms kept in F32)."""
-    total = sum(t.elements * GGML_BPW[kind] / 8 for t, kind in tensor_types(arch, gguf_arch, ftype))
-    norms = (2 * arch.layers + 1) * arch.hidden * 4
-    positions = (arch.learned_positions or 0) * arch.hidden * 4  # llama.cpp keeps them F32
-    return round(total) + norms + positions
+    return _layout(arch, gguf_arch, ftype)[0]
 
 
 def repeating_layer_bytes(arch: Arch, gguf_arch: str, ftype: str) -> list[int]:
     """Bytes of each repeating layer, for partial GPU offload (index = layer)."""
+    return list(_layout(arch, gguf_arch, ftype)[1])
+
+
+# Categories whose type depends on the layer index (llama.cpp's use_more_bits and
+# i_attention_wv counters); every other tensor gets the same type in every layer.
+_LAYER_DEPENDENT = frozenset({"attn_v", "attn_qkv", "ffn_down"})
+
+
+@lru_cache(maxsize=1024)
+def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...]]:
+    """Total tensor bytes and bytes per repeating layer, one recipe pass.
+
+    A scan asks for the same file several times (each framework, the largest-context
+    search) and a 94-layer MoE has thousands of tensors, so this is cached (Arch is a
+    frozen model) and replays the recipe per layer only for the layer-dependent tensors.
+    """
+    recipe = _Recipe(ftype, arch, gguf_arch)
+    fused = gguf_arch in FUSED_QKV
+    total = 0.0
+    edges = [Tensor("token_embd", None, arch.vocab * arch.hidden, arch.hidden)]
+    if has_output_tensor(arch, gguf_arch):
+        edges.append(Tensor("output", None, arch.vocab * arch.hidden, arch.hidden))
+    templates: dict[bool, list[tuple[Tensor, str | None]]] = {}
     per_layer = [0] * arch.layers
-    for t, kind in tensor_types(arch, gguf_arch, ftype):
-        if t.layer is not None:
-            per_layer[t.layer] += round(t.elements * GGML_BPW[kind] / 8)
-    return per_layer
+    for layer in range(arch.layers):
+        moe = is_moe_layer(arch, layer)
+        if moe not in templates:
+            templates[moe] = [
+                (t, None if t.category in _LAYER_DEPENDENT else recipe.choose(t))
+                for t in _layer_tensors(arch, layer, fused)
+            ]
+        size = 0.0
+        for t, fixed in templates[moe]:
+            kind = fixed or recipe.choose(Tensor(t.category, layer, t.elements, t.ncols, t.expert))
+            tensor_bytes = t.elements * GGML_BPW[kind] / 8
+            size += tensor_bytes
+            per_layer[layer] += round(tensor_bytes)
+        total += size
+    # The recipe sees token_embd first and output last, as in the file; neither depends
+    # on the layer counters, so their order relative to the layers does not matter.
+    total += sum(t.elements * GGML_BPW[recipe.choose(t)] / 8 for t in edges)
+    norms = (2 * arch.layers + 1) * arch.hidden * 4
+    positions = (arch.learned_positions or 0) * arch.hidden * 4  # llama.cpp keeps them F32
+    return round(total) + norms + positions, tuple(per_layer)
