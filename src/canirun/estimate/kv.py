@@ -8,8 +8,9 @@ What a token costs per layer depends on the attention:
 * GQA/MQA: 2 x kv_heads x head_dim.
 * MLA (DeepSeek-V2/V3): runtimes that implement MLA cache the compressed latent,
   ``kv_lora_rank + qk_rope_head_dim`` values (576 for DeepSeek-V3) per token per
-  layer. vLLM stores exactly that (its MLA backends cache one latent "head" of
-  that width); llama.cpp stores it as the K cache with no V cache since
+  layer. vLLM stores exactly that (vllm/model_executor/models/deepseek_v2.py builds
+  its MLA attention with one KV head of head_size kv_lora_rank + qk_rope_head_dim);
+  llama.cpp stores it as the K cache with no V cache since
   ggml-org/llama.cpp#19067 (January 2026; builds from #12801, April 2025, to then
   also kept a 512-wide V cache). Transformers' DeepSeek-V3 code caches the
   decompressed keys and values: heads x (head_dim + v_head_dim), 72x more.
