@@ -7,6 +7,7 @@ Every bad value becomes an ``InputError`` that names the flag. Kept apart from
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,8 @@ class Gate:
 def gate_flag(require: str | None, min_tps: float | None, every: bool) -> Gate:
     if require is not None and require not in REQUIRE_LEVELS:
         raise InputError(f"--require: {require!r} is not one of {', '.join(REQUIRE_LEVELS)}")
-    if min_tps is not None and min_tps <= 0:
-        raise InputError("--min-tps: must be more than zero")
+    if min_tps is not None and not (math.isfinite(min_tps) and min_tps > 0):
+        raise InputError(f"--min-tps: {min_tps!r} must be a finite number more than zero")
     if every and require is None and min_tps is None:
         raise InputError("--all only applies together with --require or --min-tps")
     return Gate(require, min_tps, every)

@@ -80,10 +80,13 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
             free, total = best.memory_free_bytes, best.memory_total_bytes
             note = "MIG enabled: one instance usable per process"
     bandwidth, source = gpu.memory_bandwidth_bytes_per_s, gpu.memory_bandwidth_source
-    if not bandwidth:
+    cc = gpu.compute_capability
+    if not bandwidth or cc is None:
         spec = match_gpu_spec(gpu.name, specs)
-        if spec is not None:
+        if spec is not None and not bandwidth:
             bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
+        if spec is not None and cc is None and spec.vendor == gpu.vendor:
+            cc = spec.compute_capability  # a GPU's compute capability is fixed by its model
     if gpu.unified_memory and free is not None:
         # One pool for CPU and GPU: never count it twice, and respect macOS's cap.
         cap = [v for v in (free, ram_usable) if v is not None]
@@ -95,7 +98,7 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
         vendor=gpu.vendor,
         total_bytes=total,
         free_bytes=free,
-        compute_capability=gpu.compute_capability,
+        compute_capability=cc,
         bandwidth_bytes_per_s=bandwidth,
         bandwidth_source=source,
         unified=gpu.unified_memory,

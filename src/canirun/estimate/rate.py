@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, get_args
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Framework, Model
+from canirun.catalog.schema import CpuArch, Framework, Model, Os
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.need import DECODERS, build_need
@@ -124,6 +124,24 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     return None
 
 
+def model_doubts(ref: VariantRef, cap: Capacity) -> tuple[str, ...]:
+    """A model's hard requirement this machine may or may not meet (unknown OS or Docker)."""
+    needs = ref.model.needs
+    if needs is None:
+        return ()
+    from canirun.estimate.frameworks import platform_doubts
+
+    os = list(needs.os) if needs.os else list(get_args(Os))
+    return platform_doubts(ref.model.name, os, list(get_args(CpuArch)), bool(needs.docker), cap)
+
+
+def _unknown_if(placement: Placement, doubts: tuple[str, ...]) -> Placement:
+    """A fit that rests on something unknown (the OS, Docker, ...) is not a fit."""
+    if not doubts or placement.verdict not in RUNNABLE:
+        return placement
+    return Placement("unknown", reasons=(*doubts, *placement.reasons))
+
+
 def _note(m: Model) -> tuple[str, ...]:
     return (m.access_note,) if m.access_note else ()
 
@@ -182,8 +200,15 @@ def _evaluate(
         if not _supports(fw, p, ref.model.kind):
             continue
         need, kv_type = build_need(ref, fw, p, w, opts.workload)
-        out.append(_Eval(fw, p, w, need, place(need, cap, fw), kv_type))
+        doubts = model_doubts(ref, cap) + framework_doubts(fw, cap)
+        out.append(_Eval(fw, p, w, need, _unknown_if(place(need, cap, fw), doubts), kv_type))
     return out
+
+
+def framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
+    from canirun.estimate.frameworks import platform_doubts
+
+    return platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)
 
 
 def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:

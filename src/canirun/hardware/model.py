@@ -45,7 +45,8 @@ class Memory:
 
     total_bytes: int | None = None
     available_bytes: int | None = None
-    # The container's (cgroup's) limit, None when there is none.
+    # The container's (cgroup's) limit, None when there is none (or it is unreadable:
+    # then `limit_unreadable` is true and nothing may count on "no limit").
     limit_bytes: int | None = None
     # What the cgroup already uses, less reclaimable page cache (working set).
     limit_used_bytes: int | None = None
@@ -56,15 +57,23 @@ class Memory:
     # "file" or "flag"; None when not measured.
     bandwidth_bytes_per_s: int | None = None
     bandwidth_source: str | None = None
+    limit_unreadable: bool = False
 
     @property
     def usable_bytes(self) -> int | None:
-        """RAM a new process can count on: host available vs the cgroup's remaining room."""
-        if self.available_bytes is None:
+        """RAM a new process can count on: host available vs the cgroup's remaining room.
+
+        Unknown (None) when the cgroup's limit could not be read, or a limit is set
+        but what the cgroup already uses could not: neither counts as "no limit" or
+        "nothing used".
+        """
+        if self.available_bytes is None or self.limit_unreadable:
             return None
         if self.limit_bytes is None:
             return self.available_bytes
-        room = self.limit_bytes - (self.limit_used_bytes or 0)
+        if self.limit_used_bytes is None:
+            return None
+        room = self.limit_bytes - self.limit_used_bytes
         return max(0, min(self.available_bytes, room))
 
 

@@ -56,7 +56,9 @@ def _cpu(hw: Hardware) -> list[str]:
 def _memory(hw: Hardware) -> list[str]:
     m = hw.memory
     text = f"{format_gib(m.total_bytes)} total, {format_gib(m.available_bytes)} available"
-    if m.limit_bytes is not None:
+    if m.limit_unreadable:
+        text += " · container limit unreadable"
+    elif m.limit_bytes is not None:
         used = format_gib(m.limit_used_bytes)
         text += f" · container limit {format_gib(m.limit_bytes)} ({used} in use)"
     elif m.cgroup_version:
