@@ -199,9 +199,9 @@ def _setup(
 
 
 def _json_text(report: Any) -> str:
-    import json
+    from canirun import jsonsafe
 
-    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    return jsonsafe.dumps(report.model_dump(mode="json"), indent=2) + "\n"
 
 
 @app.command()
@@ -212,14 +212,13 @@ def hardware(
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
-    import json
-
+    from canirun import jsonsafe
     from canirun.envelope import envelope
     from canirun.hardware import load_host
     from canirun.output.files import emit, write_atomic
 
     host = load_host(hardware_file, models_dir)
-    text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
+    text = jsonsafe.dumps(envelope(host, "hardware"), indent=2) + "\n"
     if output is not None:
         write_atomic(output, text)
     if as_json:
@@ -254,7 +253,6 @@ def _deliver(
     as_json: bool,
     output: Path | None,
     github_summary: bool,
-    level: str | None,
     text: Any,
 ) -> None:
     """Render the report in the chosen format to stdout, --output and the job summary."""
@@ -276,7 +274,7 @@ def _deliver(
     rendered = {
         "json": lambda: _json_text(report),
         "markdown": lambda: ci_formats.render_markdown(report),
-        "junit": lambda: ci_formats.render_junit(report, level),
+        "junit": lambda: ci_formats.render_junit(report),
         "text": text,
     }
     body = rendered[chosen]()
@@ -313,21 +311,21 @@ def scan(
         str | None,
         typer.Option(
             "--require",
-            help="For --format junit: each model fails below this placement (gpu, multi-gpu, "
-            "offload, cpu). The exit code stays 0: gate with `canirun check`.",
+            help="Gate: the worst acceptable placement (gpu, multi-gpu, offload, cpu). Exit 1 "
+            "when no model runs that well, in every format; in JUnit each model below it fails.",
         ),
     ] = None,
 ) -> None:
     """Rate every model in the catalog for this machine, grouped by category."""
     from canirun import options
 
-    level = options.gate_flag(require, None, False).level
+    gate = options.gate_flag(require, None, False)
     catalog, host, opts, bandwidth = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
     from canirun.output import scan_text
     from canirun.output.hardware_text import render_hardware
 
-    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth)
+    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth, gate=gate)
 
     def text() -> str:
         return (
@@ -335,6 +333,7 @@ def scan(
             + scan_text.render_summary(report, colour=scan_text.use_colour())
             + scan_text.render_frameworks(report.frameworks)
             + scan_text.render_assumptions(report.assumptions)
+            + scan_text.render_requirement(report)
         )
 
     _deliver(
@@ -343,9 +342,10 @@ def scan(
         as_json=as_json,
         output=output,
         github_summary=github_summary,
-        level=level,
         text=text,
     )
+    if report.requirement_met is False:
+        raise typer.Exit(EXIT_UNMET)
 
 
 _COMMON = (
@@ -441,7 +441,6 @@ def check(
         as_json=as_json,
         output=output,
         github_summary=github_summary,
-        level=gate.level,
         text=lambda: render_check(report, explain=explain, colour=use_colour()),
     )
     if report.requirement_met is False:

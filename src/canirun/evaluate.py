@@ -28,6 +28,7 @@ from canirun.report import Assumptions, CheckReport, ScanReport
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
+NO_GATE = Gate()
 HEADROOM = (
     f"kept free: {GPU_HEADROOM_SHARE:.0%} of each GPU (at least {format_bytes(GPU_HEADROOM_MIN)}), "
     f"{RAM_HEADROOM_SHARE:.0%} of usable RAM (at least {format_bytes(RAM_HEADROOM_MIN)})"
@@ -109,23 +110,42 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    gate: Gate,
 ) -> tuple[dict[str, object], list[Rated]]:
+    from canirun.options import meets
+
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
+    met = None
+    if gate.active:
+        # The gate is decided here, once: the exit code and every format (JUnit too) agree.
+        rated = [
+            replace(r, summary=replace(r.summary, requirement_met=meets(r.results, gate)))
+            for r in rated
+        ]
+        verdicts = [bool(r.summary.requirement_met) for r in rated]
+        met = all(verdicts) if gate.every else any(verdicts)
     data = {
         **envelope(host, kind),
         "assumptions": assumptions(cap, opts, host),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
+        "requirement": gate.describe(),
+        "requirement_met": met,
         "results": [res for r in rated for res in r.results],
     }
     return data, rated
 
 
 def scan_report(
-    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    *,
+    ram_bandwidth: int | None = None,
+    gate: Gate = NO_GATE,
 ) -> tuple[ScanReport, list[Rated]]:
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan")
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate)
     return ScanReport.model_validate(data), rated
 
 
@@ -159,22 +179,14 @@ def check_report(
     *,
     ram_bandwidth: int | None = None,
 ) -> tuple[CheckReport, list[Rated]]:
-    from canirun.options import meets
-
     matched = resolve_queries(queries, catalog)
     refs = [m.ref for _, m in matched]
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check")
-    met = None
-    if gate.active:
-        verdicts = [meets(r.results, gate) for r in rated]
-        met = all(verdicts) if gate.every else any(verdicts)
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", gate)
     report = CheckReport.model_validate(
         {
             **data,
             "query": tuple(queries),
             "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched],
-            "requirement": gate.describe(),
-            "requirement_met": met,
         }
     )
     return report, rated

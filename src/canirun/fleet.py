@@ -12,7 +12,6 @@ flat however many reports are read.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from canirun import jsonsafe
 from canirun.envelope import SCHEMA_VERSION
 from canirun.errors import InputError
 
@@ -105,9 +105,13 @@ def _get(data: Any, *keys: str, kind: type | tuple[type, ...] = object) -> Any:
         if not isinstance(value, dict) or key not in value:
             raise _Foreign(f"no {'.'.join(keys)}")
         value = value[key]
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
         raise _Foreign(f"{'.'.join(keys)} has the wrong type")
     return value
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, Cell]]:
@@ -123,7 +127,9 @@ def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, 
             verdict=_get(row, "verdict", kind=str),
             precision=row.get("precision") if isinstance(row.get("precision"), str) else None,
             framework=row.get("framework") if isinstance(row.get("framework"), str) else None,
-            tokens_per_second=float(tps) if isinstance(tps, (int, float)) else None,
+            tokens_per_second=float(tps)
+            if isinstance(tps, (int, float)) and not isinstance(tps, bool)
+            else None,
         )
     return models, cells
 
@@ -148,7 +154,7 @@ def _without_results(raw: bytes) -> Any | None:
     if not head.endswith(b","):
         return None
     try:
-        data = json.loads(head[:-1] + b"}")
+        data = jsonsafe.loads(head[:-1] + b"}")
     except (ValueError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) and "summary" in data else None
@@ -162,7 +168,7 @@ def _load(raw: bytes) -> Any:
         data = _without_results(raw)
         if data is not None:
             return data
-    return json.loads(raw)
+    return jsonsafe.loads(raw)  # NaN and Infinity are not JSON: such a file is skipped
 
 
 def read_report(path: Path) -> MachineReport | Skipped:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +26,26 @@ from canirun.whatif import WhatIf
 REQUIRE_LEVELS = ("gpu", "multi-gpu", "offload", "cpu")
 
 
+SIZE_FORMS = "a number and a unit: 24GB, 16GiB, 512MiB (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+RATE_FORMS = "a number and a unit per second: 80GB/s, 3.35TB/s, 500MB/s"
+# Below these, a figure is a typo (a missing unit), not a machine.
+MIN_MEMORY = 2**20
+MIN_BANDWIDTH = 10**6
+_HAS_UNIT = re.compile(r"[a-zA-Z]\s*(/\s*s)?\s*$")
+
+
 def size_flag(flag: str, text: str | None) -> int | None:
+    """A memory size from a flag: a unit is required (`--ram 64` is not 64 bytes)."""
     if text is None:
         return None
+    if not _HAS_UNIT.search(text):
+        raise InputError(f"{flag}: {text!r} has no unit; write {SIZE_FORMS}")
     try:
         value = parse_size(text)
     except ValueError as exc:
         raise InputError(f"{flag}: {exc}") from None
-    if value <= 0:
-        raise InputError(f"{flag}: {text!r} must be more than zero")
+    if value < MIN_MEMORY:
+        raise InputError(f"{flag}: {text!r} is less than 1 MiB; write {SIZE_FORMS}")
     return value
 
 
@@ -43,12 +55,14 @@ def bandwidth_flag(text: str | None) -> tuple[bool, int | None]:
         return True, None
     if text.strip().lower() == "off":
         return False, None
+    if not _HAS_UNIT.search(text):
+        raise InputError(f"--ram-bandwidth: {text!r} has no unit; write {RATE_FORMS}, or off")
     try:
         value = parse_rate(text) if "/" in text else parse_size(text)
     except ValueError as exc:
-        raise InputError(f"--ram-bandwidth: {exc}") from None
-    if value <= 0:
-        raise InputError(f"--ram-bandwidth: {text!r} must be more than zero")
+        raise InputError(f"--ram-bandwidth: {exc}; write {RATE_FORMS}") from None
+    if value < MIN_BANDWIDTH:
+        raise InputError(f"--ram-bandwidth: {text!r} is less than 1 MB/s; write {RATE_FORMS}")
     return False, value
 
 
@@ -174,11 +188,15 @@ def workload(
 def rate_options(
     wl: Workload, precisions: Sequence[str], framework: str | None, catalog: Catalog
 ) -> Options:
-    return Options(
-        workload=wl,
-        precisions=precision_flag(precisions),
-        framework=framework_flag(framework, catalog),
-    )
+    chosen = framework_flag(framework, catalog)
+    fw = catalog.framework_by_id.get(chosen or "")
+    decodes = fw is not None and bool({"llm", "vlm"} & set(fw.serves))
+    if fw is not None and decodes and wl.kv_cache_type not in ("f16", *fw.kv_cache_types):
+        offered = ", ".join(dict.fromkeys(("f16", *fw.kv_cache_types)))
+        raise InputError(
+            f"--kv-cache: {fw.name} has no {wl.kv_cache_type} KV cache (it offers {offered})"
+        )
+    return Options(workload=wl, precisions=precision_flag(precisions), framework=chosen)
 
 
 def host_for(

@@ -66,6 +66,8 @@ class ScanReport(Report):
     assumptions: Assumptions
     frameworks: tuple[FrameworkStatus, ...] = ()
     summary: tuple[Summary, ...] = ()
+    requirement: str | None = Field(None, description="the --require/--min-tps gate, if any")
+    requirement_met: bool | None = None
     results: tuple[Result, ...] = ()
 
 
@@ -82,8 +84,6 @@ class CheckReport(ScanReport):
 
     query: tuple[str, ...]
     matches: tuple[MatchInfo, ...] = ()
-    requirement: str | None = Field(None, description="the --require/--min-tps gate, if any")
-    requirement_met: bool | None = None
 
 
 class CatalogListing(_Strict):

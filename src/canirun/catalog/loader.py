@@ -119,9 +119,11 @@ def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
 
 def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
     if raw is None:
+        from canirun import jsonsafe
+
         try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            raw = jsonsafe.toml_loads(text)  # nan and inf are refused
+        except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
     try:
         return CatalogFile.model_validate(raw)

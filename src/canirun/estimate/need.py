@@ -20,14 +20,22 @@ from canirun.estimate.weights import Weights
 DECODERS = frozenset({"llm", "vlm"})
 
 
+def kv_type_for(fw: Framework, p: prec.Precision, wl: Workload) -> str | None:
+    """The KV cache type this framework uses for the workload, None when it has none of
+    the requested type. The default ("f16") is the runtime's own 16-bit cache (fp32
+    with fp32 weights on the PyTorch side); any other type must be one it offers."""
+    if wl.kv_cache_type == "f16":
+        return "fp32" if p.name == "fp32" and p.family != "ggml" else "f16"
+    return wl.kv_cache_type if wl.kv_cache_type in fw.kv_cache_types else None
+
+
 def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tuple[int, str]:
     arch = ref.variant.arch
     if arch is None or ref.model.kind not in DECODERS:
         return 0, "none"
-    if p.family == "ggml":
-        kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
-    else:
-        kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
+    kv_type = kv_type_for(fw, p, wl)
+    if kv_type is None:  # callers leave such frameworks out (rate.frameworks_for)
+        raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
     return kv_cache_bytes(
         arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
     ), kv_type

@@ -348,6 +348,15 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
     fws, why_not = frameworks_for(ref, catalog, cap)
     if opts.framework:
         fws = [f for f in fws if f.id == opts.framework]
+    kv = opts.workload.kv_cache_type
+    kv_note = ""
+    if ref.model.kind in DECODERS and ref.variant.arch is not None and kv != "f16":
+        without = [f.name for f in fws if kv not in f.kv_cache_types]
+        fws = [f for f in fws if kv in f.kv_cache_types]
+        if without:
+            kv_note = f"--kv-cache {kv}: {', '.join(without)} cannot use a {kv} KV cache"
+        if without and not fws:
+            why_not = [kv_note]
     base = {
         **_base(ref),
         "format": None,
@@ -381,7 +390,7 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
                 **base,
                 precision=None,
                 verdict="unsupported",
-                reasons=(f"no {wanted} with {', '.join(order)}",),
+                reasons=(f"no {wanted} with {', '.join(order)}", *([kv_note] if kv_note else [])),
             )
         )
     return results

@@ -25,12 +25,14 @@ def _read(path: Path) -> Any:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"--hardware {path}: cannot read it: {exc.strerror or exc}") from None
+    from canirun import jsonsafe
+
     try:
         text = raw.decode("utf-8-sig")
         if path.suffix.lower() == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            return jsonsafe.toml_loads(text)
+        return jsonsafe.loads(text)  # NaN, Infinity and 1e400 are refused
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise InputError(f"--hardware {path}: not valid {kind}: {exc}") from None
 
@@ -54,6 +56,10 @@ def _negative(value: Any, where: str = "") -> str | None:
     return None
 
 
+def _as_json(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
 def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssue, ...]]:
     from pydantic import TypeAdapter, ValidationError
 
@@ -67,9 +73,13 @@ def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssu
     if bad:
         raise InputError(f"--hardware {path}: {bad}: must not be negative")
     try:
-        hardware = TypeAdapter(Hardware).validate_python(hw_data)
-        machine = TypeAdapter(Machine).validate_python(machine_data or {})
-        issues = TypeAdapter(tuple[ProbeIssue, ...]).validate_python(issues_data or [])
+        # Strict, in JSON mode: `true` is not 1 byte, "64" is not a number, 1.0 is not
+        # a count (lists still read as tuples). TOML dates come back as strings and fail.
+        hardware = TypeAdapter(Hardware).validate_json(_as_json(hw_data), strict=True)
+        machine = TypeAdapter(Machine).validate_json(_as_json(machine_data or {}), strict=True)
+        issues = TypeAdapter(tuple[ProbeIssue, ...]).validate_json(
+            _as_json(issues_data or []), strict=True
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))

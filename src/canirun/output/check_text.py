@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from canirun.estimate.precision import PRECISIONS
 from canirun.estimate.results import Result, Summary, rank
-from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
+from canirun.output.scan_text import (
+    COLOURS,
+    render_assumptions,
+    render_requirement,
+    speed_range,
+    verdict_text,
+)
 from canirun.report import CheckReport
 from canirun.units import format_gib
 
@@ -137,8 +143,9 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
             sources = results[0].sources if results else ()
             if sources:
                 lines.append("  sources: " + ", ".join(sources))
-    text = "\n".join(lines) + "\n" + render_assumptions(report.assumptions)
-    if report.requirement is not None:
-        state = "met" if report.requirement_met else "NOT met"
-        text += f"Requirement {state}: {report.requirement}.\n"
-    return text
+    return (
+        "\n".join(lines)
+        + "\n"
+        + render_assumptions(report.assumptions)
+        + render_requirement(report)
+    )

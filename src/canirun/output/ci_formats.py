@@ -1,7 +1,8 @@
 """Reports for CI systems: Markdown (job summaries) and JUnit XML (test views).
 
-JUnit has one test case per model variant: it passes when the best way to
-run the model here meets the requirement (``--require``, default: runs at all),
+JUnit has one test case per model variant: it passes when the model meets the
+report's requirement (``--require``/``--min-tps``, decided in the report; without
+one: runs here at all),
 fails otherwise, and is skipped for API-only models, which no machine hosts.
 GitHub, GitLab and Jenkins show these natively.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from canirun.estimate.results import RUNNABLE, Result, Summary, rank
+from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.output.scan_text import CATEGORY_TITLES, verdict_text
 from canirun.report import ScanReport
 from canirun.units import format_gib
@@ -46,9 +47,9 @@ def _hardware_line(report: ScanReport) -> str:
 
 def render_markdown(report: ScanReport, title: str = "canirun") -> str:
     lines = [f"## {title}", "", _hardware_line(report), ""]
-    if getattr(report, "requirement", None):
-        met = getattr(report, "requirement_met", None)
-        lines += [f"Requirement {'met' if met else 'NOT met'}: {report.requirement}.", ""]  # type: ignore[attr-defined]
+    if report.requirement:
+        met = "met" if report.requirement_met else "NOT met"
+        lines += [f"Requirement {met}: {report.requirement}.", ""]
     for category, heading in CATEGORY_TITLES.items():
         rows = [s for s in report.summary if s.category == category]
         if not rows:
@@ -80,16 +81,17 @@ def render_markdown(report: ScanReport, title: str = "canirun") -> str:
     return "\n".join(lines) + "\n"
 
 
-def meets_level(summary: Summary, level: str | None) -> bool:
-    if summary.verdict not in RUNNABLE:
-        return False
-    return level is None or rank(summary.verdict) <= rank(level)
+def _passes(summary: Summary) -> bool:
+    """The report's own decision: the gate's when there is one, else "runs here"."""
+    if summary.requirement_met is not None:
+        return summary.requirement_met
+    return summary.verdict in RUNNABLE
 
 
-def render_junit(report: ScanReport, level: str | None = None) -> str:
+def render_junit(report: ScanReport) -> str:
     """JUnit XML: a suite per category, a case per model variant."""
     root = ET.Element("testsuites", name="canirun")
-    wanted = f"runs at {level} or better" if level else "runs here"
+    wanted = report.requirement or "runs here"
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for category, heading in CATEGORY_TITLES.items():
         rows = [s for s in report.summary if s.category == category]
@@ -109,7 +111,7 @@ def render_junit(report: ScanReport, level: str | None = None) -> str:
             if s.verdict == "api-only":
                 ET.SubElement(case, "skipped", message=detail)
                 counts["skipped"] += 1
-            elif not meets_level(s, level):
+            elif not _passes(s):
                 failure = ET.SubElement(case, "failure", message=f"does not meet: {wanted}")
                 failure.text = detail
                 counts["failures"] += 1

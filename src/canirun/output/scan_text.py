@@ -180,3 +180,11 @@ def render_assumptions(a: Assumptions) -> str:
         "\n" + text + "\nMemory in GiB; tok/s is an estimated decode range. "
         "Details: --json or check --explain.\n"
     )
+
+
+def render_requirement(report: ScanReport) -> str:
+    """The gate's outcome, last, where a CI log reader looks; empty without a gate."""
+    if report.requirement is None:
+        return ""
+    state = "met" if report.requirement_met else "NOT met"
+    return f"Requirement {state}: {report.requirement}.\n"
