@@ -56,6 +56,24 @@ def _negative(value: Any, where: str = "") -> str | None:
     return None
 
 
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first string that is not valid Unicode (JSON allows "\\ud800")."""
+    if isinstance(value, str):
+        return where or "top level" if any("\ud800" <= c <= "\udfff" for c in value) else None
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _lone_surrogate(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
 def _as_json(value: Any) -> str:
     return json.dumps(value, default=str)
 
@@ -72,6 +90,9 @@ def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssu
     bad = _negative(hw_data)
     if bad:
         raise InputError(f"--hardware {path}: {bad}: must not be negative")
+    broken = _lone_surrogate(data)
+    if broken:
+        raise InputError(f"--hardware {path}: {broken}: not valid Unicode (a lone surrogate)")
     try:
         # Strict, in JSON mode: `true` is not 1 byte, "64" is not a number, 1.0 is not
         # a count (lists still read as tuples). TOML dates come back as strings and fail.

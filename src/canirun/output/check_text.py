@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from canirun.estimate.precision import PRECISIONS
 from canirun.estimate.results import Result, Summary, rank
+from canirun.output import safe
 from canirun.output.scan_text import (
     COLOURS,
+    cut,
     render_assumptions,
     render_requirement,
     speed_range,
@@ -35,7 +37,10 @@ def _cells(r: Result) -> list[str]:
 
 
 def _row(cells: list[str], colour: str | None) -> str:
-    line = "  ".join(f"{c[:w]:<{w}}" for (_, w), c in zip(_COLUMNS, cells, strict=False)).rstrip()
+    # Cells are made safe before colouring: our escape codes are the only ones left.
+    line = "  ".join(
+        f"{cut(safe.line(c), w):<{w}}" for (_, w), c in zip(_COLUMNS, cells, strict=False)
+    ).rstrip()
     line = "  " + line
     return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
 
@@ -127,22 +132,21 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
     for match in report.matches:
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
-        lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
+        lines += ["", safe.line(head)]
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
             for r in runnable:
                 lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
-        lines.append(_best_line(s))
-        faster = _faster_line(s, results)
-        if faster:
-            lines.append(faster)
+        more = [_best_line(s), _faster_line(s, results) or ""]
         if explain:
             for r in results:
-                lines += _explain(r)
+                more += _explain(r)
             sources = results[0].sources if results else ()
             if sources:
-                lines.append("  sources: " + ", ".join(sources))
+                more.append("  sources: " + ", ".join(sources))
+        lines += [safe.line(text) for text in more if text]
     return (
         "\n".join(lines)
         + "\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from canirun.estimate.results import RUNNABLE, Result, Summary
+from canirun.output import safe
 from canirun.output.scan_text import CATEGORY_TITLES, verdict_text
 from canirun.report import ScanReport
 from canirun.units import format_gib
@@ -32,15 +33,18 @@ def _best(summary: Summary, report: ScanReport) -> Result | None:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return safe.markdown_cell(text)
 
 
 def _hardware_line(report: ScanReport) -> str:
     hw = report.hardware
-    gpus = ", ".join(f"{g.name} ({format_gib(g.memory_total_bytes)})" for g in hw.gpus) or "no GPU"
-    cpu = hw.cpu.model or "unknown CPU"
+    gpus = (
+        ", ".join(f"{_cell(g.name)} ({format_gib(g.memory_total_bytes)})" for g in hw.gpus)
+        or "no GPU"
+    )
+    cpu = _cell(hw.cpu.model or "unknown CPU")
     return (
-        f"**{report.machine.hostname or 'this machine'}**: {cpu}, "
+        f"**{_cell(report.machine.hostname or 'this machine')}**: {cpu}, "
         f"{format_gib(hw.memory.total_bytes)} RAM, {gpus}"
     )
 
@@ -49,7 +53,7 @@ def render_markdown(report: ScanReport, title: str = "canirun") -> str:
     lines = [f"## {title}", "", _hardware_line(report), ""]
     if report.requirement:
         met = "met" if report.requirement_met else "NOT met"
-        lines += [f"Requirement {met}: {report.requirement}.", ""]
+        lines += [f"Requirement {met}: {_cell(report.requirement)}.", ""]
     for category, heading in CATEGORY_TITLES.items():
         rows = [s for s in report.summary if s.category == category]
         if not rows:
@@ -88,6 +92,15 @@ def _passes(summary: Summary) -> bool:
     return summary.verdict in RUNNABLE
 
 
+def _xml_safe(root: ET.Element) -> None:
+    """Names and reasons come from catalogs and files: keep only what XML 1.0 allows."""
+    for el in root.iter():
+        if el.text:
+            el.text = safe.xml(el.text)
+        for key, value in el.attrib.items():
+            el.set(key, safe.xml(value))
+
+
 def render_junit(report: ScanReport) -> str:
     """JUnit XML: a suite per category, a case per model variant."""
     root = ET.Element("testsuites", name="canirun")
@@ -122,5 +135,6 @@ def render_junit(report: ScanReport) -> str:
             totals[key] += value
     for key, value in totals.items():
         root.set(key, str(value))
+    _xml_safe(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

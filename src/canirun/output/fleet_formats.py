@@ -14,6 +14,7 @@ from collections import Counter
 
 from canirun.envelope import now_utc
 from canirun.fleet import Fleet
+from canirun.output import safe
 from canirun.output.scan_text import CATEGORY_TITLES, VERDICT_TEXT
 from canirun.report import FleetCell, FleetReport, FleetRow
 from canirun.units import format_gib
@@ -107,21 +108,26 @@ def render_markdown(report: FleetReport) -> str:
         f"{len(report.machines)} machines, {len(report.rows)} models; "
         f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced."
     )
-    lines += ["", "| Model | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    cell = safe.markdown_cell
+    header = " | ".join(cell(label) for label in labels)
+    lines += ["", f"| Model | {header} |", "|---" * (len(labels) + 1) + "|"]
     for row in report.rows:
-        lines.append(f"| {row.name} | " + " | ".join(_row_texts(report, row)) + " |")
+        texts = " | ".join(cell(t) for t in _row_texts(report, row))
+        lines.append(f"| {cell(row.name)} | {texts} |")
     if report.skipped:
         lines += ["", "Skipped files:", ""]
-        lines += [f"- `{s.file}`: {s.reason}" for s in report.skipped]
+        lines += [f"- `{safe.markdown_code(s.file)}`: {cell(s.reason)}" for s in report.skipped]
     return "\n".join(lines) + "\n"
 
 
 def render_csv(report: FleetReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model_id", "name", "category", *_labels(report)])
+    cell = safe.csv_cell
+    writer.writerow([cell(t) for t in ("model_id", "name", "category", *_labels(report))])
     for row in report.rows:
-        writer.writerow([row.model_id, row.name, row.category, *_row_texts(report, row)])
+        texts = (row.model_id, row.name, row.category, *_row_texts(report, row))
+        writer.writerow([cell(t) for t in texts])
     return out.getvalue()
 
 

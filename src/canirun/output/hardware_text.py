@@ -7,6 +7,7 @@ Memory is shown in GiB; bandwidth in GB/s (10^9 bytes), as vendors publish it.
 from __future__ import annotations
 
 from canirun.hardware.model import Gpu, Hardware, Host
+from canirun.output import safe
 from canirun.units import format_gib
 
 _LABEL = 9
@@ -130,4 +131,5 @@ def render_hardware(host: Host) -> str:
         lines.append("")
         lines.append("Probe notes:")
         lines += [f"  {i.severity:<8} {i.source}: {i.message}" for i in host.issues]
-    return "\n".join(lines) + "\n"
+    # Names and messages come from the probe and from files: never let them drive the terminal.
+    return "\n".join(safe.line(line) for line in lines) + "\n"
