@@ -148,8 +148,12 @@ SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Residues (Alph
 
 def _catalog(extra: list[Path] | None) -> Any:
     from canirun.catalog import load_catalog
+    from canirun.errors import one_line
 
-    return load_catalog(tuple(str(p) for p in extra or ()))
+    catalog = load_catalog(tuple(str(p) for p in extra or ()))
+    for warning in catalog.warnings:
+        typer.echo(one_line(f"canirun: warning: {warning}"), err=True)
+    return catalog
 
 
 def _setup(
@@ -204,10 +208,22 @@ def _json_text(report: Any) -> str:
     return jsonsafe.dumps(report.model_dump(mode="json"), indent=2) + "\n"
 
 
+HardwareOutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Also write the JSON report to FILE, atomically."),
+]
+FleetOutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Write the matrix to FILE (in --format), atomically, not stdout."
+    ),
+]
+
+
 @app.command()
 def hardware(
     as_json: JsonFlag = False,
-    output: OutputOpt = None,
+    output: HardwareOutputOpt = None,
     hardware_file: HardwareOpt = None,
     models_dir: ModelsDirOpt = None,
 ) -> None:
@@ -456,7 +472,12 @@ CategoryOpt = Annotated[
 ]
 TaskOpt = Annotated[str | None, typer.Option("--task", help="e.g. text-generation, embeddings.")]
 LocalOpt = Annotated[
-    bool, typer.Option("--local", help="Only models whose weights can be run here.")
+    bool,
+    typer.Option(
+        "--local",
+        help="Only models whose weights can be downloaded (open, or on request) to run "
+        "locally; whether this machine can run them: `canirun scan`.",
+    ),
 ]
 ApiOpt = Annotated[bool, typer.Option("--api", help="Only models used through an API.")]
 
@@ -554,13 +575,15 @@ def fleet(
     fmt: Annotated[
         str, typer.Option("--format", help="markdown (default), csv, json or html.")
     ] = "markdown",
-    output: OutputOpt = None,
+    output: FleetOutputOpt = None,
     category: CategoryOpt = None,
 ) -> None:
     """Merge scan/check reports from many machines into one model x machine matrix.
 
-    A machine is its hostname plus its hashed machine id; its newest report wins.
-    Unreadable or foreign files are skipped with a warning and counted.
+    A machine is its hostname plus its hashed machine id: its newest full scan is
+    the base, newer checks update the models they rated. What-if reports
+    (--gpu/--vram/--ram), unreadable and foreign files are skipped with a warning
+    and counted.
     """
     from canirun.fleet import expand, merge
     from canirun.output import fleet_formats
@@ -569,8 +592,12 @@ def fleet(
     if fmt not in FLEET_FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FLEET_FORMATS)}")
     merged = merge(expand(paths))
+    from canirun.errors import one_line
+
     for skipped in merged.skipped:
-        typer.echo(f"canirun: warning: skipped {skipped.file}: {skipped.reason}", err=True)
+        typer.echo(
+            one_line(f"canirun: warning: skipped {skipped.file}: {skipped.reason}"), err=True
+        )
     if not merged.machines:
         raise InputError(f"fleet: none of the {len(merged.skipped)} files is a readable report")
     report = fleet_formats.fleet_report(merged)
@@ -602,7 +629,7 @@ def fleet(
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schema of canirun's reports (hardware, scan, check)."""
+    """Print the JSON Schema of every JSON canirun writes (reports, fleet, listings)."""
     import json
 
     from canirun.output.files import emit

@@ -126,7 +126,8 @@ def _scan_data(
         verdicts = [bool(r.summary.requirement_met) for r in rated]
         met = all(verdicts) if gate.every else any(verdicts)
     data = {
-        **envelope(host, kind),
+        # A check, or a scan limited to some precisions or one framework, is partial.
+        **envelope(host, kind, partial=kind == "check" or bool(opts.precisions or opts.framework)),
         "assumptions": assumptions(cap, opts, host),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],

@@ -111,4 +111,4 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         assumed.append("memory (from --ram)")
     note = ProbeIssue("what-if", "hardware changed by --gpu/--vram/--ram: not this machine", "info")
     new_hw = replace(hw, gpus=tuple(gpus), memory=memory, assumed=tuple(assumed))
-    return replace(host, hardware=new_hw, issues=(*host.issues, note))
+    return replace(host, hardware=new_hw, issues=(*host.issues, note), basis="what-if")

@@ -14,8 +14,9 @@ from canirun.estimate import precision as prec
 from canirun.estimate.kv import kv_cache_bytes
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import llm_overheads, other_overheads
+from canirun.estimate.runtime import Term, llm_overheads, other_overheads
 from canirun.estimate.weights import Weights
+from canirun.units import format_bytes
 
 DECODERS = frozenset({"llm", "vlm"})
 
@@ -121,11 +122,11 @@ def build_need(
         need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
-        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")
+        need = _raise_to(need, by_length[0], f"to reach the GPU memory for {by_length[1]}")
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
         line = (
-            f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
+            f"to reach the published {floor.amount} ({floor.condition or floor.kind}; "
             f"{_src(m, floor.source)})"
         )
         need = _raise_to(need, floor.amount_bytes, line)
@@ -144,9 +145,11 @@ def _raise_to(need: Need, card: int, line: str) -> Need:
     current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
     if target <= current:
         return need
-    raised = replace(
-        over, gpu_compute=over.gpu_compute + target - current, lines=(*over.lines, line)
+    extra = target - current
+    term = Term(
+        "gpu-compute", extra, f"published floor: {format_bytes(extra)} more on the GPU, {line}"
     )
+    raised = replace(over, gpu_compute=over.gpu_compute + extra, terms=(*over.terms, term))
     return replace(need, overheads=raised)
 
 

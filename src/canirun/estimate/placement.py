@@ -324,7 +324,8 @@ def _offload(
 def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
     if not framework.cpu_only_ok:
         return None
-    total = need.weights + need.kv + need.overheads.cpu_compute + need.overheads.cpu_process
+    over = need.overheads
+    total = need.weights + need.kv + over.cpu_compute + over.cpu_process + over.cpu_backend
     ram = ram_budget(cap)
     usable = cap.ram_usable_bytes
     if ram is None or usable is None:

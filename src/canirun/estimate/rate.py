@@ -229,22 +229,37 @@ def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
 
 def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     """The breakdown for this verdict's placement; for a verdict that places nothing,
-    the need on one GPU where the framework could use one here, else in RAM."""
+    the need on one GPU where the framework could use one here, else in RAM. Every
+    amount the total counts has its line, and no line is left out of the total."""
     over = e.need.overheads
     pl = e.placement
     unplaced = pl.verdict not in RUNNABLE
+    counts: dict[str, int]
     if pl.verdict == "cpu" or (unplaced and not gpu_capable):
-        overhead = over.cpu_compute + over.cpu_process
+        counts = {"cpu-compute": 1, "process": 1, "cpu-backend": 1}
     elif pl.verdict == "offload":
-        overhead = over.gpu_per_device + over.gpu_compute + over.cpu_compute + over.cpu_process
+        counts = {"gpu-device": 1, "gpu-compute": 1, "cpu-compute": 1, "process": 1}
     else:
-        overhead = (over.gpu_per_device + over.gpu_compute) * max(1, len(pl.gpus))
+        n = max(1, len(pl.gpus))
+        counts = {"gpu-device": n, "gpu-compute": n}
     lines = [f"weights: {format_bytes(e.weights.bytes)}, {e.weights.how}"]
     if e.weights.source:
         lines[0] += f" ({e.weights.source})"
     if e.need.kv:
         lines.append(f"KV cache: {format_bytes(e.need.kv)} ({e.kv_type})")
-    lines += list(over.lines)
+    overhead = 0
+    for term in over.terms:
+        times = counts.get(term.where, 0)
+        if times:
+            overhead += term.bytes * times
+            lines.append(term.text + (f", x {times} GPUs" if times > 1 else ""))
+    if "gpu-device" in counts:
+        lines += list(over.lines)
+    if "process" not in counts:
+        lines.append(
+            f"besides, in RAM (not in this GPU total): the process itself, "
+            f"{format_bytes(over.cpu_process)}"
+        )
     total = e.weights.bytes + e.need.kv + overhead
     return MemoryEstimate(
         weights_bytes=e.weights.bytes,

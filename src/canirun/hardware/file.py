@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from canirun.errors import InputError
-from canirun.hardware.model import Hardware, Host, Machine, ProbeIssue
+from canirun.hardware.model import Basis, Hardware, Host, Machine, ProbeIssue
 
 
 def _read(path: Path) -> Any:
@@ -132,6 +132,16 @@ def _fill_assumptions(hw: Hardware) -> Hardware:
 
 
 def load_hardware_file(path: Path) -> Host:
-    hardware, machine, issues = _validate(path, _read(path))
+    data = _read(path)
+    hardware, machine, issues = _validate(path, data)
     note = ProbeIssue("hardware-file", f"hardware read from {path}, not probed here", "info")
-    return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=(note, *issues))
+    # A what-if report stays a what-if: reading it back does not make it a real machine.
+    basis: Basis = (
+        "what-if" if isinstance(data, dict) and data.get("basis") == "what-if" else "file"
+    )
+    return Host(
+        hardware=_fill_assumptions(hardware),
+        machine=machine,
+        issues=(note, *issues),
+        basis=basis,
+    )

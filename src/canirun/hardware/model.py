@@ -17,6 +17,9 @@ from typing import Any, Literal
 _STRICT: Any = {"extra": "forbid"}
 
 Severity = Literal["info", "warning"]
+# Where a host's figures come from: probed here, read from a hardware file, or a
+# what-if (--gpu/--vram/--ram changed them: no real machine has them).
+Basis = Literal["probe", "file", "what-if"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,7 @@ class Host:
     hardware: Hardware
     machine: Machine = field(default_factory=Machine)
     issues: tuple[ProbeIssue, ...] = ()
+    basis: Basis = "probe"
 
 
 def to_jsonable(value: Any) -> Any:

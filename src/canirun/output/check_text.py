@@ -107,12 +107,15 @@ def _explain(r: Result) -> list[str]:
     lines += [f"      why: {reason}" for reason in r.reasons]
     speed = r.tokens_per_second
     if speed is not None:
-        if speed.low is not None and speed.bytes_per_token:
-            bw = (
-                f"{speed.bandwidth_bytes_per_s / 1e9:.0f} GB/s"
-                if speed.bandwidth_bytes_per_s
-                else "?"
+        eff = f"{speed.efficiency[0]}-{speed.efficiency[1]}"
+        if speed.low is not None and speed.bytes_per_token and not speed.bandwidth_bytes_per_s:
+            # GPU + RAM: two bandwidths, named in the note.
+            lines.append(
+                f"      speed: {speed.bytes_per_token / 1e9:.2f} GB per token, {speed.note}; "
+                f"x {eff} = {speed.low}-{speed.high} tok/s"
             )
+        elif speed.low is not None and speed.bytes_per_token:
+            bw = f"{(speed.bandwidth_bytes_per_s or 0) / 1e9:.0f} GB/s"
             lines.append(
                 f"      speed: {bw} x {speed.efficiency[0]}-{speed.efficiency[1]} / "
                 f"{speed.bytes_per_token / 1e9:.2f} GB per token = {speed.low}-{speed.high} tok/s"

@@ -69,12 +69,14 @@ def fleet_report(fleet: Fleet) -> FleetReport:
                     "cpu": m.cpu,
                     "ram_bytes": m.ram_bytes,
                     "gpus": m.gpus,
+                    "partial": m.partial,
                 }
                 for m in fleet.machines
             ],
             "rows": rows,
             "skipped": [{"file": s.file, "reason": s.reason} for s in fleet.skipped],
             "superseded": fleet.superseded,
+            "partial_merged": fleet.partial_merged,
         }
     )
 
@@ -95,9 +97,13 @@ def _row_texts(report: FleetReport, row: FleetRow) -> list[str]:
 def _labels(report: FleetReport) -> list[str]:
     """Hostnames, with a short machine id where two machines share one."""
     counts = Counter(m.hostname for m in report.machines)
-    return [
+    labels = [
         m.hostname if counts[m.hostname] < 2 else f"{m.hostname} ({(m.machine_id or '?')[:8]})"
         for m in report.machines
+    ]
+    return [
+        f"{label} (partial)" if m.partial else label
+        for label, m in zip(labels, report.machines, strict=True)
     ]
 
 
@@ -106,7 +112,8 @@ def render_markdown(report: FleetReport) -> str:
     lines = ["## canirun fleet", ""]
     lines.append(
         f"{len(report.machines)} machines, {len(report.rows)} models; "
-        f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced."
+        f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced, "
+        f"{report.partial_merged} partial reports (checks) merged in."
     )
     cell = safe.markdown_cell
     header = " | ".join(cell(label) for label in labels)
@@ -200,7 +207,8 @@ def render_html(report: FleetReport) -> str:
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>canirun fleet</h1><p>{len(report.machines)} machines, {len(report.rows)} models, "
         f"written {e(report.created_at)}; {len(report.skipped)} files skipped, "
-        f"{report.superseded} older reports replaced. Click a column to sort.</p>"
+        f"{report.superseded} older reports replaced, {report.partial_merged} partial reports "
+        "(checks) merged in. Click a column to sort.</p>"
         f'<p><label>Category <select id="category"><option value="">all</option>{options}'
         f'</select></label></p><p class="legend">{legend}</p>'
         f'<table id="matrix"><thead><tr>{"".join(head)}</tr></thead>'

@@ -126,7 +126,14 @@ def render_hardware(host: Host) -> str:
         lines.append(_line("GPUs", "none found"))
     lines.append(_docker(hw))
     if hw.assumed:
-        lines.append(_line("Assumed", ", ".join(hw.assumed) + " (not stated in the file)"))
+        # From --gpu/--vram/--ram: each entry names its flag. The rest are figures a
+        # hardware file left out, filled from its totals.
+        flags = [a for a in hw.assumed if "(from --" in a]
+        filled = [a for a in hw.assumed if "(from --" not in a]
+        parts = flags + (
+            [", ".join(filled) + " (not stated in the file: the totals)"] if filled else []
+        )
+        lines.append(_line("Assumed", ", ".join(parts)))
     if host.issues:
         lines.append("")
         lines.append("Probe notes:")
