@@ -85,7 +85,7 @@ def _root(
 ) -> None:
     """Which AI models and serving frameworks can this machine host, and how?
 
-    Exit codes: 0 success; 1 a `check --require/--min-tps` gate was not met;
+    Exit codes: 0 success; 1 a --require/--min-tps gate (check, scan) was not met;
     2 bad input or usage; 130 interrupted; 141 the output pipe was closed.
     """
 

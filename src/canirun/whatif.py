@@ -82,6 +82,7 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         return host
     hw = host.hardware
     assumed = list(hw.assumed)
+    notes: list[ProbeIssue] = []
     gpus = list(hw.gpus)
     if what.gpus:
         gpus = []
@@ -97,6 +98,14 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
             )
         if not gpus:
             gpus = [Gpu(vendor="nvidia", name="what-if GPU", memory_total_bytes=None, index=0)]
+            notes.append(
+                ProbeIssue(
+                    "what-if",
+                    "--vram without --gpu: a GPU of unknown model, so no compute capability "
+                    "minimum or bandwidth can be checked; name one with --gpu",
+                    "warning",
+                )
+            )
         gpus = [replace(g, memory_total_bytes=what.vram, memory_free_bytes=what.vram) for g in gpus]
         assumed.append("gpus[].memory (from --vram)")
     memory = hw.memory
@@ -111,4 +120,4 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         assumed.append("memory (from --ram)")
     note = ProbeIssue("what-if", "hardware changed by --gpu/--vram/--ram: not this machine", "info")
     new_hw = replace(hw, gpus=tuple(gpus), memory=memory, assumed=tuple(assumed))
-    return replace(host, hardware=new_hw, issues=(*host.issues, note), basis="what-if")
+    return replace(host, hardware=new_hw, issues=(*host.issues, note, *notes), basis="what-if")

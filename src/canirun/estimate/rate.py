@@ -282,7 +282,7 @@ def _disk(ref: VariantRef, w: Weights, cap: Capacity) -> tuple[int, bool | None,
             f"disk: {smallest.amount} besides the weights ({smallest.condition or 'data'})"
         )
     if cap.disk_free_bytes is None:
-        return need, None, lines
+        return need, None, [*lines, "free disk space unknown: whether the files fit is not checked"]
     fits = need <= cap.disk_free_bytes
     if not fits:
         lines.append(
