@@ -224,3 +224,31 @@ def test_scan_require_gates_the_exit_code(fmt: str, machine: Path) -> None:
     assert plain.exit_code == 0, plain.output
     if fmt == "text":
         assert "Requirement NOT met" in unmet.stdout
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"total_bytes": 68719476736', '"total_bytes": true'),
+        ('"tokens_per_second": null', '"tokens_per_second": NaN'),
+        ('"schema_version": "1.1"', '"schema_version": "1.1", "x": Infinity'),
+        ('"estimate": true\n    }\n  ]\n}', '"estimate": NaN\n    }\n  ]\n}'),
+        ('"estimate": true\n    }\n  ]\n}', '"estimate": 1e999\n    }\n  ]\n}'),
+    ],
+)
+def test_fleet_skips_reports_with_bools_as_numbers_or_non_finite_numbers(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    from canirun.fleet import MachineReport, Skipped, read_report
+
+    hw = tmp_path / "hw.json"
+    hw.write_text(json.dumps({"memory": {"total_bytes": 64 * GIB}}))
+    report = tmp_path / "r.json"
+    out = runner.invoke(app, ["scan", "--hardware", str(hw), "--json", "--output", str(report)])
+    assert out.exit_code == 0
+    text = report.read_text()
+    assert isinstance(read_report(report), MachineReport)
+    assert old in text
+    report.write_text(text.replace(old, new, 1))
+    skipped = read_report(report)
+    assert isinstance(skipped, Skipped), skipped

@@ -277,3 +277,24 @@ def test_min_tps_nan_on_the_command_line() -> None:
     out = runner.invoke(app, ["check", "llama3:8b", "--min-tps", "nan"])
     assert out.exit_code == 2
     assert "--min-tps" in out.stderr
+
+
+def test_mig_instances_that_cannot_be_listed_are_unknown_not_empty() -> None:
+    from canirun.hardware.nvidia import probe_gpus
+    from tests.fakes import fake_nvml as f
+
+    gpu = f.a100_mig()
+    gpu.errors["nvmlDeviceGetMaxMigDeviceCount"] = f.NVML_ERROR_UNKNOWN
+    gpus, issues = probe_gpus(f.FakeNvml([gpu]), {})
+    h = make_host(ram=GIB, vram=0, free=0, total=0, cc=None, docker=True)
+    h = replace(h, hardware=replace(h.hardware, gpus=gpus))
+    cap = capacity(h, CATALOG.gpus)
+    assert cap.gpus[0].free_bytes is None
+    assert issues
+
+
+def test_unknown_free_disk_is_said() -> None:
+    h = make_host(ram=64 * GIB, vram=0, free=0, total=0, cc=None, docker=True)
+    r = results(h)[("llama-3-8b", "Q4_K_M")]
+    assert r.disk_fits is None
+    assert any("free disk space unknown" in line for line in r.reasons)

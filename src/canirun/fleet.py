@@ -140,6 +140,7 @@ def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, 
 
 
 _RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[')
+_NON_FINITE = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)|\d[eE][+-]?\d{3}")
 
 
 def _without_results(raw: bytes) -> Any | None:
@@ -169,7 +170,9 @@ def _load(raw: bytes) -> Any:
     # Only canirun's own layout (indent 2) takes the fast path, and only when the
     # file ends where that layout closes `results` and the report: a top-level
     # "  ]" then "}". Anything else, a truncated file included, is parsed whole.
-    if raw.rstrip().endswith(b"\n  ]\n}"):
+    # A bare NaN/Infinity or a float past its range in the skipped part would go
+    # unseen: anything that looks like one sends the file to the strict full parse.
+    if raw.rstrip().endswith(b"\n  ]\n}") and not _NON_FINITE.search(raw):
         data = _without_results(raw)
         if data is not None:
             return data
