@@ -145,3 +145,12 @@ def load_hardware_file(path: Path) -> Host:
         issues=(note, *issues),
         basis=basis,
     )
+
+
+def load_hardware_data(data: Any, where: str) -> Host:
+    """A report or hardware object already parsed (say, sent back by a cluster node)."""
+    hardware, machine, issues = _validate(Path(where), data)
+    basis: Basis = (
+        "what-if" if isinstance(data, dict) and data.get("basis") == "what-if" else "file"
+    )
+    return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=issues, basis=basis)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from canirun.estimate.precision import PRECISIONS
-from canirun.estimate.results import Result, Summary, rank
+from canirun.estimate.results import RUNNABLE, Result, Summary, rank
 from canirun.output import safe
 from canirun.output.scan_text import (
     COLOURS,
@@ -46,10 +46,11 @@ def _row(cells: list[str], colour: str | None) -> str:
 
 
 def _best_line(s: Summary) -> str:
-    if s.verdict in ("gpu", "multi-gpu", "offload", "cpu"):
+    if s.verdict in RUNNABLE:
         where = {
             "gpu": "on the GPU",
             "multi-gpu": "across GPUs",
+            "multi-node": "across nodes",
             "offload": "on GPU + RAM",
             "cpu": "on the CPU",
         }[s.verdict]
@@ -137,6 +138,10 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
         results = by_model.get(match.model_id, [])
         head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
         lines += ["", safe.line(head)]
+        if match.precision:
+            lines.append(safe.line(f"  precision {match.precision}, as the name says"))
+        if match.note:
+            lines.append(safe.line(f"  note: {match.note}"))
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))

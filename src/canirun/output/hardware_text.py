@@ -125,6 +125,11 @@ def render_hardware(host: Host) -> str:
     else:
         lines.append(_line("GPUs", "none found"))
     lines.append(_docker(hw))
+    found = hw.software.frameworks
+    if found is not None:
+        lines.append(
+            _line("Frameworks", ", ".join(found) if found else "none of the catalog's found")
+        )
     if hw.assumed:
         # From --gpu/--vram/--ram: each entry names its flag. The rest are figures a
         # hardware file left out, filled from its totals.
