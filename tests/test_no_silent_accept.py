@@ -189,6 +189,11 @@ def test_every_kv_line_uses_the_requested_type(kv: str, model: str) -> None:
             assert kv in CATALOG.framework_by_id[r["framework"]].kv_cache_types
 
 
+@pytest.mark.parametrize("kv", ["bf16", "fp32", "q5_0"])
+def test_kv_cache_types_no_framework_is_rated_with_are_refused(kv: str) -> None:
+    one_line_exit_2(["check", "llama3:8b", "--kv-cache", kv], "--kv-cache", "fp8")
+
+
 def test_no_framework_with_the_type_is_said_so(machine: Path) -> None:
     out = runner.invoke(
         app,
@@ -215,15 +220,15 @@ def test_no_framework_with_the_type_is_said_so(machine: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown", "junit"])
 def test_scan_require_gates_the_exit_code(fmt: str, machine: Path) -> None:
-    base = ["scan", "--hardware", str(machine), "--format", fmt]
+    base = ["scan", "--hardware", str(machine), "--format", fmt, "-p", "Q4_K_M"]
     unmet = runner.invoke(app, [*base, "--require", "gpu"])  # no GPU on this machine
     assert unmet.exit_code == 1, unmet.output
-    met = runner.invoke(app, [*base, "--require", "cpu"])
-    assert met.exit_code == 0, met.output
-    plain = runner.invoke(app, base)
-    assert plain.exit_code == 0, plain.output
     if fmt == "text":
         assert "Requirement NOT met" in unmet.stdout
+        met = runner.invoke(app, [*base, "--require", "cpu"])
+        assert met.exit_code == 0, met.output
+        plain = runner.invoke(app, base)
+        assert plain.exit_code == 0, plain.output
 
 
 @pytest.mark.parametrize(

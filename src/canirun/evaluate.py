@@ -176,7 +176,7 @@ def _scan_data(
         "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
-        "requirement": gate.describe(),
+        "requirement": gate.describe("model of the catalog" if kind == "scan" else "matched model"),
         "requirement_met": met,
         "results": [res for r in rated for res in r.results],
     }

@@ -16,7 +16,6 @@ from pathlib import Path
 from canirun.catalog.loader import Catalog
 from canirun.errors import InputError
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import KV_BYTES
 from canirun.estimate.rate import Options
 from canirun.estimate.results import RUNNABLE, Result, Workload, rank
 from canirun.hardware.model import Host
@@ -94,10 +93,15 @@ def framework_flag(text: str | None, catalog: Catalog) -> str | None:
     raise InputError(f"--framework: unknown framework {text!r}{hint}")
 
 
+# What --kv-cache may ask for: f16 is each runtime's default 16-bit cache (fp32 with
+# fp32 weights); the rest must be a type the framework offers (frameworks.toml).
+KV_CHOICES = ("f16", "q8_0", "q4_0", "fp8")
+
+
 def kv_flag(text: str) -> str:
     value = text.strip().lower()
-    if value not in KV_BYTES:
-        raise InputError(f"--kv-cache: {text!r} is not one of {', '.join(KV_BYTES)}")
+    if value not in KV_CHOICES:
+        raise InputError(f"--kv-cache: {text!r} is not one of {', '.join(KV_CHOICES)}")
     return value
 
 
@@ -113,7 +117,7 @@ class Gate:
     def active(self) -> bool:
         return self.level is not None or self.min_tps is not None
 
-    def describe(self) -> str | None:
+    def describe(self, of: str = "matched model") -> str | None:
         if not self.active:
             return None
         parts = []
@@ -121,7 +125,7 @@ class Gate:
             parts.append(f"runs at {self.level} or better")
         if self.min_tps is not None:
             parts.append(f"at least {self.min_tps:g} tokens/s (low estimate)")
-        scope = "every matched model" if self.every else "at least one matched model"
+        scope = f"every {of}" if self.every else f"at least one {of}"
         return f"{scope} {' and '.join(parts)}"
 
 
