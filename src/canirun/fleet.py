@@ -168,11 +168,12 @@ def _without_results(raw: bytes) -> Any | None:
 
 def _load(raw: bytes) -> Any:
     # Only canirun's own layout (indent 2) takes the fast path, and only when the
-    # file ends where that layout closes `results` and the report: a top-level
-    # "  ]" then "}". Anything else, a truncated file included, is parsed whole.
-    # A bare NaN/Infinity or a float past its range in the skipped part would go
-    # unseen: anything that looks like one sends the file to the strict full parse.
-    if raw.rstrip().endswith(b"\n  ]\n}") and not _NON_FINITE.search(raw):
+    # file ends where that layout closes the last result, `results` and the report:
+    # "    }", a top-level "  ]" then "}". Anything else, a truncated file included
+    # (even one that happens to end in "  ]\n}"), is parsed whole. A bare NaN/Infinity
+    # or a float past its range in the skipped part would go unseen: anything that
+    # looks like one sends the file to the strict full parse.
+    if raw.rstrip().endswith(b"\n    }\n  ]\n}") and not _NON_FINITE.search(raw):
         data = _without_results(raw)
         if data is not None:
             return data

@@ -224,7 +224,8 @@ def report_schema() -> dict[str, Any]:
     the listings of `list --json`, `frameworks --json` and `gpus --json`."""
     from pydantic import TypeAdapter
 
-    schema = TypeAdapter(AnyReport).json_schema()
+    # Serialization mode: the schema of what canirun writes (derived fields included).
+    schema = TypeAdapter(AnyReport).json_schema(mode="serialization")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

@@ -11,10 +11,10 @@ from dataclasses import replace
 from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.kv import kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import Term, llm_overheads, other_overheads
+from canirun.estimate.runtime import Term, llm_overheads, other_overheads, uses_ggml
 from canirun.estimate.weights import Weights
 from canirun.units import format_bytes
 
@@ -35,11 +35,18 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
     if arch is None or ref.model.kind not in DECODERS:
         return 0, "none"
     kv_type = kv_type_for(fw, p, wl)
-    if kv_type is None:  # callers leave such frameworks out (rate.frameworks_for)
+    if kv_type is None:  # callers leave such frameworks out (rate._rate)
         raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
-    return kv_cache_bytes(
-        arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
-    ), kv_type
+    runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
+    size = kv_cache_bytes(
+        arch,
+        wl.context_tokens,
+        sequences=wl.sequences,
+        cache_type=kv_type,
+        runtime=runtime,
+        swa_full=wl.swa_full,
+    )
+    return size, kv_type
 
 
 def _published_floor(
