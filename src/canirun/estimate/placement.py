@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from canirun.catalog.schema import Framework
+from canirun.estimate.backends import choose
 from canirun.estimate.capacity import Capacity, GpuSlot
 from canirun.estimate.results import Verdict
 from canirun.estimate.runtime import Overheads
@@ -38,6 +39,7 @@ class Need:
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
     heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
+    precision: str | None = None  # some GPU backends cannot run some precisions (MPS: fp8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +88,23 @@ def ram_budget(cap: Capacity) -> int | None:
 
 
 def usable_gpus(
-    cap: Capacity, framework: Framework
+    cap: Capacity, framework: Framework, precision: str | None = None
 ) -> tuple[list[GpuSlot], list[str], list[tuple[GpuSlot, str]]]:
-    """GPUs this framework can drive, why the others are left out, and the GPUs it
-    may or may not drive (a minimum compute capability that cannot be checked)."""
+    """GPUs this framework can drive (each with the backend it would use), why the
+    others are left out, and the GPUs it may or may not drive (a minimum compute
+    capability that cannot be checked)."""
     out, notes, doubts = [], [], []
-    for slot in cap.gpus:
-        if slot.vendor not in framework.accelerators:
-            notes.append(f"{slot.label}: {framework.name} has no {slot.vendor} support")
+    for probed in cap.gpus:
+        if probed.vendor not in framework.accelerators:
+            notes.append(f"{probed.label}: {framework.name} has no {probed.vendor} support")
             continue
+        choice = choose(
+            probed.vendor, probed.arch, probed.runtimes, framework, cap.backends, precision
+        )
+        if not choice.usable:
+            notes.append(f"{probed.label}: {choice.reason}")
+            continue
+        slot = replace(probed, backend=choice.backend)
         minimum = framework.min_compute_capability
         if slot.vendor != "nvidia" or not minimum:
             out.append(slot)
@@ -129,8 +139,13 @@ def parse_cc(text: str | None) -> tuple[int, int] | None:
     return int(major), int(minor)
 
 
+def device_cost(need: Need, slot: GpuSlot) -> int:
+    """The runtime's fixed cost on this GPU: its backend's context and reserves."""
+    return dict(need.overheads.by_backend).get(slot.backend or "", need.overheads.gpu_per_device)
+
+
 def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None, int, int | None]:
-    total = need.weights + need.kv + need.overheads.gpu_compute + need.overheads.gpu_per_device
+    total = need.weights + need.kv + need.overheads.gpu_compute + device_cost(need, slot)
     budget = gpu_budget(slot, fraction)
     if budget is None:
         return None, total, None
@@ -165,7 +180,7 @@ def _first_fit(
 
 
 def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
-    gpus, notes, doubts = usable_gpus(cap, framework)
+    gpus, notes, doubts = usable_gpus(cap, framework, need.precision)
     fraction = need.overheads.gpu_fraction
     ranked = _rank(gpus, fraction)
     unknown = [_budget_unknown(s) for s in ranked if gpu_budget(s, fraction) is None]
@@ -206,12 +221,16 @@ def _one_gpu(
                 ram_bytes=need.overheads.cpu_process,
                 headroom_bytes=left,
                 reasons=(
-                    f"needs {format_gib(total)} on the GPU; {slot.label} has "
+                    f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
                     f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
                     f"{format_gib(gpu_headroom(slot))} headroom)",
                 ),
             )
     return None
+
+
+def _via(slot: GpuSlot) -> str:
+    return f" (via {slot.backend})" if slot.backend else ""
 
 
 def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str]:
@@ -235,7 +254,7 @@ def _multi_gpu(
     if any(b is None for b in budgets):
         return None
     known = [b or 0 for b in budgets]
-    per_device = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    per_device = max(device_cost(need, s) for s in ranked) + need.overheads.gpu_compute
     body = need.weights + need.kv
     if framework.multi_gpu == "tensor-parallel":
         for n in (2, 4, 8):
@@ -276,7 +295,7 @@ def _offload(
     budget = gpu_budget(slot, fraction)
     if ram is None or budget is None or slot.unified:
         return None
-    fixed_gpu = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
     process = need.overheads.cpu_process
     gpus = (slot.index,) if slot.index is not None else ()
     if need.layers:
@@ -298,7 +317,8 @@ def _offload(
             ram_bytes=in_ram,
             headroom_bytes=min(budget - on_gpu, ram - in_ram),
             reasons=(
-                f"{k} of {len(need.layers)} layers fit on {slot.label} ({format_gib(on_gpu)}); "
+                f"{k} of {len(need.layers)} layers fit on {slot.label}{_via(slot)} "
+                f"({format_gib(on_gpu)}); "
                 f"the rest needs {format_gib(in_ram)} of RAM, "
                 f"{format_gib(cap.ram_usable_bytes)} usable",
             ),

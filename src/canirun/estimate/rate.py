@@ -215,7 +215,7 @@ def _evaluate(
     for fw in fws:
         if not _supports(fw, p, ref.model.kind):
             continue
-        need, kv_type = build_need(ref, fw, p, w, opts.workload)
+        need, kv_type = build_need(ref, fw, p, w, opts.workload, cap.backends)
         doubts = model_doubts(ref, cap) + framework_doubts(fw, cap)
         out.append(_Eval(fw, p, w, need, _unknown_if(place(need, cap, fw), doubts), kv_type))
     return out
@@ -524,7 +524,7 @@ def max_context(
 
     def keeps(ctx: int) -> bool:
         wl = replace(opts.workload, context_tokens=ctx)
-        need, _ = build_need(ref, fw, p, w, wl)
+        need, _ = build_need(ref, fw, p, w, wl, cap.backends)
         return rank(place(need, cap, fw).verdict) <= target
 
     limit = arch.extended_context if opts.workload.extended_context else None

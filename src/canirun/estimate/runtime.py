@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from canirun.catalog.schema import Arch, Framework, Model, Variant
+from canirun.catalog.schema import Arch, Backend, Framework, Model, Variant
 from canirun.estimate.results import Workload
 from canirun.units import format_bytes
 
@@ -66,20 +66,30 @@ class Overheads:
     gpu_fraction: float  # share of a GPU's memory the runtime uses at most
     lines: tuple[str, ...]  # notes without an amount of their own (a runtime's cap)
     cpu_backend: int = 0  # reserved in RAM only when the model runs on the CPU
-    terms: tuple[Term, ...] = ()  # every amount above, one line each
+    terms: tuple[Term, ...] = ()  # every amount above, one line each (CUDA's per-GPU ones)
+    # gpu_per_device on each GPU backend (backends.toml): its context plus the
+    # framework's reserves for that backend. gpu_per_device itself is CUDA's.
+    by_backend: tuple[tuple[str, int], ...] = ()
+
+
+def gpu_reserve(framework: Framework, backend: str) -> int:
+    """The framework's documented per-GPU reserves that apply on ``backend``."""
+    return sum(
+        o.amount_bytes
+        for o in framework.overheads
+        if o.device == "gpu" and o.per == "device" and (not o.backends or backend in o.backends)
+    )
 
 
 def _reserves(framework: Framework) -> tuple[list[Term], list[Term]]:
-    """Documented per-GPU reserves, and the RAM its CPU backend reserves.
-
-    Metal-only entries are left out: canirun does not probe Apple GPUs yet. A
-    ``device = "cpu"`` overhead is a cost of running on the CPU backend (vLLM's
-    VLLM_CPU_KVCACHE_SPACE), not of every process.
+    """Documented per-GPU reserves (those that apply on CUDA), and the RAM its CPU
+    backend reserves. A ``device = "cpu"`` overhead is a cost of running on the CPU
+    backend (vLLM's VLLM_CPU_KVCACHE_SPACE), not of every process.
     """
     gpu = [
         Term("gpu-device", o.amount_bytes, f"{o.what}: {o.amount} per GPU ({framework.name})")
         for o in framework.overheads
-        if o.device == "gpu" and o.per == "device" and "metal" not in o.what.lower()
+        if o.device == "gpu" and o.per == "device" and (not o.backends or "cuda" in o.backends)
     ]
     cpu = [
         Term("cpu-backend", o.amount_bytes, f"{o.what}: {o.amount} ({framework.name})")
@@ -136,26 +146,41 @@ def uses_ggml(framework: Framework, precision_family: str) -> bool:
 
 
 def _overheads(
-    framework: Framework, ggml: bool, gpu_work: list[Term], cpu_work: list[Term]
+    framework: Framework,
+    ggml: bool,
+    gpu_work: list[Term],
+    cpu_work: list[Term],
+    backends: tuple[Backend, ...] = (),
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent terms."""
     reserves, backend = _reserves(framework)
     if ggml:
         context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
-        context_line = f"CUDA context: {format_bytes(context)} per GPU (estimate)"
+        context_line = (
+            f"GPU runtime context: {format_bytes(context)} per GPU (llama.cpp on CUDA, an "
+            "estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)"
+        )
         process_line = f"the process itself in RAM: {format_bytes(process)} (llama.cpp, measured)"
     else:
         context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
         context_line = (
-            f"CUDA context: {format_bytes(context)} per GPU (PyTorch, measured: "
-            f"{TORCH_CUDA_CONTEXT_SOURCE})"
+            f"GPU runtime context: {format_bytes(context)} per GPU (PyTorch on CUDA, measured: "
+            f"{TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and XPU)"
         )
         process_line = f"the process itself in RAM: {format_bytes(process)} (PyTorch, estimate)"
     fraction = framework.gpu_memory_fraction or 1.0
     notes = []
     if fraction < 1:
         notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
+    by_backend = tuple(
+        (
+            b.id,
+            (b.ggml_context_bytes if ggml else b.torch_context_bytes)
+            + gpu_reserve(framework, b.id),
+        )
+        for b in backends
+    )
     terms = (
         *reserves,
         Term("gpu-device", context, context_line),
@@ -173,11 +198,16 @@ def _overheads(
         lines=tuple(notes),
         cpu_backend=sum(t.bytes for t in backend),
         terms=terms,
+        by_backend=by_backend,
     )
 
 
 def llm_overheads(
-    framework: Framework, arch: Arch, workload: Workload, precision_family: str
+    framework: Framework,
+    arch: Arch,
+    workload: Workload,
+    precision_family: str,
+    backends: tuple[Backend, ...] = (),
 ) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
@@ -203,7 +233,8 @@ def llm_overheads(
                     "outside the compute buffer, flash attention off; measured)",
                 )
             )
-        return _overheads(framework, True, [Term("gpu-compute", compute, _on(line, "GPU"))], cpu)
+        gpu = [Term("gpu-compute", compute, _on(line, "GPU"))]
+        return _overheads(framework, True, gpu, cpu, backends)
     if framework.id == "vllm":
         tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
     else:
@@ -215,6 +246,7 @@ def llm_overheads(
         False,
         [Term("gpu-compute", act, _on(line, "GPU"))],
         [Term("cpu-compute", act, _on(line, "CPU"))],
+        backends,
     )
 
 
@@ -225,6 +257,7 @@ def other_overheads(
     weights_bytes: int,
     workload: Workload,
     precision_family: str,
+    backends: tuple[Backend, ...] = (),
 ) -> Overheads:
     """Non-decoder models: a runtime plus activations that scale with the input."""
     act, how = activations(model, variant, weights_bytes, workload)
@@ -235,6 +268,7 @@ def other_overheads(
         ggml,
         [Term("gpu-compute", act, _on(line, "GPU"))],
         [Term("cpu-compute", act, _on(line, "CPU"))],
+        backends,
     )
 
 
