@@ -22,6 +22,10 @@ from canirun.units import parse_rate, parse_size
 from canirun.whatif import WhatIf
 
 REQUIRE_LEVELS = ("gpu", "multi-gpu", "offload", "cpu")
+# Upper bounds on counts, as in the catalog's schema: far above any real
+# workload, low enough that every estimate stays exact and fast.
+MAX_TOKENS = 2**27
+MAX_COUNT = 2**16
 
 
 def size_flag(flag: str, text: str | None) -> int | None:
@@ -145,15 +149,17 @@ def workload(
     seq_len: int | None,
     flash_attention: bool,
 ) -> Workload:
-    for flag, value in (
-        ("--ctx", ctx),
-        ("--sequences", sequences),
-        ("--batch", batch),
-        ("--resolution", resolution),
-        ("--seq-len", seq_len),
+    for flag, value, most in (
+        ("--ctx", ctx, MAX_TOKENS),
+        ("--sequences", sequences, MAX_COUNT),
+        ("--batch", batch, MAX_COUNT),
+        ("--resolution", resolution, MAX_COUNT),
+        ("--seq-len", seq_len, MAX_TOKENS),
     ):
         if value is not None and value < 1:
             raise InputError(f"{flag}: must be at least 1")
+        if value is not None and value > most:
+            raise InputError(f"{flag}: must be at most {most:,}")
     if resolution is not None and resolution % 8:
         raise InputError("--resolution: must be a multiple of 8 pixels")
     kv_type = kv_flag(kv_cache)

@@ -31,8 +31,9 @@ class WhatIf:
 
 def parse_gpu(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec]:
     match = _COUNT.match(text)
-    count, name = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
-    if count < 1 or count > 64:
+    digits = match.group(1) if match else "1"
+    count, name = (int(digits[-3:]), match.group(2)) if match else (1, text.strip())
+    if count < 1 or count > 64 or len(digits.lstrip("0")) > 2:
         raise InputError(f"--gpu {text!r}: the count must be between 1 and 64")
     spec = match_gpu_spec(name, specs)
     if spec is None:

@@ -10,7 +10,6 @@ shipped one is refused, never silently preferred.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from canirun.catalog.schema import CatalogFile, Framework, Gpu, Model, Variant
 from canirun.errors import InputError
+from canirun.inputs import CATALOG_LIMIT, ParseRefused, parse_toml, read_bounded
 
 SHIPPED = "<shipped>"
 
@@ -99,11 +99,23 @@ def user_catalog_dir() -> Path:
 
 
 def _read_user_file(path: Path) -> tuple[str, str]:
+    raw = read_bounded(path, CATALOG_LIMIT, f"catalog file {path}")
     try:
-        return str(path), path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"catalog file {path}: cannot read it: {reason}") from None
+        return str(path), raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"catalog file {path}: cannot read it: {exc}") from None
+
+
+def _user_files(folder: Path) -> list[Path]:
+    """The *.toml files of catalog.d; a folder that cannot be listed has none."""
+    if not folder.is_absolute():  # no home directory: "~" was left unexpanded
+        return []
+    try:
+        if not folder.is_dir():
+            return []
+        return sorted(folder.glob("*.toml"))
+    except (OSError, ValueError):  # EACCES on a parent, a name too long
+        return []
 
 
 def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
@@ -120,8 +132,10 @@ def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
 def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
     if raw is None:
         try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            raw = parse_toml(text)
+        except ParseRefused as exc:
+            raise InputError(f"catalog file {name}: {exc}") from None
+        except ValueError as exc:  # TOMLDecodeError
             raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
     try:
         return CatalogFile.model_validate(raw)
@@ -187,8 +201,6 @@ def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) ->
     compiled = _precompiled(shipped) or {}
     sources = list(shipped)
     if user_dir:
-        folder = user_catalog_dir()
-        if folder.is_dir():
-            sources += [_read_user_file(p) for p in sorted(folder.glob("*.toml"))]
+        sources += [_read_user_file(p) for p in _user_files(user_catalog_dir())]
     sources += [_read_user_file(Path(p)) for p in extra_files]
     return _merge((name, _parse(name, text, compiled.get(name))) for name, text in sources)

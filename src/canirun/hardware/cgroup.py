@@ -8,6 +8,7 @@ wins. All paths hang off ``root`` so tests can use fixture trees.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -80,8 +81,11 @@ def _chain(root: Path, mount: _Mount, cgroup_path: str) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+_INT = re.compile(r"-?[0-9]{1,19}", re.ASCII)  # what the kernel writes: int64 in decimal
+
+
 def _int_or_none(text: str | None) -> int | None:
-    if text is None or not text.strip().lstrip("-").isdigit():
+    if text is None or not _INT.fullmatch(text.strip()):
         return None
     return int(text)
 
@@ -89,7 +93,7 @@ def _int_or_none(text: str | None) -> int | None:
 def _stat_value(text: str | None, key: str) -> int | None:
     for line in (text or "").splitlines():
         name, _, value = line.partition(" ")
-        if name == key and value.strip().isdigit():
+        if name == key and _INT.fullmatch(value.strip()) and not value.strip().startswith("-"):
             return int(value)
     return None
 
