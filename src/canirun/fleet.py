@@ -136,7 +136,8 @@ def _glob(pattern: str) -> list[Path]:
     matches = []
     for path in _walk_json(base):
         rel = path.relative_to(base).as_posix()
-        if wanted.fullmatch(rel):
+        hidden = any(part.startswith(".") for part in rel.split("/"))  # as glob skips them
+        if wanted.fullmatch(rel) and not hidden:
             matches.append(path)
     return matches
 
@@ -306,21 +307,35 @@ def read_report(path: Path) -> MachineReport | Skipped:
         return Skipped(str(path), f"not a canirun scan report: {exc}")
 
 
-def pool_size(workers: int | None = None) -> int:
-    """Worker processes for many reports: the usable cores, at most 8.
+MAX_WORKERS = 8
+# What one worker may need at worst: a report at the size limit, parsed.
+WORKER_MEMORY = 512 * 2**20
 
-    os.cpu_count() is the host's; a container pinned to 2 of 128 cores that
+
+def pool_size(workers: int | None = None) -> int:
+    """Worker processes for many reports: the usable cores, at most 8, and no more
+    than the free memory holds (one worker per 512 MiB; unknown memory: none).
+
+    os.cpu_count() is the host's: a container pinned to 2 of 128 cores that
     started 128 workers would thrash its quota and hold 128 interpreters.
     """
     if workers:
         return max(1, min(workers, MAX_WORKERS))
+    import psutil
+
     from canirun.hardware.cgroup import read_cgroup_limits
     from canirun.hardware.cpu import usable_core_count
 
-    return max(1, min(usable_core_count(read_cgroup_limits().cpu_quota), MAX_WORKERS))
-
-
-MAX_WORKERS = 8
+    limits = read_cgroup_limits()
+    try:
+        room: int | None = psutil.virtual_memory().available
+    except Exception:  # psutil raises OSError, RuntimeError... : assume the worst
+        room = None
+    if room is not None and limits.memory_limit is not None:
+        used = limits.memory_used
+        room = None if used is None else min(room, limits.memory_limit - used)
+    by_memory = room // WORKER_MEMORY if room is not None else 1
+    return max(1, min(usable_core_count(limits.cpu_quota), MAX_WORKERS, by_memory))
 
 
 def _read_all(paths: list[Path], workers: int | None) -> list[MachineReport | Skipped]:

@@ -93,9 +93,13 @@ def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:
 
 
 def user_catalog_dir() -> Path:
+    """<user config dir>/catalog.d; a relative "~" path when there is no home directory."""
     import platformdirs
 
-    return Path(platformdirs.user_config_dir("canirun")) / "catalog.d"
+    try:
+        return Path(platformdirs.user_config_dir("canirun")) / "catalog.d"
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry for this uid
+        return Path("~/.config/canirun/catalog.d")
 
 
 def _read_user_file(path: Path) -> tuple[str, str]:

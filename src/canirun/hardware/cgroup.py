@@ -8,6 +8,7 @@ wins. All paths hang off ``root`` so tests can use fixture trees.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -78,7 +79,7 @@ def _chain(root: Path, mount: _Mount, cgroup_path: str) -> list[Path]:
         rel = PurePosixPath("/")  # a cgroup namespace hides the prefix: we sit at the root
     parts = [p for p in rel.parts if p != "/"]
     dirs = [base.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
-    return [d for d in dirs if d.is_dir()]
+    return [d for d in dirs if os.path.isdir(d)]  # never raises, unlike Path.is_dir
 
 
 _INT = re.compile(r"-?[0-9]{1,19}", re.ASCII)  # what the kernel writes: int64 in decimal

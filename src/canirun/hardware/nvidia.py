@@ -108,7 +108,7 @@ def _mig_devices(s: _Nvml, handle: Any, label: str) -> tuple[bool | None, tuple[
         return False, ()
     count = s.call(f"{label} MIG device count", "nvmlDeviceGetMaxMigDeviceCount", handle) or 0
     devices = []
-    for j in range(count):
+    for j in range(min(count, 64) if isinstance(count, int) else 0):
         try:
             mig = s.nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, j)
         except s.nvml.NVMLError:
@@ -246,6 +246,11 @@ def probe_gpus(
     return tuple(gpus), tuple(issues)
 
 
+# More than any machine has; a driver answering more (a corrupt count) is not
+# walked device by device for ever.
+MAX_DEVICES = 1024
+
+
 def _system_call(s: _Nvml, what: str, fn_name: str) -> Any:
     """A call about the driver, not one GPU: a "GPU is lost" answer is only a missing figure."""
     try:
@@ -267,7 +272,7 @@ def _probe_devices(s: _Nvml) -> list[Gpu]:
     )
     cuda = _cuda_version(_system_call(s, "CUDA driver version", cuda_fn))
     gpus = []
-    for index in range(count):
+    for index in range(min(count, MAX_DEVICES)):
         try:
             gpus.append(_device(s, index, driver, cuda))
         except _GpuLost as exc:

@@ -104,7 +104,9 @@ def probe_disk(path: Path | None, issues: Issues) -> Disk:
         return Disk()
     path = Path(os.path.abspath(path))
     measured = path
-    while not measured.exists() and measured != measured.parent:
+    # os.path.exists, not Path.exists: it answers False instead of raising for
+    # a name too long or a parent this user may not search.
+    while not os.path.exists(measured) and measured != measured.parent:
         measured = measured.parent
     usage = _psutil_call(issues, f"disk usage of {measured}", psutil.disk_usage, str(measured))
     return Disk(
