@@ -154,7 +154,8 @@ def test_the_copy_test_uses_the_cores_the_quota_allows(
 def test_the_copy_test_measures_with_every_thread_at_once() -> None:
     """A real measurement: each thread copies its own buffers, all inside the budget."""
     result = bandwidth.measure_ram_bandwidth(bandwidth.MIN_TOTAL, 4, rounds=2)
-    assert result.bytes_per_s is not None and result.bytes_per_s > 10**8
+    assert result.bytes_per_s is not None
+    assert result.bytes_per_s > 10**8
     assert 1 <= result.threads <= 4
     assert result.buffer_bytes <= bandwidth.MIN_TOTAL
 
@@ -174,7 +175,8 @@ def test_a_copy_test_without_threads_is_a_note(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(bandwidth.threading.Thread, "start", refuse)
     result = bandwidth.measure_ram_bandwidth(bandwidth.MIN_TOTAL, 2)
     assert result.bytes_per_s is None
-    assert result.note and "threads" in result.note
+    assert result.note
+    assert "threads" in result.note
 
 
 # -- 1. worker pools -------------------------------------------------------------------------
@@ -338,7 +340,8 @@ def test_output_refuses_device_nodes(device: str) -> None:
     assert result.exit_code == 2
     assert "character device" in result.stderr
     after = os.stat(device)
-    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+    assert stat.S_ISCHR(after.st_mode)
+    assert after.st_ino == before.st_ino
 
 
 def test_output_replaces_a_file_keeping_owner_and_mode(tmp_path: Path) -> None:
@@ -365,7 +368,8 @@ def test_output_writes_through_a_symlink(tmp_path: Path) -> None:
     link = tmp_path / "report.json"
     link.symlink_to(real)
     assert runner.invoke(app, ["hardware", "--output", str(link)]).exit_code == 0
-    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert link.is_symlink()
+    assert os.readlink(link) == str(real)
     assert json.loads(real.read_text())["kind"] == "hardware"
     assert real.stat().st_mode & 0o777 == 0o640
 
@@ -432,10 +436,7 @@ def test_the_job_summary_is_appended_only_to_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """3 cases: a FIFO (would block for ever), a folder, /dev/null: refused at once."""
-    if kind == "device":
-        target = Path("/dev/null")
-    else:
-        target = _target(kind, tmp_path)
+    target = Path("/dev/null") if kind == "device" else _target(kind, tmp_path)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(target))
     result = runner.invoke(
         app, ["check", "llama3:8b", "--hardware", str(HARDWARE), "--github-summary"]
@@ -453,4 +454,5 @@ def test_the_job_summary_keeps_what_was_there(
     args = ["check", "llama3:8b", "--hardware", str(HARDWARE), "--github-summary"]
     assert runner.invoke(app, args).exit_code == 0
     text = summary.read_text()
-    assert text.startswith("# earlier step\n") and "Llama 3" in text
+    assert text.startswith("# earlier step\n")
+    assert "Llama 3" in text
