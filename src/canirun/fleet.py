@@ -106,8 +106,8 @@ def _walk_json(folder: Path) -> list[Path]:
             path = Path(entry.path)
             try:
                 is_dir = entry.is_dir()
-            except OSError:
-                continue
+            except OSError:  # a loop of links: listed, so the merge says why it is skipped
+                is_dir = False
             if is_dir:
                 stack.append((path, depth + 1))
             elif entry.name.endswith(".json"):
