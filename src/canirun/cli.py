@@ -80,13 +80,14 @@ def _usage_error(exc: Any, errors: Any) -> int:
         say(message)
         return EXIT_INPUT
     ctx = getattr(exc, "ctx", None)
-    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    command = ctx.command_path if ctx is not None else "canirun"
+    where = f" (see '{command} --help')"
     say(f"canirun: error: {one_line(message)}{where}")
     return EXIT_INPUT
 
 
 def _outcome(run: Any) -> int:
-    from canirun.output.files import silence_stdout
+    from canirun.output.files import say, silence_stdout
 
     errors = _click_exceptions()
     try:
@@ -98,6 +99,9 @@ def _outcome(run: Any) -> int:
     except PipeClosed:
         silence_stdout()
         return EXIT_PIPE
+    except InputError as exc:  # raised while the context is made (--version's output)
+        say(f"canirun: error: {exc}")
+        return EXIT_INPUT
     return result if isinstance(result, int) else EXIT_OK
 
 
