@@ -95,10 +95,10 @@ COMMANDS = [
     ["hardware"],
     ["hardware", "--json"],
     ["check", "llama3:8b", "--hardware", str(HARDWARE)],
-    ["scan", "--hardware", str(HARDWARE), "--format", "markdown"],
+    ["check", "whisper", "--hardware", str(HARDWARE), "--format", "markdown"],
     ["list"],
     ["gpus", "--json"],
-    ["frameworks"],
+    ["list", "--json", "--category", "speech"],
     ["schema"],
     ["--version"],
 ]
