@@ -188,6 +188,9 @@ def test_the_fleet_pool_follows_usable_cores_and_free_memory(
     """128 host cores, 2 usable, and 1 GiB free: 2 workers; 300 MiB free: none."""
     import psutil
 
+    from canirun.hardware import cgroup
+
+    monkeypatch.setattr(cgroup, "read_cgroup_limits", lambda *_: cgroup.CgroupLimits())
     monkeypatch.setattr(os, "cpu_count", lambda: 128)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
 
@@ -202,6 +205,13 @@ def test_the_fleet_pool_follows_usable_cores_and_free_memory(
     Vm.available = 1024 * GIB
     assert fleet.pool_size() == fleet.MAX_WORKERS
     assert fleet.pool_size(500) == fleet.MAX_WORKERS
+    # In a container: 4 GiB limit, 3.5 GiB used, so 512 MiB of room whatever the host has.
+    limits = cgroup.CgroupLimits(version=2, memory_limit=4 * GIB, memory_used=3584 * MIB)
+    monkeypatch.setattr(cgroup, "read_cgroup_limits", lambda *_: limits)
+    assert fleet.pool_size() == 1
+    unknown = cgroup.CgroupLimits(version=2, memory_limit=4 * GIB, memory_used=None)
+    monkeypatch.setattr(cgroup, "read_cgroup_limits", lambda *_: unknown)
+    assert fleet.pool_size() == 1
 
 
 @functools.cache

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, cast
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.envelope import envelope
-from canirun.estimate.capacity import Capacity, capacity
+from canirun.estimate.capacity import Capacity, ClusterNode, capacity
 from canirun.estimate.frameworks import FrameworkStatus, framework_status
 from canirun.estimate.placement import (
     GPU_HEADROOM_MIN,
@@ -24,9 +25,12 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
-from canirun.report import Assumptions, CheckReport, ScanReport
+from canirun.report import Assumptions, CheckReport, ClusterInfo, ClusterNodeInfo, ScanReport
 from canirun.resolve import Match
 from canirun.units import format_bytes
+
+if TYPE_CHECKING:
+    from canirun.hardware.cluster import Cluster
 
 HEADROOM = (
     f"kept free: {GPU_HEADROOM_SHARE:.0%} of each GPU (at least {format_bytes(GPU_HEADROOM_MIN)}), "
@@ -41,13 +45,43 @@ class Rated:
     summary: Summary
 
 
-def machine_capacity(host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None) -> Capacity:
-    from canirun.hardware.software import installed_frameworks
+def machine_capacity(
+    host: Host,
+    catalog: Catalog,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
+) -> Capacity:
+    installed = frozenset(host.hardware.software.frameworks or ())
+    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
+    if cluster is None:
+        return cap
+    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
+    return replace(cap, nodes=nodes)
 
-    specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    return capacity(
-        host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
+
+def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
+    if cluster is None:
+        return None
+    nodes = []
+    for name, h in cluster.nodes:
+        gpus = h.hardware.gpus
+        nodes.append(
+            ClusterNodeInfo(
+                name=name,
+                gpus=len(gpus),
+                gpu=gpus[0].name if gpus else None,
+                gpu_memory_bytes=gpus[0].memory_total_bytes if gpus else None,
+            )
+        )
+    notes = (
+        "multi-node layouts follow vLLM: tensor parallel within a node, pipeline parallel "
+        "across nodes, Ray as the executor; the network between nodes is assumed fast enough "
+        "(InfiniBand or RoCE) and its latency is not in the speed estimate",
+        *cluster.notes,
     )
+    source = cast(Literal["what-if", "reports", "ray"], cluster.source)
+    return ClusterInfo(source=source, nodes=tuple(nodes), notes=notes)
 
 
 def rate_all(
@@ -73,7 +107,9 @@ def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[Framew
     return out
 
 
-def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
+def assumptions(
+    cap: Capacity, opts: Options, host: Host, cluster: ClusterInfo | None = None
+) -> Assumptions:
     memory = host.hardware.memory
     source = (
         "flag"
@@ -100,6 +136,7 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
         ram_bandwidth_source=source if cap.ram_bandwidth_bytes_per_s else None,
         frameworks_installed=tuple(sorted(cap.installed)),
         notes=tuple(notes),
+        cluster=cluster,
     )
 
 
@@ -110,12 +147,13 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    cluster: Cluster | None = None,
 ) -> tuple[dict[str, object], list[Rated]]:
-    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
+    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
     data = {
         **envelope(host, kind),
-        "assumptions": assumptions(cap, opts, host),
+        "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
         "results": [res for r in rated for res in r.results],
@@ -124,9 +162,14 @@ def _scan_data(
 
 
 def scan_report(
-    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan")
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
     return ScanReport.model_validate(data), rated
 
 
@@ -159,12 +202,13 @@ def check_report(
     gate: Gate,
     *,
     ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun.options import meets
 
     matched = resolve_queries(queries, catalog)
     refs = [m.ref for _, m in matched]
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check")
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", cluster)
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]

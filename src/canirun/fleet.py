@@ -321,19 +321,12 @@ def pool_size(workers: int | None = None) -> int:
     """
     if workers:
         return max(1, min(workers, MAX_WORKERS))
-    import psutil
-
     from canirun.hardware.cgroup import read_cgroup_limits
     from canirun.hardware.cpu import usable_core_count
+    from canirun.hardware.system import free_memory
 
     limits = read_cgroup_limits()
-    try:
-        room: int | None = psutil.virtual_memory().available
-    except Exception:  # psutil raises OSError, RuntimeError... : assume the worst
-        room = None
-    if room is not None and limits.memory_limit is not None:
-        used = limits.memory_used
-        room = None if used is None else min(room, limits.memory_limit - used)
+    room = free_memory(limits)
     by_memory = room // WORKER_MEMORY if room is not None else 1
     return max(1, min(usable_core_count(limits.cpu_quota), MAX_WORKERS, by_memory))
 

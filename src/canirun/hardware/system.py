@@ -78,6 +78,20 @@ def probe_memory(limits: CgroupLimits, issues: Issues) -> Memory:
     )
 
 
+def free_memory(limits: CgroupLimits) -> int | None:
+    """What a new allocation may take: the host's available RAM or the container's room
+    (limit minus usage), whichever is smaller; None when either cannot be read."""
+    try:
+        room: int | None = psutil.virtual_memory().available
+    except Exception:  # psutil raises OSError, RuntimeError...: assume the worst
+        return None
+    if room is not None and limits.memory_limit is not None:
+        if limits.memory_used is None:
+            return None
+        room = min(room, max(0, limits.memory_limit - limits.memory_used))
+    return room
+
+
 def default_models_dir(env: Mapping[str, str] = os.environ) -> Path | None:
     """Where Hugging Face keeps downloads: HF_HUB_CACHE, HF_HOME/hub, then ~/.cache.
 
