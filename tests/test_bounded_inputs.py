@@ -46,12 +46,16 @@ def fuzz(examples: int) -> settings:
     )
 
 
+class Hung(BaseException):
+    """Not an OSError (TimeoutError is one): no `except OSError` in canirun may swallow it."""
+
+
 @contextlib.contextmanager
 def no_hang(seconds: float = 20) -> Iterator[None]:
     """Fail (instead of hanging the suite) when the block blocks: SIGALRM interrupts a read."""
 
     def expired(*_: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
+        raise Hung(f"still running after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -133,6 +137,23 @@ def test_fleet_file_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
         result = read_report(path) if kind != "directory" else Skipped(str(path), "a directory")
     assert isinstance(result, Skipped)
     assert result.reason
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "link-loop", "too-big"])
+def test_cluster_folder_with_what_is_not_a_file(tmp_path: Path, kind: str) -> None:
+    """4 cases, in a --cluster folder: never read; a report too big is refused in one line."""
+    (tmp_path / "node1.json").write_text(HARDWARE.read_text())
+    path = _special(kind, tmp_path, "node2.json")
+    if kind == "zero":
+        (tmp_path / "node2.json").symlink_to(path)
+    args = ["check", "llama3:8b", "--ram-bandwidth", "off", "--cluster", str(tmp_path)]
+    with no_hang():
+        result = runner.invoke(app, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    if kind == "too-big":
+        one_line_error(result, "--cluster", "node2.json", "more than")
+    else:
+        assert result.exit_code == 0, result.output
 
 
 def test_fleet_skips_a_fifo_in_a_folder(tmp_path: Path) -> None:
@@ -580,10 +601,11 @@ LONG_PATH = "/".join(["p" * 250] * 20)
         ["fleet", "{}/*.json"],
         ["fleet", "{}/**/*.json"],
         ["hardware", "--output", "{}"],
+        ["check", "llama3:8b", "--ram-bandwidth", "off", "--cluster", "{}"],
     ],
 )
 def test_names_too_long(tmp_path: Path, args: list[str], name: str) -> None:
-    """14 cases: ENAMETOOLONG from a path check used to escape from --models-dir."""
+    """16 cases: ENAMETOOLONG from a path check used to escape from --models-dir."""
     filled = [a.replace("{}", str(tmp_path / name)) for a in args]
     result = runner.invoke(app, filled)
     assert result.exception is None or isinstance(result.exception, SystemExit)

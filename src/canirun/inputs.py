@@ -15,7 +15,6 @@ import json
 import math
 import os
 import stat
-import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,6 +121,8 @@ def parse_json(data: bytes | str) -> Any:
 
 def parse_toml(text: str) -> Any:
     """tomllib.loads, with every failure a ``ValueError`` (TOMLDecodeError is one)."""
+    import tomllib  # only where TOML is read: it is slow to import and most runs need none
+
     try:
         value = tomllib.loads(text)
     except RecursionError:
