@@ -53,10 +53,19 @@ def machine_capacity(
     cluster: Cluster | None = None,
 ) -> Capacity:
     installed = frozenset(host.hardware.software.frameworks or ())
-    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
+    cap = capacity(
+        host,
+        catalog.gpus,
+        installed=installed,
+        ram_bandwidth=ram_bandwidth,
+        backends=catalog.backends,
+    )
     if cluster is None:
         return cap
-    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
+    nodes = tuple(
+        ClusterNode(name, capacity(h, catalog.gpus, backends=catalog.backends).gpus)
+        for name, h in cluster.nodes
+    )
     return replace(cap, nodes=nodes)
 
 
@@ -85,12 +94,18 @@ def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
 
 
 def rate_all(
-    refs: Iterable[VariantRef], catalog: Catalog, cap: Capacity, opts: Options
+    refs: Iterable[VariantRef],
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    per_ref: dict[str, Options] | None = None,
 ) -> list[Rated]:
+    """Rate each variant; `per_ref` overrides the options for some (a tag's quant)."""
     rated = []
     for ref in refs:
-        results = rate_variant(ref, catalog, cap, opts)
-        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, opts)))
+        these = (per_ref or {}).get(ref.id, opts)
+        results = rate_variant(ref, catalog, cap, these)
+        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, these)))
     return rated
 
 
@@ -117,7 +132,11 @@ def assumptions(
         else memory.bandwidth_source
     )
     notes = [
-        "context is capped at each model's maximum; it is never raised to it by default",
+        "context is capped at each model's native (trained) maximum; it is never raised to "
+        "it by default, and a rope-scaled (YaRN) extension counts only with --extended-context",
+        "KV cache sized per runtime: llama.cpp keeps n_swa + 512 cells for sliding-window "
+        "layers (the whole context with --swa-full), vLLM and Transformers the window; MLA "
+        "models cache the latent in llama.cpp and vLLM, full keys and values in Transformers",
         "decode speed = usable bandwidth x efficiency 0.5-0.6 / bytes read per token "
         "(active weights + KV cache at the full context)",
     ]
@@ -148,9 +167,10 @@ def _scan_data(
     refs: Iterable[VariantRef] | None,
     kind: str,
     cluster: Cluster | None = None,
+    per_ref: dict[str, Options] | None = None,
 ) -> tuple[dict[str, object], list[Rated]]:
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
-    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
+    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
     data = {
         **envelope(host, kind),
         "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
@@ -194,6 +214,13 @@ def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Mat
     return out
 
 
+def _named_precisions(matched: list[tuple[str, Match]], opts: Options) -> dict[str, Options]:
+    """A tag such as llama3:8b-instruct-q4_K_M rates that precision only; --precision wins."""
+    if opts.precisions:
+        return {}
+    return {m.ref.id: replace(opts, precisions=(m.precision,)) for _, m in matched if m.precision}
+
+
 def check_report(
     host: Host,
     catalog: Catalog,
@@ -208,7 +235,9 @@ def check_report(
 
     matched = resolve_queries(queries, catalog)
     refs = [m.ref for _, m in matched]
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", cluster)
+    data, rated = _scan_data(
+        host, catalog, opts, ram_bandwidth, refs, "check", cluster, _named_precisions(matched, opts)
+    )
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
@@ -217,7 +246,16 @@ def check_report(
         {
             **data,
             "query": tuple(queries),
-            "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched],
+            "matches": [
+                {
+                    "query": q,
+                    "model_id": m.ref.id,
+                    "how": m.how,
+                    "precision": m.precision,
+                    "note": m.note,
+                }
+                for q, m in matched
+            ],
             "requirement": gate.describe(),
             "requirement_met": met,
         }

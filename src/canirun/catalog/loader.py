@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from canirun.catalog.schema import CatalogFile, Framework, Gpu, Model, Variant
+from canirun.catalog.schema import Backend, CatalogFile, Framework, Gpu, Model, Variant
 from canirun.errors import InputError
 from canirun.inputs import CATALOG_LIMIT, ParseRefused, parse_toml, read_bounded
 
@@ -43,6 +43,7 @@ class Catalog:
     frameworks: tuple[Framework, ...]
     gpus: tuple[Gpu, ...]
     origin: dict[str, str] = field(default_factory=dict, compare=False)
+    backends: tuple[Backend, ...] = ()
 
     def variants(self) -> Iterator[VariantRef]:
         for model in self.models:
@@ -177,6 +178,7 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
     models: list[Model] = []
     frameworks: list[Framework] = []
     gpus: list[Gpu] = []
+    backends: list[Backend] = []
     origin: dict[str, str] = {}
 
     def claim(kind: str, entry_id: str, name: str) -> None:
@@ -192,6 +194,9 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
             claim("model", model.id, name)
             for variant in model.variants:
                 claim("variant", f"{model.id}-{variant.key}", name)
+                # One Ollama tag pulls one model: a tag on two variants is an error.
+                for tag in variant.ollama.tags if variant.ollama else ():
+                    claim("ollama tag", tag, name)
             models.append(model)
         for fw in content.framework:
             claim("framework", fw.id, name)
@@ -199,7 +204,10 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
         for gpu in content.gpu:
             claim("gpu", gpu.id, name)
             gpus.append(gpu)
-    catalog = Catalog(tuple(models), tuple(frameworks), tuple(gpus), origin)
+        for backend in content.backend:
+            claim("backend", backend.id, name)
+            backends.append(backend)
+    catalog = Catalog(tuple(models), tuple(frameworks), tuple(gpus), origin, tuple(backends))
     _check_references(catalog)
     return catalog
 
@@ -215,6 +223,14 @@ def _check_references(catalog: Catalog) -> None:
                 raise InputError(
                     f"catalog file {where}: model {model.id!r}: frameworks: "
                     f"unknown framework {fw!r}"
+                )
+    for backend in catalog.backends:
+        named = [*backend.frameworks, *(t.framework for t in backend.targets)]
+        for fw in named:
+            if fw not in known:
+                where = catalog.origin.get(f"backend:{backend.id}", "?")
+                raise InputError(
+                    f"catalog file {where}: backend {backend.id!r}: unknown framework {fw!r}"
                 )
 
 
