@@ -286,26 +286,26 @@ def _dit_pipeline(variant: Variant, d: Denoiser, workload: Workload, batch: int)
 
 
 def offload_peak(variant: Variant, bytes_per_param: float, workload: Workload) -> int | None:
-    """GPU bytes of the largest stage when a runtime keeps one component resident at a time.
+    """GPU bytes of the largest stage when a runtime keeps one stage resident at a time.
 
     diffusers' enable_model_cpu_offload() and ComfyUI's smart memory (when the
-    whole pipeline does not fit) load text encoders, then the denoiser, then the
-    VAE; each stage needs its own weights plus its own activations.
+    whole pipeline does not fit) run the text encoders, then the denoiser, then
+    the VAE; each stage needs its own weights plus its own activations. The text
+    encoders count as one stage: SD3 Medium's published offload peak (12.06 GB,
+    huggingface.co/blog/sd3) is all three of them (11.16 GB), not T5 alone (9.52 GB).
     """
     d = variant.denoiser
     if d is None or not variant.components:
         return None
     side = diffusion_side(variant, workload)
     batch = workload.batch or 1
-    peaks = []
-    for c in variant.components:
-        act = 0
-        if c.role == "denoiser":
-            act = dit_activation_bytes(d, side, batch)
-        elif c.role == "vae":
-            act = vae_decode_bytes(side, batch)
-        peaks.append(round(c.params * bytes_per_param) + act)
-    return max(peaks)
+    stages: dict[str, int] = {}
+    for i, c in enumerate(variant.components):
+        stage = c.role or f"component {i}"
+        stages[stage] = stages.get(stage, 0) + round(c.params * bytes_per_param)
+    stages["denoiser"] = stages.get("denoiser", 0) + dit_activation_bytes(d, side, batch)
+    stages["vae"] = stages.get("vae", 0) + vae_decode_bytes(side, batch)
+    return max(stages.values())
 
 
 def vision_activations(enc: Encoder, image: ImageInput) -> int:
