@@ -7,12 +7,12 @@ it directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.envelope import envelope
-from canirun.estimate.capacity import Capacity, capacity
+from canirun.estimate.capacity import Capacity, ClusterNode, capacity
 from canirun.estimate.frameworks import FrameworkStatus, framework_status
 from canirun.estimate.placement import (
     GPU_HEADROOM_MIN,
@@ -24,7 +24,7 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
-from canirun.report import Assumptions, CheckReport, ScanReport
+from canirun.report import Assumptions, CheckReport, ClusterInfo, ClusterNodeInfo, ScanReport
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
@@ -41,13 +41,44 @@ class Rated:
     summary: Summary
 
 
-def machine_capacity(host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None) -> Capacity:
+Cluster = Sequence[tuple[str, Host]]
+
+
+def machine_capacity(
+    host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None, cluster: Cluster = ()
+) -> Capacity:
     from canirun.hardware.software import installed_frameworks
 
     specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    return capacity(
+    cap = capacity(
         host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
     )
+    if not cluster:
+        return cap
+    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster)
+    return replace(cap, nodes=nodes)
+
+
+def cluster_info(cluster: Cluster, source: str) -> ClusterInfo | None:
+    if not cluster:
+        return None
+    nodes = []
+    for name, h in cluster:
+        gpus = h.hardware.gpus
+        nodes.append(
+            ClusterNodeInfo(
+                name=name,
+                gpus=len(gpus),
+                gpu=gpus[0].name if gpus else None,
+                gpu_memory_bytes=gpus[0].memory_total_bytes if gpus else None,
+            )
+        )
+    notes = (
+        "multi-node layouts follow vLLM: tensor parallel within a node, pipeline parallel "
+        "across nodes, Ray as the executor; the network between nodes is assumed fast enough "
+        "(InfiniBand or RoCE) and its latency is not in the speed estimate",
+    )
+    return ClusterInfo(source=source, nodes=tuple(nodes), notes=notes)
 
 
 def rate_all(
@@ -73,7 +104,9 @@ def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[Framew
     return out
 
 
-def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
+def assumptions(
+    cap: Capacity, opts: Options, host: Host, cluster: ClusterInfo | None = None
+) -> Assumptions:
     memory = host.hardware.memory
     source = (
         "flag"
@@ -99,6 +132,7 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
         ram_bandwidth_source=source if cap.ram_bandwidth_bytes_per_s else None,
         frameworks_installed=tuple(sorted(cap.installed)),
         notes=tuple(notes),
+        cluster=cluster,
     )
 
 
@@ -109,12 +143,13 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    cluster: Cluster = (),
 ) -> tuple[dict[str, object], list[Rated]]:
-    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
+    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
     data = {
         **envelope(host, kind),
-        "assumptions": assumptions(cap, opts, host),
+        "assumptions": assumptions(cap, opts, host, cluster_info(cluster, _source(cluster))),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
         "results": [res for r in rated for res in r.results],
@@ -122,10 +157,20 @@ def _scan_data(
     return data, rated
 
 
+def _source(cluster: Cluster) -> str:
+    names = [name for name, _ in cluster]
+    return "what-if" if names == [f"node-{i + 1}" for i in range(len(names))] else "reports"
+
+
 def scan_report(
-    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster = (),
 ) -> tuple[ScanReport, list[Rated]]:
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan")
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
     return ScanReport.model_validate(data), rated
 
 
@@ -158,12 +203,13 @@ def check_report(
     gate: Gate,
     *,
     ram_bandwidth: int | None = None,
+    cluster: Cluster = (),
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun.options import meets
 
     matched = resolve_queries(queries, catalog)
     refs = [m.ref for _, m in matched]
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check")
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", cluster)
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
