@@ -162,6 +162,12 @@ def build_need(
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
         staged = offload_peak(v, per_param, wl) if fw.partial_offload else None
+        if staged is not None:
+            line = (
+                f"with CPU offload by stage ({fw.name}): {format_bytes(staged)} on the GPU, the "
+                "largest stage with its activations; all weights in RAM"
+            )
+            over = replace(over, lines=(*over.lines, line))
         need = Need(
             w.bytes,
             kv,
