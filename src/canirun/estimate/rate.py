@@ -145,7 +145,8 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
 def _retired(m: Model, life: Lifecycle) -> tuple[str, ...]:
     """Why a withdrawn model runs nowhere: when, and what the vendor offers instead."""
     where = f" from {m.api.provider}'s API" if m.api is not None else ""
-    line = f"retired{where} on {life.date}: neither downloadable nor served"
+    gone = "neither downloadable nor served" if m.access == "retired" else "weights never published"
+    line = f"retired{where} on {life.date}: {gone}"
     if life.successor:
         line += f"; the vendor's successor: {life.successor}"
     source = m.sources.get(life.source, life.source)
