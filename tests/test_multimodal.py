@@ -7,6 +7,9 @@ measurement.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -318,3 +321,26 @@ def test_vllm_needs_compute_capability_75_and_alphafold3_runs_on_a_p100() -> Non
     )
     assert any("below vLLM's minimum 7.5" in reason for reason in r.reasons)
     assert CATALOG.framework_by_id["alphafold3"].min_compute_capability == "6.0"
+
+
+# -- measured activations (tests/reference/diffusion-measured.toml) -------------------------
+
+MEASURED = tomllib.loads(
+    (Path(__file__).parent / "reference" / "diffusion-measured.toml").read_text()
+)["measurement"]
+
+
+@pytest.mark.parametrize(
+    "row", MEASURED, ids=lambda r: f"{r['part']}-{r['precision']}-{r['resolution']}"
+)
+def test_activation_terms_cover_the_measured_peaks(row: dict[str, object]) -> None:
+    side = int(row["resolution"])  # type: ignore[call-overload]
+    measured = int(row["peak_growth_bytes"])  # type: ignore[call-overload]
+    if row["part"] == "vae":
+        estimate = vae_decode_bytes(side, 1)
+    else:
+        dev = CATALOG.variant_by_id["flux-1-dev"].variant
+        assert dev.denoiser is not None
+        element = 4 if row["precision"] == "fp32" else 2
+        estimate = dit_activation_bytes(dev.denoiser, side, 1, element)
+    assert measured <= estimate <= 3 * measured
