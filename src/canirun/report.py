@@ -88,7 +88,15 @@ class ScanReport(Report):
 class MatchInfo(_Strict):
     query: str
     model_id: str
-    how: str = Field(description="exact name, model name, family or words")
+    how: str = Field(
+        description="ollama tag, hugging face id, exact name, model name, family or words"
+    )
+    precision: str | None = Field(
+        None, description="the precision the name selected (an Ollama or GGUF quant), if any"
+    )
+    note: str | None = Field(
+        None, description="how the name was read: the tag's date, a retargeted tag, a suffix"
+    )
 
 
 class CheckReport(ScanReport):

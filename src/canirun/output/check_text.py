@@ -123,6 +123,10 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
         lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        if match.precision:
+            lines.append(f"  precision {match.precision}, as the name says")
+        if match.note:
+            lines.append(f"  note: {match.note}")
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
