@@ -341,6 +341,5 @@ def test_activation_terms_cover_the_measured_peaks(row: dict[str, object]) -> No
     else:
         dev = CATALOG.variant_by_id["flux-1-dev"].variant
         assert dev.denoiser is not None
-        element = 4 if row["precision"] == "fp32" else 2
-        estimate = dit_activation_bytes(dev.denoiser, side, 1, element)
+        estimate = dit_activation_bytes(dev.denoiser, side, 1)
     assert measured <= estimate <= 3 * measured

@@ -73,7 +73,7 @@ def _cc(text: str) -> str:
 SizeText = Annotated[str, AfterValidator(_size)]
 RateText = Annotated[str, AfterValidator(_rate)]
 ComputeCapability = Annotated[str, AfterValidator(_cc)]
-IsoDate = Annotated[str, AfterValidator(_iso_date)]
+FullDate = Annotated[str, AfterValidator(_iso_date)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._+-]*$")]
 Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -258,9 +258,9 @@ class Lifecycle(Figure):
     """A dated status: a hosted model retired or deprecated, and what replaces it."""
 
     status: Literal["retired", "deprecated"]
-    date: IsoDate = Field(description="when it was (or will be) withdrawn")
+    date: FullDate = Field(description="when it was (or will be) withdrawn")
     successor: str | None = Field(None, description="the replacement the vendor names")
-    checked: IsoDate | None = Field(None, description="when the status page was read")
+    checked: FullDate | None = Field(None, description="when the status page was read")
 
 
 class HardNeeds(Figure):

@@ -193,14 +193,17 @@ EMBEDDING_BATCH = 32
 # attention memory grows with the square of the length. --seq-len overrides it.
 EMBEDDING_TOKENS = 512
 
-# Diffusion transformers (FLUX, SD3/3.5): one block live at a time in 16-bit,
-# with fused attention (PyTorch SDPA, the default of diffusers and ComfyUI) so
-# no tokens x tokens score matrix: per token, the feed-forward intermediate
-# twice and a dozen hidden-width tensors (the joint image and text streams,
-# q/k/v, attention output, modulation), 2 bytes each (4 in fp32). FLUX.1-dev at
-# 1024 px gives 0.57 GB in bf16; the
-# diffusers benchmark measured 22.63 GiB peak for its bf16 transformer alone,
-# 0.46 GiB above its 23.80 GB of weights (huggingface.co/datasets/diffusers/benchmarks).
+# Diffusion transformers (FLUX, SD3/3.5): one block live at a time, with fused
+# attention (PyTorch SDPA, the default of diffusers and ComfyUI) so no tokens x tokens
+# score matrix: per token, the feed-forward intermediate twice and a dozen
+# hidden-width tensors (the joint image and text streams, q/k/v, attention output,
+# modulation), at 4 bytes each whatever the weights' precision, because 16-bit
+# pipelines upcast norms, rotary embeddings and attention inputs to fp32: a bf16 FLUX
+# block measured 0.90 GB at 1024 px, 87 % of the fp32 block's 1.03 GB
+# (tests/reference/diffusion-measured.toml, CPU). FLUX.1-dev at 1024 px gives 1.13
+# GB; on a GPU the diffusers benchmark measured its bf16 transformer 0.46 GiB above
+# its 23.80 GB of weights (huggingface.co/datasets/diffusers/benchmarks).
+DIT_BYTES_PER_ELEMENT = 4
 # VAE decoding at full resolution: 4,608 bytes per output pixel (18 tensors of 128
 # channels x 2 bytes), at any precision. Calibrated on SD3 Medium in diffusers: 18.765
 # GB published for the whole pipeline in fp16 at 1024 px (huggingface.co/blog/sd3),
@@ -221,9 +224,7 @@ def activations(
     """Activation memory for the non-decoder kinds, with how it was derived."""
     batch = workload.batch or default_batch(model.kind)
     if model.kind == "diffusion" and variant.denoiser is not None:
-        total = variant.params.total if variant.params else 0
-        element = activation_element_bytes(weights_bytes / total if total else 2)
-        return _dit_pipeline(variant, variant.denoiser, workload, batch, element)
+        return _dit_pipeline(variant, variant.denoiser, workload, batch)
     if model.kind == "diffusion":
         half = (variant.params.total if variant.params else weights_bytes // 2) * 2
         native = variant.output.resolution if variant.output else None
@@ -261,16 +262,9 @@ def dit_tokens(d: Denoiser, side: int) -> int:
     return (side // d.pixels_per_token) ** 2 + d.text_tokens
 
 
-def dit_activation_bytes(d: Denoiser, side: int, batch: int, element_bytes: int = 2) -> int:
-    """One denoiser block live: ``element_bytes`` is 2 in 16-bit (and 8-bit weights,
-    which compute in 16-bit), 4 in fp32."""
-    per_token = (2 * d.intermediate + 12 * d.hidden) * element_bytes
+def dit_activation_bytes(d: Denoiser, side: int, batch: int) -> int:
+    per_token = (2 * d.intermediate + 12 * d.hidden) * DIT_BYTES_PER_ELEMENT
     return dit_tokens(d, side) * per_token * batch * d.guidance_batch
-
-
-def activation_element_bytes(bytes_per_param: float) -> int:
-    """Activations follow the compute dtype: fp32 weights compute in fp32, the rest in 16-bit."""
-    return 4 if bytes_per_param >= 3 else 2
 
 
 def vae_decode_bytes(side: int, batch: int) -> int:
@@ -282,15 +276,13 @@ def diffusion_side(variant: Variant, workload: Workload) -> int:
     return workload.resolution or native
 
 
-def _dit_pipeline(
-    variant: Variant, d: Denoiser, workload: Workload, batch: int, element_bytes: int
-) -> tuple[int, str]:
+def _dit_pipeline(variant: Variant, d: Denoiser, workload: Workload, batch: int) -> tuple[int, str]:
     """Peak activations of a DiT pipeline: the denoiser's or the VAE decode's, whichever is larger.
 
     The stages run one after another, so their activations never coexist.
     """
     side = diffusion_side(variant, workload)
-    dit = dit_activation_bytes(d, side, batch, element_bytes)
+    dit = dit_activation_bytes(d, side, batch)
     vae = vae_decode_bytes(side, batch)
     cfg = ", x2 for classifier-free guidance" if d.guidance_batch == 2 else ""
     return max(dit, vae), (
@@ -317,8 +309,7 @@ def offload_peak(variant: Variant, bytes_per_param: float, workload: Workload) -
     for i, c in enumerate(variant.components):
         stage = c.role or f"component {i}"
         stages[stage] = stages.get(stage, 0) + round(c.params * bytes_per_param)
-    element = activation_element_bytes(bytes_per_param)
-    stages["denoiser"] = stages.get("denoiser", 0) + dit_activation_bytes(d, side, batch, element)
+    stages["denoiser"] = stages.get("denoiser", 0) + dit_activation_bytes(d, side, batch)
     stages["vae"] = stages.get("vae", 0) + vae_decode_bytes(side, batch)
     return max(stages.values())
 
