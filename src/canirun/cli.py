@@ -137,6 +137,20 @@ KvOpt = Annotated[str, typer.Option("--kv-cache", help="KV cache type: f16, q8_0
 FlashOpt = Annotated[
     bool, typer.Option("--flash-attention", help="Assume flash attention (smaller buffers).")
 ]
+ExtendedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--extended-context",
+        help="Allow contexts up to the rope-scaled (YaRN...) length the model card documents, "
+        "not just the native one.",
+    ),
+]
+SwaFullOpt = Annotated[
+    bool,
+    typer.Option(
+        "--swa-full", help="llama.cpp --swa-full: sliding-window layers cache the whole context."
+    ),
+]
 BatchOpt = Annotated[
     int | None, typer.Option("--batch", help="Images or sentences per batch (default per kind).")
 ]
@@ -200,6 +214,8 @@ def _setup(
     nodes: int | None,
     cluster: Path | None,
     ray: str | None,
+    extended_context: bool = False,
+    swa_full: bool = False,
 ) -> tuple[Any, Any, Any, int | None, Any]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
     from canirun.api import prepare
@@ -219,6 +235,8 @@ def _setup(
         resolution=resolution,
         seq_len=seq_len,
         flash_attention=flash_attention,
+        extended_context=extended_context,
+        swa_full=swa_full,
         precision=precision or (),
         framework=framework,
         nodes=nodes,
@@ -251,6 +269,11 @@ def hardware(
 
     detect = None if hardware_file is not None else shipped_detect_specs()
     host = load_host(hardware_file, models_dir, detect=detect)
+    if any(not g.memory_bandwidth_bytes_per_s for g in host.hardware.gpus):
+        from canirun.catalog import load_catalog
+        from canirun.estimate.capacity import with_published_figures
+
+        host = with_published_figures(host, load_catalog().gpus)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)
@@ -337,6 +360,8 @@ def scan(
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = False,
+    extended_context: ExtendedOpt = False,
+    swa_full: SwaFullOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -398,6 +423,8 @@ _COMMON = (
     "resolution",
     "seq_len",
     "flash_attention",
+    "extended_context",
+    "swa_full",
     "precision",
     "framework",
     "nodes",
@@ -454,6 +481,8 @@ def check(
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = False,
+    extended_context: ExtendedOpt = False,
+    swa_full: SwaFullOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,

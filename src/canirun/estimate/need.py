@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
-from canirun.catalog.schema import Framework, Model, Requirement, Variant
+from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import KV_BYTES, kv_cache_bytes
+from canirun.estimate.kv import KV_BYTES, kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
 from canirun.estimate.runtime import (
@@ -20,6 +20,7 @@ from canirun.estimate.runtime import (
     llm_overheads,
     offload_peak,
     other_overheads,
+    uses_ggml,
     vision_activations,
 )
 from canirun.estimate.weights import Weights
@@ -36,6 +37,7 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
         kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
     else:
         kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
+    runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
     image = ref.variant.image
     if image is not None and image.cross_attention_layers:
         # Cross-attention layers cache the image's states, not the text (Llama 3.2
@@ -46,12 +48,20 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
             wl.context_tokens,
             sequences=wl.sequences,
             cache_type=kv_type,
+            runtime=runtime,
+            swa_full=wl.swa_full,
         )
         cross = cross_attention_kv(arch, image, KV_BYTES[kv_type]) * wl.sequences
         return text + cross, kv_type
-    return kv_cache_bytes(
-        arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
-    ), kv_type
+    size = kv_cache_bytes(
+        arch,
+        wl.context_tokens,
+        sequences=wl.sequences,
+        cache_type=kv_type,
+        runtime=runtime,
+        swa_full=wl.swa_full,
+    )
+    return size, kv_type
 
 
 def _with_image(over: Overheads, ref: VariantRef) -> Overheads:
@@ -142,7 +152,12 @@ def _by_length(variant: Variant, fw: Framework, wl: Workload) -> tuple[int, str]
 
 
 def build_need(
-    ref: VariantRef, fw: Framework, p: prec.Precision, w: Weights, wl: Workload
+    ref: VariantRef,
+    fw: Framework,
+    p: prec.Precision,
+    w: Weights,
+    wl: Workload,
+    backends: tuple[Backend, ...] = (),
 ) -> tuple[Need, str]:
     """What this variant needs at this precision on this framework, and the KV cache type.
 
@@ -153,12 +168,12 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = _with_image(llm_overheads(fw, v.arch, wl, p.family), ref)
+        over = _with_image(llm_overheads(fw, v.arch, wl, p.family, backends), ref)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
-        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
+        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)
     else:
-        over = other_overheads(fw, m, v, w.bytes, wl, p.family)
+        over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
         staged = offload_peak(v, per_param, wl) if fw.partial_offload else None
@@ -174,6 +189,7 @@ def build_need(
             over,
             largest_component=largest if fw.partial_offload else None,
             offload_peak=staged,
+            precision=p.name,
         )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
