@@ -106,6 +106,32 @@ def test_qwen25_vl_tower_and_merger_match_the_config(size: str) -> None:
     assert total / v.params.total == pytest.approx(1, abs=0.003)
 
 
+def _siglip_tower(hidden: int, inter: int, layers: int, image: int, patch: int) -> int:
+    """SiglipVisionModel without its pooling head, term by term (modeling_siglip.py)."""
+    patch_embed = 3 * patch * patch * hidden + hidden
+    positions = (image // patch) ** 2 * hidden
+    per_layer = (
+        2 * 2 * hidden + 4 * (hidden * hidden + hidden) + 2 * hidden * inter + inter + hidden
+    )
+    return patch_embed + positions + layers * per_layer + 2 * hidden  # + post_layernorm
+
+
+@pytest.mark.parametrize(("size", "text_hidden"), [("4b", 2560), ("12b", 3840), ("27b", 5376)])
+def test_gemma3_siglip_tower_matches_the_vision_config(size: str, text_hidden: int) -> None:
+    v = CATALOG.variant_by_id[f"gemma-3-{size}"].variant
+    by_role = {c.role: c.params for c in v.components}
+    # vision_config: hidden 1152, intermediate 4304, 27 layers, 896 px, patch 14.
+    assert by_role["vision-tower"] == _siglip_tower(1152, 4304, 27, 896, 14)
+    assert by_role["projector"] == 1152 + 1152 * text_hidden
+    assert v.image is not None
+    assert v.image.tokens == 256
+    assert v.params is not None
+    assert v.arch is not None
+    # The card's totals: 4.3B, 12.2B, 27.4B.
+    card = {"4b": 4.3, "12b": 12.2, "27b": 27.4}[size]
+    assert v.params.total / 1e9 == pytest.approx(card, abs=0.05)
+
+
 @pytest.mark.parametrize(("size", "text_hidden"), [("11b", 4096), ("90b", 8192)])
 def test_llama32_vision_projector_and_cross_layers_match_the_config(
     size: str, text_hidden: int
