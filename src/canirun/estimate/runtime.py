@@ -357,8 +357,19 @@ def offload_peak(variant: Variant, bytes_per_param: float, workload: Workload) -
 
 
 def vision_activations(enc: Encoder, image: ImageInput) -> int:
-    """The vision tower encoding one image: all its tiles' patches in one sequence."""
-    return encoder_activations(enc, enc.max_tokens * image.tiles, 1)
+    """The vision tower encoding one image: all its tiles' patches in one sequence.
+
+    Without fused attention (transformers' eager path, llama.cpp without flash
+    attention) a full-attention layer holds the f32 scores and their softmax at
+    once, plus the gated MLP and a dozen hidden-width tensors: Qwen2.5-VL's tower
+    on 5,476 patches peaked 4.19 GB above its weights in fp32 with eager attention
+    (0.44 GB with SDPA; tests/reference/diffusion-measured.toml, CPU), against
+    4.33 GB here. An upper bound for runtimes with fused attention.
+    """
+    tokens = enc.max_tokens * image.tiles
+    scores = 2 * tokens * tokens * enc.heads * 4
+    rest = tokens * (2 * enc.intermediate + 12 * enc.hidden) * 4
+    return scores + rest
 
 
 def cross_attention_kv(arch: Arch, image: ImageInput, bytes_per_element: float) -> int:
