@@ -95,7 +95,7 @@ def kv_caches(catalog: Catalog) -> Iterator[Comparison]:
 def runtimes(catalog: Catalog) -> Iterator[Comparison]:
     """The smallest GPU canirun accepts for a published runtime figure's exact setting."""
     for _, row in rows("runtime"):
-        if row.get("offload") or row.get("resource", "vram") != "vram":
+        if row.get("resource", "vram") != "vram":
             continue
         ref = catalog.variant_by_id.get(str(row["variant"]))
         fw = catalog.framework_by_id.get(str(row.get("framework")))
@@ -115,11 +115,18 @@ def runtimes(catalog: Catalog) -> Iterator[Comparison]:
         need, _ = build_need(ref, fw, precision, w, workload)
         over = need.overheads
         planned = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+        if row.get("offload"):
+            # Only pipelines staged by component role model what offloading keeps resident.
+            if need.offload_peak is None:
+                continue
+            planned = need.offload_peak + over.gpu_per_device
         # The smallest GPU canirun accepts for it: the need plus canirun's headroom.
         est = max(planned + GPU_HEADROOM_MIN, round(planned / (1 - GPU_HEADROOM_SHARE)))
         label = f"{row['variant']} {fw.id} {precision.name}"
         if row.get("batch"):
             label += f" batch {row['batch']}"
+        if row.get("offload"):
+            label += " offload"
         yield Comparison("runtime", label, _size(row), est, str(row["source"]))
 
 

@@ -232,7 +232,10 @@ BatchOpt = Annotated[
 ResolutionOpt = Annotated[
     int | None, typer.Option("--resolution", help="Image side in pixels (diffusion).")
 ]
-SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Residues (AlphaFold).")]
+SeqLenOpt = Annotated[
+    int | None,
+    typer.Option("--seq-len", help="Residues (AlphaFold), or tokens per text (embeddings; 512)."),
+]
 NodesOpt = Annotated[
     int | None,
     typer.Option(

@@ -11,10 +11,20 @@ from dataclasses import replace
 from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import kv_cache_bytes, runtime_of
+from canirun.estimate.kv import KV_BYTES, kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import Term, llm_overheads, other_overheads, uses_ggml
+from canirun.estimate.runtime import (
+    Overheads,
+    Term,
+    _on,
+    cross_attention_kv,
+    llm_overheads,
+    offload_peak,
+    other_overheads,
+    uses_ggml,
+    vision_activations,
+)
 from canirun.estimate.weights import Weights
 from canirun.units import format_bytes
 
@@ -38,6 +48,21 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
     if kv_type is None:  # callers leave such frameworks out (rate._rate)
         raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
     runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
+    image = ref.variant.image
+    if image is not None and image.cross_attention_layers:
+        # Cross-attention layers cache the image's states, not the text (Llama 3.2
+        # Vision): only the self-attention layers hold the context.
+        text_layers = arch.layers - image.cross_attention_layers
+        text = kv_cache_bytes(
+            arch.model_copy(update={"layers": text_layers, "local_layers": 0}),
+            wl.context_tokens,
+            sequences=wl.sequences,
+            cache_type=kv_type,
+            runtime=runtime,
+            swa_full=wl.swa_full,
+        )
+        cross = cross_attention_kv(arch, image, KV_BYTES[kv_type]) * wl.sequences
+        return text + cross, kv_type
     size = kv_cache_bytes(
         arch,
         wl.context_tokens,
@@ -47,6 +72,38 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
         swa_full=wl.swa_full,
     )
     return size, kv_type
+
+
+def _with_image(over: Overheads, ref: VariantRef) -> Overheads:
+    """A VLM's vision tower encoding one image: its activations come on top of the decoder's
+    buffers (llama.cpp's mtmd keeps a separate compute buffer for the tower)."""
+    v = ref.variant
+    if v.encoder is None or v.image is None:
+        return over
+    act = vision_activations(v.encoder, v.image)
+    image = v.image
+    if image.cross_attention_layers:
+        where = (
+            f"its {image.cross_tokens:,} encoded positions are cached in "
+            f"{image.cross_attention_layers} cross-attention layers (in the KV cache above)"
+        )
+    else:
+        where = f"it takes {image.tokens:,} tokens of the context"
+    shape = f"{image.size}x{image.size}"
+    if image.tiles > 1:
+        shape = f"{image.tiles} tiles of {shape}"
+    line = (
+        f"vision tower: {format_bytes(act)} to encode one image ({shape}, "
+        f"{v.encoder.max_tokens * image.tiles:,} patches; {where}; estimate)"
+    )
+    # An amount: a term on each device (the breakdown adds up exactly what it counts).
+    terms = (Term("gpu-compute", act, _on(line, "GPU")), Term("cpu-compute", act, _on(line, "CPU")))
+    return replace(
+        over,
+        gpu_compute=over.gpu_compute + act,
+        cpu_compute=over.cpu_compute + act,
+        terms=(*over.terms, *terms),
+    )
 
 
 def _published_floor(
@@ -123,7 +180,7 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl, p.family, backends)
+        over = _with_image(llm_overheads(fw, v.arch, wl, p.family, backends), ref)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
         need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)
@@ -131,11 +188,20 @@ def build_need(
         over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
+        staged = offload_peak(v, per_param, wl) if fw.partial_offload else None
+        if staged is not None:
+            # A note, not an amount of this total: it describes the offload placement.
+            line = (
+                f"with CPU offload by stage ({fw.name}) the GPU holds only the largest stage "
+                f"with its activations ({format_bytes(staged)}) and RAM all the weights"
+            )
+            over = replace(over, lines=(*over.lines, line))
         need = Need(
             w.bytes,
             kv,
             over,
             largest_component=largest if fw.partial_offload else None,
+            offload_peak=staged,
             precision=p.name,
         )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None

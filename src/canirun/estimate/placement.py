@@ -38,6 +38,9 @@ class Need:
     layers: tuple[int, ...] | None = None
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
+    # Diffusion pipelines with component roles: the largest stage's weights plus that
+    # stage's own activations, which replaces largest_component + all activations.
+    offload_peak: int | None = None
     heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
     precision: str | None = None  # some GPU backends cannot run some precisions (MPS: fp8)
 
@@ -326,6 +329,8 @@ def _offload(
     if need.largest_component is None:
         return None
     on_gpu, in_ram = need.largest_component + fixed_gpu, need.weights + process
+    if need.offload_peak is not None:
+        on_gpu = need.offload_peak + need.overheads.gpu_per_device
     if on_gpu > budget or in_ram > ram:
         return None
     return Placement(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, get_args
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Arch, CpuArch, Framework, Model, Os
+from canirun.catalog.schema import Arch, CpuArch, Framework, Lifecycle, Model, Os
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.multinode_rate import across_nodes
@@ -117,9 +117,18 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
         "context_tokens": None,
         "sources": _sources(m, ref.variant.key),
     }
+    life = ref.variant.lifecycle or m.lifecycle
+    if life is not None and life.status == "retired":
+        base["access"] = "retired"
+        return Result(**base, **common, verdict="unsupported", reasons=_retired(m, life))
     if m.access == "api-only" and m.api is not None:
         hosts = ", ".join(m.api.hosts)
-        why = (f"weights are not published: use it through {m.api.provider}'s API ({hosts})",)
+        why: tuple[str, ...] = (
+            f"weights are not published: use it through {m.api.provider}'s API ({hosts})",
+        )
+        if life is not None:
+            successor = f"; successor: {life.successor}" if life.successor else ""
+            why += (f"deprecated: to be withdrawn on {life.date}{successor}",)
         return Result(**base, **common, verdict="api-only", reasons=why + _note(m))
     if m.access == "unreleased":
         return Result(**base, **common, verdict="unsupported", reasons=_note(m))
@@ -154,6 +163,18 @@ def _unknown_if(placement: Placement, doubts: tuple[str, ...]) -> Placement:
     if not doubts or placement.verdict not in RUNNABLE:
         return placement
     return Placement("unknown", reasons=(*doubts, *placement.reasons))
+
+
+def _retired(m: Model, life: Lifecycle) -> tuple[str, ...]:
+    """Why a withdrawn model runs nowhere: when, and what the vendor offers instead."""
+    where = f" from {m.api.provider}'s API" if m.api is not None else ""
+    gone = "neither downloadable nor served" if m.access == "retired" else "weights never published"
+    line = f"retired{where} on {life.date}: {gone}"
+    if life.successor:
+        line += f"; the vendor's successor: {life.successor}"
+    source = m.sources.get(life.source, life.source)
+    checked = f", checked {life.checked}" if life.checked else ""
+    return (f"{line} ({source}{checked})", *_note(m))
 
 
 def _note(m: Model) -> tuple[str, ...]:

@@ -57,12 +57,16 @@ def _formula(
             per_layer = tuple(gguf.repeating_layer_bytes(arch, arch.gguf_arch, precision.name))
             how = f"{precision.name} tensor by tensor from the architecture (llama.cpp's recipe)"
             return size + extra, how, per_layer
-        size = round(params.total * precision.bits / 8)
-        return (
-            size,
-            f"{params.total:,} params x {precision.bits} bits (typical {precision.name} file)",
-            None,
+        tower = _non_decoder_params(variant) if model.kind == "vlm" else 0
+        size = round((params.total - tower) * precision.bits / 8) + tower * 2
+        how = (
+            f"{params.total - tower:,} params x {precision.bits} bits "
+            f"(typical {precision.name} file)"
         )
+        if tower:
+            # Ollama and llama.cpp keep the vision tower and projector in F16.
+            how += f" + {tower:,} vision params in F16"
+        return size, how, None
     per_param = torch_bytes_per_param(precision.name)
     if arch is not None and precision.name == "mxfp4":
         experts = routed_expert_params(arch)
@@ -120,7 +124,7 @@ def weights(model: Model, variant: Variant, precision: Precision) -> Weights | N
     if formula is None:
         return None
     size, how, layers = formula
-    active = _active_fraction(variant)
+    active = _active_fraction(variant) * _decoder_share(model, variant, precision, size)
     published = _matching_file(model, variant, precision)
     if published is not None:
         real = published.size_bytes
@@ -141,6 +145,15 @@ def weights(model: Model, variant: Variant, precision: Precision) -> Weights | N
         )
         return Weights(size, how, None, True, layers, active, rejected)
     return Weights(size, how, None, True, layers, active)
+
+
+def _decoder_share(model: Model, variant: Variant, precision: Precision, size: int) -> float:
+    """Share of a VLM's weight bytes that decoding reads: the vision tower runs once per
+    image, not per token. The tower stays 16-bit except in fp32 (see ``_formula``)."""
+    if model.kind != "vlm" or size <= 0:
+        return 1.0
+    tower = _non_decoder_params(variant) * (4 if precision.name == "fp32" else 2)
+    return max(0.0, 1 - tower / size)
 
 
 def _active_fraction(variant: Variant) -> float:
