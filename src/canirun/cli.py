@@ -389,7 +389,11 @@ ExplainOpt = Annotated[
     bool, typer.Option("--explain", help="Show each estimate's formula, inputs and sources.")
 ]
 QueriesArg = Annotated[
-    list[str], typer.Argument(help="Model names: llama, 'llama 70b', llama3:8b, whisper...")
+    list[str],
+    typer.Argument(
+        help="Model names (llama, 'llama 70b', llama3:8b, whisper...) or paths: a GGUF file, "
+        "a model folder."
+    ),
 ]
 
 
@@ -420,8 +424,18 @@ def check(
     framework: FrameworkOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Read ORG/NAME[:QUANT] queries from the Hugging Face Hub (headers only).",
+        ),
+    ] = False,
 ) -> None:
     """Can this machine run these models? Every precision, the best framework, the reasons.
+
+    A query that is a path rates that file or folder (a GGUF file, a Hugging Face
+    model folder, a cache entry) from its own headers, at its own precision.
 
     Exit codes: 0 ran (and the --require/--min-tps gate, if any, was met); 1 the gate
     was not met; 2 an unknown model or bad input.
@@ -434,7 +448,9 @@ def check(
     from canirun.output.check_text import render_check
     from canirun.output.scan_text import use_colour
 
-    report, _ = check_report(host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth)
+    report, _ = check_report(
+        host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth, online=online
+    )
     _deliver(
         report,
         fmt=fmt,
@@ -610,6 +626,15 @@ def schema() -> None:
     from canirun.report import report_schema
 
     emit(json.dumps(report_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def _register_local() -> None:
+    from canirun.cli_local import local
+
+    app.command("local")(local)
+
+
+_register_local()
 
 
 def main(argv: list[str] | None = None) -> int:

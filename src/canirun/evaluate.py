@@ -7,10 +7,12 @@ it directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from canirun.catalog.loader import Catalog, VariantRef
+from canirun.catalog.local_model import LocalModel
 from canirun.envelope import envelope
 from canirun.estimate.capacity import Capacity, capacity
 from canirun.estimate.frameworks import FrameworkStatus, framework_status
@@ -24,7 +26,7 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
-from canirun.report import Assumptions, CheckReport, ScanReport
+from canirun.report import Assumptions, CheckReport, LocalReport, ScanReport
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
@@ -102,6 +104,24 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
     )
 
 
+def rate_local_models(
+    items: Iterable[tuple[str, LocalModel]], catalog: Catalog, cap: Capacity, opts: Options
+) -> list[Rated]:
+    """Models read from files, each under its model id; files already on disk need no room."""
+    from canirun.estimate.local import local_ref, rate_local
+
+    rated = []
+    for model_id, local in items:
+        here = (
+            cap
+            if local.path.startswith(("http://", "https://"))
+            else replace(cap, disk_free_bytes=None)
+        )
+        results, summary = rate_local(local, catalog, here, opts, model_id)
+        rated.append(Rated(local_ref(local, catalog), results, summary))
+    return rated
+
+
 def _scan_data(
     host: Host,
     catalog: Catalog,
@@ -109,9 +129,11 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    local: Iterable[tuple[str, LocalModel]] = (),
 ) -> tuple[dict[str, object], list[Rated]]:
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
+    rated += rate_local_models(local, catalog, cap, opts)
     data = {
         **envelope(host, kind),
         "assumptions": assumptions(cap, opts, host),
@@ -132,6 +154,7 @@ def scan_report(
 def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Match]]:
     """Every query's matches, in order, without repeats; an unknown query is bad input."""
     from canirun.errors import InputError
+    from canirun.local_eval import is_repo_id
     from canirun.resolve import resolve
 
     seen: set[str] = set()
@@ -142,6 +165,8 @@ def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Mat
         found = resolve(query, catalog)
         if not found.matches:
             hint = f"; did you mean: {', '.join(found.suggestions)}?" if found.suggestions else ""
+            if is_repo_id(query):
+                hint += "; add --online to read it from the Hugging Face Hub"
             raise InputError(f"check: no model matches {query!r}{hint} (see `canirun list`)")
         for match in found.matches:
             if match.ref.id not in seen:
@@ -158,12 +183,25 @@ def check_report(
     gate: Gate,
     *,
     ram_bandwidth: int | None = None,
+    online: bool = False,
 ) -> tuple[CheckReport, list[Rated]]:
+    from canirun import local_eval
     from canirun.options import meets
 
-    matched = resolve_queries(queries, catalog)
+    files: list[tuple[str, LocalModel, str]] = []
+    names: list[str] = []
+    for q in queries:
+        if local_eval.is_path_query(q):
+            files.append((q, local_eval.read_query(q), "file"))
+        elif online and local_eval.is_repo_id(q):
+            files.append((q, local_eval.read_hub(q), "hub"))
+        else:
+            names.append(q)
+    matched = resolve_queries(names, catalog) if names or not files else []
+    ids = local_eval.unique_ids([local.name for _, local, _ in files])
     refs = [m.ref for _, m in matched]
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check")
+    local = list(zip(ids, (f[1] for f in files), strict=True))
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", local)
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
@@ -172,9 +210,59 @@ def check_report(
         {
             **data,
             "query": tuple(queries),
-            "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched],
+            "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched]
+            + [
+                {"query": q, "model_id": i, "how": how}
+                for i, (q, _, how) in zip(ids, files, strict=True)
+            ],
             "requirement": gate.describe(),
             "requirement_met": met,
+        }
+    )
+    return report, rated
+
+
+def local_report(
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    env: Mapping[str, str],
+    models_dirs: tuple[Path, ...],
+    *,
+    ram_bandwidth: int | None = None,
+) -> tuple[LocalReport, list[Rated]]:
+    """`canirun local`: find the models on this machine, read their headers, rate each."""
+    import time
+
+    from canirun import local_eval
+
+    start = time.perf_counter()
+    search = local_eval.search_local(env, models_dirs)
+    read = local_eval.read_all(search)
+    seconds = time.perf_counter() - start
+    ids = local_eval.unique_ids([local.name for _, local in read])
+    items = list(zip(ids, (local for _, local in read), strict=True))
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, [], "local", items)
+    found = [
+        {
+            "model_id": model_id,
+            "store": f.store,
+            "path": local.path,
+            "format": local.format,
+            "architecture": local.architecture,
+            "precision": local.precision,
+            "weights_bytes": local.weights_bytes,
+            "files": len(local.files),
+        }
+        for model_id, (f, local) in zip(ids, read, strict=True)
+    ]
+    report = LocalReport.model_validate(
+        {
+            **data,
+            "searched": tuple(search.searched),
+            "found": found,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in search.skipped],
+            "seconds": round(seconds, 3),
         }
     )
     return report, rated

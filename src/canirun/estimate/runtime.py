@@ -136,6 +136,12 @@ def _overheads(
     )
 
 
+def fixed_overheads(framework: Framework, precision_family: str) -> Overheads:
+    """The runtime's costs that do not depend on the model (no compute buffers):
+    a floor for a model whose KV cache and buffers are unknown."""
+    return _overheads(framework, uses_ggml(framework, precision_family), 0, 0, [])
+
+
 def llm_overheads(
     framework: Framework, arch: Arch, workload: Workload, precision_family: str
 ) -> Overheads:
