@@ -58,7 +58,7 @@ def read_path(path: Path, name: str | None = None) -> LocalModel:
             )
             raise ModelFileError(path, f"no config.json here, not a model folder{hint}")
         return hf_folder.hf_folder_model(path, name)
-    if _magic(path) == b"GGUF":
+    if path.name.lower().endswith(".gguf") or _magic(path) == b"GGUF":
         return gguf_model.gguf_model(path, name)
     if path.name.endswith(".safetensors"):
         return _single_safetensors(path, name)

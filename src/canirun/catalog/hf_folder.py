@@ -101,8 +101,12 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         if len(head) < 8:
             raise ModelFileError(path, "truncated: shorter than a safetensors header")
         (length,) = struct.unpack("<Q", head)
-        if length > MAX_HEADER or length > size - 8:
+        if length > MAX_HEADER:
             raise ModelFileError(path, f"not a safetensors file (header length {length:,})")
+        if length > size - 8:
+            raise ModelFileError(
+                path, f"truncated: the header claims {length:,} bytes, the file has {size - 8:,}"
+            )
         raw = stream.read(length)
     try:
         header = json.loads(raw)
