@@ -121,7 +121,11 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
     for match in report.matches:
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
-        lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        if match.how in ("file", "hub"):
+            origin = "read from the Hub" if match.how == "hub" else "read from the file"
+            lines += ["", f"{s.name}  ({origin}: {match.query})"]
+        else:
+            lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
