@@ -115,9 +115,11 @@ def test_local_finds_every_store_and_skips_what_it_cannot_read(
     assert {s.model_id for s in report.summary} == {f.model_id for f in report.found}
     assert all(s.verdict == "cpu" for s in report.summary)
     ollama = next(f for f in report.found if f.model_id == "llama3.2:3b")
-    assert ollama.format == "gguf" and ollama.precision == "F16"
+    assert ollama.format == "gguf"
+    assert ollama.precision == "F16"
     folder = next(f for f in report.found if f.model_id == "projects/my-model")
-    assert folder.files == 2 and folder.precision == "bf16"
+    assert folder.files == 2
+    assert folder.precision == "bf16"
     assert report.seconds < 10
 
 
@@ -126,7 +128,8 @@ def test_local_text_and_fleet(home: Path, tmp_path: Path, monkeypatch: pytest.Mo
     out = tmp_path / "local.json"
     result = local(home, "--output", str(out))
     assert result.exit_code == 0, result.output
-    assert "Found 6 models in" in result.stdout and "skipped" in result.stdout
+    assert "Found 6 models in" in result.stdout
+    assert "skipped" in result.stdout
     assert "llama3.2:3b" in result.stdout
     fleet = runner.invoke(app, ["fleet", str(out), "--format", "json"])
     assert fleet.exit_code == 0, fleet.output
@@ -136,13 +139,15 @@ def test_local_text_and_fleet(home: Path, tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_local_with_nothing_there(home: Path) -> None:
     report = local_json(home)
-    assert report.found == () and report.summary == ()
+    assert report.found == ()
+    assert report.summary == ()
 
 
 def test_a_missing_models_dir_is_bad_input(home: Path) -> None:
     result = local(home, "--models-dir", str(home / "nope"))
     assert result.exit_code == 2
-    assert "--models-dir" in result.stderr and "not a folder" in result.stderr
+    assert "--models-dir" in result.stderr
+    assert "not a folder" in result.stderr
 
 
 def test_env_locations_replace_the_defaults(
@@ -259,7 +264,8 @@ def test_online_safetensors_repo_is_exact(fake_hub: Path) -> None:
     result = online(fake_hub, "org/tiny", "--online", "--json")
     assert result.exit_code == 0, result.output
     (r,) = CheckReport.model_validate_json(result.stdout).results
-    assert r.memory is not None and r.memory.weights_bytes == data
+    assert r.memory is not None
+    assert r.memory.weights_bytes == data
     assert r.sources == ("https://huggingface.co/org/tiny",)
 
 
@@ -267,7 +273,8 @@ def test_online_errors_are_one_line(fake_hub: Path) -> None:
     result = online(fake_hub, "org/none", "--online")
     assert result.exit_code == 2
     assert result.stderr == (
-        "canirun: error: check --online: org/none: no such repo on the Hub (or private: set HF_TOKEN)\n"
+        "canirun: error: check --online: org/none: "
+        "no such repo on the Hub (or private: set HF_TOKEN)\n"
     )
 
 
@@ -317,4 +324,5 @@ def test_the_real_client_fails_in_one_line_when_the_hub_is_unreachable(tmp_path:
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("canirun: error: check --online: org/repo: ")
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
