@@ -326,3 +326,30 @@ def test_the_real_client_fails_in_one_line_when_the_hub_is_unreachable(tmp_path:
     assert proc.stderr.startswith("canirun: error: check --online: org/repo: ")
     assert proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_the_header_cache_serves_unchanged_files_and_rereads_changed_ones(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from canirun import local_eval
+
+    _stores(home, tmp_path, monkeypatch)
+    first = local_json(home)
+    assert (home / ".cache" / "canirun" / "local-headers.json").is_file()
+    read: list[str] = []
+    real = local_eval.read_found
+
+    def counting(found: Any) -> Any:
+        read.append(found.name)
+        return real(found)
+
+    monkeypatch.setattr(local_eval, "read_found", counting)
+    again = local_json(home)
+    assert read == []
+    assert again.found == first.found
+    changed = home / ".lmstudio" / "models" / "pub" / "repo" / "model-Q4.gguf"
+    os.utime(changed, ns=(1, 1))
+    local_json(home)
+    assert read == ["pub/repo/model-Q4"]
+    local_json(home, "--no-cache")
+    assert len(read) == 1 + len(first.found)

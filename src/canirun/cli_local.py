@@ -45,8 +45,19 @@ RequireOpt = Annotated[
 ]
 
 
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Read every header again (the cache of what was read keeps only size and "
+        "modification time of each file).",
+    ),
+]
+
+
 def local(
     models_dir: DirsOpt = None,
+    no_cache: NoCacheOpt = False,
     as_json: JsonFlag = False,
     output: OutputOpt = None,
     fmt: FormatOpt = None,
@@ -100,7 +111,13 @@ def local(
     from canirun.output.scan_text import use_colour
 
     report, _ = local_report(
-        host, catalog, opts, os.environ, tuple(models_dir or ()), ram_bandwidth=bandwidth
+        host,
+        catalog,
+        opts,
+        os.environ,
+        tuple(models_dir or ()),
+        ram_bandwidth=bandwidth,
+        cache=not no_cache,
     )
     _deliver(
         report,

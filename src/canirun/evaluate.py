@@ -230,6 +230,7 @@ def local_report(
     models_dirs: tuple[Path, ...],
     *,
     ram_bandwidth: int | None = None,
+    cache: bool = True,
 ) -> tuple[LocalReport, list[Rated]]:
     """`canirun local`: find the models on this machine, read their headers, rate each."""
     import time
@@ -238,7 +239,7 @@ def local_report(
 
     start = time.perf_counter()
     search = local_eval.search_local(env, models_dirs)
-    read = local_eval.read_all(search)
+    read = local_eval.read_all(search, cache=cache)
     seconds = time.perf_counter() - start
     ids = local_eval.unique_ids([local.name for _, local in read])
     items = list(zip(ids, (local for _, local in read), strict=True))

@@ -137,18 +137,34 @@ def search_local(env: Mapping[str, str], models_dirs: tuple[Path, ...]) -> Searc
     return find_models(env, models_dirs)
 
 
-def read_all(search: Search) -> list[tuple[Found, LocalModel]]:
-    """Every found model's headers; unreadable ones join ``search.skipped``."""
+def read_all(search: Search, *, cache: bool = True) -> list[tuple[Found, LocalModel]]:
+    """Every found model's headers (from the header cache when nothing changed);
+    unreadable ones join ``search.skipped``."""
+    from canirun.catalog.header_cache import HeaderCache
+
+    store = HeaderCache() if cache else None
     out = []
     for found in search.found:
+        key = f"{found.store}|{found.name}|{found.path}|{found.projector}"
+        hit = store.get(key) if store else None
+        if hit is not None:
+            out.append((found, hit))
+            continue
         try:
-            out.append((found, read_found(found)))
+            model = read_found(found)
         except ModelFileError as exc:
             search.skipped.append(Skipped(exc.path, exc.problem))
+            continue
         except OSError as exc:
             search.skipped.append(
                 Skipped(str(found.path), f"cannot read it: {exc.strerror or exc}")
             )
+            continue
+        if store:
+            store.put(key, model, str(found.path))
+        out.append((found, model))
+    if store:
+        store.save()
     return out
 
 
