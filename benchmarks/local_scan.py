@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from canirun.catalog.gguf_file import read_gguf
-from canirun.catalog.schema import Arch
 from tests.model_files import (
     hf_cache_model,
     llama_metadata,
@@ -32,6 +30,9 @@ from tests.model_files import (
     ollama_store,
     write_gguf,
 )
+
+from canirun.catalog.gguf_file import read_gguf
+from canirun.catalog.schema import Arch
 
 BUDGET_S = 1.0
 LLAMA_8B = Arch(
@@ -111,9 +112,8 @@ def main() -> int:
     print(f"found {found} models, {skipped} skipped; medians over {args.runs} runs:")
     print(f"finding + reading headers, every header read (--no-cache): {cold * 1000:.0f} ms")
     print(f"finding + reading headers, from the header cache: {med * 1000:.0f} ms")
-    print(
-        f"whole command (start-up, probe, rating), cached: {statistics.median(samples['whole']):.2f} s"
-    )
+    whole = statistics.median(samples["whole"])
+    print(f"whole command (start-up, probe, rating), cached: {whole:.2f} s")
     verdict = "within" if med <= BUDGET_S else "OVER"
     print(f"budget: {verdict} {BUDGET_S:.0f} s for the headers of {found} models")
     return 0
