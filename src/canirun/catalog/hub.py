@@ -51,14 +51,15 @@ class HfHubClient:
     """``HubClient`` over ``huggingface_hub``: every failure becomes one ``HubError``."""
 
     def __init__(self) -> None:
+        # Read by huggingface_hub when it is imported; a user's own setting wins.
+        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(TIMEOUT_S)))
+        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(TIMEOUT_S)))
         try:
             import huggingface_hub
         except ImportError:
             raise HubError(
                 "--online needs the huggingface_hub package: pip install 'canirun-ai[hub]'"
             ) from None
-        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(TIMEOUT_S)))
-        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(TIMEOUT_S)))
         self.hub = huggingface_hub
         self.api = huggingface_hub.HfApi()
 
