@@ -144,6 +144,22 @@ ResolutionOpt = Annotated[
     int | None, typer.Option("--resolution", help="Image side in pixels (diffusion).")
 ]
 SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Residues (AlphaFold).")]
+NodesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--nodes",
+        help="What if there were N machines like this one (with --gpu/--ram): plan models "
+        "across nodes as vLLM would (tensor parallel in a node, pipeline across).",
+    ),
+]
+ClusterOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cluster",
+        help="A folder with one report per node (`canirun hardware --json` of each): plan "
+        "models across those nodes.",
+    ),
+]
 
 
 def _catalog(extra: list[Path] | None) -> Any:
@@ -170,18 +186,20 @@ def _setup(
     flash_attention: bool,
     precision: list[str] | None,
     framework: str | None,
-) -> tuple[Any, Any, Any, int | None]:
+    nodes: int | None,
+    cluster: Path | None,
+) -> tuple[Any, Any, Any, int | None, Any]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
-    from canirun import options
-    from canirun.whatif import WhatIf
+    from canirun.api import prepare
 
-    catalog = _catalog(catalog_files)
-    what = WhatIf(
-        gpus=tuple(gpu or ()),
-        vram=options.size_flag("--vram", vram),
-        ram=options.size_flag("--ram", ram),
-    )
-    wl = options.workload(
+    p = prepare(
+        catalog_files=catalog_files or (),
+        hardware_file=hardware_file,
+        models_dir=models_dir,
+        gpu=gpu or (),
+        vram=vram,
+        ram=ram,
+        ram_bandwidth=ram_bandwidth,
         ctx=ctx,
         sequences=sequences,
         kv_cache=kv_cache,
@@ -189,13 +207,12 @@ def _setup(
         resolution=resolution,
         seq_len=seq_len,
         flash_attention=flash_attention,
+        precision=precision or (),
+        framework=framework,
+        nodes=nodes,
+        cluster=cluster,
     )
-    opts = options.rate_options(wl, precision or [], framework, catalog)
-    measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
-    if what.ram is not None or hardware_file is not None:
-        measure = False  # this machine's RAM speed says nothing about another machine
-    host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=measure)
-    return catalog, host, opts, bandwidth
+    return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
 
 
 def _json_text(report: Any) -> str:
@@ -307,6 +324,8 @@ def scan(
     flash_attention: FlashOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
+    nodes: NodesOpt = None,
+    cluster: ClusterOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
     require: Annotated[
@@ -322,12 +341,12 @@ def scan(
     from canirun import options
 
     level = options.gate_flag(require, None, False).level
-    catalog, host, opts, bandwidth = _setup(**_common(locals()))
+    catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
     from canirun.output import scan_text
     from canirun.output.hardware_text import render_hardware
 
-    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth)
+    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth, cluster=members)
 
     def text() -> str:
         return (
@@ -365,6 +384,8 @@ _COMMON = (
     "flash_attention",
     "precision",
     "framework",
+    "nodes",
+    "cluster",
 )
 
 
@@ -422,6 +443,8 @@ def check(
     flash_attention: FlashOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
+    nodes: NodesOpt = None,
+    cluster: ClusterOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
     online: Annotated[
@@ -443,13 +466,20 @@ def check(
     from canirun import options
 
     gate = options.gate_flag(require, min_tps, every)
-    catalog, host, opts, bandwidth = _setup(**_common(locals()))
+    catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import check_report
     from canirun.output.check_text import render_check
     from canirun.output.scan_text import use_colour
 
     report, _ = check_report(
-        host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth, online=online
+        host,
+        catalog,
+        opts,
+        list(queries),
+        gate,
+        ram_bandwidth=bandwidth,
+        cluster=members,
+        online=online,
     )
     _deliver(
         report,
@@ -628,13 +658,109 @@ def schema() -> None:
     emit(json.dumps(report_schema(), indent=2, sort_keys=True) + "\n")
 
 
-def _register_local() -> None:
-    from canirun.cli_local import local
+DirsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--models-dir",
+        help="Also look for GGUF files and model folders below DIR (repeatable).",
+    ),
+]
+LocalRequireOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--require",
+        help="For --format junit: each model fails below this placement (gpu, multi-gpu, "
+        "offload, cpu).",
+    ),
+]
 
-    app.command("local")(local)
+
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Read every header again (the cache of what was read keeps only size and "
+        "modification time of each file).",
+    ),
+]
 
 
-_register_local()
+@app.command("local")
+def local(
+    models_dir: DirsOpt = None,
+    no_cache: NoCacheOpt = False,
+    as_json: JsonFlag = False,
+    output: OutputOpt = None,
+    fmt: FormatOpt = None,
+    github_summary: GithubOpt = False,
+    require: LocalRequireOpt = None,
+    hardware_file: HardwareOpt = None,
+    catalog_files: CatalogOpt = None,
+    gpu: GpuOpt = None,
+    vram: VramOpt = None,
+    ram: RamOpt = None,
+    ram_bandwidth: RamBandwidthOpt = None,
+    ctx: CtxOpt = 4096,
+    sequences: SequencesOpt = 1,
+    kv_cache: KvOpt = "f16",
+    batch: BatchOpt = None,
+    flash_attention: FlashOpt = False,
+    framework: FrameworkOpt = None,
+) -> None:
+    """Find the models already on this machine and rate each one.
+
+    Looks in the Hugging Face cache (HF_HUB_CACHE / HF_HOME), Ollama's store
+    (OLLAMA_MODELS), LM Studio's models folder, llama.cpp's cache (LLAMA_CACHE)
+    and every --models-dir. Reads headers only; what cannot be read is skipped
+    and counted.
+    """
+    import os
+
+    from canirun import options
+
+    level = options.gate_flag(require, None, False).level
+    catalog, host, opts, bandwidth, _ = _setup(
+        catalog_files=catalog_files,
+        hardware_file=hardware_file,
+        models_dir=None,
+        gpu=gpu,
+        vram=vram,
+        ram=ram,
+        ram_bandwidth=ram_bandwidth,
+        ctx=ctx,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        batch=batch,
+        resolution=None,
+        seq_len=None,
+        flash_attention=flash_attention,
+        precision=None,
+        framework=framework,
+        nodes=None,
+        cluster=None,
+    )
+    from canirun.evaluate import local_report
+    from canirun.output.local_text import render_local
+    from canirun.output.scan_text import use_colour
+
+    report, _ = local_report(
+        host,
+        catalog,
+        opts,
+        os.environ,
+        tuple(models_dir or ()),
+        ram_bandwidth=bandwidth,
+        cache=not no_cache,
+    )
+    _deliver(
+        report,
+        fmt=fmt,
+        as_json=as_json,
+        output=output,
+        github_summary=github_summary,
+        level=level,
+        text=lambda: render_local(report, colour=use_colour()),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

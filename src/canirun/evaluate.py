@@ -7,14 +7,14 @@ it directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.local_model import LocalModel
 from canirun.envelope import envelope
-from canirun.estimate.capacity import Capacity, capacity
+from canirun.estimate.capacity import Capacity, ClusterNode, capacity
 from canirun.estimate.frameworks import FrameworkStatus, framework_status
 from canirun.estimate.placement import (
     GPU_HEADROOM_MIN,
@@ -26,7 +26,14 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
-from canirun.report import Assumptions, CheckReport, LocalReport, ScanReport
+from canirun.report import (
+    Assumptions,
+    CheckReport,
+    ClusterInfo,
+    ClusterNodeInfo,
+    LocalReport,
+    ScanReport,
+)
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
@@ -43,13 +50,44 @@ class Rated:
     summary: Summary
 
 
-def machine_capacity(host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None) -> Capacity:
+Cluster = Sequence[tuple[str, Host]]
+
+
+def machine_capacity(
+    host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None, cluster: Cluster = ()
+) -> Capacity:
     from canirun.hardware.software import installed_frameworks
 
     specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    return capacity(
+    cap = capacity(
         host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
     )
+    if not cluster:
+        return cap
+    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster)
+    return replace(cap, nodes=nodes)
+
+
+def cluster_info(cluster: Cluster, source: str) -> ClusterInfo | None:
+    if not cluster:
+        return None
+    nodes = []
+    for name, h in cluster:
+        gpus = h.hardware.gpus
+        nodes.append(
+            ClusterNodeInfo(
+                name=name,
+                gpus=len(gpus),
+                gpu=gpus[0].name if gpus else None,
+                gpu_memory_bytes=gpus[0].memory_total_bytes if gpus else None,
+            )
+        )
+    notes = (
+        "multi-node layouts follow vLLM: tensor parallel within a node, pipeline parallel "
+        "across nodes, Ray as the executor; the network between nodes is assumed fast enough "
+        "(InfiniBand or RoCE) and its latency is not in the speed estimate",
+    )
+    return ClusterInfo(source=source, nodes=tuple(nodes), notes=notes)
 
 
 def rate_all(
@@ -75,7 +113,9 @@ def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[Framew
     return out
 
 
-def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
+def assumptions(
+    cap: Capacity, opts: Options, host: Host, cluster: ClusterInfo | None = None
+) -> Assumptions:
     memory = host.hardware.memory
     source = (
         "flag"
@@ -101,6 +141,7 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
         ram_bandwidth_source=source if cap.ram_bandwidth_bytes_per_s else None,
         frameworks_installed=tuple(sorted(cap.installed)),
         notes=tuple(notes),
+        cluster=cluster,
     )
 
 
@@ -129,14 +170,15 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    cluster: Cluster = (),
     local: Iterable[tuple[str, LocalModel]] = (),
 ) -> tuple[dict[str, object], list[Rated]]:
-    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
+    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
     rated += rate_local_models(local, catalog, cap, opts)
     data = {
         **envelope(host, kind),
-        "assumptions": assumptions(cap, opts, host),
+        "assumptions": assumptions(cap, opts, host, cluster_info(cluster, _source(cluster))),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
         "results": [res for r in rated for res in r.results],
@@ -144,10 +186,20 @@ def _scan_data(
     return data, rated
 
 
+def _source(cluster: Cluster) -> str:
+    names = [name for name, _ in cluster]
+    return "what-if" if names == [f"node-{i + 1}" for i in range(len(names))] else "reports"
+
+
 def scan_report(
-    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster = (),
 ) -> tuple[ScanReport, list[Rated]]:
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan")
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
     return ScanReport.model_validate(data), rated
 
 
@@ -183,6 +235,7 @@ def check_report(
     gate: Gate,
     *,
     ram_bandwidth: int | None = None,
+    cluster: Cluster = (),
     online: bool = False,
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun import local_eval
@@ -201,7 +254,7 @@ def check_report(
     ids = local_eval.unique_ids([local.name for _, local, _ in files])
     refs = [m.ref for _, m in matched]
     local = list(zip(ids, (f[1] for f in files), strict=True))
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", local)
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", cluster, local)
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
@@ -243,7 +296,7 @@ def local_report(
     seconds = time.perf_counter() - start
     ids = local_eval.unique_ids([local.name for _, local in read])
     items = list(zip(ids, (local for _, local in read), strict=True))
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, [], "local", items)
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, [], "local", local=items)
     found = [
         {
             "model_id": model_id,

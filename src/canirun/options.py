@@ -21,7 +21,7 @@ from canirun.hardware.model import Host
 from canirun.units import parse_rate, parse_size
 from canirun.whatif import WhatIf
 
-REQUIRE_LEVELS = ("gpu", "multi-gpu", "offload", "cpu")
+REQUIRE_LEVELS = ("gpu", "multi-gpu", "multi-node", "offload", "cpu")
 
 
 def size_flag(flag: str, text: str | None) -> int | None:

@@ -310,6 +310,18 @@ class Overhead(Figure):
         return parse_size(self.amount)
 
 
+class MultiNode(Strict):
+    """Serving one model over several nodes: tensor parallel in a node, pipeline across."""
+
+    pipeline_archs: list[str] = Field(
+        description="architectures (llama.cpp's general.architecture names) whose model class "
+        "supports pipeline parallelism"
+    )
+    source: str
+    checked: str = Field(pattern=r"^\d{4}-\d\d-\d\d$", description="when the list was read")
+    note: str | None = None
+
+
 class Framework(Strict):
     id: Slug
     name: str
@@ -331,6 +343,7 @@ class Framework(Strict):
         None, gt=0, le=1, description="share of total VRAM the runtime claims (vLLM: 0.9)"
     )
     overheads: list[Overhead] = Field(default_factory=list)
+    multi_node: MultiNode | None = None
     detect: Detect = Field(default_factory=Detect)
     sources: dict[str, Url]
     source: str = Field(description="key of `sources` for the facts above")
@@ -338,7 +351,8 @@ class Framework(Strict):
 
     @model_validator(mode="after")
     def _sourced(self) -> Framework:
-        for ref in [self.source, *(o.source for o in self.overheads)]:
+        nodes = [self.multi_node.source] if self.multi_node else []
+        for ref in [self.source, *(o.source for o in self.overheads), *nodes]:
             if not ref.startswith(("http://", "https://")) and ref not in self.sources:
                 raise ValueError(f"source {ref!r} is not a key of `sources`")
         return self

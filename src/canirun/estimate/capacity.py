@@ -39,6 +39,14 @@ class GpuSlot:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """Another machine of the cluster this one is rated with (multi-node placement)."""
+
+    name: str
+    gpus: tuple[GpuSlot, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Capacity:
     gpus: tuple[GpuSlot, ...]
     ram_usable_bytes: int | None
@@ -51,6 +59,8 @@ class Capacity:
     docker: bool | None
     installed: frozenset[str] = field(default_factory=frozenset)
     notes: tuple[str, ...] = ()
+    # Every node of the cluster, this one included; empty when rating one machine.
+    nodes: tuple[ClusterNode, ...] = ()
 
 
 def _norm(text: str) -> str:

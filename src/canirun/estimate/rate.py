@@ -16,9 +16,18 @@ from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Framework, Model
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.placement import Need, Placement, place, usable_gpus
-from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, Workload, rank
+from canirun.estimate.results import (
+    RUNNABLE,
+    MemoryEstimate,
+    Parallel,
+    Result,
+    Summary,
+    Workload,
+    rank,
+)
 from canirun.estimate.speed import decode_speed
 from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib
@@ -290,7 +299,14 @@ def _result(
         reasons=tuple(reasons),
         sources=_sources(m, ref.variant.key),
         estimate=e.weights.estimate or True,
+        parallel=_parallel(e.placement),
     )
+
+
+def _parallel(pl: Placement) -> Parallel | None:
+    if pl.verdict == "multi-gpu" and pl.split == "tensor-parallel":
+        return Parallel(tensor=len(pl.gpus))
+    return None
 
 
 def effective_workload(ref: VariantRef, wl: Workload) -> tuple[Workload, tuple[str, ...]]:
@@ -348,7 +364,10 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
             continue
         best = _pick(evals, cap, order)
         usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
-        results.append(_result(ref, best, cap, opts, usable))
+        result = _result(ref, best, cap, opts, usable)
+        if cap.nodes and result.verdict not in ("gpu", "multi-gpu"):
+            result = across_nodes(ref, evals, cap, opts, result)
+        results.append(result)
     if not results:
         wanted = ", ".join(opts.precisions or ()) or "any precision"
         results.append(
@@ -395,6 +414,8 @@ def max_context(
     arch = ref.variant.arch
     if arch is None or best.verdict not in RUNNABLE or best.precision is None:
         return None
+    if best.verdict == "multi-node":
+        return None  # the layout is planned for the context asked; not searched yet
     fw = catalog.framework_by_id[best.framework or ""]
     p, w = known if known else (prec.PRECISIONS[best.precision], None)
     w = w or weights(ref.model, ref.variant, p)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from canirun.estimate.precision import PRECISIONS
-from canirun.estimate.results import Result, Summary, rank
+from canirun.estimate.results import RUNNABLE, Result, Summary, rank
 from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
 from canirun.report import CheckReport
 from canirun.units import format_gib
@@ -35,10 +35,11 @@ def _row(cells: list[str], colour: str | None) -> str:
 
 
 def _best_line(s: Summary) -> str:
-    if s.verdict in ("gpu", "multi-gpu", "offload", "cpu"):
+    if s.verdict in RUNNABLE:
         where = {
             "gpu": "on the GPU",
             "multi-gpu": "across GPUs",
+            "multi-node": "across nodes",
             "offload": "on GPU + RAM",
             "cpu": "on the CPU",
         }[s.verdict]
