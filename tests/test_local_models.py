@@ -489,3 +489,33 @@ def test_every_reader_error_names_the_file(tmp_path: Path) -> None:
         f.truncate(50)
     with pytest.raises(ModelFileError, match=r"truncated: the header claims \d+ bytes"):
         read_path(path)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    header=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+            max_leaves=12,
+        ).map(lambda v: json.dumps({"w": v}).encode()),
+    ),
+    extra=st.integers(0, 300),
+)
+def test_any_safetensors_header_is_read_or_refused_in_one_line(
+    tmp_path: Path, header: bytes, extra: int
+) -> None:
+    from canirun.catalog.hf_folder import safetensors_header
+
+    path = tmp_path / "f.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(extra))
+    try:
+        safetensors_header(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc)
