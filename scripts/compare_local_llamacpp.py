@@ -19,6 +19,7 @@ About 5 minutes on 2 cores; ~4 GB of disk under --workdir (deleted unless --keep
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -81,7 +82,7 @@ def main() -> int:
             theirs = llamacpp_side(path, n_ctx, args.threads)
             for what in ("weights", "kv", "compute"):
                 a, b = ours[what], theirs[what]
-                diff = f"{(a / b - 1) * 100:+.2f}%" if b == b and b else "n/a"
+                diff = f"{(a / b - 1) * 100:+.2f}%" if not math.isnan(b) and b else "n/a"
                 print(f"{path.name:<28} {n_ctx:>6}  {what:<8} {a:>12.2f} {b:>14.2f} {diff:>8}")
     if not args.keep:
         shutil.rmtree(args.workdir, ignore_errors=True)
