@@ -353,3 +353,12 @@ def test_the_header_cache_serves_unchanged_files_and_rereads_changed_ones(
     assert read == ["pub/repo/model-Q4"]
     local_json(home, "--no-cache")
     assert len(read) == 1 + len(first.found)
+
+
+def test_a_models_dir_over_a_store_does_not_count_its_models_twice(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stores(home, tmp_path, monkeypatch)
+    plain = local_json(home)
+    overlapping = local_json(home, "--models-dir", str(home))
+    assert overlapping.found == plain.found

@@ -160,6 +160,10 @@ def read_all(search: Search, *, cache: bool = True) -> list[tuple[Found, LocalMo
                 Skipped(str(found.path), f"cannot read it: {exc.strerror or exc}")
             )
             continue
+        except Exception as exc:  # one strange file must not end the walk over all the others
+            problem = f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+            search.skipped.append(Skipped(str(found.path), problem))
+            continue
         if store:
             store.put(key, model, str(found.path))
         out.append((found, model))

@@ -111,6 +111,11 @@ def find_models(env: Mapping[str, str], models_dirs: tuple[Path, ...] = ()) -> S
         search.searched.append(f"{store}: {root}")
         finder = {"hf-cache": _hf_cache, "ollama": _ollama}.get(store, _tree)
         finder(root, store, search)
+    # A --models-dir over a tool's store finds its models twice: the tool's name wins.
+    unique: dict[str, Found] = {}
+    for found in search.found:
+        unique.setdefault(os.path.realpath(found.path), found)
+    search.found = list(unique.values())
     return search
 
 

@@ -132,6 +132,11 @@ def rate_local(
     ref = local_ref(local, catalog)
     p, w = local_precision(local), local_weights(local)
     workload, notes = rate.effective_workload(ref, opts.workload)
+    if opts.precisions and p.name not in opts.precisions:
+        notes = (
+            *notes,
+            f"rated at the file's own precision, {p.name}: --precision picks catalog ones",
+        )
     opts = replace(opts, workload=workload)
     fws, why_not = rate.frameworks_for(ref, catalog, cap)
     if opts.framework:

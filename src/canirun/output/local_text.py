@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from canirun.errors import one_line
 from canirun.output.scan_text import render_assumptions, render_summary
 from canirun.report import LocalReport
 
@@ -20,7 +21,9 @@ def render_local(report: LocalReport, *, colour: bool = False) -> str:
     if report.found:
         text += render_summary(report, colour=colour)
     if report.skipped:
-        shown = [f"  {s.path}: {s.reason}" for s in report.skipped[:SHOW_SKIPPED]]
+        shown = [
+            f"  {one_line(s.path)}: {one_line(s.reason)}" for s in report.skipped[:SHOW_SKIPPED]
+        ]
         more = len(report.skipped) - SHOW_SKIPPED
         if more > 0:
             shown.append(f"  ... and {more} more (see --json)")
