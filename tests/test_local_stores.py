@@ -362,3 +362,65 @@ def test_a_models_dir_over_a_store_does_not_count_its_models_twice(
     plain = local_json(home)
     overlapping = local_json(home, "--models-dir", str(home))
     assert overlapping.found == plain.found
+
+
+def _canirun(env_extra: dict[str, str], box: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "HF_HUB_OFFLINE": "0",
+        **env_extra,
+    }
+    env.pop("HF_TOKEN", None)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "canirun",
+            "check",
+            *args,
+            "--hardware",
+            str(box),
+            "--ram-bandwidth",
+            "off",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_online_through_huggingface_hub_against_a_local_hub(tmp_path: Path) -> None:
+    """The real client (huggingface_hub) end to end, HF_ENDPOINT on 127.0.0.1: headers only."""
+    from tests.fakes.hub_server import hub_server
+
+    root = tmp_path / "hub"
+    data = hf_folder(root / "org" / "tiny", TINY, shards=2)
+    (root / "org" / "tiny-GGUF").mkdir(parents=True)
+    gguf = tiny_gguf(root / "org" / "tiny-GGUF" / "tiny-Q4_K_M.gguf")
+    box = tmp_path / "box.json"
+    box.write_text(json.dumps(BOX))
+    with hub_server(root) as (endpoint, requests):
+        env = {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")}
+        proc = _canirun(env, box, "org/tiny", "org/tiny-GGUF:Q4_K_M", "--online", "--json")
+        assert proc.returncode == 0, proc.stderr
+        missing = _canirun(env, box, "org/nothere", "--online")
+    report = CheckReport.model_validate_json(proc.stdout)
+    weights = {r.model_id: r.memory.weights_bytes for r in report.results if r.memory}
+    from canirun.catalog.gguf_model import gguf_model
+
+    assert weights == {"org/tiny": data, "org/tiny-GGUF:Q4_K_M": gguf_model(gguf).weights_bytes}
+    # Never the weights: every GET of a model file is a header range (or a small JSON file).
+    for method, path, ranged in requests:
+        if method == "GET" and path.endswith((".safetensors", ".gguf")):
+            assert ranged is not None, path
+            start, _, end = ranged.removeprefix("bytes=").partition("-")
+            assert int(end) - int(start) < 2**21, ranged
+    assert (tmp_path / "hf" / "hub" / "models--org--tiny").is_dir()  # config.json cached
+    assert missing.returncode == 2
+    assert missing.stderr == (
+        "canirun: error: check --online: org/nothere: "
+        "no such repo on the Hub (or private: set HF_TOKEN)\n"
+    )

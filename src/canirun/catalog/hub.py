@@ -11,10 +11,11 @@ pass a fake that serves files from a folder.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from canirun.catalog.local_model import LocalModel, ModelFileError
 
@@ -54,6 +55,7 @@ class HfHubClient:
         # Read by huggingface_hub when it is imported; a user's own setting wins.
         os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(TIMEOUT_S)))
         os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(TIMEOUT_S)))
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # the report is the output
         try:
             import huggingface_hub
         except ImportError:
@@ -62,6 +64,7 @@ class HfHubClient:
             ) from None
         self.hub = huggingface_hub
         self.api = huggingface_hub.HfApi()
+        self._files: dict[str, list[RemoteFile]] = {}
 
     def _call(self, repo: str, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
         from huggingface_hub import errors
@@ -85,8 +88,10 @@ class HfHubClient:
             ) from None
 
     def files(self, repo: str) -> list[RemoteFile]:
-        info = self._call(repo, "the file list", self.api.model_info, repo, files_metadata=True)
-        return [RemoteFile(s.rfilename, s.size) for s in info.siblings or ()]
+        if repo not in self._files:
+            info = self._call(repo, "the file list", self.api.model_info, repo, files_metadata=True)
+            self._files[repo] = [RemoteFile(s.rfilename, s.size) for s in info.siblings or ()]
+        return self._files[repo]
 
     def json(self, repo: str, filename: str) -> Any:
         import json
@@ -114,11 +119,45 @@ class HfHubClient:
         return out
 
     def open(self, repo: str, filename: str) -> tuple[IO[bytes], int]:
-        fs = self.hub.HfFileSystem()
-        path = f"{repo}/{filename}"
-        size = self._call(repo, filename, fs.info, path)["size"]
-        stream = self._call(repo, filename, fs.open, path, "rb", block_size=1 << 20)
-        return stream, int(size)
+        size = next((f.size for f in self.files(repo) if f.name == filename), None)
+        if size is None:
+            raise HubError(f"{repo}: no {filename} in the repo")
+        url = self.hub.hf_hub_url(repo, filename)
+        return cast(IO[bytes], _RangeReader(self, repo, url, size)), size
+
+
+class _RangeReader(io.RawIOBase):
+    """A remote file read by HTTP range requests (huggingface_hub's session and headers):
+    the GGUF reader asks for the header in 1 MiB chunks and never for the weights."""
+
+    def __init__(self, client: HfHubClient, repo: str, url: str, size: int) -> None:
+        super().__init__()
+        self.client, self.repo, self.url, self.size, self.pos = client, repo, url, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        end = self.size if n is None or n < 0 else min(self.size, self.pos + n)
+        if end <= self.pos:
+            return b""
+        body = self.client._call(self.repo, self.url.rsplit("/", 1)[-1], self._get, end)
+        self.pos += len(body)
+        return bytes(body)
+
+    def _get(self, end: int) -> bytes:
+        hub: Any = self.client.hub
+        headers = {**hub.utils.build_hf_headers(), "Range": f"bytes={self.pos}-{end - 1}"}
+        response = hub.get_session().get(
+            self.url, headers=headers, follow_redirects=True, timeout=TIMEOUT_S
+        )
+        hub.hf_raise_for_status(response)
+        return bytes(response.content[: end - self.pos])
 
 
 def hub_model(query: str, client: HubClient | None = None) -> LocalModel:
