@@ -424,3 +424,19 @@ def test_online_through_huggingface_hub_against_a_local_hub(tmp_path: Path) -> N
         "canirun: error: check --online: org/nothere: "
         "no such repo on the Hub (or private: set HF_TOKEN)\n"
     )
+
+
+def test_the_python_api_reads_files_and_stores(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import canirun
+
+    _stores(home, tmp_path, monkeypatch)
+    box = str(home.parent / "box.json")
+    report = canirun.local(hardware_file=box, ram_bandwidth="off")
+    assert report.kind == "local"
+    assert len(report.found) == 6
+    path = tmp_path / "one.gguf"
+    tiny_gguf(path)
+    checked = canirun.check(str(path), hardware_file=box, ram_bandwidth="off")
+    assert checked.matches[0].how == "file"
