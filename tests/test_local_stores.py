@@ -407,6 +407,10 @@ def test_online_through_huggingface_hub_against_a_local_hub(tmp_path: Path) -> N
         proc = _canirun(env, box, "org/tiny", "org/tiny-GGUF:Q4_K_M", "--online", "--json")
         assert proc.returncode == 0, proc.stderr
         missing = _canirun(env, box, "org/nothere", "--online")
+        (root / "org" / "gated").mkdir()
+        (root / "org" / "gated" / ".gated").touch()
+        gated = _canirun(env, box, "org/gated", "--online")
+        offline = _canirun({**env, "HF_HUB_OFFLINE": "1"}, box, "org/tiny", "--online")
     report = CheckReport.model_validate_json(proc.stdout)
     weights = {r.model_id: r.memory.weights_bytes for r in report.results if r.memory}
     from canirun.catalog.gguf_model import gguf_model
@@ -424,6 +428,13 @@ def test_online_through_huggingface_hub_against_a_local_hub(tmp_path: Path) -> N
         "canirun: error: check --online: org/nothere: "
         "no such repo on the Hub (or private: set HF_TOKEN)\n"
     )
+    assert gated.returncode == 2
+    assert gated.stderr == (
+        "canirun: error: check --online: "
+        "org/gated is gated: accept its licence on the Hub and set HF_TOKEN\n"
+    )
+    assert offline.returncode == 2
+    assert "HF_HUB_OFFLINE is set" in offline.stderr
 
 
 def test_the_python_api_reads_files_and_stores(

@@ -82,6 +82,8 @@ def _handler(root: Path, log: list[tuple[str, str, str | None]]) -> type:
             folder = root / repo
             if not folder.is_dir():
                 return self._missing("RepoNotFound")
+            if (folder / ".gated").exists():  # what the Hub answers before a licence is accepted
+                return self._send(403, headers={"X-Error-Code": "GatedRepo"})
             siblings = [
                 {"rfilename": p.name, "size": p.stat().st_size} for p in sorted(folder.iterdir())
             ]
