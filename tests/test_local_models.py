@@ -522,3 +522,21 @@ def test_any_safetensors_header_is_read_or_refused_in_one_line(
     else:
         return
     assert "\n" not in message
+
+
+def test_a_moe_file_reads_only_the_active_experts_per_token(tmp_path: Path) -> None:
+    arch = TINY.model_copy(update={"experts": 8, "experts_per_token": 2})
+    tensors = [t for t in llama_tensors(arch) if "ffn_" not in t[0] or "norm" in t[0]]
+    for i in range(arch.layers):
+        for kind, ne in (("gate", (256, 512, 8)), ("up", (256, 512, 8)), ("down", (512, 256, 8))):
+            tensors.append((f"blk.{i}.ffn_{kind}_exps.weight", ne, "Q8_0"))
+    meta = llama_metadata(arch, **{"llama.expert_count": 8, "llama.expert_used_count": 2})
+    path = tmp_path / "moe.gguf"
+    write_gguf(path, "llama", meta, tensors)
+    model = gguf_model(path)
+    experts = sum(t_bytes for t_bytes in [256 * 512 * 8 // 32 * 34] * 3 * arch.layers)
+    assert model.active_fraction == pytest.approx(
+        (model.weights_bytes - experts + experts * 2 / 8) / model.weights_bytes
+    )
+    assert model.arch is not None
+    assert (model.arch.experts, model.arch.experts_per_token) == (8, 2)
