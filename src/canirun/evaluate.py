@@ -105,7 +105,7 @@ def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[Framew
     for item in rated:
         runnable = {fw for r in item.results if r.verdict in RUNNABLE for fw in r.frameworks}
         for fid in runnable:
-            serves.setdefault(fid, []).append(item.ref.id)
+            serves.setdefault(fid, []).append(item.summary.model_id)
     out = []
     for fw in catalog.frameworks:
         status = framework_status(fw, cap)
