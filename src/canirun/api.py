@@ -27,11 +27,11 @@ from typing_extensions import TypedDict, Unpack
 if TYPE_CHECKING:
     from canirun.catalog.loader import Catalog
     from canirun.estimate.rate import Options
+    from canirun.hardware.cluster import Cluster
     from canirun.hardware.model import Host
     from canirun.report import CheckReport, HardwareReport, LocalReport, ScanReport
 
 PathLike = str | os.PathLike[str]
-Cluster = tuple[tuple[str, "Host"], ...]
 
 
 class Flags(TypedDict, total=False):
@@ -55,6 +55,7 @@ class Flags(TypedDict, total=False):
     framework: str | None
     nodes: int | None
     cluster: PathLike | None
+    ray: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class Prepared:
     host: Host
     options: Options
     ram_bandwidth: int | None
-    cluster: Cluster = ()
+    cluster: Cluster | None = None
 
 
 def prepare(
@@ -88,6 +89,7 @@ def prepare(
     framework: str | None = None,
     nodes: int | None = None,
     cluster: PathLike | None = None,
+    ray: str | None = None,
 ) -> Prepared:
     """Turn the common flags of ``scan``/``check`` (as the CLI spells them) into inputs.
 
@@ -96,7 +98,8 @@ def prepare(
     or ``ram``), because this machine's speed says nothing about that one.
     ``nodes`` rates a cluster of that many machines like this one (after the
     what-ifs); ``cluster`` a folder with one report per node, whose largest node
-    is the machine rated unless ``hardware_file`` or a what-if says otherwise.
+    is the machine rated unless ``hardware_file`` or a what-if says otherwise;
+    ``ray`` the nodes of a running Ray cluster ("auto" or its address), probed there.
     """
     from canirun import options
     from canirun.catalog import load_catalog
@@ -120,13 +123,14 @@ def prepare(
     )
     opts = options.rate_options(wl, list(precision), framework, catalog)
     measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
-    if nodes is not None and cluster is not None:
-        raise InputError("--nodes and --cluster describe the cluster twice: give one")
-    members: Cluster = ()
-    if cluster is not None:
-        from canirun.hardware.cluster import largest, load_cluster
+    given = [flag for flag, v in (("--nodes", nodes), ("--cluster", cluster), ("--ray", ray)) if v]
+    if len(given) > 1:
+        raise InputError(f"{' and '.join(given)} describe the cluster twice: give one")
+    members: Cluster | None = None
+    if cluster is not None or ray is not None:
+        from canirun.hardware.cluster import largest, load_cluster, load_ray
 
-        members = load_cluster(Path(cluster))
+        members = load_cluster(Path(cluster)) if cluster is not None else load_ray(str(ray))
         if hardware_file is None and not what.active:
             host = largest(members)
             return Prepared(catalog, host, opts, bandwidth, members)

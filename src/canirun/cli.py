@@ -152,6 +152,14 @@ NodesOpt = Annotated[
         "across nodes as vLLM would (tensor parallel in a node, pipeline across).",
     ),
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="A running Ray cluster ('auto' or its address): probe every node there and plan "
+        "models across them. Needs the extra: pip install 'canirun-ai[ray]'.",
+    ),
+]
 ClusterOpt = Annotated[
     Path | None,
     typer.Option(
@@ -188,6 +196,7 @@ def _setup(
     framework: str | None,
     nodes: int | None,
     cluster: Path | None,
+    ray: str | None,
 ) -> tuple[Any, Any, Any, int | None, Any]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
     from canirun.api import prepare
@@ -211,6 +220,7 @@ def _setup(
         framework=framework,
         nodes=nodes,
         cluster=cluster,
+        ray=ray,
     )
     return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
 
@@ -231,11 +241,13 @@ def hardware(
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
     import json
 
+    from canirun.catalog.loader import shipped_detect_specs
     from canirun.envelope import envelope
     from canirun.hardware import load_host
     from canirun.output.files import emit, write_atomic
 
-    host = load_host(hardware_file, models_dir)
+    detect = None if hardware_file is not None else shipped_detect_specs()
+    host = load_host(hardware_file, models_dir, detect=detect)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)
@@ -326,6 +338,7 @@ def scan(
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
     cluster: ClusterOpt = None,
+    ray: RayOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
     require: Annotated[
@@ -386,6 +399,7 @@ _COMMON = (
     "framework",
     "nodes",
     "cluster",
+    "ray",
 )
 
 
@@ -445,6 +459,7 @@ def check(
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
     cluster: ClusterOpt = None,
+    ray: RayOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
     online: Annotated[
@@ -738,6 +753,7 @@ def local(
         framework=framework,
         nodes=None,
         cluster=None,
+        ray=None,
     )
     from canirun.evaluate import local_report
     from canirun.output.local_text import render_local

@@ -7,9 +7,10 @@ it directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.local_model import LocalModel
@@ -37,6 +38,9 @@ from canirun.report import (
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
+if TYPE_CHECKING:
+    from canirun.hardware.cluster import Cluster
+
 HEADROOM = (
     f"kept free: {GPU_HEADROOM_SHARE:.0%} of each GPU (at least {format_bytes(GPU_HEADROOM_MIN)}), "
     f"{RAM_HEADROOM_SHARE:.0%} of usable RAM (at least {format_bytes(RAM_HEADROOM_MIN)})"
@@ -50,29 +54,26 @@ class Rated:
     summary: Summary
 
 
-Cluster = Sequence[tuple[str, Host]]
-
-
 def machine_capacity(
-    host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None, cluster: Cluster = ()
+    host: Host,
+    catalog: Catalog,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
 ) -> Capacity:
-    from canirun.hardware.software import installed_frameworks
-
-    specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    cap = capacity(
-        host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
-    )
-    if not cluster:
+    installed = frozenset(host.hardware.software.frameworks or ())
+    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
+    if cluster is None:
         return cap
-    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster)
+    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
     return replace(cap, nodes=nodes)
 
 
-def cluster_info(cluster: Cluster, source: str) -> ClusterInfo | None:
-    if not cluster:
+def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
+    if cluster is None:
         return None
     nodes = []
-    for name, h in cluster:
+    for name, h in cluster.nodes:
         gpus = h.hardware.gpus
         nodes.append(
             ClusterNodeInfo(
@@ -86,17 +87,25 @@ def cluster_info(cluster: Cluster, source: str) -> ClusterInfo | None:
         "multi-node layouts follow vLLM: tensor parallel within a node, pipeline parallel "
         "across nodes, Ray as the executor; the network between nodes is assumed fast enough "
         "(InfiniBand or RoCE) and its latency is not in the speed estimate",
+        *cluster.notes,
     )
+    source = cast(Literal["what-if", "reports", "ray"], cluster.source)
     return ClusterInfo(source=source, nodes=tuple(nodes), notes=notes)
 
 
 def rate_all(
-    refs: Iterable[VariantRef], catalog: Catalog, cap: Capacity, opts: Options
+    refs: Iterable[VariantRef],
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    per_ref: dict[str, Options] | None = None,
 ) -> list[Rated]:
+    """Rate each variant; `per_ref` overrides the options for some (a tag's quant)."""
     rated = []
     for ref in refs:
-        results = rate_variant(ref, catalog, cap, opts)
-        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, opts)))
+        these = (per_ref or {}).get(ref.id, opts)
+        results = rate_variant(ref, catalog, cap, these)
+        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, these)))
     return rated
 
 
@@ -170,25 +179,21 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
-    cluster: Cluster = (),
+    cluster: Cluster | None = None,
+    per_ref: dict[str, Options] | None = None,
     local: Iterable[tuple[str, LocalModel]] = (),
 ) -> tuple[dict[str, object], list[Rated]]:
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
-    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
+    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
     rated += rate_local_models(local, catalog, cap, opts)
     data = {
         **envelope(host, kind),
-        "assumptions": assumptions(cap, opts, host, cluster_info(cluster, _source(cluster))),
+        "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
         "results": [res for r in rated for res in r.results],
     }
     return data, rated
-
-
-def _source(cluster: Cluster) -> str:
-    names = [name for name, _ in cluster]
-    return "what-if" if names == [f"node-{i + 1}" for i in range(len(names))] else "reports"
 
 
 def scan_report(
@@ -197,7 +202,7 @@ def scan_report(
     opts: Options,
     *,
     ram_bandwidth: int | None = None,
-    cluster: Cluster = (),
+    cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
     data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
     return ScanReport.model_validate(data), rated
@@ -227,6 +232,13 @@ def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Mat
     return out
 
 
+def _named_precisions(matched: list[tuple[str, Match]], opts: Options) -> dict[str, Options]:
+    """A tag such as llama3:8b-instruct-q4_K_M rates that precision only; --precision wins."""
+    if opts.precisions:
+        return {}
+    return {m.ref.id: replace(opts, precisions=(m.precision,)) for _, m in matched if m.precision}
+
+
 def check_report(
     host: Host,
     catalog: Catalog,
@@ -235,7 +247,7 @@ def check_report(
     gate: Gate,
     *,
     ram_bandwidth: int | None = None,
-    cluster: Cluster = (),
+    cluster: Cluster | None = None,
     online: bool = False,
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun import local_eval
@@ -254,7 +266,10 @@ def check_report(
     ids = local_eval.unique_ids([local.name for _, local, _ in files])
     refs = [m.ref for _, m in matched]
     local = list(zip(ids, (f[1] for f in files), strict=True))
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check", cluster, local)
+    named = _named_precisions(matched, opts)
+    data, rated = _scan_data(
+        host, catalog, opts, ram_bandwidth, refs, "check", cluster, named, local
+    )
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
@@ -263,7 +278,16 @@ def check_report(
         {
             **data,
             "query": tuple(queries),
-            "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched]
+            "matches": [
+                {
+                    "query": q,
+                    "model_id": m.ref.id,
+                    "how": m.how,
+                    "precision": m.precision,
+                    "note": m.note,
+                }
+                for q, m in matched
+            ]
             + [
                 {"query": q, "model_id": i, "how": how}
                 for i, (q, _, how) in zip(ids, files, strict=True)

@@ -191,5 +191,6 @@ def host_for(
     from canirun import whatif
     from canirun.hardware import load_host
 
-    host = load_host(hardware, models_dir, measure_bandwidth=measure_bandwidth)
+    detect = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
+    host = load_host(hardware, models_dir, measure_bandwidth=measure_bandwidth, detect=detect)
     return whatif.apply(host, what, catalog.gpus)

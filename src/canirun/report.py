@@ -88,7 +88,16 @@ class ScanReport(Report):
 class MatchInfo(_Strict):
     query: str
     model_id: str
-    how: str = Field(description="exact name, model name, family, words; file or hub")
+    how: str = Field(
+        description="ollama tag, hugging face id, exact name, model name, family or words; "
+        "file (a path) or hub (--online)"
+    )
+    precision: str | None = Field(
+        None, description="the precision the name selected (an Ollama or GGUF quant), if any"
+    )
+    note: str | None = Field(
+        None, description="how the name was read: the tag's date, a retargeted tag, a suffix"
+    )
 
 
 class CheckReport(ScanReport):

@@ -214,11 +214,43 @@ class ApiAccess(Figure):
     hosts: list[str] = Field(description="where it is served: vendor API, Azure, AWS Bedrock, ...")
 
 
+# An Ollama model reference as `ollama pull` takes it: an optional namespace, the
+# library name, and an explicit tag (`qwen2.5:7b`, `llama3.2:latest`). Tags keep
+# Ollama's own spelling, upper-case quant letters included (`8b-instruct-q4_K_M`).
+OllamaTag = Annotated[
+    str,
+    Field(pattern=r"^(?:[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]*$"),
+]
+IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}(?:-\d{2})?$")]
+
+
+class OllamaTags(Figure):
+    """Ollama library tags that pull this variant, as the library spelt them on `as_of`.
+
+    Ollama can point a tag at another model later (`deepseek-r1:8b` moved from the
+    Llama-8B to the Qwen3-8B distill), so the date is part of the fact, and
+    `retargeted` says what a tag pointed at before and since when.
+    """
+
+    tags: list[OllamaTag] = Field(min_length=1)
+    as_of: IsoDate = Field(description="when the library page was read: YYYY-MM-DD or YYYY-MM")
+    retargeted: str | None = Field(
+        None, description="what one of these tags pointed at before, and when it changed"
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> OllamaTags:
+        if len(self.tags) != len(set(self.tags)):
+            raise ValueError(f"duplicate Ollama tags in {self.tags}")
+        return self
+
+
 class Variant(Strict):
     key: Slug = Field(description="size or flavour, unique in the model: '8b', 'vit-h', 'large-v3'")
     name: str
     aliases: list[str] = Field(default_factory=list)
     hf_repo: str | None = None
+    ollama: OllamaTags | None = Field(None, description="Ollama library tags for this variant")
     params: Params | None = None
     arch: Arch | None = None
     encoder: Encoder | None = None
@@ -280,7 +312,7 @@ class Model(Strict):
                 out.append((name, block))
         for v in self.variants:
             here = f"variant {v.key!r}"
-            for name in ("params", "arch", "encoder", "output"):
+            for name in ("ollama", "params", "arch", "encoder", "output"):
                 block = getattr(v, name)
                 if block is not None:
                     out.append((f"{here} {name}", block))

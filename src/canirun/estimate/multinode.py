@@ -125,7 +125,7 @@ def _usable(nodes: Sequence[NodeGpus]) -> list[NodeGpus]:
     # Most GPUs first, then the largest smallest budget: the nodes vLLM's PACK fills first.
     return sorted(
         nodes,
-        key=lambda n: (len(n.budgets), min((b or 0) for b in n.budgets)),
+        key=lambda n: (len(n.budgets), min((b or 0 for b in n.budgets), default=0)),
         reverse=True,
     )
 

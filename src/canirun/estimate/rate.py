@@ -90,6 +90,8 @@ def _sources(m: Model, variant_key: str | None = None) -> tuple[str, ...]:
     """URLs behind the figures used: the variant's own blocks and the model-wide ones."""
     refs = []
     for where, figure in m.figures():
+        if where.endswith(" ollama"):
+            continue  # Ollama tags name the model; no estimate uses them
         if (
             variant_key is None
             or not where.startswith("variant ")

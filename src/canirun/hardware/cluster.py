@@ -6,6 +6,7 @@ hostname (else its file name). Pure apart from reading the folder given.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from canirun.errors import InputError
@@ -15,11 +16,20 @@ MAX_NODES = 1024
 SUFFIXES = (".json", ".toml")
 
 
-def identical_nodes(host: Host, count: int) -> tuple[tuple[str, Host], ...]:
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """The nodes a multi-node plan may use, where they were described, and notes."""
+
+    source: str  # "what-if" (--nodes), "reports" (--cluster), "ray" (--ray)
+    nodes: tuple[tuple[str, Host], ...]
+    notes: tuple[str, ...] = ()
+
+
+def identical_nodes(host: Host, count: int) -> Cluster:
     """``--nodes N``: N machines like this one (after --gpu/--ram what-ifs)."""
     if not 1 <= count <= MAX_NODES:
         raise InputError(f"--nodes: {count} is not between 1 and {MAX_NODES}")
-    return tuple((f"node-{i + 1}", host) for i in range(count))
+    return Cluster("what-if", tuple((f"node-{i + 1}", host) for i in range(count)))
 
 
 def _files(folder: Path) -> list[Path]:
@@ -35,7 +45,7 @@ def _files(folder: Path) -> list[Path]:
     return files
 
 
-def load_cluster(folder: Path) -> tuple[tuple[str, Host], ...]:
+def load_cluster(folder: Path) -> Cluster:
     """``--cluster DIR``: one node per report (``canirun hardware/scan --json`` of each)."""
     from canirun.hardware.file import load_hardware_file
 
@@ -56,12 +66,20 @@ def load_cluster(folder: Path) -> tuple[tuple[str, Host], ...]:
             )
         seen.add(name)
         nodes.append((name, host))
-    return tuple(nodes)
+    return Cluster("reports", tuple(nodes))
 
 
-def largest(nodes: tuple[tuple[str, Host], ...]) -> Host:
+def load_ray(address: str) -> Cluster:
+    """``--ray ADDRESS``: every alive node of a running Ray cluster, probed there."""
+    from canirun.hardware.ray_cluster import load_ray_cluster
+
+    nodes, notes = load_ray_cluster(address)
+    return Cluster("ray", nodes, notes)
+
+
+def largest(cluster: Cluster) -> Host:
     """The node with the most GPU memory: the one single-machine verdicts are about."""
     return max(
-        (host for _, host in nodes),
+        (host for _, host in cluster.nodes),
         key=lambda h: sum(g.memory_total_bytes or 0 for g in h.hardware.gpus),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from canirun.estimate.precision import PRECISIONS
 from canirun.estimate.results import RUNNABLE, Result, Summary, rank
 from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
-from canirun.report import CheckReport
+from canirun.report import CheckReport, MatchInfo
 from canirun.units import format_gib
 
 _COLUMNS = (
@@ -113,6 +113,19 @@ def _explain(r: Result) -> list[str]:
     return lines
 
 
+def _heading(match: MatchInfo, s: Summary) -> list[str]:
+    if match.how in ("file", "hub"):
+        origin = "read from the Hub" if match.how == "hub" else "read from the file"
+        lines = ["", f"{s.name}  ({origin}: {match.query})"]
+    else:
+        lines = ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+    if match.precision:
+        lines.append(f"  precision {match.precision}, as the name says")
+    if match.note:
+        lines.append(f"  note: {match.note}")
+    return lines
+
+
 def render_check(report: CheckReport, *, explain: bool = False, colour: bool = False) -> str:
     by_model: dict[str, list[Result]] = {}
     for r in report.results:
@@ -122,11 +135,7 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
     for match in report.matches:
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
-        if match.how in ("file", "hub"):
-            origin = "read from the Hub" if match.how == "hub" else "read from the file"
-            lines += ["", f"{s.name}  ({origin}: {match.query})"]
-        else:
-            lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        lines += _heading(match, s)
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
