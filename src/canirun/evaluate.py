@@ -38,6 +38,7 @@ from canirun.report import (
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
+NO_GATE = Gate()
 if TYPE_CHECKING:
     from canirun.hardware.cluster import Cluster
 
@@ -62,10 +63,19 @@ def machine_capacity(
     cluster: Cluster | None = None,
 ) -> Capacity:
     installed = frozenset(host.hardware.software.frameworks or ())
-    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
+    cap = capacity(
+        host,
+        catalog.gpus,
+        installed=installed,
+        ram_bandwidth=ram_bandwidth,
+        backends=catalog.backends,
+    )
     if cluster is None:
         return cap
-    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
+    nodes = tuple(
+        ClusterNode(name, capacity(h, catalog.gpus, backends=catalog.backends).gpus)
+        for name, h in cluster.nodes
+    )
     return replace(cap, nodes=nodes)
 
 
@@ -132,7 +142,11 @@ def assumptions(
         else memory.bandwidth_source
     )
     notes = [
-        "context is capped at each model's maximum; it is never raised to it by default",
+        "context is capped at each model's native (trained) maximum; it is never raised to "
+        "it by default, and a rope-scaled (YaRN) extension counts only with --extended-context",
+        "KV cache sized per runtime: llama.cpp keeps n_swa + 512 cells for sliding-window "
+        "layers (the whole context with --swa-full), vLLM and Transformers the window; MLA "
+        "models cache the latent in llama.cpp and vLLM, full keys and values in Transformers",
         "decode speed = usable bandwidth x efficiency 0.5-0.6 / bytes read per token "
         "(active weights + KV cache at the full context)",
     ]
@@ -179,18 +193,36 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    gate: Gate,
     cluster: Cluster | None = None,
     per_ref: dict[str, Options] | None = None,
     local: Iterable[tuple[str, LocalModel]] = (),
 ) -> tuple[dict[str, object], list[Rated]]:
+    from canirun.options import meets
+
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
     rated += rate_local_models(local, catalog, cap, opts)
+    met = None
+    if gate.active:
+        # The gate is decided here, once: the exit code and every format (JUnit too) agree.
+        rated = [
+            replace(r, summary=replace(r.summary, requirement_met=meets(r.results, gate)))
+            for r in rated
+        ]
+        verdicts = [bool(r.summary.requirement_met) for r in rated]
+        met = all(verdicts) if gate.every else any(verdicts)
     data = {
-        **envelope(host, kind),
+        # A check or local report, or a scan limited to some precisions or one framework,
+        # is partial (it does not rate the whole catalog).
+        **envelope(host, kind, partial=kind != "scan" or bool(opts.precisions or opts.framework)),
         "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
+        "requirement": gate.describe(
+            {"scan": "model of the catalog", "local": "model found here"}.get(kind, "matched model")
+        ),
+        "requirement_met": met,
         "results": [res for r in rated for res in r.results],
     }
     return data, rated
@@ -202,9 +234,10 @@ def scan_report(
     opts: Options,
     *,
     ram_bandwidth: int | None = None,
+    gate: Gate = NO_GATE,
     cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster)
     return ScanReport.model_validate(data), rated
 
 
@@ -251,7 +284,6 @@ def check_report(
     online: bool = False,
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun import local_eval
-    from canirun.options import meets
 
     files: list[tuple[str, LocalModel, str]] = []
     names: list[str] = []
@@ -268,12 +300,17 @@ def check_report(
     local = list(zip(ids, (f[1] for f in files), strict=True))
     named = _named_precisions(matched, opts)
     data, rated = _scan_data(
-        host, catalog, opts, ram_bandwidth, refs, "check", cluster, named, local
+        host,
+        catalog,
+        opts,
+        ram_bandwidth,
+        refs,
+        "check",
+        gate,
+        cluster,
+        named,
+        local,
     )
-    met = None
-    if gate.active:
-        verdicts = [meets(r.results, gate) for r in rated]
-        met = all(verdicts) if gate.every else any(verdicts)
     report = CheckReport.model_validate(
         {
             **data,
@@ -292,8 +329,6 @@ def check_report(
                 {"query": q, "model_id": i, "how": how}
                 for i, (q, _, how) in zip(ids, files, strict=True)
             ],
-            "requirement": gate.describe(),
-            "requirement_met": met,
         }
     )
     return report, rated
@@ -308,6 +343,7 @@ def local_report(
     *,
     ram_bandwidth: int | None = None,
     cache: bool = True,
+    gate: Gate = NO_GATE,
 ) -> tuple[LocalReport, list[Rated]]:
     """`canirun local`: find the models on this machine, read their headers, rate each."""
     import time
@@ -320,7 +356,7 @@ def local_report(
     seconds = time.perf_counter() - start
     ids = local_eval.unique_ids([local.name for _, local in read])
     items = list(zip(ids, (local for _, local in read), strict=True))
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, [], "local", local=items)
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, [], "local", gate, local=items)
     found = [
         {
             "model_id": model_id,

@@ -20,7 +20,7 @@ from canirun.catalog.schema import Category, Framework, Kind, Modality, Model, P
 from canirun.estimate import precision as prec
 from canirun.estimate import rate
 from canirun.estimate.capacity import Capacity
-from canirun.estimate.need import DECODERS, build_need
+from canirun.estimate.need import DECODERS
 from canirun.estimate.placement import Need, place
 from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, rank
 from canirun.estimate.runtime import fixed_overheads
@@ -162,10 +162,10 @@ def _rated(
     opts: rate.Options,
     local: LocalModel,
 ) -> Result:
-    evals = []
-    for fw in fws:
-        need, kv_type = build_need(ref, fw, p, w, opts.workload)
-        evals.append(rate._Eval(fw, p, w, need, place(need, cap, fw), kv_type))
+    evals = rate._evaluate(ref, fws, p, cap, opts, w)
+    if not evals:
+        reasons = (f"no framework here runs {local.format} {p.name}",)
+        return _plain(ref, p, "unsupported", reasons, local, w)
     best = rate._pick(evals, cap, [f.id for f in fws])
     usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
     result = rate._result(ref, best, cap, opts, usable)

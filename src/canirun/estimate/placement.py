@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from canirun.catalog.schema import Framework
+from canirun.estimate.backends import choose
 from canirun.estimate.capacity import Capacity, GpuSlot
 from canirun.estimate.results import Verdict
 from canirun.estimate.runtime import Overheads
@@ -38,6 +39,7 @@ class Need:
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
     heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
+    precision: str | None = None  # some GPU backends cannot run some precisions (MPS: fp8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +54,11 @@ class Placement:
     reasons: tuple[str, ...] = ()
 
 
-def gpu_headroom(slot: GpuSlot) -> int:
-    return max(GPU_HEADROOM_MIN, round((slot.total_bytes or 0) * GPU_HEADROOM_SHARE))
+def gpu_headroom(slot: GpuSlot) -> int | None:
+    """The headroom kept on this GPU, or None when its total memory is unknown."""
+    if slot.total_bytes is None:
+        return None
+    return max(GPU_HEADROOM_MIN, round(slot.total_bytes * GPU_HEADROOM_SHARE))
 
 
 def ram_headroom(usable: int) -> int:
@@ -61,13 +66,19 @@ def ram_headroom(usable: int) -> int:
 
 
 def gpu_budget(slot: GpuSlot, fraction: float) -> int | None:
-    """Bytes a runtime may plan with on this GPU, or None when its free memory is unknown."""
-    if slot.free_bytes is None:
+    """Bytes a runtime may plan with on this GPU, or None when that cannot be told.
+
+    Both figures are needed: free memory, and the total, which sets the headroom
+    and a runtime's cap (vLLM's gpu_memory_utilization). Free memory alone would
+    skip both, so it is never enough.
+    """
+    headroom = gpu_headroom(slot)
+    if slot.free_bytes is None or headroom is None or slot.total_bytes is None:
         return None
     budget = slot.free_bytes
-    if fraction < 1 and slot.total_bytes is not None:
+    if fraction < 1:
         budget = min(budget, round(slot.total_bytes * fraction))
-    return budget - gpu_headroom(slot)
+    return budget - headroom
 
 
 def ram_budget(cap: Capacity) -> int | None:
@@ -76,32 +87,65 @@ def ram_budget(cap: Capacity) -> int | None:
     return cap.ram_usable_bytes - ram_headroom(cap.ram_usable_bytes)
 
 
-def usable_gpus(cap: Capacity, framework: Framework) -> tuple[list[GpuSlot], list[str]]:
-    """GPUs this framework can drive, and why the others are left out."""
-    out, notes = [], []
-    for slot in cap.gpus:
-        if slot.vendor not in framework.accelerators:
-            notes.append(f"{slot.label}: {framework.name} has no {slot.vendor} support")
+def usable_gpus(
+    cap: Capacity, framework: Framework, precision: str | None = None
+) -> tuple[list[GpuSlot], list[str], list[tuple[GpuSlot, str]]]:
+    """GPUs this framework can drive (each with the backend it would use), why the
+    others are left out, and the GPUs it may or may not drive (a minimum compute
+    capability that cannot be checked)."""
+    out, notes, doubts = [], [], []
+    for probed in cap.gpus:
+        if probed.vendor not in framework.accelerators:
+            notes.append(f"{probed.label}: {framework.name} has no {probed.vendor} support")
             continue
+        choice = choose(
+            probed.vendor, probed.arch, probed.runtimes, framework, cap.backends, precision
+        )
+        if not choice.usable:
+            notes.append(f"{probed.label}: {choice.reason}")
+            continue
+        slot = replace(probed, backend=choice.backend)
         minimum = framework.min_compute_capability
-        cc = slot.compute_capability
-        if slot.vendor == "nvidia" and minimum and cc and _cc(cc) < _cc(minimum):
+        if slot.vendor != "nvidia" or not minimum:
+            out.append(slot)
+            continue
+        cc = parse_cc(slot.compute_capability)
+        if cc is None:
+            doubts.append(
+                (
+                    slot,
+                    f"{slot.label}: compute capability unknown, so {framework.name}'s "
+                    f"minimum {minimum} cannot be checked",
+                )
+            )
+        elif cc < (parse_cc(minimum) or (0, 0)):
             notes.append(
-                f"{slot.label}: compute capability {cc} is below "
+                f"{slot.label}: compute capability {slot.compute_capability} is below "
                 f"{framework.name}'s minimum {minimum}"
             )
-            continue
-        out.append(slot)
-    return out, notes
+        else:
+            out.append(slot)
+    return out, notes, doubts
 
 
-def _cc(text: str) -> tuple[int, int]:
-    major, _, minor = text.partition(".")
-    return int(major), int(minor or 0)
+def parse_cc(text: str | None) -> tuple[int, int] | None:
+    """ "8.9" -> (8, 9); None for anything that is not a compute capability."""
+    if text is None:
+        return None
+    major, _, minor = text.strip().partition(".")
+    for part in (major, minor):
+        if not (part.isascii() and part.isdigit() and len(part) <= 3):
+            return None
+    return int(major), int(minor)
+
+
+def device_cost(need: Need, slot: GpuSlot) -> int:
+    """The runtime's fixed cost on this GPU: its backend's context and reserves."""
+    return dict(need.overheads.by_backend).get(slot.backend or "", need.overheads.gpu_per_device)
 
 
 def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None, int, int | None]:
-    total = need.weights + need.kv + need.overheads.gpu_compute + need.overheads.gpu_per_device
+    total = need.weights + need.kv + need.overheads.gpu_compute + device_cost(need, slot)
     budget = gpu_budget(slot, fraction)
     if budget is None:
         return None, total, None
@@ -112,15 +156,43 @@ def _with(placement: Placement, *more: str) -> Placement:
     return replace(placement, reasons=(*placement.reasons, *more))
 
 
-def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
-    gpus, notes = usable_gpus(cap, framework)
-    fraction = need.overheads.gpu_fraction
-    ranked = sorted(gpus, key=lambda s: gpu_budget(s, fraction) or -1, reverse=True)
-    unknown = [f"{s.label}: free memory unknown" for s in ranked if s.free_bytes is None]
+def _budget_unknown(slot: GpuSlot) -> str:
+    what = "free memory" if slot.free_bytes is None else "total memory"
+    return f"{slot.label}: {what} unknown"
+
+
+def _rank(slots: list[GpuSlot], fraction: float) -> list[GpuSlot]:
+    def key(s: GpuSlot) -> int:
+        budget = gpu_budget(s, fraction)
+        return -1 if budget is None else budget
+
+    return sorted(slots, key=key, reverse=True)
+
+
+def _first_fit(
+    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
+) -> Placement | None:
     for option in (_one_gpu, _multi_gpu, _offload):
         found = option(need, ranked, cap, framework, fraction)
         if found is not None:
-            return _with(found, *notes)
+            return found
+    return None
+
+
+def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
+    gpus, notes, doubts = usable_gpus(cap, framework, need.precision)
+    fraction = need.overheads.gpu_fraction
+    ranked = _rank(gpus, fraction)
+    unknown = [_budget_unknown(s) for s in ranked if gpu_budget(s, fraction) is None]
+    found = _first_fit(need, ranked, cap, framework, fraction)
+    if found is not None:
+        return _with(found, *notes)
+    if doubts:
+        # It would fit on a GPU this framework may not support: that is not a fit.
+        everything = _rank(gpus + [s for s, _ in doubts], fraction)
+        if _first_fit(need, everything, cap, framework, fraction) is not None:
+            unknown += [why for _, why in doubts]
+        ranked = everything
     misses = _why_not_gpu(need, ranked, fraction)
     cpu = _cpu(need, cap, framework)
     if cpu is not None and cpu.verdict == "cpu":
@@ -130,8 +202,8 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
     elif cpu is not None:
         misses += cpu.reasons
     if unknown:
-        return Placement("unknown", reasons=(*unknown, *misses, *notes))
-    if not framework.cpu_only_ok and not gpus:
+        return Placement("unknown", reasons=(*dict.fromkeys(unknown), *misses, *notes))
+    if not framework.cpu_only_ok and not ranked:
         return Placement("unsupported", reasons=(f"{framework.name} needs a supported GPU", *notes))
     return Placement("too-big", reasons=(*misses, *notes) or ("no memory pool is large enough",))
 
@@ -149,12 +221,16 @@ def _one_gpu(
                 ram_bytes=need.overheads.cpu_process,
                 headroom_bytes=left,
                 reasons=(
-                    f"needs {format_gib(total)} on the GPU; {slot.label} has "
+                    f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
                     f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
                     f"{format_gib(gpu_headroom(slot))} headroom)",
                 ),
             )
     return None
+
+
+def _via(slot: GpuSlot) -> str:
+    return f" (via {slot.backend})" if slot.backend else ""
 
 
 def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str]:
@@ -178,7 +254,7 @@ def _multi_gpu(
     if any(b is None for b in budgets):
         return None
     known = [b or 0 for b in budgets]
-    per_device = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    per_device = max(device_cost(need, s) for s in ranked) + need.overheads.gpu_compute
     body = need.weights + need.kv
     if framework.multi_gpu == "tensor-parallel":
         for n in (2, 4, 8):
@@ -219,7 +295,7 @@ def _offload(
     budget = gpu_budget(slot, fraction)
     if ram is None or budget is None or slot.unified:
         return None
-    fixed_gpu = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
     process = need.overheads.cpu_process
     gpus = (slot.index,) if slot.index is not None else ()
     if need.layers:
@@ -241,7 +317,8 @@ def _offload(
             ram_bytes=in_ram,
             headroom_bytes=min(budget - on_gpu, ram - in_ram),
             reasons=(
-                f"{k} of {len(need.layers)} layers fit on {slot.label} ({format_gib(on_gpu)}); "
+                f"{k} of {len(need.layers)} layers fit on {slot.label}{_via(slot)} "
+                f"({format_gib(on_gpu)}); "
                 f"the rest needs {format_gib(in_ram)} of RAM, "
                 f"{format_gib(cap.ram_usable_bytes)} usable",
             ),
@@ -267,7 +344,8 @@ def _offload(
 def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
     if not framework.cpu_only_ok:
         return None
-    total = need.weights + need.kv + need.overheads.cpu_compute + need.overheads.cpu_process
+    over = need.overheads
+    total = need.weights + need.kv + over.cpu_compute + over.cpu_process + over.cpu_backend
     ram = ram_budget(cap)
     usable = cap.ram_usable_bytes
     if ram is None or usable is None:

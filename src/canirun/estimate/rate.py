@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, get_args
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Framework, Model
+from canirun.catalog.schema import Arch, CpuArch, Framework, Model, Os
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.multinode_rate import across_nodes
@@ -30,10 +30,10 @@ from canirun.estimate.results import (
 )
 from canirun.estimate.speed import decode_speed
 from canirun.estimate.weights import Weights, weights
-from canirun.units import format_bytes, format_gib
+from canirun.units import format_bytes, format_gib, parse_size
 
 KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
-    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN,
+    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)),
     "vlm": prec.GGUF_SCAN + prec.TORCH_SCAN,
     "diffusion": ("fp32", "fp16", "bf16", "fp8"),
     "speech": ("fp32", "fp16", "F16", "Q8_0"),
@@ -83,6 +83,9 @@ def _base(ref: VariantRef) -> dict[str, Any]:
         "access": m.access,
         "variant": v.key,
         "params": v.params.total if v.params else None,
+        "active_params": v.active_params,
+        "native_context": v.arch.max_context if v.arch else None,
+        "extended_context": v.arch.extended_context if v.arch else None,
     }
 
 
@@ -135,6 +138,24 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     return None
 
 
+def model_doubts(ref: VariantRef, cap: Capacity) -> tuple[str, ...]:
+    """A model's hard requirement this machine may or may not meet (unknown OS or Docker)."""
+    needs = ref.model.needs
+    if needs is None:
+        return ()
+    from canirun.estimate.frameworks import platform_doubts
+
+    os = list(needs.os) if needs.os else list(get_args(Os))
+    return platform_doubts(ref.model.name, os, list(get_args(CpuArch)), bool(needs.docker), cap)
+
+
+def _unknown_if(placement: Placement, doubts: tuple[str, ...]) -> Placement:
+    """A fit that rests on something unknown (the OS, Docker, ...) is not a fit."""
+    if not doubts or placement.verdict not in RUNNABLE:
+        return placement
+    return Placement("unknown", reasons=(*doubts, *placement.reasons))
+
+
 def _note(m: Model) -> tuple[str, ...]:
     return (m.access_note,) if m.access_note else ()
 
@@ -177,24 +198,39 @@ def precisions_for(
         p = prec.PRECISIONS.get(name)
         if p is None or (p.family == "ggml" and kind in DECODERS and not ggml_ok):
             continue
+        if name in prec.MXFP4_ONLY and not (arch is not None and arch.experts_mxfp4):
+            continue
         if any(_supports(fw, p, kind) for fw in frameworks):
             out.append(p)
     return sorted(out, key=lambda p: -p.quality)
 
 
 def _evaluate(
-    ref: VariantRef, fws: list[Framework], p: prec.Precision, cap: Capacity, opts: Options
+    ref: VariantRef,
+    fws: list[Framework],
+    p: prec.Precision,
+    cap: Capacity,
+    opts: Options,
+    known: Weights | None = None,
 ) -> list[_Eval]:
-    w = weights(ref.model, ref.variant, p)
+    """Each framework's need and placement; ``known``: weights read from a file."""
+    w = known or weights(ref.model, ref.variant, p)
     if w is None:
         return []
     out = []
     for fw in fws:
         if not _supports(fw, p, ref.model.kind):
             continue
-        need, kv_type = build_need(ref, fw, p, w, opts.workload)
-        out.append(_Eval(fw, p, w, need, place(need, cap, fw), kv_type))
+        need, kv_type = build_need(ref, fw, p, w, opts.workload, cap.backends)
+        doubts = model_doubts(ref, cap) + framework_doubts(fw, cap)
+        out.append(_Eval(fw, p, w, need, _unknown_if(place(need, cap, fw), doubts), kv_type))
     return out
+
+
+def framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
+    from canirun.estimate.frameworks import platform_doubts
+
+    return platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)
 
 
 def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
@@ -215,22 +251,37 @@ def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
 
 def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     """The breakdown for this verdict's placement; for a verdict that places nothing,
-    the need on one GPU where the framework could use one here, else in RAM."""
+    the need on one GPU where the framework could use one here, else in RAM. Every
+    amount the total counts has its line, and no line is left out of the total."""
     over = e.need.overheads
     pl = e.placement
     unplaced = pl.verdict not in RUNNABLE
+    counts: dict[str, int]
     if pl.verdict == "cpu" or (unplaced and not gpu_capable):
-        overhead = over.cpu_compute + over.cpu_process
+        counts = {"cpu-compute": 1, "process": 1, "cpu-backend": 1}
     elif pl.verdict == "offload":
-        overhead = over.gpu_per_device + over.gpu_compute + over.cpu_compute + over.cpu_process
+        counts = {"gpu-device": 1, "gpu-compute": 1, "cpu-compute": 1, "process": 1}
     else:
-        overhead = (over.gpu_per_device + over.gpu_compute) * max(1, len(pl.gpus))
+        n = max(1, len(pl.gpus))
+        counts = {"gpu-device": n, "gpu-compute": n}
     lines = [f"weights: {format_bytes(e.weights.bytes)}, {e.weights.how}"]
     if e.weights.source:
         lines[0] += f" ({e.weights.source})"
     if e.need.kv:
         lines.append(f"KV cache: {format_bytes(e.need.kv)} ({e.kv_type})")
-    lines += list(over.lines)
+    overhead = 0
+    for term in over.terms:
+        times = counts.get(term.where, 0)
+        if times:
+            overhead += term.bytes * times
+            lines.append(term.text + (f", x {times} GPUs" if times > 1 else ""))
+    if "gpu-device" in counts:
+        lines += list(over.lines)
+    if "process" not in counts:
+        lines.append(
+            f"besides, in RAM (not in this GPU total): the process itself, "
+            f"{format_bytes(over.cpu_process)}"
+        )
     total = e.weights.bytes + e.need.kv + overhead
     return MemoryEstimate(
         weights_bytes=e.weights.bytes,
@@ -253,7 +304,7 @@ def _disk(ref: VariantRef, w: Weights, cap: Capacity) -> tuple[int, bool | None,
             f"disk: {smallest.amount} besides the weights ({smallest.condition or 'data'})"
         )
     if cap.disk_free_bytes is None:
-        return need, None, lines
+        return need, None, [*lines, "free disk space unknown: whether the files fit is not checked"]
     fits = need <= cap.disk_free_bytes
     if not fits:
         lines.append(
@@ -280,6 +331,11 @@ def _result(
         reasons.append(REPACK_NOTE)
     reasons += disk_lines
     decoder = m.kind in DECODERS
+    default_ctx = None
+    if decoder and ref.variant.arch is not None:
+        default_ctx, ctx_line = runtime_context(e.framework, ref.variant.arch, cap, wl)
+        if ctx_line:
+            reasons.append(ctx_line)
     layers = ref.variant.arch.layers if decoder and ref.variant.arch else None
     fmt = "gguf" if e.precision.family == "ggml" and m.kind in DECODERS else None
     return Result(
@@ -301,6 +357,7 @@ def _result(
         reasons=tuple(reasons),
         sources=_sources(m, ref.variant.key),
         estimate=e.weights.estimate or True,
+        runtime_default_context=default_ctx,
         parallel=_parallel(e.placement),
     )
 
@@ -312,15 +369,60 @@ def _parallel(pl: Placement) -> Parallel | None:
 
 
 def effective_workload(ref: VariantRef, wl: Workload) -> tuple[Workload, tuple[str, ...]]:
-    """The workload for this variant: the context never exceeds the model's maximum."""
+    """The workload for this variant: the context never exceeds the model's maximum.
+
+    The maximum is the native (trained) context; the rope-scaled one the model card
+    documents counts only when the user asks for it (--extended-context).
+    """
     arch = ref.variant.arch
-    if arch is not None and wl.context_tokens > arch.max_context:
-        note = (
-            f"context {wl.context_tokens:,} exceeds the model's maximum: "
-            f"rated at {arch.max_context:,} tokens",
-        )
-        return replace(wl, context_tokens=arch.max_context), note
+    if arch is None:
+        return wl, ()
+    extended = arch.extended_context if wl.extended_context else None
+    limit = extended or arch.max_context
+    if wl.context_tokens > limit:
+        what = "extended" if extended else "native"
+        note = [
+            f"context {wl.context_tokens:,} exceeds the model's {what} maximum: "
+            f"rated at {limit:,} tokens"
+        ]
+        if arch.extended_context and not extended:
+            note.append(
+                f"{arch.extended_how or 'rope scaling'} extends it to "
+                f"{arch.extended_context:,}: pass --extended-context to rate that"
+            )
+        return replace(wl, context_tokens=limit), tuple(note)
+    if extended and wl.context_tokens > arch.max_context:
+        how = arch.extended_how or "rope scaling"
+        return wl, (f"beyond the native {arch.max_context:,} tokens: needs {how}",)
     return wl, ()
+
+
+def runtime_context(
+    fw: Framework, arch: Arch, cap: Capacity, wl: Workload
+) -> tuple[int | None, str | None]:
+    """The context ``fw`` allocates for this model when none is set, and a line when it
+    is larger than the context rated (the runtime would then need more memory)."""
+    rule = fw.default_context
+    if rule is None:
+        return None, None
+    tokens = rule.tokens
+    if rule.model_max:
+        tokens = arch.max_context
+    if rule.by_vram:
+        vram = sum(g.total_bytes or 0 for g in cap.gpus)
+        tiers = sorted((parse_size(k), v) for k, v in rule.by_vram.items())
+        tokens = next((t for floor, t in reversed(tiers) if vram >= floor), tiers[0][1])
+    if tokens is None:
+        return None, None
+    tokens = min(tokens, arch.max_context)
+    if tokens <= wl.context_tokens:
+        return tokens, None
+    line = (
+        f"{fw.name} allocates {tokens:,} tokens of context by default "
+        f"({rule.note or 'its default'}); rated at {wl.context_tokens:,}: set the context "
+        "to match or plan for the larger KV cache"
+    )
+    return tokens, line
 
 
 def rate_variant(
@@ -341,6 +443,15 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
     fws, why_not = frameworks_for(ref, catalog, cap)
     if opts.framework:
         fws = [f for f in fws if f.id == opts.framework]
+    kv = opts.workload.kv_cache_type
+    kv_note = ""
+    if ref.model.kind in DECODERS and ref.variant.arch is not None and kv != "f16":
+        without = [f.name for f in fws if kv not in f.kv_cache_types]
+        fws = [f for f in fws if kv in f.kv_cache_types]
+        if without:
+            kv_note = f"--kv-cache {kv}: {', '.join(without)} cannot use a {kv} KV cache"
+        if without and not fws:
+            why_not = [kv_note]
     base = {
         **_base(ref),
         "format": None,
@@ -377,7 +488,7 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
                 **base,
                 precision=None,
                 verdict="unsupported",
-                reasons=(f"no {wanted} with {', '.join(order)}",),
+                reasons=(f"no {wanted} with {', '.join(order)}", *([kv_note] if kv_note else [])),
             )
         )
     return results
@@ -427,10 +538,11 @@ def max_context(
 
     def keeps(ctx: int) -> bool:
         wl = replace(opts.workload, context_tokens=ctx)
-        need, _ = build_need(ref, fw, p, w, wl)
+        need, _ = build_need(ref, fw, p, w, wl, cap.backends)
         return rank(place(need, cap, fw).verdict) <= target
 
-    lo, hi = 1, arch.max_context
+    limit = arch.extended_context if opts.workload.extended_context else None
+    lo, hi = 1, limit or arch.max_context
     if keeps(hi):
         return hi
     while hi - lo > 1:  # keeps(lo) holds, keeps(hi) does not

@@ -58,6 +58,10 @@ class Workload:
     resolution: int | None = None  # image side in pixels; None: each model's native size
     seq_len: int | None = None  # residues (AlphaFold); None: the published reference length
     flash_attention: bool = False
+    # llama.cpp's --swa-full: sliding-window layers cache the whole context.
+    swa_full: bool = False
+    # Rate up to the rope-scaled context the model card documents (YaRN...), not the native one.
+    extended_context: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,13 @@ class Result:
     reasons: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     estimate: bool = True
+    # Mixture-of-experts: parameters used per token (speed); `params` is the total (memory).
+    active_params: int | None = None
+    # Contexts: the trained one, the rope-scaled one the card documents (used only with
+    # --extended-context), and what this result's runtime allocates when none is set.
+    native_context: int | None = None
+    extended_context: int | None = None
+    runtime_default_context: int | None = None
     parallel: Parallel | None = None
 
 
@@ -158,3 +169,5 @@ class Summary:
     tokens_per_second: float | None = None
     reason: str = ""
     results: int = field(default=0)
+    # Whether this variant meets the --require/--min-tps gate; None without one.
+    requirement_met: bool | None = None

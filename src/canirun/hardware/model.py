@@ -17,6 +17,9 @@ from typing import Any, Literal
 _STRICT: Any = {"extra": "forbid"}
 
 Severity = Literal["info", "warning"]
+# Where a host's figures come from: probed here, read from a hardware file, or a
+# what-if (--gpu/--vram/--ram changed them: no real machine has them).
+Basis = Literal["probe", "file", "what-if"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,9 @@ class Cpu:
     # advertises them (canonical names: avx2, avx512f, amx_tile, neon, dotprod...).
     # None: not read; () means read, and none of them present.
     flags: tuple[str, ...] | None = None
+    # Hybrid CPUs (Apple silicon, Intel P/E): cores per performance level.
+    performance_cores: int | None = None
+    efficiency_cores: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +51,8 @@ class Memory:
 
     total_bytes: int | None = None
     available_bytes: int | None = None
-    # The container's (cgroup's) limit, None when there is none.
+    # The container's (cgroup's) limit, None when there is none (or it is unreadable:
+    # then `limit_unreadable` is true and nothing may count on "no limit").
     limit_bytes: int | None = None
     # What the cgroup already uses, less reclaimable page cache (working set).
     limit_used_bytes: int | None = None
@@ -56,15 +63,23 @@ class Memory:
     # "file" or "flag"; None when not measured.
     bandwidth_bytes_per_s: int | None = None
     bandwidth_source: str | None = None
+    limit_unreadable: bool = False
 
     @property
     def usable_bytes(self) -> int | None:
-        """RAM a new process can count on: host available vs the cgroup's remaining room."""
-        if self.available_bytes is None:
+        """RAM a new process can count on: host available vs the cgroup's remaining room.
+
+        Unknown (None) when the cgroup's limit could not be read, or a limit is set
+        but what the cgroup already uses could not: neither counts as "no limit" or
+        "nothing used".
+        """
+        if self.available_bytes is None or self.limit_unreadable:
             return None
         if self.limit_bytes is None:
             return self.available_bytes
-        room = self.limit_bytes - (self.limit_used_bytes or 0)
+        if self.limit_used_bytes is None:
+            return None
+        room = self.limit_bytes - self.limit_used_bytes
         return max(0, min(self.available_bytes, room))
 
 
@@ -113,8 +128,33 @@ class Gpu:
     pcie_width: int | None = None
     mig_enabled: bool | None = None
     mig_devices: tuple[MigDevice, ...] = ()
-    # Apple silicon and some APUs share one memory pool with the CPU.
+    # Apple silicon, APUs, iGPUs, Jetson and GB10 share one memory pool with the
+    # CPU: GPU and CPU then draw from the same bytes, which are counted once.
     unified_memory: bool = False
+    # A stable identity that two vendors cannot share: the PCI address
+    # ("0000:03:00.0"); NVIDIA GPUs also have their UUID.
+    pci_address: str | None = None
+    # Where memory_total/free came from ("sysfs:mem_info_vram_total", "nvml", ...).
+    memory_source: str | None = None
+    # System RAM the driver lets the GPU map besides its own memory (AMD GTT
+    # clamped by TTM, Intel iGPU shared memory), and where that came from.
+    shared_memory_bytes: int | None = None
+    shared_memory_source: str | None = None
+    # What a runtime will really let one process allocate on this GPU (Metal's
+    # recommendedMaxWorkingSetSize, the KFD pool HIP reports, ...), and its source.
+    usable_memory_bytes: int | None = None
+    usable_memory_source: str | None = None
+    # The architecture in the vendor's own terms: AMD gfx target ("gfx1100"),
+    # Apple GPU family ("apple9"), Intel driver generation ("xe"), NVIDIA SoC.
+    arch: str | None = None
+    gpu_cores: int | None = None  # Apple GPU cores, AMD compute units
+    # The kernel driver ("amdgpu", "xe", "i915") and the compute runtime version
+    # found (ROCm, L4T); CUDA keeps its own field.
+    kernel_driver: str | None = None
+    runtime_version: str | None = None
+    # GPU runtimes that can drive it here: "cuda", "rocm", "metal", "mlx", "mps",
+    # "vulkan", "sycl", "xpu", "openvino". Empty: not probed (take the vendor's).
+    runtimes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +240,7 @@ class Host:
     hardware: Hardware
     machine: Machine = field(default_factory=Machine)
     issues: tuple[ProbeIssue, ...] = ()
+    basis: Basis = "probe"
 
 
 def to_jsonable(value: Any) -> Any:

@@ -7,6 +7,7 @@ Memory is shown in GiB; bandwidth in GB/s (10^9 bytes), as vendors publish it.
 from __future__ import annotations
 
 from canirun.hardware.model import Gpu, Hardware, Host
+from canirun.output import safe
 from canirun.units import format_gib
 
 _LABEL = 9
@@ -46,6 +47,9 @@ def _cpu(hw: Hardware) -> list[str]:
     if c.quota_cores is not None:
         usable += f" (cgroup quota {_num(c.quota_cores)})"
     lines = [_line("CPU", f"{name} · {cores}, {usable}")]
+    if c.performance_cores is not None or c.efficiency_cores is not None:
+        levels = f"{_num(c.performance_cores)} performance + {_num(c.efficiency_cores)} efficiency"
+        lines.append(_cont(f"core types: {levels}"))
     if c.flags is None:
         lines.append(_cont("ISA flags: not read"))
     else:
@@ -56,7 +60,9 @@ def _cpu(hw: Hardware) -> list[str]:
 def _memory(hw: Hardware) -> list[str]:
     m = hw.memory
     text = f"{format_gib(m.total_bytes)} total, {format_gib(m.available_bytes)} available"
-    if m.limit_bytes is not None:
+    if m.limit_unreadable:
+        text += " · container limit unreadable"
+    elif m.limit_bytes is not None:
         used = format_gib(m.limit_used_bytes)
         text += f" · container limit {format_gib(m.limit_bytes)} ({used} in use)"
     elif m.cgroup_version:
@@ -91,16 +97,41 @@ def _gpu(g: Gpu) -> list[str]:
         parts.append("unified memory")
     if g.compute_capability:
         parts.append(f"compute {g.compute_capability}")
+    if g.arch:
+        parts.append(g.arch)
+    if g.gpu_cores:
+        parts.append(f"{g.gpu_cores} {'CUs' if g.vendor == 'amd' else 'GPU cores'}")
     if g.memory_bandwidth_bytes_per_s:
-        parts.append(f"{g.memory_bandwidth_bytes_per_s / 1e9:.0f} GB/s")
+        published = (g.memory_bandwidth_source or "").startswith("catalog")
+        rate = f"{g.memory_bandwidth_bytes_per_s / 1e9:.0f} GB/s"
+        parts.append(rate + (" (published)" if published else ""))
     if g.pcie_generation and g.pcie_width:
         parts.append(f"PCIe {g.pcie_generation} x{g.pcie_width}")
     lines = [_line(label, " · ".join(parts))]
+    lines += _gpu_memory_sources(g)
     if g.driver_version or g.cuda_version:
         lines.append(_cont(f"driver {g.driver_version or '?'}, CUDA {g.cuda_version or '?'}"))
+    elif g.kernel_driver or g.runtime_version:
+        lines.append(_cont(", ".join(v for v in (g.kernel_driver, g.runtime_version) if v)))
+    if g.runtimes:
+        lines.append(_cont(f"runtimes: {', '.join(g.runtimes)}"))
     if g.mig_enabled:
         sizes = ", ".join(format_gib(m.memory_total_bytes) for m in g.mig_devices) or "none"
         lines.append(_cont(f"MIG enabled: instances {sizes}"))
+    return lines
+
+
+def _gpu_memory_sources(g: Gpu) -> list[str]:
+    """Where each memory figure came from, so a wrong one can be reported."""
+    lines = []
+    if g.memory_source and g.memory_source != "nvml":
+        lines.append(_cont(f"memory from {g.memory_source}"))
+    if g.shared_memory_bytes:
+        shared = format_gib(g.shared_memory_bytes)
+        lines.append(_cont(f"shared system memory: {shared} ({g.shared_memory_source or '?'})"))
+    if g.usable_memory_bytes:
+        usable = format_gib(g.usable_memory_bytes)
+        lines.append(_cont(f"GPU budget: {usable} ({g.usable_memory_source or '?'})"))
     return lines
 
 
@@ -128,9 +159,17 @@ def render_hardware(host: Host) -> str:
             _line("Frameworks", ", ".join(found) if found else "none of the catalog's found")
         )
     if hw.assumed:
-        lines.append(_line("Assumed", ", ".join(hw.assumed) + " (not stated in the file)"))
+        # From --gpu/--vram/--ram: each entry names its flag. The rest are figures a
+        # hardware file left out, filled from its totals.
+        flags = [a for a in hw.assumed if "(from --" in a]
+        filled = [a for a in hw.assumed if "(from --" not in a]
+        parts = flags + (
+            [", ".join(filled) + " (not stated in the file: the totals)"] if filled else []
+        )
+        lines.append(_line("Assumed", ", ".join(parts)))
     if host.issues:
         lines.append("")
         lines.append("Probe notes:")
         lines += [f"  {i.severity:<8} {i.source}: {i.message}" for i in host.issues]
-    return "\n".join(lines) + "\n"
+    # Names and messages come from the probe and from files: never let them drive the terminal.
+    return "\n".join(safe.line(line) for line in lines) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from canirun.errors import one_line
-from canirun.output.scan_text import render_assumptions, render_summary
+from canirun.output.scan_text import render_assumptions, render_requirement, render_summary
 from canirun.report import LocalReport
 
 SHOW_SKIPPED = 10
@@ -28,4 +28,4 @@ def render_local(report: LocalReport, *, colour: bool = False) -> str:
         if more > 0:
             shown.append(f"  ... and {more} more (see --json)")
         text += "\nSkipped:\n" + "\n".join(shown) + "\n"
-    return text + render_assumptions(report.assumptions)
+    return text + render_assumptions(report.assumptions) + render_requirement(report)
