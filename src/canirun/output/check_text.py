@@ -130,13 +130,14 @@ def _explain(r: Result) -> list[str]:
 def _heading(match: MatchInfo, s: Summary) -> list[str]:
     if match.how in ("file", "hub"):
         origin = "read from the Hub" if match.how == "hub" else "read from the file"
-        lines = ["", f"{s.name}  ({origin}: {match.query})"]
+        head = f"{s.name}  ({origin}: {match.query})"
     else:
-        lines = ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
+    lines = ["", safe.line(head)]
     if match.precision:
-        lines.append(f"  precision {match.precision}, as the name says")
+        lines.append(safe.line(f"  precision {match.precision}, as the name says"))
     if match.note:
-        lines.append(f"  note: {match.note}")
+        lines.append(safe.line(f"  note: {match.note}"))
     return lines
 
 

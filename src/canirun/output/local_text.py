@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canirun.errors import one_line
+from canirun.output import safe
 from canirun.output.scan_text import render_assumptions, render_requirement, render_summary
 from canirun.report import LocalReport
 
@@ -11,7 +11,9 @@ SHOW_SKIPPED = 10
 
 def render_local(report: LocalReport, *, colour: bool = False) -> str:
     lines = ["Looked in:"]
-    lines += [f"  {where}" for where in report.searched] or ["  (no model folders on this machine)"]
+    lines += [safe.line(f"  {where}") for where in report.searched] or [
+        "  (no model folders on this machine)"
+    ]
     count = len(report.found)
     lines.append(
         f"Found {count} model{'s' if count != 1 else ''} in {report.seconds:.2f} s "
@@ -21,9 +23,7 @@ def render_local(report: LocalReport, *, colour: bool = False) -> str:
     if report.found:
         text += render_summary(report, colour=colour)
     if report.skipped:
-        shown = [
-            f"  {one_line(s.path)}: {one_line(s.reason)}" for s in report.skipped[:SHOW_SKIPPED]
-        ]
+        shown = [safe.line(f"  {s.path}: {s.reason}") for s in report.skipped[:SHOW_SKIPPED]]
         more = len(report.skipped) - SHOW_SKIPPED
         if more > 0:
             shown.append(f"  ... and {more} more (see --json)")
