@@ -1,6 +1,6 @@
 """canirun as a library: the same answers as the CLI, as typed report objects.
 
-``probe()``, ``scan()`` and ``check()`` return the pydantic models the ``--json``
+``probe()``, ``scan()``, ``check()`` and ``local()`` return the pydantic models the ``--json``
 output is made from (``report.model_dump(mode="json")`` is that JSON), so a
 notebook or script reads ``report.summary`` instead of parsing text. Bad input
 raises ``canirun.InputError`` with the same one-line message the CLI prints.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from canirun.estimate.rate import Options
     from canirun.hardware.cluster import Cluster
     from canirun.hardware.model import Host
-    from canirun.report import CheckReport, HardwareReport, ScanReport
+    from canirun.report import CheckReport, HardwareReport, LocalReport, ScanReport
 
 PathLike = str | os.PathLike[str]
 
@@ -183,12 +183,15 @@ def check(
     require: str | None = None,
     min_tps: float | None = None,
     every: bool = False,
+    online: bool = False,
     **flags: Unpack[Flags],
 ) -> CheckReport:
     """The models a query names, as `canirun check QUERY --json`.
 
-    ``require``/``min_tps``/``every`` are the CI gate; its outcome is
-    ``report.requirement_met`` (None without a gate), never an exception.
+    A query that is a path rates that file or folder; ``online`` reads ORG/NAME
+    queries from the Hugging Face Hub. ``require``/``min_tps``/``every`` are the CI
+    gate; its outcome is ``report.requirement_met`` (None without a gate), never an
+    exception.
     """
     from canirun import options
     from canirun.evaluate import check_report
@@ -204,5 +207,25 @@ def check(
         gate,
         ram_bandwidth=p.ram_bandwidth,
         cluster=p.cluster,
+        online=online,
+    )
+    return report
+
+
+def local(
+    *, models_dirs: Sequence[PathLike] = (), cache: bool = True, **flags: Unpack[Flags]
+) -> LocalReport:
+    """The models already on this machine, as `canirun local --json`."""
+    from canirun.evaluate import local_report
+
+    p = prepare(**flags)
+    report, _ = local_report(
+        p.host,
+        p.catalog,
+        p.options,
+        os.environ,
+        tuple(Path(d) for d in models_dirs),
+        ram_bandwidth=p.ram_bandwidth,
+        cache=cache,
     )
     return report

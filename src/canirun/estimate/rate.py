@@ -227,9 +227,15 @@ def precisions_for(
 
 
 def _evaluate(
-    ref: VariantRef, fws: list[Framework], p: prec.Precision, cap: Capacity, opts: Options
+    ref: VariantRef,
+    fws: list[Framework],
+    p: prec.Precision,
+    cap: Capacity,
+    opts: Options,
+    known: Weights | None = None,
 ) -> list[_Eval]:
-    w = weights(ref.model, ref.variant, p)
+    """Each framework's need and placement; ``known``: weights read from a file."""
+    w = known or weights(ref.model, ref.variant, p)
     if w is None:
         return []
     out = []
@@ -528,17 +534,25 @@ def best_result(results: list[Result]) -> Result:
 
 
 def max_context(
-    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options, best: Result
+    ref: VariantRef,
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    best: Result,
+    known: tuple[prec.Precision, Weights] | None = None,
 ) -> int | None:
-    """The largest context at which ``best``'s precision and framework keep its verdict."""
+    """The largest context at which ``best``'s precision and framework keep its verdict.
+
+    ``known``: the precision and weights when they come from a file rather than the catalog.
+    """
     arch = ref.variant.arch
     if arch is None or best.verdict not in RUNNABLE or best.precision is None:
         return None
     if best.verdict == "multi-node":
         return None  # the layout is planned for the context asked; not searched yet
     fw = catalog.framework_by_id[best.framework or ""]
-    p = prec.PRECISIONS[best.precision]
-    w = weights(ref.model, ref.variant, p)
+    p, w = known if known else (prec.PRECISIONS[best.precision], None)
+    w = w or weights(ref.model, ref.variant, p)
     if w is None:
         return None
     target = rank(best.verdict)
@@ -559,7 +573,12 @@ def max_context(
 
 
 def summarize(
-    ref: VariantRef, results: list[Result], catalog: Catalog, cap: Capacity, opts: Options
+    ref: VariantRef,
+    results: list[Result],
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    known: tuple[prec.Precision, Weights] | None = None,
 ) -> Summary:
     opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
     best = best_result(results)
@@ -571,7 +590,7 @@ def summarize(
         verdict=best.verdict,
         precision=best.precision,
         framework=best.framework,
-        max_context_tokens=max_context(ref, catalog, cap, opts, best),
+        max_context_tokens=max_context(ref, catalog, cap, opts, best, known),
         tokens_per_second=speed,
         reason=best.reasons[0] if best.reasons else "",
         results=len(results),

@@ -211,6 +211,12 @@ def _overheads(
     )
 
 
+def fixed_overheads(framework: Framework, precision_family: str) -> Overheads:
+    """The runtime's costs that do not depend on the model (no compute buffers):
+    a floor for a model whose KV cache and buffers are unknown."""
+    return _overheads(framework, uses_ggml(framework, precision_family), [], [])
+
+
 def llm_overheads(
     framework: Framework,
     arch: Arch,

@@ -13,7 +13,7 @@ from canirun.output.scan_text import (
     speed_range,
     verdict_text,
 )
-from canirun.report import CheckReport
+from canirun.report import CheckReport, MatchInfo
 from canirun.units import format_gib
 
 _COLUMNS = (
@@ -127,6 +127,20 @@ def _explain(r: Result) -> list[str]:
     return lines
 
 
+def _heading(match: MatchInfo, s: Summary) -> list[str]:
+    if match.how in ("file", "hub"):
+        origin = "read from the Hub" if match.how == "hub" else "read from the file"
+        head = f"{s.name}  ({origin}: {match.query})"
+    else:
+        head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
+    lines = ["", safe.line(head)]
+    if match.precision:
+        lines.append(safe.line(f"  precision {match.precision}, as the name says"))
+    if match.note:
+        lines.append(safe.line(f"  note: {match.note}"))
+    return lines
+
+
 def render_check(report: CheckReport, *, explain: bool = False, colour: bool = False) -> str:
     by_model: dict[str, list[Result]] = {}
     for r in report.results:
@@ -136,12 +150,7 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
     for match in report.matches:
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
-        head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
-        lines += ["", safe.line(head)]
-        if match.precision:
-            lines.append(safe.line(f"  precision {match.precision}, as the name says"))
-        if match.note:
-            lines.append(safe.line(f"  note: {match.note}"))
+        lines += _heading(match, s)
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
