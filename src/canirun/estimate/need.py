@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant
+from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.kv import kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
@@ -24,6 +25,9 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
     arch = ref.variant.arch
     if arch is None or ref.model.kind not in DECODERS:
         return 0, "none"
+    if mlx.uses_mlx(fw):
+        size = mlx.kv_cache_bytes(fw, arch, wl.context_tokens, wl.sequences)
+        return size, mlx.kv_layout(fw, arch)
     if p.family == "ggml":
         kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
     else:
@@ -114,7 +118,10 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl, p.family, backends)
+        if mlx.uses_mlx(fw):
+            over = mlx.overheads(fw, v.arch, wl, backends)
+        else:
+            over = llm_overheads(fw, v.arch, wl, p.family, backends)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
         need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)

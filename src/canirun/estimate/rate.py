@@ -33,7 +33,7 @@ from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib, parse_size
 
 KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
-    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)),
+    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)) + prec.MLX_SCAN,
     "vlm": prec.GGUF_SCAN + prec.TORCH_SCAN,
     "diffusion": ("fp32", "fp16", "bf16", "fp8"),
     "speech": ("fp32", "fp16", "F16", "Q8_0"),
@@ -147,7 +147,7 @@ def frameworks_for(
 ) -> tuple[list[Framework], list[str]]:
     """The model's local frameworks that can run on this OS, CPU and container setup."""
     ok, why_not = [], []
-    for fid in ref.model.frameworks:
+    for fid in (*ref.model.frameworks, *_implementing(ref, catalog)):
         fw = catalog.framework_by_id.get(fid)
         if fw is None or not fw.local or ref.model.kind not in fw.serves:
             continue
@@ -160,6 +160,22 @@ def frameworks_for(
         else:
             ok.append(fw)
     return ok, why_not
+
+
+def _implementing(ref: VariantRef, catalog: Catalog) -> list[str]:
+    """Frameworks that implement this variant's architecture themselves (mlx-lm's
+    models/ folder, as data), beyond the model's own list."""
+    arch = ref.variant.arch
+    name = arch.gguf_arch if arch is not None else None
+    if name is None:
+        return []
+    return [
+        f.id
+        for f in catalog.frameworks
+        if f.implements is not None
+        and name in f.implements.archs
+        and f.id not in ref.model.frameworks
+    ]
 
 
 def _supports(fw: Framework, p: prec.Precision, kind: str) -> bool:
