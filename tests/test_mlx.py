@@ -61,7 +61,8 @@ def test_mlx_precisions_are_typed_as_users_write_them() -> None:
         ("mlx-3BIT", "mlx-3bit"),
     ):
         found = lookup(text)
-        assert found is not None and found.name == name
+        assert found is not None
+        assert found.name == name
     # 16-bit scale + 16-bit bias per group of 64 weights = +0.5 bit.
     assert MLX_BPW == {"mlx-3bit": 3.5, "mlx-4bit": 4.5, "mlx-6bit": 6.5, "mlx-8bit": 8.5}
 
@@ -97,9 +98,7 @@ def test_the_same_70b_does_not_fit_a_16gb_m1(tmp_path: Path) -> None:
 
 
 def test_mlx_lm_is_offered_on_a_mac_without_the_model_listing_it() -> None:
-    llama = CATALOG.model_by_id["llama-3.1"] if hasattr(CATALOG, "model_by_id") else None
-    if llama is not None:
-        assert "mlx-lm" not in llama.frameworks
+    assert "mlx-lm" not in CATALOG.variant_by_id["llama-3.1-8b"].model.frameworks
     rows = _check("llama 3.1 8b", "--gpu", "M3 Max")["results"]
     assert any(r["framework"] == "mlx-lm" for r in rows)
     assert {r["precision"] for r in rows if r["framework"] == "mlx-lm"} >= {"mlx-4bit", "mlx-8bit"}
