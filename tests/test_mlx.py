@@ -188,3 +188,11 @@ def test_head_dims_without_a_fused_kernel_pay_for_the_scores() -> None:
     unfused = mlx.overheads(MLX_LM, g3, Workload(context_tokens=8192))
     assert any("attention scores" in line for line in unfused.lines)
     assert unfused.gpu_compute >= 2048 * 8192 * g3.heads * 4
+
+
+def test_mlx_lms_own_slowness_warning_at_90_percent_of_the_working_set() -> None:
+    assert mlx.wired_warning(9 * GIB, 10 * GIB) is None
+    line = mlx.wired_warning(int(9.5 * GIB), 10 * GIB)
+    assert line is not None
+    assert "This can be slow" in line
+    assert mlx.wired_warning(9 * GIB, None) is None

@@ -104,3 +104,19 @@ def overheads(
         lines=tuple(lines),
         by_backend=by_backend,
     )
+
+
+# mlx_lm.generate's wired_limit(): a model above 90 % of max_recommended_working_set_size
+# gets "[WARNING] Generating with a model that requires ... This can be slow."
+WIRED_WARNING_SHARE = 0.9
+
+
+def wired_warning(weights_bytes: int, budget: int | None) -> str | None:
+    """mlx-lm's own slowness warning, when this model would trigger it on this GPU."""
+    if budget is None or weights_bytes <= WIRED_WARNING_SHARE * budget:
+        return None
+    return (
+        f"the weights ({format_bytes(weights_bytes)}) pass 90% of the GPU's working set "
+        f"({format_bytes(budget)}): mlx-lm warns 'This can be slow'; "
+        "`sudo sysctl iogpu.wired_limit_mb=N` raises the limit (mlx-lm README, Large Models)"
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Arch, Framework, Model
+from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.multinode_rate import across_nodes
@@ -299,6 +300,10 @@ def _result(
         reasons.append(e.weights.rejected)
     if e.precision.name in REPACKED and e.placement.verdict in ("cpu", "offload"):
         reasons.append(REPACK_NOTE)
+    if mlx.uses_mlx(e.framework) and e.placement.verdict == "gpu":
+        slot = next((g for g in cap.gpus if g.index in e.placement.gpus), None)
+        warning = mlx.wired_warning(e.weights.bytes, slot.free_bytes if slot else None)
+        reasons += [warning] if warning else []
     reasons += disk_lines
     decoder = m.kind in DECODERS
     default_ctx = None
