@@ -39,7 +39,9 @@ def _shape(ref: VariantRef, e: _Eval) -> mn.ModelShape | None:
     over = e.need.overheads
     return mn.ModelShape(
         heads=arch.heads,
-        kv_heads=arch.kv_heads,
+        # MLA caches one latent "head" per token that every TP rank keeps whole
+        # (vLLM's deepseek_v2 attention): it is replicated, never split.
+        kv_heads=1 if arch.is_mla else arch.kv_heads,
         layer_bytes=w.layers,
         other_bytes=max(0, w.bytes - sum(w.layers)),
         kv_layer_bytes=round(e.need.kv / arch.layers),
