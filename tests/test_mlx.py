@@ -196,3 +196,19 @@ def test_mlx_lms_own_slowness_warning_at_90_percent_of_the_working_set() -> None
     assert line is not None
     assert "This can be slow" in line
     assert mlx.wired_warning(9 * GIB, None) is None
+
+
+def test_an_apple_what_if_is_a_mac_and_lists_mlx_lm() -> None:
+    data = _check("llama 3.1 8b", "-p", "mlx-4bit", "--gpu", "M3 Max")
+    os_info = data["hardware"]["os"]
+    assert (os_info["system"], os_info["machine"]) == ("Darwin", "arm64")
+    assert any("an Apple GPU is in a Mac" in a for a in data["hardware"]["assumed"])
+    result = runner.invoke(app, ["frameworks", "--gpu", "M3 Max"])
+    assert result.exit_code == 0, result.output
+    block = result.output.split("MLX LM (mlx-lm)")[1].splitlines()[0]
+    assert "runs here" in block
+
+
+def test_an_nvidia_what_if_keeps_this_hosts_os() -> None:
+    data = _check("llama 3.1 8b", "-p", "Q4_K_M", "--gpu", "RTX 4090")
+    assert data["hardware"]["os"]["system"] != "Darwin"
