@@ -27,7 +27,7 @@ REFERENCE = Path(__file__).parent / "reference"
 
 @dataclass(frozen=True)
 class Comparison:
-    kind: str  # gguf_file, weights_file, kv_cache, runtime
+    kind: str  # gguf_file, weights_file, mlx_file, kv_cache, runtime
     label: str
     published: int
     estimated: int | None
@@ -77,6 +77,18 @@ def weights_files(catalog: Catalog) -> Iterator[Comparison]:
         est = formula[0] if formula else None
         label = f"{row['variant']} {precision.name}"
         yield Comparison("weights_file", label, _size(row), est, str(row["source"]))
+
+
+def mlx_files(catalog: Catalog) -> Iterator[Comparison]:
+    """mlx_lm.convert -q outputs (mlx-community safetensors) against the MLX formula."""
+    for _, row in rows("mlx_file"):
+        ref = catalog.variant_by_id[str(row["variant"])]
+        precision = PRECISIONS[str(row["precision"])]
+        assert precision.family == "mlx", row
+        formula = _formula(ref.model, ref.variant, precision)
+        est = formula[0] if formula else None
+        label = f"{row['variant']} {precision.name}"
+        yield Comparison("mlx_file", label, _size(row), est, str(row["source"]))
 
 
 def kv_caches(catalog: Catalog) -> Iterator[Comparison]:
@@ -135,6 +147,7 @@ def all_comparisons() -> list[Comparison]:
     return [
         *gguf_files(catalog),
         *weights_files(catalog),
+        *mlx_files(catalog),
         *kv_caches(catalog),
         *runtimes(catalog),
     ]

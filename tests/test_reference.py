@@ -46,6 +46,13 @@ def test_16_and_32_bit_weights_match_published_files(c: Comparison) -> None:
     assert abs(c.error) <= 0.05, f"{c.label}: {c.error:+.1%} ({c.source})"
 
 
+@pytest.mark.parametrize("c", of("mlx_file"), ids=lambda c: c.label)
+def test_mlx_quantised_weights_match_mlx_community_files(c: Comparison) -> None:
+    # 4 bits + a 16-bit scale and bias per 64 weights, embeddings and head included.
+    assert c.error is not None
+    assert abs(c.error) <= 0.01, f"{c.label}: {c.error:+.1%} ({c.source})"
+
+
 @pytest.mark.parametrize("c", of("kv_cache"), ids=lambda c: c.label)
 def test_kv_cache_matches_what_llama_cpp_prints(c: Comparison) -> None:
     assert c.error is not None

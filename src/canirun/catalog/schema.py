@@ -550,6 +550,36 @@ class MultiNode(Strict):
     note: str | None = None
 
 
+class Implements(Strict):
+    """The architectures a framework implements itself (mlx-lm's models/ folder): a model
+    with one of them runs on it whatever the model's own `frameworks` list says."""
+
+    archs: dict[str, str] = Field(
+        description="catalog architecture (llama.cpp's general.architecture name) -> the "
+        "framework's module for it (mlx_lm/models/<module>.py)"
+    )
+    windowed: list[str] = Field(
+        default_factory=list,
+        description="archs whose cache keeps only the window on sliding/chunked layers; "
+        "the others cache the whole context on every layer",
+    )
+    latent_kv: list[str] = Field(
+        default_factory=list,
+        description="MLA archs whose cache holds the compressed latent, not expanded K/V",
+    )
+    source: str
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$", description="the revision that was read")
+    checked: str = Field(pattern=r"^\d{4}-\d\d-\d\d$", description="when the list was read")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _listed(self) -> Implements:
+        for name in (*self.windowed, *self.latent_kv):
+            if name not in self.archs:
+                raise ValueError(f"{name!r} is not one of the implemented archs")
+        return self
+
+
 class Framework(Strict):
     id: Slug
     name: str
@@ -581,6 +611,7 @@ class Framework(Strict):
         None, description="the context a model gets when the user sets none"
     )
     multi_node: MultiNode | None = None
+    implements: Implements | None = None
     detect: Detect = Field(default_factory=Detect)
     sources: dict[str, Url]
     source: str = Field(description="key of `sources` for the facts above")
@@ -589,6 +620,7 @@ class Framework(Strict):
     @model_validator(mode="after")
     def _sourced(self) -> Framework:
         nodes = [self.multi_node.source] if self.multi_node else []
+        nodes += [self.implements.source] if self.implements else []
         refs = [self.source, *(o.source for o in self.overheads), *nodes]
         if self.default_context is not None:
             refs.append(self.default_context.source)

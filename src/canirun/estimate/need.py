@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant
+from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.kv import KV_BYTES, kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
@@ -47,6 +48,9 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
     kv_type = kv_type_for(fw, p, wl)
     if kv_type is None:  # callers leave such frameworks out (rate._rate)
         raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
+    if mlx.uses_mlx(fw):
+        size = mlx.kv_cache_bytes(fw, arch, wl.context_tokens, wl.sequences)
+        return size, mlx.kv_layout(fw, arch)
     runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
     image = ref.variant.image
     if image is not None and image.cross_attention_layers:
@@ -180,7 +184,11 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = _with_image(llm_overheads(fw, v.arch, wl, p.family, backends), ref)
+        if mlx.uses_mlx(fw):
+            over = mlx.overheads(fw, v.arch, wl, backends)
+        else:
+            over = llm_overheads(fw, v.arch, wl, p.family, backends)
+        over = _with_image(over, ref)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
         need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)

@@ -14,6 +14,7 @@ from typing import Any, get_args
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Arch, CpuArch, Framework, Lifecycle, Model, Os
+from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.multinode_rate import across_nodes
@@ -33,7 +34,7 @@ from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib, parse_size
 
 KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
-    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)),
+    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)) + prec.MLX_SCAN,
     "vlm": prec.GGUF_SCAN + prec.TORCH_SCAN,
     "diffusion": ("fp32", "fp16", "bf16", "fp8"),
     "speech": ("fp32", "fp16", "F16", "Q8_0"),
@@ -186,7 +187,7 @@ def frameworks_for(
 ) -> tuple[list[Framework], list[str]]:
     """The model's local frameworks that can run on this OS, CPU and container setup."""
     ok, why_not = [], []
-    for fid in ref.model.frameworks:
+    for fid in (*ref.model.frameworks, *_implementing(ref, catalog)):
         fw = catalog.framework_by_id.get(fid)
         if fw is None or not fw.local or ref.model.kind not in fw.serves:
             continue
@@ -199,6 +200,22 @@ def frameworks_for(
         else:
             ok.append(fw)
     return ok, why_not
+
+
+def _implementing(ref: VariantRef, catalog: Catalog) -> list[str]:
+    """Frameworks that implement this variant's architecture themselves (mlx-lm's
+    models/ folder, as data), beyond the model's own list."""
+    arch = ref.variant.arch
+    name = arch.gguf_arch if arch is not None else None
+    if name is None:
+        return []
+    return [
+        f.id
+        for f in catalog.frameworks
+        if f.implements is not None
+        and name in f.implements.archs
+        and f.id not in ref.model.frameworks
+    ]
 
 
 def _supports(fw: Framework, p: prec.Precision, kind: str) -> bool:
@@ -350,6 +367,10 @@ def _result(
         reasons.append(e.weights.rejected)
     if e.precision.name in REPACKED and e.placement.verdict in ("cpu", "offload"):
         reasons.append(REPACK_NOTE)
+    if mlx.uses_mlx(e.framework) and e.placement.verdict == "gpu":
+        slot = next((g for g in cap.gpus if g.index in e.placement.gpus), None)
+        warning = mlx.wired_warning(e.weights.bytes, slot.free_bytes if slot else None)
+        reasons += [warning] if warning else []
     reasons += disk_lines
     decoder = m.kind in DECODERS
     default_ctx = None

@@ -67,6 +67,8 @@ def _formula(
             # Ollama and llama.cpp keep the vision tower and projector in F16.
             how += f" + {tower:,} vision params in F16"
         return size, how, None
+    if precision.family == "mlx":
+        return _mlx_formula(variant, precision)
     per_param = torch_bytes_per_param(precision.name)
     if arch is not None and precision.name == "mxfp4":
         experts = routed_expert_params(arch)
@@ -86,6 +88,28 @@ def _formula(
         how = f"{params.total:,} params x {per_param:g} bytes ({precision.name})"
     layers = _torch_layers(variant, per_param)
     return size, how, layers
+
+
+def _mlx_formula(variant: Variant, precision: Precision) -> tuple[int, str, tuple[int, ...] | None]:
+    """mlx_lm.convert -q quantises every module that has `to_quantized`: all Linear layers
+    *and* the Embedding (and an untied lm_head), so the embedding table and the head are
+    quantised too; norms, biases and anything outside the decoder stay 16-bit. (MoE
+    routers some models keep at 8 bits are under 0.1 % of the weights: counted at the
+    nominal width.)"""
+    params, arch = variant.params, variant.arch
+    assert params is not None
+    bytes_per = precision.bits / 8
+    if arch is None:
+        size = round(params.total * bytes_per)
+        return size, f"{params.total:,} params x {precision.bits:g} bits ({precision.name})", None
+    quantised = min(params.total, decoder_params(arch))
+    kept = params.total - quantised
+    size = round(quantised * bytes_per + kept * 2)
+    how = (
+        f"{quantised:,} params (linear layers, embeddings, head) x {precision.bits:g} bits "
+        f"({precision.name}: per-64 16-bit scale and bias) + {kept:,} others x 2 B"
+    )
+    return size, how, _torch_layers(variant, bytes_per)
 
 
 def _non_decoder_params(variant: Variant) -> int:
@@ -109,7 +133,7 @@ def _matching_file(model: Model, variant: Variant, precision: Precision) -> File
             continue
         if precision.family == "ggml" and f.format == "gguf":
             return f
-        if precision.family == "torch" and f.format in TORCH_FORMATS:
+        if precision.family in ("torch", "mlx") and f.format in TORCH_FORMATS:
             return f
     return None
 
