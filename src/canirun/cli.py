@@ -135,7 +135,19 @@ RamBandwidthOpt = Annotated[
 SequencesOpt = Annotated[int, typer.Option("--sequences", help="Concurrent sequences (KV cache).")]
 KvOpt = Annotated[str, typer.Option("--kv-cache", help="KV cache type: f16, q8_0, q4_0, fp8.")]
 FlashOpt = Annotated[
-    bool, typer.Option("--flash-attention", help="Assume flash attention (smaller buffers).")
+    bool | None,
+    typer.Option(
+        "--flash-attention/--no-flash-attention",
+        help="Flash attention on or off (default: each runtime's default; llama.cpp: on).",
+    ),
+]
+PreferOpt = Annotated[
+    str,
+    typer.Option(
+        "--prefer",
+        help="What the recommendation favours: balanced (a usable speed, then the best "
+        "quality), quality or speed.",
+    ),
 ]
 BatchOpt = Annotated[
     int | None, typer.Option("--batch", help="Images or sentences per batch (default per kind).")
@@ -167,9 +179,10 @@ def _setup(
     batch: int | None,
     resolution: int | None,
     seq_len: int | None,
-    flash_attention: bool,
+    flash_attention: bool | None,
     precision: list[str] | None,
     framework: str | None,
+    prefer: str = "balanced",
 ) -> tuple[Any, Any, Any, int | None]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
     from canirun import options
@@ -190,7 +203,7 @@ def _setup(
         seq_len=seq_len,
         flash_attention=flash_attention,
     )
-    opts = options.rate_options(wl, precision or [], framework, catalog)
+    opts = options.rate_options(wl, precision or [], framework, catalog, prefer)
     measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
     if what.ram is not None or hardware_file is not None:
         measure = False  # this machine's RAM speed says nothing about another machine
@@ -304,7 +317,8 @@ def scan(
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
-    flash_attention: FlashOpt = False,
+    flash_attention: FlashOpt = None,
+    prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     fmt: FormatOpt = None,
@@ -365,6 +379,7 @@ _COMMON = (
     "flash_attention",
     "precision",
     "framework",
+    "prefer",
 )
 
 
@@ -415,7 +430,8 @@ def check(
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
-    flash_attention: FlashOpt = False,
+    flash_attention: FlashOpt = None,
+    prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     fmt: FormatOpt = None,

@@ -15,7 +15,7 @@ from canirun.hardware.model import Host, to_jsonable
 
 # Bump the minor version for additive changes, the major one for anything that
 # can break a reader. `canirun schema` prints the JSON Schema of this version.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def now_utc() -> str:

@@ -143,7 +143,7 @@ def workload(
     batch: int | None,
     resolution: int | None,
     seq_len: int | None,
-    flash_attention: bool,
+    flash_attention: bool | None,
 ) -> Workload:
     for flag, value in (
         ("--ctx", ctx),
@@ -166,17 +166,32 @@ def workload(
         seq_len=seq_len,
         # llama.cpp refuses a quantized V cache without flash attention
         # ("quantized V cache requires flash_attn", tests/reference/llamacpp-measured.toml).
-        flash_attention=flash_attention or kv_type in ("q8_0", "q4_0"),
+        flash_attention=True if kv_type in ("q8_0", "q4_0") else flash_attention,
     )
 
 
+PREFER = ("balanced", "quality", "speed")
+
+
+def prefer_flag(text: str) -> str:
+    value = text.strip().lower()
+    if value not in PREFER:
+        raise InputError(f"--prefer: {text!r} is not one of {', '.join(PREFER)}")
+    return value
+
+
 def rate_options(
-    wl: Workload, precisions: Sequence[str], framework: str | None, catalog: Catalog
+    wl: Workload,
+    precisions: Sequence[str],
+    framework: str | None,
+    catalog: Catalog,
+    prefer: str = "balanced",
 ) -> Options:
     return Options(
         workload=wl,
         precisions=precision_flag(precisions),
         framework=framework_flag(framework, catalog),
+        prefer=prefer_flag(prefer),
     )
 
 

@@ -51,6 +51,8 @@ class Capacity:
     docker: bool | None
     installed: frozenset[str] = field(default_factory=frozenset)
     notes: tuple[str, ...] = ()
+    # Instruction-set flags the OS advertises (avx2, avx512f, neon...); None: not read.
+    cpu_flags: frozenset[str] | None = None
 
 
 def _norm(text: str) -> str:
@@ -125,4 +127,5 @@ def capacity(
         arch=arch,
         docker=hw.os.docker.usable,
         installed=installed,
+        cpu_flags=frozenset(hw.cpu.flags) if hw.cpu.flags is not None else None,
     )

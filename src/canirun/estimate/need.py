@@ -12,7 +12,7 @@ from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
 from canirun.estimate.kv import kv_cache_bytes
-from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
+from canirun.estimate.placement import Need
 from canirun.estimate.results import Workload
 from canirun.estimate.runtime import llm_overheads, other_overheads
 from canirun.estimate.weights import Weights
@@ -111,6 +111,7 @@ def build_need(
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
         need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
+    need = replace(need, precision=p.name, family=p.family)
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
         need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")
@@ -124,20 +125,23 @@ def build_need(
     return need, kv_type
 
 
-def _raise_to(need: Need, card: int, line: str) -> Need:
-    """Raise the GPU need to a published "runs on a GPU of this size" figure.
+def _raise_to(need: Need, published: int, line: str) -> Need:
+    """Raise the need to a published figure: the total is never below it.
 
-    Such a figure is a card size, and canirun keeps headroom on every card, so
-    the need becomes what a card of that size leaves after canirun's headroom:
-    the same card then fits, a smaller one does not.
+    The figure is what the model's authors measured or require, so canirun's
+    total (weights + KV + overheads) becomes at least that much, on the GPU and,
+    where the model runs on the CPU instead, in RAM; headroom comes on top.
     """
     over = need.overheads
-    target = card - max(GPU_HEADROOM_MIN, round(card * GPU_HEADROOM_SHARE))
-    current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
-    if target <= current:
+    gpu_now = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+    cpu_now = need.weights + need.kv + over.cpu_compute + over.cpu_process
+    if published <= gpu_now and published <= cpu_now:
         return need
     raised = replace(
-        over, gpu_compute=over.gpu_compute + target - current, lines=(*over.lines, line)
+        over,
+        gpu_compute=over.gpu_compute + max(0, published - gpu_now),
+        cpu_compute=over.cpu_compute + max(0, published - cpu_now),
+        lines=(*over.lines, line),
     )
     return replace(need, overheads=raised)
 

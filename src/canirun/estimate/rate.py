@@ -14,10 +14,18 @@ from typing import Any
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Framework, Model
+from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.placement import Need, Placement, place, usable_gpus
+from canirun.estimate.recommend import (
+    PREFERRED,
+    as_choice,
+    device_class,
+    recommend,
+    runtime_rank,
+)
 from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, Workload, rank
 from canirun.estimate.speed import decode_speed
 from canirun.estimate.weights import Weights, weights
@@ -48,6 +56,7 @@ class Options:
     workload: Workload = field(default_factory=Workload)
     precisions: tuple[str, ...] | None = None  # only these (canonical names)
     framework: str | None = None  # only this framework id
+    prefer: str = "balanced"  # the recommendation's emphasis: balanced, quality, speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,15 +195,23 @@ def _evaluate(
     return out
 
 
-def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
-    """Best verdict; then installed frameworks; then the smaller need; then catalog order."""
+def _pick(
+    evals: list[_Eval], cap: Capacity, order: list[str], specs: tuple[GpuSpec, ...] = ()
+) -> _Eval:
+    """Best verdict; then a runtime made for that device (recommend.PREFERRED); then
+    installed frameworks; then the preference order; then the smaller need; then
+    catalog order."""
 
-    def key(e: _Eval) -> tuple[int, bool, int, int]:
+    def key(e: _Eval) -> tuple[int, bool, bool, int, int, int]:
         o = e.need.overheads
         need = e.need.weights + e.need.kv + o.gpu_compute + o.gpu_per_device + o.cpu_process
+        cls = device_class(e.placement.verdict, e.placement.gpus, cap, specs)
+        fit = runtime_rank(e.framework.id, cls)
         return (
             rank(e.placement.verdict),
+            fit >= len(PREFERRED[cls]),
             e.framework.id not in cap.installed,
+            fit,
             need,
             order.index(e.framework.id),
         )
@@ -346,8 +363,14 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
                 )
             )
             continue
-        best = _pick(evals, cap, order)
-        usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
+        best = _pick(evals, cap, order, catalog.gpus)
+        # Only frameworks that run this precision the same way (same placement kind,
+        # so the same device): a CPU-only option is not listed on a GPU row.
+        usable = [
+            e.framework.id
+            for e in evals
+            if e.placement.verdict in RUNNABLE and e.placement.verdict == best.placement.verdict
+        ]
         results.append(_result(ref, best, cap, opts, usable))
     if not results:
         wanted = ", ".join(opts.precisions or ()) or "any precision"
@@ -412,7 +435,9 @@ def summarize(
     ref: VariantRef, results: list[Result], catalog: Catalog, cap: Capacity, opts: Options
 ) -> Summary:
     opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
-    best = best_result(results)
+    prefer: Any = opts.prefer
+    advice = recommend(results, ref.model, cap, catalog.gpus, prefer)
+    best = advice.result if advice else best_result(results)
     speed = best.tokens_per_second.tokens_per_second if best.tokens_per_second else None
     return Summary(
         model_id=ref.id,
@@ -425,4 +450,8 @@ def summarize(
         tokens_per_second=speed,
         reason=best.reasons[0] if best.reasons else "",
         results=len(results),
+        why=advice.why if advice else (),
+        best_quality=as_choice(advice.best_quality) if advice else None,
+        prefer=opts.prefer,
+        disk_fits=best.disk_fits,
     )

@@ -48,7 +48,8 @@ class Workload:
     batch: int | None = None  # None: per kind (32 sentences for embeddings, else 1)
     resolution: int | None = None  # image side in pixels; None: each model's native size
     seq_len: int | None = None  # residues (AlphaFold); None: the published reference length
-    flash_attention: bool = False
+    # None: each runtime's default (llama.cpp: `-fa auto`, on since PR #15434).
+    flash_attention: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +118,20 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """One way to run a model here, as the summary reports it."""
+
+    __pydantic_config__ = _STRICT
+
+    verdict: Verdict
+    precision: str | None
+    framework: str | None
+    tokens_per_second: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
-    """The best way to run one variant here: best verdict, then best precision."""
+    """What canirun recommends running here for one variant (estimate/recommend.py)."""
 
     __pydantic_config__ = _STRICT
 
@@ -132,3 +145,9 @@ class Summary:
     tokens_per_second: float | None = None
     reason: str = ""
     results: int = field(default=0)
+    # Why this option: the recommendation rule's steps, in words.
+    why: tuple[str, ...] = ()
+    # The highest-quality option that runs here, whatever its speed.
+    best_quality: Choice | None = None
+    prefer: str = "balanced"
+    disk_fits: bool | None = None

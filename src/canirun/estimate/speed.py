@@ -15,6 +15,11 @@ from canirun.estimate.results import Speed
 EFFICIENCY = (0.5, 0.6)
 
 
+def _sig(x: float) -> float:
+    """Three significant figures: 0.1 steps would make 0.46 and 0.54 tok/s look equal."""
+    return float(f"{x:.3g}")
+
+
 def _range(bandwidth: float, per_token: int) -> tuple[float, float, float]:
     low, high = (bandwidth * e / per_token for e in EFFICIENCY)
     return low, (low + high) / 2, high
@@ -38,9 +43,9 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
         bandwidth = gpu_bw * (len(used) if placement.split == "tensor-parallel" else 1)
         low, mid, high = _range(bandwidth, per_token)
         return Speed(
-            round(mid, 1),
-            round(low, 1),
-            round(high, 1),
+            _sig(mid),
+            _sig(low),
+            _sig(high),
             round(bandwidth),
             per_token,
             EFFICIENCY,
@@ -59,9 +64,7 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
         )
     if placement.verdict == "cpu":
         low, mid, high = _range(ram_bw, per_token)
-        return Speed(
-            round(mid, 1), round(low, 1), round(high, 1), ram_bw, per_token, EFFICIENCY, "cpu"
-        )
+        return Speed(_sig(mid), _sig(low), _sig(high), ram_bw, per_token, EFFICIENCY, "cpu")
     if gpu_bw is None or placement.gpu_bytes is None or placement.ram_bytes is None:
         return Speed(None, None, None, None, per_token, EFFICIENCY, "gpu+cpu", "bandwidth unknown")
     share_gpu = placement.gpu_bytes / (placement.gpu_bytes + placement.ram_bytes)
@@ -71,9 +74,9 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
     ]
     low, high = 1 / seconds[0], 1 / seconds[1]
     return Speed(
-        round((low + high) / 2, 1),
-        round(low, 1),
-        round(high, 1),
+        _sig((low + high) / 2),
+        _sig(low),
+        _sig(high),
         None,
         per_token,
         EFFICIENCY,

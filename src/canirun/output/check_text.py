@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from canirun.estimate.precision import PRECISIONS
-from canirun.estimate.results import Result, Summary, rank
+from canirun.estimate.results import Result, Summary
 from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
 from canirun.report import CheckReport
 from canirun.units import format_gib
@@ -43,13 +42,10 @@ def _best_line(s: Summary) -> str:
             "cpu": "on the CPU",
         }[s.verdict]
         ctx = f", up to {s.max_context_tokens:,} tokens of context" if s.max_context_tokens else ""
-        return f"  Best here: {s.precision} with {s.framework} {where}{ctx}."
+        lines = [f"  Recommended here: {s.precision} with {s.framework} {where}{ctx}."]
+        lines += [f"    - {why}" for why in s.why]
+        return "\n".join(lines)
     return f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"
-
-
-def _quality(r: Result) -> int:
-    p = PRECISIONS.get(r.precision or "")
-    return p.quality if p else 0
 
 
 def _speed_of(r: Result) -> tuple[float, float] | None:
@@ -59,31 +55,18 @@ def _speed_of(r: Result) -> tuple[float, float] | None:
     return tps.low, tps.high
 
 
-def _faster_line(s: Summary, results: list[Result]) -> str | None:
-    """A quicker option when the best-quality one is slow: same placement or better,
-    faster even at its low estimate than the best one at its high estimate, and
-    of the highest quality among those."""
-    best = next(
-        (r for r in results if r.precision == s.precision and r.framework == s.framework), None
-    )
-    best_speed = _speed_of(best) if best else None
-    if best is None or best_speed is None:
+def _quality_line(s: Summary, results: list[Result]) -> str | None:
+    """The highest-quality option that runs, when the recommendation is another one."""
+    top = s.best_quality
+    if top is None or (top.precision, top.framework) == (s.precision, s.framework):
         return None
-    quicker = [
-        (speed, r)
-        for r in results
-        if (speed := _speed_of(r)) is not None
-        and speed[0] > best_speed[1]
-        and rank(r.verdict) <= rank(best.verdict)
-    ]
-    if not quicker:
-        return None
-    # The best quality among the clearly faster ones, not simply the fastest (Q2_K).
-    (low, high), top = max(quicker, key=lambda item: _quality(item[1]))
-    return (
-        f"  Faster here: {top.precision} with {top.framework}, {speed_range(low, high)} "
-        f"tok/s (vs {speed_range(*best_speed)})."
+    row = next(
+        (r for r in results if (r.precision, r.framework) == (top.precision, top.framework)), None
     )
+    speed = _speed_of(row) if row else None
+    tps = f", {speed_range(*speed)} tok/s" if speed else ""
+    where = verdict_text(top.verdict, row)
+    return f"  Highest quality here: {top.precision} with {top.framework} ({where}{tps})."
 
 
 def _explain(r: Result) -> list[str]:
@@ -128,9 +111,9 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
             for r in runnable:
                 lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
         lines.append(_best_line(s))
-        faster = _faster_line(s, results)
-        if faster:
-            lines.append(faster)
+        top = _quality_line(s, results)
+        if top:
+            lines.append(top)
         if explain:
             for r in results:
                 lines += _explain(r)

@@ -67,6 +67,8 @@ def verdict_text(verdict: str, result: Result | None) -> str:
         text += f" {result.gpu_layers}/{result.total_layers}"
     if verdict == "multi-gpu" and result and result.gpus:
         text = f"{len(result.gpus)} GPUs"
+    if result is not None and result.disk_fits is False:
+        text += ", no disk"
     return text
 
 
