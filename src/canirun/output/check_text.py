@@ -9,7 +9,7 @@ from canirun.units import format_gib
 
 _COLUMNS = (
     ("Precision", 10),
-    ("Runs here", 13),
+    ("Runs here", 16),
     ("Framework", 21),
     ("Needs", 10),
     ("GPU layers", 10),

@@ -95,7 +95,7 @@ def _ctx(summary: Summary) -> str:
 
 COLUMNS = (
     ("Model", 30),
-    ("Runs here", 12),
+    ("Runs here", 16),
     ("Precision", 9),
     ("Framework", 21),
     ("Needs", 10),
