@@ -235,10 +235,14 @@ def _choose(options: list[_Option], prefer: Prefer) -> tuple[_Option, str]:
     fastest = max(o.tps or 0 for o in floor)
     near = [o for o in floor if (o.tps or 0) >= fastest * (1 - SPEED_TIE)]
     best = max(near, key=lambda o: (o.quality, o.native, -o.fit, o.tps or 0))
-    return best, (
-        f"{best.name}: nothing reaches {USABLE_TPS:g} tok/s here; the best quality within "
-        f"{SPEED_TIE:.0%} of the fastest at 4-bit or better ({best.tps:g} vs {fastest:g} tok/s)"
-    )
+    if (best.tps or 0) >= fastest:
+        how = "the fastest at 4-bit quality or better"
+    else:
+        how = (
+            f"the best quality within {SPEED_TIE:.0%} of the fastest at 4-bit or better "
+            f"({best.tps:g} vs {fastest:g} tok/s)"
+        )
+    return best, f"{best.name}: nothing reaches {USABLE_TPS:g} tok/s here; {how}"
 
 
 def as_choice(r: Result | None) -> Choice | None:
