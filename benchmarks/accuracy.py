@@ -27,6 +27,7 @@ TITLES = {
     "weights_file": "16/32-bit weight files",
     "kv_cache": "KV cache sizes llama.cpp prints",
     "runtime": "published runtime memory (GPU size planned)",
+    "quantized_footprint": "int8/int4 loads (Transformers' measured)",
 }
 
 
