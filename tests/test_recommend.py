@@ -210,3 +210,14 @@ def test_published_floor_is_never_undercut(tmp_path: Path) -> None:
         for line in floors:
             amount = line.removeprefix("at least the published ").split(" (")[0]
             assert r["memory"]["total_bytes"] >= parse_size(amount)
+
+
+def test_alphafold3_memory_follows_seq_len(tmp_path: Path) -> None:
+    # "inputs with up to 5,120 tokens can fit on a single NVIDIA A100 80 GB": a card size,
+    # so that card fits at 5,000 and the need grows beyond it with the square of the length.
+    hw = machine(tmp_path, 256)
+    short, rows = summary(hw, "alphafold 3", "--gpu", "A100 80GB", "--seq-len", "5000")
+    assert short["verdict"] == "gpu"
+    _, long_rows = summary(hw, "alphafold 3", "--gpu", "A100 80GB", "--seq-len", "12000")
+    assert long_rows[0]["verdict"] != "gpu"
+    assert long_rows[0]["memory"]["total_bytes"] > 4 * rows[0]["memory"]["total_bytes"]

@@ -12,7 +12,7 @@ from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
 from canirun.estimate.kv import kv_cache_bytes
-from canirun.estimate.placement import Need
+from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
 from canirun.estimate.runtime import llm_overheads, other_overheads
 from canirun.estimate.weights import Weights
@@ -114,7 +114,7 @@ def build_need(
     need = replace(need, precision=p.name, family=p.family)
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
-        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")
+        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}", card=True)
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
         line = (
@@ -125,13 +125,17 @@ def build_need(
     return need, kv_type
 
 
-def _raise_to(need: Need, published: int, line: str) -> Need:
-    """Raise the need to a published figure: the total is never below it.
+def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> Need:
+    """Raise the need to a published figure.
 
-    The figure is what the model's authors measured or require, so canirun's
-    total (weights + KV + overheads) becomes at least that much, on the GPU and,
-    where the model runs on the CPU instead, in RAM; headroom comes on top.
+    A required or measured amount ("~10 GB of VRAM") is a floor for the total
+    (weights + KV + overheads), on the GPU and, where the model runs on the CPU
+    instead, in RAM; headroom comes on top. A card size ("fits on one 80 GB
+    A100", ``card=True``) is what that card leaves after canirun's headroom, so
+    the same card fits and a smaller one does not.
     """
+    if card:
+        published -= max(GPU_HEADROOM_MIN, round(published * GPU_HEADROOM_SHARE))
     over = need.overheads
     gpu_now = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
     cpu_now = need.weights + need.kv + over.cpu_compute + over.cpu_process
