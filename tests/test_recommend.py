@@ -221,3 +221,29 @@ def test_alphafold3_memory_follows_seq_len(tmp_path: Path) -> None:
     _, long_rows = summary(hw, "alphafold 3", "--gpu", "A100 80GB", "--seq-len", "12000")
     assert long_rows[0]["verdict"] != "gpu"
     assert long_rows[0]["memory"]["total_bytes"] > 4 * rows[0]["memory"]["total_bytes"]
+
+
+def test_prefill_is_estimated_from_compute_with_its_inputs(tmp_path: Path) -> None:
+    from canirun.estimate.speed import PREFILL_EFFICIENCY
+
+    hw = machine(tmp_path, 64)
+    _, rows = summary(hw, "llama3:8b", "-p", "Q4_K_M")
+    assert rows[0]["tokens_per_second"]["prefill_tokens_per_second"] is None
+    assert "clock" in rows[0]["tokens_per_second"]["prefill_note"]
+    data = json.loads(hw.read_text())
+    data["cpu"]["max_frequency_mhz"] = 3000.0
+    hw.write_text(json.dumps(data))
+    _, rows = summary(hw, "llama3:8b", "-p", "Q4_K_M")
+    speed = rows[0]["tokens_per_second"]
+    assert speed["compute_flops_per_s"] == 2 * 3000e6 * 32  # 2 cores, AVX2
+    per_token = (
+        speed["compute_flops_per_s"] * PREFILL_EFFICIENCY / speed["prefill_tokens_per_second"]
+    )
+    assert 2 * 8.0e9 < per_token < 2 * 8.0e9 * 1.2  # 2 FLOPs per weight, plus attention
+    assert speed["time_to_first_token_s"] == pytest.approx(
+        4096 / speed["prefill_tokens_per_second"], rel=0.01
+    )
+    _, gpu = summary(hw, "llama3:8b", "-p", "Q4_K_M", "--gpu", "RTX 4090")
+    gpu_speed = gpu[0]["tokens_per_second"]
+    assert gpu_speed["prefill_tokens_per_second"] > 10 * speed["prefill_tokens_per_second"]
+    assert "GPU" in gpu_speed["prefill_note"]

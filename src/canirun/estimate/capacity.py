@@ -32,6 +32,8 @@ class GpuSlot:
     bandwidth_source: str | None
     unified: bool = False
     note: str | None = None
+    # Dense FP16 tensor throughput from the GPU table (prefill estimates); None: unknown.
+    fp16_flops_per_s: int | None = None
 
     @property
     def label(self) -> str:
@@ -53,6 +55,8 @@ class Capacity:
     notes: tuple[str, ...] = ()
     # Instruction-set flags the OS advertises (avx2, avx512f, neon...); None: not read.
     cpu_flags: frozenset[str] | None = None
+    # Peak fp32 FLOP/s of the usable cores (cores x clock x FLOP/cycle); None: clock unknown.
+    cpu_flops_per_s: int | None = None
 
 
 def _norm(text: str) -> str:
@@ -82,10 +86,10 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
             free, total = best.memory_free_bytes, best.memory_total_bytes
             note = "MIG enabled: one instance usable per process"
     bandwidth, source = gpu.memory_bandwidth_bytes_per_s, gpu.memory_bandwidth_source
-    if not bandwidth:
-        spec = match_gpu_spec(gpu.name, specs)
-        if spec is not None:
-            bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
+    spec = match_gpu_spec(gpu.name, specs)
+    if not bandwidth and spec is not None:
+        bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
+    flops = round(spec.fp16_tflops * 1e12) if spec is not None and spec.fp16_tflops else None
     if gpu.unified_memory and free is not None:
         # One pool for CPU and GPU: never count it twice, and respect macOS's cap.
         cap = [v for v in (free, ram_usable) if v is not None]
@@ -102,7 +106,21 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
         bandwidth_source=source,
         unified=gpu.unified_memory,
         note=note,
+        fp16_flops_per_s=flops,
     )
+
+
+# fp32 FLOP per cycle per core: two FMA units x SIMD lanes x 2 (multiply and add).
+FLOP_PER_CYCLE = (("avx512f", 64), ("avx2", 32), ("fma", 32), ("neon", 16), ("asimd", 16))
+
+
+def cpu_flops(cores: float | None, mhz: float | None, flags: tuple[str, ...] | None) -> int | None:
+    """Peak fp32 throughput of the usable cores, or None when the clock or cores are unknown."""
+    if not cores or not mhz:
+        return None
+    have = set(flags or ())
+    per_cycle = next((n for flag, n in FLOP_PER_CYCLE if flag in have), 8)
+    return round(cores * mhz * 1e6 * per_cycle)
 
 
 def capacity(
@@ -128,4 +146,7 @@ def capacity(
         docker=hw.os.docker.usable,
         installed=installed,
         cpu_flags=frozenset(hw.cpu.flags) if hw.cpu.flags is not None else None,
+        cpu_flops_per_s=cpu_flops(
+            hw.cpu.usable_cores or hw.cpu.logical_cores, hw.cpu.max_frequency_mhz, hw.cpu.flags
+        ),
     )

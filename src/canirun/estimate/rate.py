@@ -18,6 +18,7 @@ from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.need import DECODERS, build_need
+from canirun.estimate.params import active_decoder_params
 from canirun.estimate.placement import Need, Placement, place, usable_gpus
 from canirun.estimate.recommend import (
     PREFERRED,
@@ -27,7 +28,7 @@ from canirun.estimate.recommend import (
     runtime_rank,
 )
 from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, Workload, rank
-from canirun.estimate.speed import decode_speed
+from canirun.estimate.speed import decode_speed, prefill_flops_per_token, with_prefill
 from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib
 
@@ -279,6 +280,15 @@ def _result(
     if m.kind in DECODERS:
         active = round(e.weights.bytes * e.weights.active_fraction)
         speed = decode_speed(e.placement, cap, active, e.need.kv)
+        arch = ref.variant.arch
+        if arch is not None:
+            per_token = prefill_flops_per_token(
+                active_decoder_params(arch),
+                arch.layers,
+                arch.heads * arch.effective_head_dim,
+                wl.context_tokens,
+            )
+            speed = with_prefill(speed, e.placement, cap, per_token, wl.context_tokens)
     reasons = list(e.placement.reasons)
     if e.weights.rejected:
         reasons.append(e.weights.rejected)

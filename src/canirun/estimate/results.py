@@ -81,6 +81,11 @@ class Speed:
     efficiency: tuple[float, float] = (0.5, 0.6)
     device: str | None = None
     note: str | None = None
+    # Prompt processing (prefill) is compute-bound: FLOP/s x efficiency / FLOPs per token.
+    prefill_tokens_per_second: float | None = None
+    time_to_first_token_s: float | None = None  # for the whole context as the prompt
+    compute_flops_per_s: int | None = None
+    prefill_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ always carries its inputs, so a user can check it with ``llama-bench``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.placement import Placement
 from canirun.estimate.results import Speed
@@ -82,4 +84,54 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
         EFFICIENCY,
         "gpu+cpu",
         f"{share_gpu:.0%} of the bytes on the GPU, the rest read from RAM",
+    )
+
+
+# Share of peak compute prefill reaches: calibrated on llama.cpp's CPU backend
+# (benchmarks/speed.py on this project's 2-core VM); GPUs assumed the same. Estimate.
+PREFILL_EFFICIENCY = 0.5
+
+
+def prefill_flops_per_token(active_params: int, layers: int, attn_width: int, context: int) -> int:
+    """2 FLOPs per active weight, plus causal attention over half the context on average."""
+    return 2 * active_params + 2 * layers * context * attn_width
+
+
+def with_prefill(
+    speed: Speed | None,
+    placement: Placement,
+    cap: Capacity,
+    flops_per_token: int,
+    context: int,
+) -> Speed | None:
+    """Add prompt-processing speed and time to first token (the whole context as prompt)."""
+    if speed is None:
+        return None
+    slots = {s.index: s for s in cap.gpus}
+    used = [slots[i] for i in placement.gpus if i in slots]
+    if placement.verdict in ("gpu", "multi-gpu", "offload") and used:
+        known = [s.fp16_flops_per_s for s in used if s.fp16_flops_per_s]
+        parallel = len(used) if placement.split == "tensor-parallel" else 1
+        flops = min(known) * parallel if len(known) == len(used) else None
+        what, missing = "GPU fp16 tensor throughput (GPU table)", "no FP16 figure for this GPU"
+    else:
+        flops, what = cap.cpu_flops_per_s, "CPU cores x clock x FLOP/cycle"
+        missing = "the CPU's clock was not read"
+    if not flops or flops_per_token <= 0:
+        return replace(speed, prefill_note=f"unknown: {missing}")
+    tps = flops * PREFILL_EFFICIENCY / flops_per_token
+    return replace(
+        speed,
+        prefill_tokens_per_second=_sig(tps),
+        time_to_first_token_s=_sig(context / tps),
+        compute_flops_per_s=round(flops),
+        prefill_note=(
+            f"{what} {flops / 1e12:.3g} TFLOP/s x {PREFILL_EFFICIENCY} / "
+            f"{flops_per_token / 1e9:.3g} GFLOP per token"
+            + (
+                " (GPU+RAM: the GPU's share only, an upper bound)"
+                if placement.verdict == "offload"
+                else ""
+            )
+        ),
     )

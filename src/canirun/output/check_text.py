@@ -92,6 +92,14 @@ def _explain(r: Result) -> list[str]:
             )
         elif speed.note:
             lines.append(f"      speed: {speed.note}")
+        if speed.prefill_tokens_per_second is not None:
+            lines.append(
+                f"      prefill: {speed.prefill_note} = {speed.prefill_tokens_per_second:g} tok/s; "
+                f"time to first token for {r.context_tokens or 0:,} tokens: "
+                f"{speed.time_to_first_token_s:g} s (estimate)"
+            )
+        elif speed.prefill_note:
+            lines.append(f"      prefill: {speed.prefill_note}")
     return lines
 
 
