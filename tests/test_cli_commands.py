@@ -56,8 +56,9 @@ def test_check_text_output(box: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[1] == "Llama 3 8B  (llama-3-8b; exact name match for 'llama3:8b')"
-    assert lines[2].split() == [
+    assert lines[1] == "Llama 3 8B  (llama-3-8b; ollama tag match for 'llama3:8b')"
+    assert lines[2].startswith("  note: Ollama library as of 2024-07-25: llama3:8b is Llama 3 8B")
+    assert lines[3].split() == [
         "Precision",
         "Runs",
         "here",

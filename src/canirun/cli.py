@@ -156,6 +156,30 @@ ResolutionOpt = Annotated[
     int | None, typer.Option("--resolution", help="Image side in pixels (diffusion).")
 ]
 SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Residues (AlphaFold).")]
+NodesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--nodes",
+        help="What if there were N machines like this one (with --gpu/--ram): plan models "
+        "across nodes as vLLM would (tensor parallel in a node, pipeline across).",
+    ),
+]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="A running Ray cluster ('auto' or its address): probe every node there and plan "
+        "models across them. Needs the extra: pip install 'canirun-ai[ray]'.",
+    ),
+]
+ClusterOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cluster",
+        help="A folder with one report per node (`canirun hardware --json` of each): plan "
+        "models across those nodes.",
+    ),
+]
 
 
 def _catalog(extra: list[Path] | None) -> Any:
@@ -182,19 +206,22 @@ def _setup(
     flash_attention: bool | None,
     precision: list[str] | None,
     framework: str | None,
+    nodes: int | None,
+    cluster: Path | None,
+    ray: str | None,
     prefer: str = "balanced",
-) -> tuple[Any, Any, Any, int | None]:
+) -> tuple[Any, Any, Any, int | None, Any]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
-    from canirun import options
-    from canirun.whatif import WhatIf
+    from canirun.api import prepare
 
-    catalog = _catalog(catalog_files)
-    what = WhatIf(
-        gpus=tuple(gpu or ()),
-        vram=options.size_flag("--vram", vram),
-        ram=options.size_flag("--ram", ram),
-    )
-    wl = options.workload(
+    p = prepare(
+        catalog_files=catalog_files or (),
+        hardware_file=hardware_file,
+        models_dir=models_dir,
+        gpu=gpu or (),
+        vram=vram,
+        ram=ram,
+        ram_bandwidth=ram_bandwidth,
         ctx=ctx,
         sequences=sequences,
         kv_cache=kv_cache,
@@ -202,13 +229,14 @@ def _setup(
         resolution=resolution,
         seq_len=seq_len,
         flash_attention=flash_attention,
+        precision=precision or (),
+        framework=framework,
+        nodes=nodes,
+        cluster=cluster,
+        ray=ray,
+        prefer=prefer,
     )
-    opts = options.rate_options(wl, precision or [], framework, catalog, prefer)
-    measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
-    if what.ram is not None or hardware_file is not None:
-        measure = False  # this machine's RAM speed says nothing about another machine
-    host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=measure)
-    return catalog, host, opts, bandwidth
+    return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
 
 
 def _json_text(report: Any) -> str:
@@ -227,11 +255,13 @@ def hardware(
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
     import json
 
+    from canirun.catalog.loader import shipped_detect_specs
     from canirun.envelope import envelope
     from canirun.hardware import load_host
     from canirun.output.files import emit, write_atomic
 
-    host = load_host(hardware_file, models_dir)
+    detect = None if hardware_file is not None else shipped_detect_specs()
+    host = load_host(hardware_file, models_dir, detect=detect)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)
@@ -321,6 +351,9 @@ def scan(
     prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
+    nodes: NodesOpt = None,
+    cluster: ClusterOpt = None,
+    ray: RayOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
     require: Annotated[
@@ -336,12 +369,12 @@ def scan(
     from canirun import options
 
     level = options.gate_flag(require, None, False).level
-    catalog, host, opts, bandwidth = _setup(**_common(locals()))
+    catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
     from canirun.output import scan_text
     from canirun.output.hardware_text import render_hardware
 
-    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth)
+    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth, cluster=members)
 
     def text() -> str:
         return (
@@ -380,6 +413,9 @@ _COMMON = (
     "precision",
     "framework",
     "prefer",
+    "nodes",
+    "cluster",
+    "ray",
 )
 
 
@@ -434,6 +470,9 @@ def check(
     prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
+    nodes: NodesOpt = None,
+    cluster: ClusterOpt = None,
+    ray: RayOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
 ) -> None:
@@ -445,12 +484,14 @@ def check(
     from canirun import options
 
     gate = options.gate_flag(require, min_tps, every)
-    catalog, host, opts, bandwidth = _setup(**_common(locals()))
+    catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import check_report
     from canirun.output.check_text import render_check
     from canirun.output.scan_text import use_colour
 
-    report, _ = check_report(host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth)
+    report, _ = check_report(
+        host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth, cluster=members
+    )
     _deliver(
         report,
         fmt=fmt,

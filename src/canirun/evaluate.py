@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, cast
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.envelope import envelope
-from canirun.estimate.capacity import Capacity, capacity
+from canirun.estimate.capacity import Capacity, ClusterNode, capacity
 from canirun.estimate.frameworks import FrameworkStatus, framework_status
 from canirun.estimate.placement import (
     GPU_HEADROOM_MIN,
@@ -24,9 +25,12 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
-from canirun.report import Assumptions, CheckReport, ScanReport
+from canirun.report import Assumptions, CheckReport, ClusterInfo, ClusterNodeInfo, ScanReport
 from canirun.resolve import Match
 from canirun.units import format_bytes
+
+if TYPE_CHECKING:
+    from canirun.hardware.cluster import Cluster
 
 HEADROOM = (
     f"kept free: {GPU_HEADROOM_SHARE:.0%} of each GPU (at least {format_bytes(GPU_HEADROOM_MIN)}), "
@@ -41,22 +45,58 @@ class Rated:
     summary: Summary
 
 
-def machine_capacity(host: Host, catalog: Catalog, *, ram_bandwidth: int | None = None) -> Capacity:
-    from canirun.hardware.software import installed_frameworks
+def machine_capacity(
+    host: Host,
+    catalog: Catalog,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
+) -> Capacity:
+    installed = frozenset(host.hardware.software.frameworks or ())
+    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
+    if cluster is None:
+        return cap
+    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
+    return replace(cap, nodes=nodes)
 
-    specs = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    return capacity(
-        host, catalog.gpus, installed=installed_frameworks(specs), ram_bandwidth=ram_bandwidth
+
+def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
+    if cluster is None:
+        return None
+    nodes = []
+    for name, h in cluster.nodes:
+        gpus = h.hardware.gpus
+        nodes.append(
+            ClusterNodeInfo(
+                name=name,
+                gpus=len(gpus),
+                gpu=gpus[0].name if gpus else None,
+                gpu_memory_bytes=gpus[0].memory_total_bytes if gpus else None,
+            )
+        )
+    notes = (
+        "multi-node layouts follow vLLM: tensor parallel within a node, pipeline parallel "
+        "across nodes, Ray as the executor; the network between nodes is assumed fast enough "
+        "(InfiniBand or RoCE) and its latency is not in the speed estimate",
+        *cluster.notes,
     )
+    source = cast(Literal["what-if", "reports", "ray"], cluster.source)
+    return ClusterInfo(source=source, nodes=tuple(nodes), notes=notes)
 
 
 def rate_all(
-    refs: Iterable[VariantRef], catalog: Catalog, cap: Capacity, opts: Options
+    refs: Iterable[VariantRef],
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    per_ref: dict[str, Options] | None = None,
 ) -> list[Rated]:
+    """Rate each variant; `per_ref` overrides the options for some (a tag's quant)."""
     rated = []
     for ref in refs:
-        results = rate_variant(ref, catalog, cap, opts)
-        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, opts)))
+        these = (per_ref or {}).get(ref.id, opts)
+        results = rate_variant(ref, catalog, cap, these)
+        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, these)))
     return rated
 
 
@@ -73,7 +113,9 @@ def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[Framew
     return out
 
 
-def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
+def assumptions(
+    cap: Capacity, opts: Options, host: Host, cluster: ClusterInfo | None = None
+) -> Assumptions:
     memory = host.hardware.memory
     source = (
         "flag"
@@ -100,6 +142,7 @@ def assumptions(cap: Capacity, opts: Options, host: Host) -> Assumptions:
         ram_bandwidth_source=source if cap.ram_bandwidth_bytes_per_s else None,
         frameworks_installed=tuple(sorted(cap.installed)),
         notes=tuple(notes),
+        cluster=cluster,
     )
 
 
@@ -125,12 +168,14 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    cluster: Cluster | None = None,
+    per_ref: dict[str, Options] | None = None,
 ) -> tuple[dict[str, object], list[Rated]]:
-    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth)
-    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts)
+    cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
+    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
     data = {
         **envelope(host, kind),
-        "assumptions": assumptions(cap, opts, host),
+        "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
         "results": [res for r in rated for res in r.results],
@@ -139,9 +184,14 @@ def _scan_data(
 
 
 def scan_report(
-    host: Host, catalog: Catalog, opts: Options, *, ram_bandwidth: int | None = None
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan")
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
     return ScanReport.model_validate(data), rated
 
 
@@ -166,6 +216,13 @@ def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Mat
     return out
 
 
+def _named_precisions(matched: list[tuple[str, Match]], opts: Options) -> dict[str, Options]:
+    """A tag such as llama3:8b-instruct-q4_K_M rates that precision only; --precision wins."""
+    if opts.precisions:
+        return {}
+    return {m.ref.id: replace(opts, precisions=(m.precision,)) for _, m in matched if m.precision}
+
+
 def check_report(
     host: Host,
     catalog: Catalog,
@@ -174,12 +231,15 @@ def check_report(
     gate: Gate,
     *,
     ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun.options import meets
 
     matched = resolve_queries(queries, catalog)
     refs = [m.ref for _, m in matched]
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, refs, "check")
+    data, rated = _scan_data(
+        host, catalog, opts, ram_bandwidth, refs, "check", cluster, _named_precisions(matched, opts)
+    )
     met = None
     if gate.active:
         verdicts = [meets(r.results, gate) for r in rated]
@@ -188,7 +248,16 @@ def check_report(
         {
             **data,
             "query": tuple(queries),
-            "matches": [{"query": q, "model_id": m.ref.id, "how": m.how} for q, m in matched],
+            "matches": [
+                {
+                    "query": q,
+                    "model_id": m.ref.id,
+                    "how": m.how,
+                    "precision": m.precision,
+                    "note": m.note,
+                }
+                for q, m in matched
+            ],
             "requirement": gate.describe(),
             "requirement_met": met,
         }

@@ -21,7 +21,7 @@ from canirun.hardware.model import Host
 from canirun.units import parse_rate, parse_size
 from canirun.whatif import WhatIf
 
-REQUIRE_LEVELS = ("gpu", "multi-gpu", "offload", "cpu")
+REQUIRE_LEVELS = ("gpu", "multi-gpu", "multi-node", "offload", "cpu")
 
 
 def size_flag(flag: str, text: str | None) -> int | None:
@@ -206,5 +206,6 @@ def host_for(
     from canirun import whatif
     from canirun.hardware import load_host
 
-    host = load_host(hardware, models_dir, measure_bandwidth=measure_bandwidth)
+    detect = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
+    host = load_host(hardware, models_dir, measure_bandwidth=measure_bandwidth, detect=detect)
     return whatif.apply(host, what, catalog.gpus)

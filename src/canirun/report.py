@@ -41,6 +41,21 @@ class Report(_Strict):
     probe_issues: tuple[ProbeIssue, ...] = ()
 
 
+class ClusterNodeInfo(_Strict):
+    name: str
+    gpus: int
+    gpu: str | None = None
+    gpu_memory_bytes: int | None = None
+
+
+class ClusterInfo(_Strict):
+    """The cluster multi-node layouts were planned on, and what they assume of it."""
+
+    source: Literal["what-if", "reports", "ray"]
+    nodes: tuple[ClusterNodeInfo, ...]
+    notes: tuple[str, ...] = ()
+
+
 class Assumptions(_Strict):
     """What every estimate in the report assumed; nothing is left implicit."""
 
@@ -51,6 +66,7 @@ class Assumptions(_Strict):
     ram_bandwidth_source: str | None = None
     frameworks_installed: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    cluster: ClusterInfo | None = None
 
 
 class HardwareReport(Report):
@@ -72,7 +88,15 @@ class ScanReport(Report):
 class MatchInfo(_Strict):
     query: str
     model_id: str
-    how: str = Field(description="exact name, model name, family or words")
+    how: str = Field(
+        description="ollama tag, hugging face id, exact name, model name, family or words"
+    )
+    precision: str | None = Field(
+        None, description="the precision the name selected (an Ollama or GGUF quant), if any"
+    )
+    note: str | None = Field(
+        None, description="how the name was read: the tag's date, a retargeted tag, a suffix"
+    )
 
 
 class CheckReport(ScanReport):

@@ -1,10 +1,13 @@
 """Find catalog entries by the names people type.
 
 "llama" gives the Llama family, "llama 70b" its 70B sizes, "llama3:8b" (an
-Ollama tag), "meta-llama/Meta-Llama-3-8B" (a Hugging Face id) or "whisper
-large" one entry or a few. Case, punctuation and spacing do not matter, and
-"llama3" reads as "llama 3". A query that matches nothing gets the closest
-names for "did you mean". Pure: it reads only the catalog it is given.
+Ollama tag, from the variants' `ollama.tags`), "meta-llama/Meta-Llama-3-8B" (a
+Hugging Face id, also as an https://huggingface.co/ URL or an hf.co/...:QUANT
+reference) or "whisper large" one entry or a few. Case, punctuation and spacing
+do not matter, and "llama3" reads as "llama 3". A tag or file that names a quant
+(``llama3:8b-instruct-q4_K_M``) also selects that precision. A query that
+matches nothing gets the closest names a user can type for "did you mean".
+Pure: it reads only the catalog it is given.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from canirun.catalog.loader import Catalog, VariantRef
+from canirun.names import Reference, parse
 
 _SEPARATORS = re.compile(r"[^a-z0-9.]+")
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)")
@@ -32,8 +36,10 @@ def normalize(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Match:
     ref: VariantRef
-    how: str  # "exact name", "model name", "family", "words"
+    how: str  # "ollama tag", "hugging face id", "exact name", "model name", "family", "words"
     score: int
+    precision: str | None = None  # named by the reference (an Ollama or GGUF quant)
+    note: str | None = None  # what the reference was read as, a retargeted tag...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +52,12 @@ class Resolution:
 def _variant_names(ref: VariantRef) -> list[str]:
     v = ref.variant
     names = [ref.id, v.name, *v.aliases]
+    # A re-upload keeps the repository name: "Meta-Llama-3.1-8B-Instruct" alone finds it too.
+    names += [a.rsplit("/", 1)[-1] for a in v.aliases if "/" in a]
     if v.hf_repo:
         names += [v.hf_repo, v.hf_repo.split("/")[-1]]
+    if v.ollama:
+        names += v.ollama.tags
     return names
 
 
@@ -65,8 +75,19 @@ class _Entry:
     words: frozenset[str]
 
 
-def _index(catalog: Catalog) -> list[_Entry]:
+@dataclass(frozen=True, slots=True)
+class _Index:
+    entries: list[_Entry]
+    tags: dict[str, VariantRef]  # lower-cased Ollama tag -> the variant it pulls
+    tag_spelling: dict[str, str]  # lower-cased Ollama tag -> as the library spells it
+    display: dict[str, str]  # normalized name -> a spelling a user can type
+
+
+def _build(catalog: Catalog) -> _Index:
     entries = []
+    tags: dict[str, VariantRef] = {}
+    spelling: dict[str, str] = {}
+    display: dict[str, str] = {}
     for ref in catalog.variants():
         vnames = frozenset(normalize(n) for n in _variant_names(ref))
         mnames = frozenset(normalize(n) for n in _model_names(ref))
@@ -75,7 +96,24 @@ def _index(catalog: Catalog) -> list[_Entry]:
         for name in (*vnames, *mnames, family, normalize(ref.variant.key)):
             words.update(name.split())
         entries.append(_Entry(ref, vnames, mnames, family, frozenset(words)))
-    return entries
+        for tag in ref.variant.ollama.tags if ref.variant.ollama else ():
+            tags[tag.lower()] = ref
+            spelling[tag.lower()] = tag
+        typed = [*_variant_names(ref)[1:], *_model_names(ref)[1:], ref.model.family]
+        for name in typed:
+            display.setdefault(normalize(name), name)
+    display.pop("", None)
+    return _Index(entries, tags, spelling, display)
+
+
+_CACHE: list[tuple[Catalog, _Index]] = []
+
+
+def _index(catalog: Catalog) -> _Index:
+    """Built once per catalog (check resolves a few names, a fuzz test thousands)."""
+    if not _CACHE or _CACHE[0][0] is not catalog:
+        _CACHE[:] = [(catalog, _build(catalog))]
+    return _CACHE[0][1]
 
 
 def _score(entry: _Entry, query: str, tokens: list[str]) -> tuple[int, str] | None:
@@ -93,27 +131,73 @@ def _score(entry: _Entry, query: str, tokens: list[str]) -> tuple[int, str] | No
 
 
 def vocabulary(catalog: Catalog) -> list[str]:
-    """Every name a query can be compared with, for suggestions."""
-    names: set[str] = set()
-    for ref in catalog.variants():
-        names.update(normalize(n) for n in (*_variant_names(ref), *_model_names(ref)))
-        names.add(normalize(ref.model.family))
-    return sorted(names)
+    """Every name a user can type that finds something, as the catalog spells it."""
+    return sorted(set(_index(catalog).display.values()))
 
 
-def resolve(query: str, catalog: Catalog) -> Resolution:
+def _by_name(index: _Index, query: str) -> list[Match]:
     norm = normalize(query)
     tokens = norm.split()
     matches = []
-    for entry in _index(catalog):
+    for entry in index.entries:
         scored = _score(entry, norm, tokens)
         if scored is not None:
             matches.append(Match(entry.ref, scored[1], scored[0]))
+    if matches and max(m.score for m in matches) >= 80:
+        # A name or family hit: keep those, drop looser word matches.
+        matches = [m for m in matches if m.score >= 80]
+    return sorted(matches, key=lambda m: -m.score)
+
+
+def _tag_note(ref: VariantRef, tag: str, candidate: str) -> str:
+    ollama = ref.variant.ollama
+    assert ollama is not None
+    parts = [f"Ollama library as of {ollama.as_of}: {candidate} is {ref.variant.name}"]
+    if candidate.lower() != tag.lower():
+        parts.append(f"{tag!r} read as {candidate}")
+    if ollama.retargeted:
+        parts.append(ollama.retargeted)
+    return "; ".join(parts)
+
+
+def _by_reference(index: _Index, query: str, parsed: Reference) -> list[Match]:
+    """A tag, id, URL or file: the first candidate name that the catalog knows."""
+    if parsed.quant and parsed.precision is None:
+        quant_note = f"{parsed.quant} is not a precision canirun sizes; every precision is shown"
+    else:
+        quant_note = None
+    for candidate in parsed.candidates:
+        ref = index.tags.get(candidate.lower()) if parsed.kind == "ollama" else None
+        if ref is not None:
+            said = _tag_note(ref, query.strip(), candidate)
+            said = f"{said}; {quant_note}" if quant_note else said
+            return [Match(ref, "ollama tag", 100, parsed.precision, said)]
+        found = [m for m in _by_name(index, candidate) if m.score >= 90]
+        if found:
+            how = "hugging face id" if parsed.kind == "hf" else found[0].how
+            read = None if candidate == parsed.candidates[0] else f"read as {candidate!r}"
+            note = "; ".join(n for n in (read, quant_note) if n) or None
+            return [Match(m.ref, how, m.score, parsed.precision, note) for m in found]
+    return []
+
+
+def _suggest(index: _Index, query: str, parsed: Reference) -> tuple[str, ...]:
+    if parsed.kind == "ollama":
+        names = index.tag_spelling | index.display
+        key = parsed.candidates[0].lower()
+    else:
+        names = index.display
+        key = normalize(query)
+    close = difflib.get_close_matches(key, list(names), n=5, cutoff=0.6)
+    return tuple(dict.fromkeys(names[c] for c in close))
+
+
+def resolve(query: str, catalog: Catalog) -> Resolution:
+    index = _index(catalog)
+    parsed = parse(query)
+    matches = _by_reference(index, query, parsed) if parsed.kind != "plain" else []
+    if not matches:
+        matches = _by_name(index, query)
     if matches:
-        if max(m.score for m in matches) >= 80:
-            # A name or family hit: keep those, drop looser word matches.
-            matches = [m for m in matches if m.score >= 80]
-        matches.sort(key=lambda m: -m.score)
         return Resolution(query, tuple(matches))
-    close = difflib.get_close_matches(norm, vocabulary(catalog), n=5, cutoff=0.6)
-    return Resolution(query, (), tuple(close))
+    return Resolution(query, (), _suggest(index, query, parsed))

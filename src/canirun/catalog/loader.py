@@ -92,6 +92,26 @@ def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def shipped_detect_specs() -> list[tuple[str, list[str], list[str]]]:
+    """How to spot each shipped framework (id, commands, Python packages), for the probe.
+
+    Read from the compiled JSON without pydantic, so `canirun hardware` stays fast; the
+    same figures are validated when the catalog loads (a test keeps the two equal).
+    """
+    shipped = _shipped_files()
+    compiled = _precompiled(shipped)
+    if compiled is None:
+        import tomllib
+
+        compiled = {name: tomllib.loads(text) for name, text in shipped}
+    out = []
+    for data in compiled.values():
+        for fw in data.get("framework", []):
+            found = fw.get("detect", {})
+            out.append((fw["id"], list(found.get("commands", [])), list(found.get("python", []))))
+    return out
+
+
 def user_catalog_dir() -> Path:
     import platformdirs
 
@@ -154,6 +174,9 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
             claim("model", model.id, name)
             for variant in model.variants:
                 claim("variant", f"{model.id}-{variant.key}", name)
+                # One Ollama tag pulls one model: a tag on two variants is an error.
+                for tag in variant.ollama.tags if variant.ollama else ():
+                    claim("ollama tag", tag, name)
             models.append(model)
         for fw in content.framework:
             claim("framework", fw.id, name)

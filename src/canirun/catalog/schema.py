@@ -214,11 +214,43 @@ class ApiAccess(Figure):
     hosts: list[str] = Field(description="where it is served: vendor API, Azure, AWS Bedrock, ...")
 
 
+# An Ollama model reference as `ollama pull` takes it: an optional namespace, the
+# library name, and an explicit tag (`qwen2.5:7b`, `llama3.2:latest`). Tags keep
+# Ollama's own spelling, upper-case quant letters included (`8b-instruct-q4_K_M`).
+OllamaTag = Annotated[
+    str,
+    Field(pattern=r"^(?:[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]*$"),
+]
+IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}(?:-\d{2})?$")]
+
+
+class OllamaTags(Figure):
+    """Ollama library tags that pull this variant, as the library spelt them on `as_of`.
+
+    Ollama can point a tag at another model later (`deepseek-r1:8b` moved from the
+    Llama-8B to the Qwen3-8B distill), so the date is part of the fact, and
+    `retargeted` says what a tag pointed at before and since when.
+    """
+
+    tags: list[OllamaTag] = Field(min_length=1)
+    as_of: IsoDate = Field(description="when the library page was read: YYYY-MM-DD or YYYY-MM")
+    retargeted: str | None = Field(
+        None, description="what one of these tags pointed at before, and when it changed"
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> OllamaTags:
+        if len(self.tags) != len(set(self.tags)):
+            raise ValueError(f"duplicate Ollama tags in {self.tags}")
+        return self
+
+
 class Variant(Strict):
     key: Slug = Field(description="size or flavour, unique in the model: '8b', 'vit-h', 'large-v3'")
     name: str
     aliases: list[str] = Field(default_factory=list)
     hf_repo: str | None = None
+    ollama: OllamaTags | None = Field(None, description="Ollama library tags for this variant")
     params: Params | None = None
     arch: Arch | None = None
     encoder: Encoder | None = None
@@ -280,7 +312,7 @@ class Model(Strict):
                 out.append((name, block))
         for v in self.variants:
             here = f"variant {v.key!r}"
-            for name in ("params", "arch", "encoder", "output"):
+            for name in ("ollama", "params", "arch", "encoder", "output"):
                 block = getattr(v, name)
                 if block is not None:
                     out.append((f"{here} {name}", block))
@@ -310,6 +342,18 @@ class Overhead(Figure):
         return parse_size(self.amount)
 
 
+class MultiNode(Strict):
+    """Serving one model over several nodes: tensor parallel in a node, pipeline across."""
+
+    pipeline_archs: list[str] = Field(
+        description="architectures (llama.cpp's general.architecture names) whose model class "
+        "supports pipeline parallelism"
+    )
+    source: str
+    checked: str = Field(pattern=r"^\d{4}-\d\d-\d\d$", description="when the list was read")
+    note: str | None = None
+
+
 class Framework(Strict):
     id: Slug
     name: str
@@ -331,6 +375,7 @@ class Framework(Strict):
         None, gt=0, le=1, description="share of total VRAM the runtime claims (vLLM: 0.9)"
     )
     overheads: list[Overhead] = Field(default_factory=list)
+    multi_node: MultiNode | None = None
     detect: Detect = Field(default_factory=Detect)
     sources: dict[str, Url]
     source: str = Field(description="key of `sources` for the facts above")
@@ -338,7 +383,8 @@ class Framework(Strict):
 
     @model_validator(mode="after")
     def _sourced(self) -> Framework:
-        for ref in [self.source, *(o.source for o in self.overheads)]:
+        nodes = [self.multi_node.source] if self.multi_node else []
+        for ref in [self.source, *(o.source for o in self.overheads), *nodes]:
             if not ref.startswith(("http://", "https://")) and ref not in self.sources:
                 raise ValueError(f"source {ref!r} is not a key of `sources`")
         return self

@@ -41,6 +41,14 @@ class GpuSlot:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """Another machine of the cluster this one is rated with (multi-node placement)."""
+
+    name: str
+    gpus: tuple[GpuSlot, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Capacity:
     gpus: tuple[GpuSlot, ...]
     ram_usable_bytes: int | None
@@ -57,6 +65,8 @@ class Capacity:
     cpu_flags: frozenset[str] | None = None
     # Peak fp32 FLOP/s of the usable cores (cores x clock x FLOP/cycle); None: clock unknown.
     cpu_flops_per_s: int | None = None
+    # Every node of the cluster, this one included; empty when rating one machine.
+    nodes: tuple[ClusterNode, ...] = ()
 
 
 def _norm(text: str) -> str:

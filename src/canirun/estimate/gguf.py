@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from canirun.catalog.schema import Arch
 from canirun.estimate.precision import GGML_BLOCK, GGML_BPW
 
-# llama.cpp architectures that store Q, K and V as one fused attn_qkv tensor.
-FUSED_QKV = frozenset({"falcon", "bloom", "mpt", "starcoder", "gptneox", "gpt2", "refact"})
+# llama.cpp architectures that store Q, K and V as one fused attn_qkv tensor (phi3: Phi-3/3.5/4,
+# whose Q4_K_M files give attn_qkv Q5_K; tests/reference/names-2025.toml).
+FUSED_QKV = frozenset({"falcon", "bloom", "mpt", "starcoder", "gptneox", "gpt2", "refact", "phi3"})
 
 _DEFAULT_TYPE = {
     "Q2_K": "Q2_K",

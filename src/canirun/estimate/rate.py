@@ -17,6 +17,7 @@ from canirun.catalog.schema import Framework, Model
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
 from canirun.estimate.placement import Need, Placement, place, usable_gpus
@@ -27,7 +28,15 @@ from canirun.estimate.recommend import (
     recommend,
     runtime_rank,
 )
-from canirun.estimate.results import RUNNABLE, MemoryEstimate, Result, Summary, Workload, rank
+from canirun.estimate.results import (
+    RUNNABLE,
+    MemoryEstimate,
+    Parallel,
+    Result,
+    Summary,
+    Workload,
+    rank,
+)
 from canirun.estimate.speed import decode_speed, prefill_flops_per_token, with_prefill
 from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib
@@ -91,6 +100,8 @@ def _sources(m: Model, variant_key: str | None = None) -> tuple[str, ...]:
     """URLs behind the figures used: the variant's own blocks and the model-wide ones."""
     refs = []
     for where, figure in m.figures():
+        if where.endswith(" ollama"):
+            continue  # Ollama tags name the model; no estimate uses them
         if (
             variant_key is None
             or not where.startswith("variant ")
@@ -317,7 +328,14 @@ def _result(
         reasons=tuple(reasons),
         sources=_sources(m, ref.variant.key),
         estimate=e.weights.estimate or True,
+        parallel=_parallel(e.placement),
     )
+
+
+def _parallel(pl: Placement) -> Parallel | None:
+    if pl.verdict == "multi-gpu" and pl.split == "tensor-parallel":
+        return Parallel(tensor=len(pl.gpus))
+    return None
 
 
 def effective_workload(ref: VariantRef, wl: Workload) -> tuple[Workload, tuple[str, ...]]:
@@ -381,7 +399,10 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
             for e in evals
             if e.placement.verdict in RUNNABLE and e.placement.verdict == best.placement.verdict
         ]
-        results.append(_result(ref, best, cap, opts, usable))
+        result = _result(ref, best, cap, opts, usable)
+        if cap.nodes and result.verdict not in ("gpu", "multi-gpu"):
+            result = across_nodes(ref, evals, cap, opts, result)
+        results.append(result)
     if not results:
         wanted = ", ".join(opts.precisions or ()) or "any precision"
         results.append(
@@ -420,6 +441,8 @@ def max_context(
     arch = ref.variant.arch
     if arch is None or best.verdict not in RUNNABLE or best.precision is None:
         return None
+    if best.verdict == "multi-node":
+        return None  # the layout is planned for the context asked; not searched yet
     fw = catalog.framework_by_id[best.framework or ""]
     p = prec.PRECISIONS[best.precision]
     w = weights(ref.model, ref.variant, p)

@@ -10,13 +10,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Verdict = Literal[
-    "gpu", "multi-gpu", "offload", "cpu", "too-big", "unsupported", "api-only", "unknown"
+    "gpu",
+    "multi-gpu",
+    "multi-node",
+    "offload",
+    "cpu",
+    "too-big",
+    "unsupported",
+    "api-only",
+    "unknown",
 ]
 
 # Best first. `rank` orders verdicts for "the best way to run this here".
 VERDICTS: tuple[Verdict, ...] = (
     "gpu",
     "multi-gpu",
+    "multi-node",
     "offload",
     "cpu",
     "too-big",
@@ -24,7 +33,7 @@ VERDICTS: tuple[Verdict, ...] = (
     "api-only",
     "unknown",
 )
-RUNNABLE: frozenset[str] = frozenset({"gpu", "multi-gpu", "offload", "cpu"})
+RUNNABLE: frozenset[str] = frozenset({"gpu", "multi-gpu", "multi-node", "offload", "cpu"})
 
 _STRICT: Any = {"extra": "forbid"}
 
@@ -89,6 +98,22 @@ class Speed:
 
 
 @dataclass(frozen=True, slots=True)
+class Parallel:
+    """How one model is split over GPUs: tensor x pipeline parallel, over how many nodes."""
+
+    __pydantic_config__ = _STRICT
+
+    tensor: int
+    pipeline: int = 1
+    nodes: int = 1
+    node_names: tuple[str, ...] = ()
+    stage_layers: tuple[int, ...] = ()
+    per_gpu_bytes: int | None = None
+    command: str | None = None  # the command that runs it, e.g. `vllm serve ...`
+    placement_bundles: tuple[dict[str, float], ...] = ()  # the Ray placement group it implies
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """One model variant at one precision, rated for one machine."""
 
@@ -120,6 +145,7 @@ class Result:
     reasons: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     estimate: bool = True
+    parallel: Parallel | None = None
 
 
 @dataclass(frozen=True, slots=True)

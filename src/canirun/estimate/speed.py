@@ -109,7 +109,7 @@ def with_prefill(
         return None
     slots = {s.index: s for s in cap.gpus}
     used = [slots[i] for i in placement.gpus if i in slots]
-    if placement.verdict in ("gpu", "multi-gpu", "offload") and used:
+    if placement.verdict in ("gpu", "multi-gpu", "multi-node", "offload") and used:
         known = [s.fp16_flops_per_s for s in used if s.fp16_flops_per_s]
         parallel = len(used) if placement.split == "tensor-parallel" else 1
         flops = min(known) * parallel if len(known) == len(used) else None

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from canirun.hardware.model import Hardware, Host, ProbeIssue
+from canirun.hardware.model import Hardware, Host, ProbeIssue, Software
+
+if TYPE_CHECKING:
+    from canirun.hardware.software import DetectSpec
 
 
 def probe(
@@ -23,10 +26,12 @@ def probe(
     nvml: Any | None = None,
     env: Mapping[str, str] = os.environ,
     measure_bandwidth: bool = False,
+    detect: Sequence[DetectSpec] | None = None,
 ) -> Host:
     """Probe this machine. ``root``, ``nvml`` and ``env`` are seams for tests.
 
-    ``measure_bandwidth`` adds a ~0.1 s RAM copy test for CPU speed estimates.
+    ``measure_bandwidth`` adds a ~0.1 s RAM copy test for CPU speed estimates;
+    ``detect`` (from the catalog) says how to spot installed serving frameworks.
     """
     from canirun.hardware import system
     from canirun.hardware.cgroup import read_cgroup_limits
@@ -50,16 +55,29 @@ def probe(
     os_info = system.probe_os(root)
     gpus, gpu_issues = probe_gpus(nvml, env)
     machine = system.probe_machine(root, issues)
-    hardware = Hardware(cpu=cpu, memory=memory, disk=disk, gpus=gpus, os=os_info)
+    software = Software()
+    if detect is not None:
+        from canirun.hardware.software import installed_frameworks
+
+        software = Software(tuple(sorted(installed_frameworks(detect))))
+    hardware = Hardware(cpu=cpu, memory=memory, disk=disk, gpus=gpus, os=os_info, software=software)
     return Host(hardware=hardware, machine=machine, issues=(*issues, *gpu_issues))
 
 
 def load_host(
-    hardware_file: Path | None, models_dir: Path | None, *, measure_bandwidth: bool = False
+    hardware_file: Path | None,
+    models_dir: Path | None,
+    *,
+    measure_bandwidth: bool = False,
+    detect: Sequence[DetectSpec] | None = None,
 ) -> Host:
-    """This machine probed, or the machine a --hardware file describes."""
+    """This machine probed, or the machine a --hardware file describes.
+
+    A file's installed frameworks are the file's (``hardware.software``): what is
+    installed on the machine reading it says nothing about the one it describes.
+    """
     if hardware_file is None:
-        return probe(models_dir, measure_bandwidth=measure_bandwidth)
+        return probe(models_dir, measure_bandwidth=measure_bandwidth, detect=detect)
     if models_dir is not None:
         from canirun.errors import InputError
 
@@ -69,4 +87,4 @@ def load_host(
     return load_hardware_file(hardware_file)
 
 
-__all__ = ["Hardware", "Host", "ProbeIssue", "load_host", "probe"]
+__all__ = ["Hardware", "Host", "ProbeIssue", "Software", "load_host", "probe"]

@@ -104,3 +104,9 @@ def load_hardware_file(path: Path) -> Host:
     hardware, machine, issues = _validate(path, _read(path))
     note = ProbeIssue("hardware-file", f"hardware read from {path}, not probed here", "info")
     return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=(note, *issues))
+
+
+def load_hardware_data(data: Any, where: str) -> Host:
+    """A report or hardware object already parsed (say, sent back by a cluster node)."""
+    hardware, machine, issues = _validate(Path(where), data)
+    return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=issues)

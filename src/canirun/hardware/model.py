@@ -150,6 +150,17 @@ class OsInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Software:
+    """Serving frameworks found on the machine the record describes (not the one reading it)."""
+
+    __pydantic_config__ = _STRICT
+
+    # Catalog ids of frameworks whose command is on PATH or whose Python package is
+    # installed; None: not looked for (a hand-written file, or a what-if).
+    frameworks: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Hardware:
     __pydantic_config__ = _STRICT
 
@@ -158,6 +169,7 @@ class Hardware:
     disk: Disk = field(default_factory=Disk)
     gpus: tuple[Gpu, ...] = ()
     os: OsInfo = field(default_factory=OsInfo)
+    software: Software = field(default_factory=Software)
     # Dotted paths of figures that were assumed rather than read
     # (e.g. "memory.available_bytes" taken from the total of a hand-written file).
     assumed: tuple[str, ...] = ()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canirun.estimate.results import Result, Summary
+from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
 from canirun.report import CheckReport
 from canirun.units import format_gib
@@ -34,10 +34,11 @@ def _row(cells: list[str], colour: str | None) -> str:
 
 
 def _best_line(s: Summary) -> str:
-    if s.verdict in ("gpu", "multi-gpu", "offload", "cpu"):
+    if s.verdict in RUNNABLE:
         where = {
             "gpu": "on the GPU",
             "multi-gpu": "across GPUs",
+            "multi-node": "across nodes",
             "offload": "on GPU + RAM",
             "cpu": "on the CPU",
         }[s.verdict]
@@ -113,6 +114,10 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
         lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        if match.precision:
+            lines.append(f"  precision {match.precision}, as the name says")
+        if match.note:
+            lines.append(f"  note: {match.note}")
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))

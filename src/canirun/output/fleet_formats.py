@@ -13,6 +13,7 @@ import io
 from collections import Counter
 
 from canirun.envelope import now_utc
+from canirun.estimate.results import RUNNABLE
 from canirun.fleet import Fleet
 from canirun.output.scan_text import CATEGORY_TITLES, VERDICT_TEXT
 from canirun.report import FleetCell, FleetReport, FleetRow
@@ -22,6 +23,7 @@ _SHORT = VERDICT_TEXT
 _COLOURS = {
     "gpu": "#2e7d32",
     "multi-gpu": "#558b2f",
+    "multi-node": "#689f38",
     "offload": "#f9a825",
     "cpu": "#0277bd",
     "too-big": "#c62828",
@@ -82,7 +84,7 @@ def _cell_text(cell: FleetCell | None) -> str:
     if cell is None:
         return ""
     text = _SHORT.get(cell.verdict, cell.verdict)
-    runs = cell.verdict in ("gpu", "multi-gpu", "offload", "cpu")
+    runs = cell.verdict in RUNNABLE
     return f"{text} {cell.precision}" if cell.precision and runs else text
 
 

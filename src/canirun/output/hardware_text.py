@@ -122,6 +122,11 @@ def render_hardware(host: Host) -> str:
     else:
         lines.append(_line("GPUs", "none found"))
     lines.append(_docker(hw))
+    found = hw.software.frameworks
+    if found is not None:
+        lines.append(
+            _line("Frameworks", ", ".join(found) if found else "none of the catalog's found")
+        )
     if hw.assumed:
         lines.append(_line("Assumed", ", ".join(hw.assumed) + " (not stated in the file)"))
     if host.issues:

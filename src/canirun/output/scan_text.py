@@ -28,6 +28,7 @@ CATEGORY_TITLES = {
 VERDICT_TEXT = {
     "gpu": "GPU",
     "multi-gpu": "multi-GPU",
+    "multi-node": "multi-node",
     "offload": "GPU+RAM",
     "cpu": "CPU",
     "too-big": "too big",
@@ -38,6 +39,7 @@ VERDICT_TEXT = {
 COLOURS = {
     "gpu": "32",
     "multi-gpu": "32",
+    "multi-node": "32",
     "offload": "33",
     "cpu": "36",
     "too-big": "31",
@@ -67,6 +69,9 @@ def verdict_text(verdict: str, result: Result | None) -> str:
         text += f" {result.gpu_layers}/{result.total_layers}"
     if verdict == "multi-gpu" and result and result.gpus:
         text = f"{len(result.gpus)} GPUs"
+    if verdict == "multi-node" and result and result.parallel:
+        p = result.parallel
+        text = f"{p.nodes} nodes {p.tensor}x{p.pipeline}"
     if result is not None and result.disk_fits is False:
         text += ", no disk"
     return text

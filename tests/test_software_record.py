@@ -1,0 +1,75 @@
+"""Installed frameworks belong to the machine a record describes (issue 15, item 2).
+
+The probe looks for them and stores them in ``hardware.software``; a hardware
+file is read back as it is, so what happens to be installed on the machine
+running canirun never changes the answer about another machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from canirun.catalog import load_catalog
+from canirun.catalog.loader import shipped_detect_specs
+from canirun.cli import app
+from canirun.hardware import probe
+from tests.test_cli_commands import WORKSTATION
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fake_ollama(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "ollama"
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def test_light_detect_specs_equal_the_validated_catalog() -> None:
+    catalog = load_catalog(user_dir=False)
+    full = [(f.id, list(f.detect.commands), list(f.detect.python)) for f in catalog.frameworks]
+    assert sorted(shipped_detect_specs()) == sorted(full)
+
+
+@pytest.mark.usefixtures("fake_ollama")
+def test_the_probe_records_what_is_installed() -> None:
+    host = probe(detect=shipped_detect_specs())
+    assert host.hardware.software.frameworks is not None
+    assert "ollama" in host.hardware.software.frameworks
+    assert probe().hardware.software.frameworks is None  # not asked: not looked for
+
+
+@pytest.mark.usefixtures("fake_ollama")
+def test_a_hardware_file_is_not_judged_by_this_machines_path(tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(WORKSTATION))
+    result = runner.invoke(
+        app, ["check", "llama3:8b", "--hardware", str(other), "--ram-bandwidth", "off", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["assumptions"]["frameworks_installed"] == []
+
+
+def test_a_hardware_file_keeps_its_own_frameworks(tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**WORKSTATION, "software": {"frameworks": ["vllm"]}}))
+    result = runner.invoke(
+        app, ["check", "llama3:8b", "--hardware", str(other), "--ram-bandwidth", "off", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["assumptions"]["frameworks_installed"] == ["vllm"]
+
+
+@pytest.mark.usefixtures("fake_ollama")
+def test_hardware_json_carries_the_frameworks_of_this_machine() -> None:
+    result = runner.invoke(app, ["hardware", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "ollama" in json.loads(result.stdout)["hardware"]["software"]["frameworks"]
