@@ -14,10 +14,12 @@ loaded on the CPU backend, and timed:
 canirun's decode estimate is its own code path: the GGUF weight bytes from the per-tensor
 recipe (estimate/gguf.py), the KV cache read at that position, and decode_speed() on a
 CPU placement with the RAM bandwidth canirun measures (or --ram-bandwidth). The prefill
-estimate is compute-bound: 2 FLOPs per weight per token at usable cores x clock x
-FLOP/cycle (AVX2 FMA: 32 fp32 FLOP per cycle per core) x an efficiency of 0.5-0.6; it is a
-benchmark-side model, printed with its inputs. Each figure is the best of --repeats runs
-(other work on a shared machine only slows a run down). Not a test: it prints a table.
+estimate is canirun's too (estimate/speed.py): 2 FLOPs per weight plus attention, at usable
+cores x clock x FLOP/cycle for the instruction set (capacity.cpu_flops; --flops-per-cycle
+overrides it when llama.cpp was built without AVX-512) x PREFILL_EFFICIENCY. The clock is
+read from /proc/cpuinfo here because VMs often hide the maximum frequency. Each figure is
+the best of --repeats runs (other work on a shared machine only slows a run down). Not a
+test: it prints a table.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
-
-FLOP_PER_CYCLE_AVX2 = 32  # 2 FMA units x 8 fp32 lanes x 2 FLOP
 
 
 def _arch(shape: dict, layers: int):  # type: ignore[no-untyped-def]
@@ -82,10 +82,13 @@ def _estimate(arch, ftype: str, position: int, bandwidth: int) -> tuple[float, f
     return speed.low, speed.high, weights
 
 
-def _params(arch) -> int:  # type: ignore[no-untyped-def]
-    h, hd = arch.hidden, arch.effective_head_dim
-    per_layer = h * hd * (arch.heads * 2 + arch.kv_heads * 2) + 3 * h * arch.intermediate
-    return arch.layers * per_layer + arch.vocab * h  # the output head runs every token
+def _prefill_estimate(arch, flops: float, prompt: int) -> float:  # type: ignore[no-untyped-def]
+    from canirun.estimate.params import active_decoder_params
+    from canirun.estimate.speed import PREFILL_EFFICIENCY, prefill_flops_per_token
+
+    width = arch.heads * arch.effective_head_dim
+    per_token = prefill_flops_per_token(active_decoder_params(arch), arch.layers, width, prompt)
+    return flops * PREFILL_EFFICIENCY / per_token
 
 
 def _clock_hz() -> float | None:
@@ -156,6 +159,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--ram-bandwidth", type=float, help="GB/s; default: canirun measures")
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--flops-per-cycle", type=int, help="default: from this CPU's flags")
     args = parser.parse_args()
     try:
         import llama_cpp  # noqa: F401
@@ -168,8 +172,14 @@ def main() -> int:
 
     bandwidth = round(args.ram_bandwidth * 1e9) if args.ram_bandwidth else None
     bandwidth = bandwidth or measure_copy_bandwidth() or 0
+    from canirun.estimate.capacity import cpu_flops
+    from canirun.hardware.cpu import parse_cpuinfo
+
     clock = _clock_hz()
-    flops = clock * args.threads * FLOP_PER_CYCLE_AVX2 if clock else None
+    flags = parse_cpuinfo(Path("/proc/cpuinfo").read_text()).flags
+    flops = cpu_flops(args.threads, clock / 1e6 if clock else None, flags)
+    if flops and args.flops_per_cycle and clock:
+        flops = round(args.threads * clock * args.flops_per_cycle)
     print(
         f"RAM bandwidth {bandwidth / 1e9:.1f} GB/s (canirun), {args.threads} threads, "
         f"clock {clock / 1e9 if clock else 0:.2f} GHz -> {(flops or 0) / 1e9:.0f} GFLOP/s peak"
@@ -194,7 +204,7 @@ def main() -> int:
             low, high, wbytes = _estimate(arch, ftype, args.prompt + args.decode // 2, bandwidth)
             mid = (low + high) / 2
             decode_ratios.append(dec / mid)
-            p_est = flops * 0.55 / (2 * _params(arch)) if flops else None
+            p_est = _prefill_estimate(arch, flops, args.prompt) if flops else None
             if p_est:
                 prefill_ratios.append(prefill / p_est)
             print(
