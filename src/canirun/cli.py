@@ -149,6 +149,20 @@ PreferOpt = Annotated[
         "quality), quality or speed.",
     ),
 ]
+ExtendedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--extended-context",
+        help="Allow contexts up to the rope-scaled (YaRN...) length the model card documents, "
+        "not just the native one.",
+    ),
+]
+SwaFullOpt = Annotated[
+    bool,
+    typer.Option(
+        "--swa-full", help="llama.cpp --swa-full: sliding-window layers cache the whole context."
+    ),
+]
 BatchOpt = Annotated[
     int | None, typer.Option("--batch", help="Images or sentences per batch (default per kind).")
 ]
@@ -210,6 +224,8 @@ def _setup(
     cluster: Path | None,
     ray: str | None,
     prefer: str = "balanced",
+    extended_context: bool = False,
+    swa_full: bool = False,
 ) -> tuple[Any, Any, Any, int | None, Any]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
     from canirun.api import prepare
@@ -229,6 +245,8 @@ def _setup(
         resolution=resolution,
         seq_len=seq_len,
         flash_attention=flash_attention,
+        extended_context=extended_context,
+        swa_full=swa_full,
         precision=precision or (),
         framework=framework,
         nodes=nodes,
@@ -262,6 +280,11 @@ def hardware(
 
     detect = None if hardware_file is not None else shipped_detect_specs()
     host = load_host(hardware_file, models_dir, detect=detect)
+    if any(not g.memory_bandwidth_bytes_per_s for g in host.hardware.gpus):
+        from canirun.catalog import load_catalog
+        from canirun.estimate.capacity import with_published_figures
+
+        host = with_published_figures(host, load_catalog().gpus)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)
@@ -348,6 +371,8 @@ def scan(
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = None,
+    extended_context: ExtendedOpt = False,
+    swa_full: SwaFullOpt = False,
     prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
@@ -410,6 +435,8 @@ _COMMON = (
     "resolution",
     "seq_len",
     "flash_attention",
+    "extended_context",
+    "swa_full",
     "precision",
     "framework",
     "prefer",
@@ -467,6 +494,8 @@ def check(
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = None,
+    extended_context: ExtendedOpt = False,
+    swa_full: SwaFullOpt = False,
     prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,

@@ -53,10 +53,19 @@ def machine_capacity(
     cluster: Cluster | None = None,
 ) -> Capacity:
     installed = frozenset(host.hardware.software.frameworks or ())
-    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
+    cap = capacity(
+        host,
+        catalog.gpus,
+        installed=installed,
+        ram_bandwidth=ram_bandwidth,
+        backends=catalog.backends,
+    )
     if cluster is None:
         return cap
-    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
+    nodes = tuple(
+        ClusterNode(name, capacity(h, catalog.gpus, backends=catalog.backends).gpus)
+        for name, h in cluster.nodes
+    )
     return replace(cap, nodes=nodes)
 
 
@@ -123,7 +132,11 @@ def assumptions(
         else memory.bandwidth_source
     )
     notes = [
-        "context is capped at each model's maximum; it is never raised to it by default",
+        "context is capped at each model's native (trained) maximum; it is never raised to "
+        "it by default, and a rope-scaled (YaRN) extension counts only with --extended-context",
+        "KV cache sized per runtime: llama.cpp keeps n_swa + 512 cells for sliding-window "
+        "layers (the whole context with --swa-full), vLLM and Transformers the window; MLA "
+        "models cache the latent in llama.cpp and vLLM, full keys and values in Transformers",
         "decode speed = usable bandwidth x efficiency 0.5-0.6 / bytes read per token "
         "(active weights + KV cache at the full context)",
     ]

@@ -144,6 +144,8 @@ def workload(
     resolution: int | None,
     seq_len: int | None,
     flash_attention: bool | None,
+    extended_context: bool = False,
+    swa_full: bool = False,
 ) -> Workload:
     for flag, value in (
         ("--ctx", ctx),
@@ -167,6 +169,8 @@ def workload(
         # llama.cpp refuses a quantized V cache without flash attention
         # ("quantized V cache requires flash_attn", tests/reference/llamacpp-measured.toml).
         flash_attention=True if kv_type in ("q8_0", "q4_0") else flash_attention,
+        extended_context=extended_context,
+        swa_full=swa_full,
     )
 
 

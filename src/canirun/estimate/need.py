@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
-from canirun.catalog.schema import Framework, Model, Requirement, Variant
+from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.kv import kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import llm_overheads, other_overheads
+from canirun.estimate.runtime import llm_overheads, other_overheads, uses_ggml
 from canirun.estimate.weights import Weights
 
 DECODERS = frozenset({"llm", "vlm"})
@@ -28,9 +28,16 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
         kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
     else:
         kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
-    return kv_cache_bytes(
-        arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
-    ), kv_type
+    runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
+    size = kv_cache_bytes(
+        arch,
+        wl.context_tokens,
+        sequences=wl.sequences,
+        cache_type=kv_type,
+        runtime=runtime,
+        swa_full=wl.swa_full,
+    )
+    return size, kv_type
 
 
 def _published_floor(
@@ -91,7 +98,12 @@ def _by_length(variant: Variant, fw: Framework, wl: Workload) -> tuple[int, str]
 
 
 def build_need(
-    ref: VariantRef, fw: Framework, p: prec.Precision, w: Weights, wl: Workload
+    ref: VariantRef,
+    fw: Framework,
+    p: prec.Precision,
+    w: Weights,
+    wl: Workload,
+    backends: tuple[Backend, ...] = (),
 ) -> tuple[Need, str]:
     """What this variant needs at this precision on this framework, and the KV cache type.
 
@@ -102,16 +114,30 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl, p.family)
+        over = llm_overheads(fw, v.arch, wl, p.family, backends)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
-        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
+        need = Need(
+            w.bytes,
+            kv,
+            over,
+            layers=layers,
+            heads=v.arch.heads,
+            precision=p.name,
+            family=p.family,
+        )
     else:
-        over = other_overheads(fw, m, v, w.bytes, wl, p.family)
+        over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
-        need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
-    need = replace(need, precision=p.name, family=p.family)
+        need = Need(
+            w.bytes,
+            kv,
+            over,
+            largest_component=largest if fw.partial_offload else None,
+            precision=p.name,
+            family=p.family,
+        )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
         need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}", card=True)

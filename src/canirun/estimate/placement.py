@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from canirun.catalog.rules import Device, DeviceKind, Support, supports
 from canirun.catalog.schema import Framework
+from canirun.estimate.backends import choose
 from canirun.estimate.capacity import Capacity, GpuSlot
 from canirun.estimate.results import Verdict
 from canirun.estimate.runtime import Overheads
@@ -39,8 +40,8 @@ class Need:
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
     heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
-    # The precision and its family (ggml/torch): the capability table decides which
-    # devices can run it. None: no check (framework status, old callers).
+    # The precision and its family (ggml/torch): some GPU backends cannot run some
+    # precisions (MPS: fp8), and the capability table decides which devices can.
     precision: str | None = None
     family: str | None = None
 
@@ -93,21 +94,31 @@ def cpu_device(cap: Capacity) -> Device:
     return Device("cpu", cpu_flags=cap.cpu_flags)
 
 
-def runs(framework: Framework, device: Device, need: Need | None) -> Support:
-    """The capability table's answer for this need's precision on this device."""
-    if need is None or need.precision is None:
+def runs(
+    framework: Framework, device: Device, precision: str | None, family: str | None
+) -> Support:
+    """The capability table's answer for this precision on this device."""
+    if precision is None:
         return Support(True, "no precision to check")
-    return supports(framework.id, device, need.precision, need.family or "torch")
+    return supports(framework.id, device, precision, family or "torch")
 
 
 def usable_gpus(
-    cap: Capacity, framework: Framework, need: Need | None = None
+    cap: Capacity,
+    framework: Framework,
+    precision: str | None = None,
+    family: str | None = None,
 ) -> tuple[list[GpuSlot], list[str]]:
-    """GPUs this framework can drive (at this need's precision), and why the others are out."""
+    """GPUs this framework can drive (each with the backend it would use), and why
+    the others are left out."""
     out, notes = [], []
     for slot in cap.gpus:
         if slot.vendor not in framework.accelerators:
             notes.append(f"{slot.label}: {framework.name} has no {slot.vendor} support")
+            continue
+        choice = choose(slot.vendor, slot.arch, slot.runtimes, framework, cap.backends, precision)
+        if not choice.usable:
+            notes.append(f"{slot.label}: {choice.reason}")
             continue
         minimum = framework.min_compute_capability
         cc = slot.compute_capability
@@ -117,11 +128,11 @@ def usable_gpus(
                 f"{framework.name}'s minimum {minimum}"
             )
             continue
-        support = runs(framework, gpu_device(slot), need)
+        support = runs(framework, gpu_device(slot), precision, family)
         if not support.runs:
             notes.append(f"{slot.label}: {support.how}")
             continue
-        out.append(slot)
+        out.append(replace(slot, backend=choice.backend))
     return out, notes
 
 
@@ -130,8 +141,13 @@ def _cc(text: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
+def device_cost(need: Need, slot: GpuSlot) -> int:
+    """The runtime's fixed cost on this GPU: its backend's context and reserves."""
+    return dict(need.overheads.by_backend).get(slot.backend or "", need.overheads.gpu_per_device)
+
+
 def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None, int, int | None]:
-    total = need.weights + need.kv + need.overheads.gpu_compute + need.overheads.gpu_per_device
+    total = need.weights + need.kv + need.overheads.gpu_compute + device_cost(need, slot)
     budget = gpu_budget(slot, fraction)
     if budget is None:
         return None, total, None
@@ -143,7 +159,7 @@ def _with(placement: Placement, *more: str) -> Placement:
 
 
 def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
-    gpus, notes = usable_gpus(cap, framework, need)
+    gpus, notes = usable_gpus(cap, framework, need.precision, need.family)
     fraction = need.overheads.gpu_fraction
     ranked = sorted(gpus, key=lambda s: gpu_budget(s, fraction) or -1, reverse=True)
     unknown = [f"{s.label}: free memory unknown" for s in ranked if s.free_bytes is None]
@@ -152,7 +168,11 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         if found is not None:
             return _with(found, *notes)
     misses = _why_not_gpu(need, ranked, fraction)
-    cpu_ok = runs(framework, cpu_device(cap), need) if framework.cpu_only_ok else None
+    cpu_ok = (
+        runs(framework, cpu_device(cap), need.precision, need.family)
+        if framework.cpu_only_ok
+        else None
+    )
     if cpu_ok is not None and not cpu_ok.runs:
         notes.append(f"CPU: {cpu_ok.how}")
     cpu = _cpu(need, cap, framework) if cpu_ok is None or cpu_ok.runs else None
@@ -214,12 +234,16 @@ def _one_gpu(
                 ram_bytes=need.overheads.cpu_process,
                 headroom_bytes=left,
                 reasons=(
-                    f"needs {format_gib(total)} on the GPU; {slot.label} has "
+                    f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
                     f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
                     f"{format_gib(gpu_headroom(slot))} headroom)",
                 ),
             )
     return None
+
+
+def _via(slot: GpuSlot) -> str:
+    return f" (via {slot.backend})" if slot.backend else ""
 
 
 def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str]:
@@ -243,7 +267,7 @@ def _multi_gpu(
     if any(b is None for b in budgets):
         return None
     known = [b or 0 for b in budgets]
-    per_device = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    per_device = max(device_cost(need, s) for s in ranked) + need.overheads.gpu_compute
     body = need.weights + need.kv
     if framework.multi_gpu == "tensor-parallel":
         for n in (2, 4, 8):
@@ -295,12 +319,12 @@ def _layer_offload(
     need: Need, slots: list[GpuSlot], cap: Capacity, ram: int, fraction: float
 ) -> Placement | None:
     layers = need.layers or ()
-    fixed_gpu = need.overheads.gpu_per_device + need.overheads.gpu_compute
     k, used, on_gpu, spare = 0, [], 0, []
     for slot in slots:
         budget = gpu_budget(slot, fraction)
         if budget is None or k >= len(layers):
             break
+        fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
         room, start = budget - fixed_gpu, k
         while k < len(layers) and layers[k] <= room:
             room -= layers[k]
@@ -313,7 +337,7 @@ def _layer_offload(
     in_ram = need.weights + need.kv - sum(layers[:k]) + need.overheads.cpu_compute + process
     if k == 0 or in_ram > ram:
         return None
-    names = ", ".join(s.label for s in used)
+    names = ", ".join(f"{s.label}{_via(s)}" for s in used)
     return Placement(
         "offload",
         gpus=tuple(s.index for s in used if s.index is not None),
@@ -342,7 +366,7 @@ def _component_offload(
     budget = gpu_budget(slot, fraction)
     if need.largest_component is None or budget is None:
         return None
-    fixed_gpu = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
     in_ram = need.weights + need.overheads.cpu_process
     gpus = (slot.index,) if slot.index is not None else ()
     if in_ram > ram:

@@ -59,6 +59,10 @@ class Workload:
     seq_len: int | None = None  # residues (AlphaFold); None: the published reference length
     # None: each runtime's default (llama.cpp: `-fa auto`, on since PR #15434).
     flash_attention: bool | None = None
+    # llama.cpp's --swa-full: sliding-window layers cache the whole context.
+    swa_full: bool = False
+    # Rate up to the rope-scaled context the model card documents (YaRN...), not the native one.
+    extended_context: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,13 @@ class Result:
     reasons: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     estimate: bool = True
+    # Mixture-of-experts: parameters used per token (speed); `params` is the total (memory).
+    active_params: int | None = None
+    # Contexts: the trained one, the rope-scaled one the card documents (used only with
+    # --extended-context), and what this result's runtime allocates when none is set.
+    native_context: int | None = None
+    extended_context: int | None = None
+    runtime_default_context: int | None = None
     parallel: Parallel | None = None
 
 
