@@ -204,46 +204,13 @@ def test_published_floor_is_never_undercut(tmp_path: Path) -> None:
 
     hw = machine(tmp_path, 64)
     _, results = summary(hw, "whisper large v3", "--gpu", "RTX 4090", "-f", "openai-whisper")
+    checked = 0
     for r in results:
         lines = r["memory"]["breakdown"] if r["memory"] else []
-        floors = [x for x in lines if x.startswith("at least the published ")]
-        for line in floors:
-            amount = line.removeprefix("at least the published ").split(" (")[0]
-            assert r["memory"]["total_bytes"] >= parse_size(amount)
-
-
-def test_alphafold3_memory_follows_seq_len(tmp_path: Path) -> None:
-    # "inputs with up to 5,120 tokens can fit on a single NVIDIA A100 80 GB": a card size,
-    # so that card fits at 5,000 and the need grows beyond it with the square of the length.
-    hw = machine(tmp_path, 256)
-    short, rows = summary(hw, "alphafold 3", "--gpu", "A100 80GB", "--seq-len", "5000")
-    assert short["verdict"] == "gpu"
-    _, long_rows = summary(hw, "alphafold 3", "--gpu", "A100 80GB", "--seq-len", "12000")
-    assert long_rows[0]["verdict"] != "gpu"
-    assert long_rows[0]["memory"]["total_bytes"] > 4 * rows[0]["memory"]["total_bytes"]
-
-
-def test_prefill_is_estimated_from_compute_with_its_inputs(tmp_path: Path) -> None:
-    from canirun.estimate.speed import PREFILL_EFFICIENCY
-
-    hw = machine(tmp_path, 64)
-    _, rows = summary(hw, "llama3:8b", "-p", "Q4_K_M")
-    assert rows[0]["tokens_per_second"]["prefill_tokens_per_second"] is None
-    assert "clock" in rows[0]["tokens_per_second"]["prefill_note"]
-    data = json.loads(hw.read_text())
-    data["cpu"]["max_frequency_mhz"] = 3000.0
-    hw.write_text(json.dumps(data))
-    _, rows = summary(hw, "llama3:8b", "-p", "Q4_K_M")
-    speed = rows[0]["tokens_per_second"]
-    assert speed["compute_flops_per_s"] == 2 * 3000e6 * 32  # 2 cores, AVX2
-    per_token = (
-        speed["compute_flops_per_s"] * PREFILL_EFFICIENCY / speed["prefill_tokens_per_second"]
-    )
-    assert 2 * 8.0e9 < per_token < 2 * 8.0e9 * 1.2  # 2 FLOPs per weight, plus attention
-    assert speed["time_to_first_token_s"] == pytest.approx(
-        4096 / speed["prefill_tokens_per_second"], rel=0.01
-    )
-    _, gpu = summary(hw, "llama3:8b", "-p", "Q4_K_M", "--gpu", "RTX 4090")
-    gpu_speed = gpu[0]["tokens_per_second"]
-    assert gpu_speed["prefill_tokens_per_second"] > 10 * speed["prefill_tokens_per_second"]
-    assert "GPU" in gpu_speed["prefill_note"]
+        for line in lines:
+            if "to reach the published " not in line:
+                continue
+            amount = line.split("to reach the published ")[1].split(" (")[0]
+            assert r["memory"]["total_bytes"] >= parse_size(amount), line
+            checked += 1
+    assert checked, "Whisper's published ~10 GB is a floor on the GPU row"

@@ -14,20 +14,29 @@ from canirun.estimate import precision as prec
 from canirun.estimate.kv import kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import llm_overheads, other_overheads, uses_ggml
+from canirun.estimate.runtime import Term, llm_overheads, other_overheads, uses_ggml
 from canirun.estimate.weights import Weights
+from canirun.units import format_bytes
 
 DECODERS = frozenset({"llm", "vlm"})
+
+
+def kv_type_for(fw: Framework, p: prec.Precision, wl: Workload) -> str | None:
+    """The KV cache type this framework uses for the workload, None when it has none of
+    the requested type. The default ("f16") is the runtime's own 16-bit cache (fp32
+    with fp32 weights on the PyTorch side); any other type must be one it offers."""
+    if wl.kv_cache_type == "f16":
+        return "fp32" if p.name == "fp32" and p.family != "ggml" else "f16"
+    return wl.kv_cache_type if wl.kv_cache_type in fw.kv_cache_types else None
 
 
 def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tuple[int, str]:
     arch = ref.variant.arch
     if arch is None or ref.model.kind not in DECODERS:
         return 0, "none"
-    if p.family == "ggml":
-        kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
-    else:
-        kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
+    kv_type = kv_type_for(fw, p, wl)
+    if kv_type is None:  # callers leave such frameworks out (rate._rate)
+        raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
     runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
     size = kv_cache_bytes(
         arch,
@@ -140,11 +149,13 @@ def build_need(
         )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
-        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}", card=True)
+        need = _raise_to(
+            need, by_length[0], f"to reach the GPU memory for {by_length[1]}", card=True
+        )
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
         line = (
-            f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
+            f"to reach the published {floor.amount} ({floor.condition or floor.kind}; "
             f"{_src(m, floor.source)})"
         )
         need = _raise_to(need, floor.amount_bytes, line)
@@ -167,11 +178,30 @@ def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> N
     cpu_now = need.weights + need.kv + over.cpu_compute + over.cpu_process
     if published <= gpu_now and published <= cpu_now:
         return need
+    gpu_extra = max(0, published - gpu_now)
+    cpu_extra = max(0, published - cpu_now)
+    terms = list(over.terms)
+    if gpu_extra:
+        terms.append(
+            Term(
+                "gpu-compute",
+                gpu_extra,
+                f"published floor: {format_bytes(gpu_extra)} more on the GPU, {line}",
+            )
+        )
+    if cpu_extra:
+        terms.append(
+            Term(
+                "cpu-compute",
+                cpu_extra,
+                f"published floor: {format_bytes(cpu_extra)} more in RAM, {line}",
+            )
+        )
     raised = replace(
         over,
-        gpu_compute=over.gpu_compute + max(0, published - gpu_now),
-        cpu_compute=over.cpu_compute + max(0, published - cpu_now),
-        lines=(*over.lines, line),
+        gpu_compute=over.gpu_compute + gpu_extra,
+        cpu_compute=over.cpu_compute + cpu_extra,
+        terms=tuple(terms),
     )
     return replace(need, overheads=raised)
 

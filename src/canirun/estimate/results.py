@@ -193,3 +193,5 @@ class Summary:
     best_quality: Choice | None = None
     prefer: str = "balanced"
     disk_fits: bool | None = None
+    # Whether this variant meets the --require/--min-tps gate; None without one.
+    requirement_met: bool | None = None
