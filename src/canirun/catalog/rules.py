@@ -116,22 +116,32 @@ class Support:
     runs: bool
     how: str
     source: str | None = None
+    # Runs only if a figure the probe could not read allows it (an unknown compute
+    # capability against a minimum): the caller must not count that as a fit.
+    doubt: str | None = None
 
 
-def _cc(text: str) -> tuple[int, int]:
-    major, _, minor = text.partition(".")
+def _cc(text: str | None) -> tuple[int, int] | None:
+    """ "8.9" -> (8, 9); None for an unknown or garbled compute capability."""
+    if text is None:
+        return None
+    major, _, minor = text.strip().partition(".")
+    for part in (major, minor or "0"):
+        if not (part.isascii() and part.isdigit() and len(part) <= 3):
+            return None
     return int(major), int(minor or 0)
 
 
 def _device_matches(e: Capability, d: Device) -> bool:
     if e.device != d.kind:
         return False
-    cc = d.compute_capability
-    # An unknown compute capability passes the floor: the framework's own floor
-    # (frameworks.toml) and the probe decide; never invent a refusal.
-    if cc is not None and e.min_cc is not None and _cc(cc) < _cc(e.min_cc):
+    cc = _cc(d.compute_capability)
+    # An unknown compute capability is not refused here; supports() marks the
+    # answer as a doubt so that it never counts as a fit.
+    low, high = _cc(e.min_cc), _cc(e.below_cc)
+    if cc is not None and low is not None and cc < low:
         return False
-    if cc is not None and e.below_cc is not None and _cc(cc) >= _cc(e.below_cc):
+    if cc is not None and high is not None and cc >= high:
         return False
     if e.archs and (d.arch is None or d.arch not in e.archs):
         return False
@@ -150,7 +160,13 @@ def supports(
     listed = [e for e in table.entry if framework in e.frameworks and e.device == device.kind]
     for e in listed:
         if token in e.precisions and _device_matches(e, device):
-            return Support(True, e.how, table.sources[e.source])
+            doubt = None
+            if (e.min_cc or e.below_cc) and _cc(device.compute_capability) is None:
+                doubt = (
+                    f"{precision} with {framework} needs {_condition(e)}; "
+                    "compute capability unknown"
+                )
+            return Support(True, e.how, table.sources[e.source], doubt)
     if not listed:
         return Support(False, f"{framework} has no {device.kind} backend in the capability table")
     near = next((e for e in listed if token in e.precisions), None)

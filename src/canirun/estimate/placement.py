@@ -137,6 +137,9 @@ def usable_gpus(
         if not support.runs:
             notes.append(f"{slot.label}: {support.how}")
             continue
+        if support.doubt:
+            doubts.append((slot, f"{slot.label}: {support.doubt}"))
+            continue
         minimum = framework.min_compute_capability
         if slot.vendor != "nvidia" or not minimum:
             out.append(slot)
