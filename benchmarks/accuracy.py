@@ -28,6 +28,7 @@ TITLES = {
     "mlx_file": "MLX quantised files (mlx_lm.convert -q)",
     "kv_cache": "KV cache sizes llama.cpp prints",
     "runtime": "published runtime memory (GPU size planned)",
+    "quantized_footprint": "int8/int4 loads (Transformers' measured)",
 }
 
 

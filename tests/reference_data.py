@@ -142,6 +142,29 @@ def runtimes(catalog: Catalog) -> Iterator[Comparison]:
         yield Comparison("runtime", label, _size(row), est, str(row["source"]))
 
 
+def quantized_footprints() -> Iterator[Comparison]:
+    """canirun's int8/int4 weight formula against quantized loads Transformers measured.
+
+    The published figure is the fp16 footprint / the quantized one; the fp16 footprint is
+    params x 2 bytes, so the published quantized size is params x 2 / ratio.
+    """
+    from canirun.catalog.schema import Arch
+    from canirun.estimate.params import decoder_params, embedding_params, output_params
+    from canirun.estimate.precision import torch_bytes_per_param
+
+    for path in sorted(REFERENCE.glob("*.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        for row in data.get("quantized_footprint", []):
+            arch = Arch.model_validate(row["arch"])
+            total = int(row["params"])  # type: ignore[call-overload]
+            published = round(total * 2 / float(row["ratio"]))  # type: ignore[arg-type]
+            linear = decoder_params(arch) - embedding_params(arch) - output_params(arch)
+            per_param = torch_bytes_per_param(str(row["precision"]))
+            est = round(linear * per_param + (total - linear) * 2)
+            label = f"{row['model']} {row['precision']}"
+            yield Comparison("quantized_footprint", label, published, est, str(row["source"]))
+
+
 def all_comparisons() -> list[Comparison]:
     catalog = load_catalog(user_dir=False)
     return [
@@ -150,6 +173,7 @@ def all_comparisons() -> list[Comparison]:
         *mlx_files(catalog),
         *kv_caches(catalog),
         *runtimes(catalog),
+        *quantized_footprints(),
     ]
 
 

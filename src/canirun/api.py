@@ -50,7 +50,7 @@ class Flags(TypedDict, total=False):
     batch: int | None
     resolution: int | None
     seq_len: int | None
-    flash_attention: bool
+    flash_attention: bool | None
     precision: Sequence[str]
     framework: str | None
     nodes: int | None
@@ -84,7 +84,7 @@ def prepare(
     batch: int | None = None,
     resolution: int | None = None,
     seq_len: int | None = None,
-    flash_attention: bool = False,
+    flash_attention: bool | None = None,
     extended_context: bool = False,
     swa_full: bool = False,
     precision: Sequence[str] = (),
@@ -92,6 +92,7 @@ def prepare(
     nodes: int | None = None,
     cluster: PathLike | None = None,
     ray: str | None = None,
+    prefer: str = "balanced",
 ) -> Prepared:
     """Turn the common flags of ``scan``/``check`` (as the CLI spells them) into inputs.
 
@@ -125,7 +126,7 @@ def prepare(
         extended_context=extended_context,
         swa_full=swa_full,
     )
-    opts = options.rate_options(wl, list(precision), framework, catalog)
+    opts = options.rate_options(wl, list(precision), framework, catalog, prefer)
     measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
     given = [flag for flag, v in (("--nodes", nodes), ("--cluster", cluster), ("--ray", ray)) if v]
     if len(given) > 1:

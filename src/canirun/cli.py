@@ -210,7 +210,19 @@ RamBandwidthOpt = Annotated[
 SequencesOpt = Annotated[int, typer.Option("--sequences", help="Concurrent sequences (KV cache).")]
 KvOpt = Annotated[str, typer.Option("--kv-cache", help="KV cache type: f16, q8_0, q4_0, fp8.")]
 FlashOpt = Annotated[
-    bool, typer.Option("--flash-attention", help="Assume flash attention (smaller buffers).")
+    bool | None,
+    typer.Option(
+        "--flash-attention/--no-flash-attention",
+        help="Flash attention on or off (default: each runtime's default; llama.cpp: on).",
+    ),
+]
+PreferOpt = Annotated[
+    str,
+    typer.Option(
+        "--prefer",
+        help="What the recommendation favours: balanced (a usable speed, then the best "
+        "quality), quality or speed.",
+    ),
 ]
 ExtendedOpt = Annotated[
     bool,
@@ -287,12 +299,13 @@ def _setup(
     batch: int | None,
     resolution: int | None,
     seq_len: int | None,
-    flash_attention: bool,
+    flash_attention: bool | None,
     precision: list[str] | None,
     framework: str | None,
     nodes: int | None,
     cluster: Path | None,
     ray: str | None,
+    prefer: str = "balanced",
     extended_context: bool = False,
     swa_full: bool = False,
 ) -> tuple[Any, Any, Any, int | None, Any]:
@@ -321,6 +334,7 @@ def _setup(
         nodes=nodes,
         cluster=cluster,
         ray=ray,
+        prefer=prefer,
     )
     return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
 
@@ -448,9 +462,10 @@ def scan(
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
-    flash_attention: FlashOpt = False,
+    flash_attention: FlashOpt = None,
     extended_context: ExtendedOpt = False,
     swa_full: SwaFullOpt = False,
+    prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -520,6 +535,7 @@ _COMMON = (
     "swa_full",
     "precision",
     "framework",
+    "prefer",
     "nodes",
     "cluster",
     "ray",
@@ -577,9 +593,10 @@ def check(
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
-    flash_attention: FlashOpt = False,
+    flash_attention: FlashOpt = None,
     extended_context: ExtendedOpt = False,
     swa_full: SwaFullOpt = False,
+    prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -850,7 +867,7 @@ def local(
     sequences: SequencesOpt = 1,
     kv_cache: KvOpt = "f16",
     batch: BatchOpt = None,
-    flash_attention: FlashOpt = False,
+    flash_attention: FlashOpt = None,
     framework: FrameworkOpt = None,
 ) -> None:
     """Find the models already on this machine and rate each one.

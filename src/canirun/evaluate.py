@@ -152,6 +152,7 @@ def assumptions(
     ]
     if opts.workload.kv_cache_type in ("q8_0", "q4_0"):
         notes.append("a quantized KV cache needs flash attention in llama.cpp, so it is assumed on")
+    notes += runtime_default_notes(opts)
     if source == "measured":
         notes.append(
             "RAM bandwidth: a copy test measured here on every usable core at once, "
@@ -185,6 +186,21 @@ def rate_local_models(
         results, summary = rate_local(local, catalog, here, opts, model_id)
         rated.append(Rated(local_ref(local, catalog), results, summary))
     return rated
+
+
+def runtime_default_notes(opts: Options) -> list[str]:
+    """The runtime defaults the estimates follow, each with the version it applies from."""
+    from canirun.catalog.rules import runtime_defaults
+
+    followed = [d for d in runtime_defaults().default if not d.used.startswith("not followed")]
+    if opts.workload.flash_attention is not None:
+        followed = [d for d in followed if d.setting != "flash_attn"]
+        state = "on" if opts.workload.flash_attention else "off"
+        lines = [f"flash attention {state} (set on the command line)"]
+    else:
+        lines = []
+    text = "; ".join(f"{d.framework} {d.setting} = {d.value} (since {d.since})" for d in followed)
+    return [*lines, f"runtime defaults assumed: {text}"]
 
 
 def _scan_data(

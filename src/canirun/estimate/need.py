@@ -191,7 +191,15 @@ def build_need(
         over = _with_image(over, ref)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
-        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)
+        need = Need(
+            w.bytes,
+            kv,
+            over,
+            layers=layers,
+            heads=v.arch.heads,
+            precision=p.name,
+            family=p.family,
+        )
     else:
         over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
@@ -211,10 +219,13 @@ def build_need(
             largest_component=largest if fw.partial_offload else None,
             offload_peak=staged,
             precision=p.name,
+            family=p.family,
         )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
-        need = _raise_to(need, by_length[0], f"to reach the GPU memory for {by_length[1]}")
+        need = _raise_to(
+            need, by_length[0], f"to reach the GPU memory for {by_length[1]}", card=True
+        )
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
         line = (
@@ -225,23 +236,47 @@ def build_need(
     return need, kv_type
 
 
-def _raise_to(need: Need, card: int, line: str) -> Need:
-    """Raise the GPU need to a published "runs on a GPU of this size" figure.
+def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> Need:
+    """Raise the need to a published figure.
 
-    Such a figure is a card size, and canirun keeps headroom on every card, so
-    the need becomes what a card of that size leaves after canirun's headroom:
-    the same card then fits, a smaller one does not.
+    A required or measured amount ("~10 GB of VRAM") is a floor for the total
+    (weights + KV + overheads), on the GPU and, where the model runs on the CPU
+    instead, in RAM; headroom comes on top. A card size ("fits on one 80 GB
+    A100", ``card=True``) is what that card leaves after canirun's headroom, so
+    the same card fits and a smaller one does not.
     """
+    if card:
+        published -= max(GPU_HEADROOM_MIN, round(published * GPU_HEADROOM_SHARE))
     over = need.overheads
-    target = card - max(GPU_HEADROOM_MIN, round(card * GPU_HEADROOM_SHARE))
-    current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
-    if target <= current:
+    gpu_now = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+    cpu_now = need.weights + need.kv + over.cpu_compute + over.cpu_process
+    if published <= gpu_now and published <= cpu_now:
         return need
-    extra = target - current
-    term = Term(
-        "gpu-compute", extra, f"published floor: {format_bytes(extra)} more on the GPU, {line}"
+    gpu_extra = max(0, published - gpu_now)
+    cpu_extra = max(0, published - cpu_now)
+    terms = list(over.terms)
+    if gpu_extra:
+        terms.append(
+            Term(
+                "gpu-compute",
+                gpu_extra,
+                f"published floor: {format_bytes(gpu_extra)} more on the GPU, {line}",
+            )
+        )
+    if cpu_extra:
+        terms.append(
+            Term(
+                "cpu-compute",
+                cpu_extra,
+                f"published floor: {format_bytes(cpu_extra)} more in RAM, {line}",
+            )
+        )
+    raised = replace(
+        over,
+        gpu_compute=over.gpu_compute + gpu_extra,
+        cpu_compute=over.cpu_compute + cpu_extra,
+        terms=tuple(terms),
     )
-    raised = replace(over, gpu_compute=over.gpu_compute + extra, terms=(*over.terms, term))
     return replace(need, overheads=raised)
 
 

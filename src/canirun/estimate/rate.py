@@ -14,12 +14,21 @@ from typing import Any, get_args
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Arch, CpuArch, Framework, Lifecycle, Model, Os
+from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
+from canirun.estimate.params import active_decoder_params
 from canirun.estimate.placement import Need, Placement, place, usable_gpus
+from canirun.estimate.recommend import (
+    PREFERRED,
+    as_choice,
+    device_class,
+    recommend,
+    runtime_rank,
+)
 from canirun.estimate.results import (
     RUNNABLE,
     MemoryEstimate,
@@ -29,7 +38,7 @@ from canirun.estimate.results import (
     Workload,
     rank,
 )
-from canirun.estimate.speed import decode_speed
+from canirun.estimate.speed import decode_speed, prefill_flops_per_token, with_prefill
 from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib, parse_size
 
@@ -58,6 +67,7 @@ class Options:
     workload: Workload = field(default_factory=Workload)
     precisions: tuple[str, ...] | None = None  # only these (canonical names)
     framework: str | None = None  # only this framework id
+    prefer: str = "balanced"  # the recommendation's emphasis: balanced, quality, speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,15 +281,23 @@ def framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
     return platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)
 
 
-def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
-    """Best verdict; then installed frameworks; then the smaller need; then catalog order."""
+def _pick(
+    evals: list[_Eval], cap: Capacity, order: list[str], specs: tuple[GpuSpec, ...] = ()
+) -> _Eval:
+    """Best verdict; then a runtime made for that device (recommend.PREFERRED); then
+    installed frameworks; then the preference order; then the smaller need; then
+    catalog order."""
 
-    def key(e: _Eval) -> tuple[int, bool, int, int]:
+    def key(e: _Eval) -> tuple[int, bool, bool, int, int, int]:
         o = e.need.overheads
         need = e.need.weights + e.need.kv + o.gpu_compute + o.gpu_per_device + o.cpu_process
+        cls = device_class(e.placement.verdict, e.placement.gpus, cap, specs)
+        fit = runtime_rank(e.framework.id, cls)
         return (
             rank(e.placement.verdict),
+            fit >= len(PREFERRED[cls]),
             e.framework.id not in cap.installed,
+            fit,
             need,
             order.index(e.framework.id),
         )
@@ -362,6 +380,15 @@ def _result(
     if m.kind in DECODERS:
         active = round(e.weights.bytes * e.weights.active_fraction)
         speed = decode_speed(e.placement, cap, active, e.need.kv)
+        arch = ref.variant.arch
+        if arch is not None:
+            per_token = prefill_flops_per_token(
+                active_decoder_params(arch),
+                arch.layers,
+                arch.heads * arch.effective_head_dim,
+                wl.context_tokens,
+            )
+            speed = with_prefill(speed, e.placement, cap, per_token, wl.context_tokens)
     reasons = list(e.placement.reasons)
     if e.weights.rejected:
         reasons.append(e.weights.rejected)
@@ -517,8 +544,14 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
                 )
             )
             continue
-        best = _pick(evals, cap, order)
-        usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
+        best = _pick(evals, cap, order, catalog.gpus)
+        # Only frameworks that run this precision the same way (same placement kind,
+        # so the same device): a CPU-only option is not listed on a GPU row.
+        usable = [
+            e.framework.id
+            for e in evals
+            if e.placement.verdict in RUNNABLE and e.placement.verdict == best.placement.verdict
+        ]
         result = _result(ref, best, cap, opts, usable)
         if cap.nodes and result.verdict not in ("gpu", "multi-gpu"):
             result = across_nodes(ref, evals, cap, opts, result)
@@ -602,7 +635,9 @@ def summarize(
     known: tuple[prec.Precision, Weights] | None = None,
 ) -> Summary:
     opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
-    best = best_result(results)
+    prefer: Any = opts.prefer
+    advice = recommend(results, ref.model, cap, catalog.gpus, prefer)
+    best = advice.result if advice else best_result(results)
     speed = best.tokens_per_second.tokens_per_second if best.tokens_per_second else None
     return Summary(
         model_id=ref.id,
@@ -615,4 +650,8 @@ def summarize(
         tokens_per_second=speed,
         reason=best.reasons[0] if best.reasons else "",
         results=len(results),
+        why=advice.why if advice else (),
+        best_quality=as_choice(advice.best_quality) if advice else None,
+        prefer=opts.prefer,
+        disk_fits=best.disk_fits,
     )

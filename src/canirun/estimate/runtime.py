@@ -217,6 +217,18 @@ def fixed_overheads(framework: Framework, precision_family: str) -> Overheads:
     return _overheads(framework, uses_ggml(framework, precision_family), [], [])
 
 
+# llama.cpp's `-fa auto` default (PR #15434, 2025-08; rules/runtime-defaults.toml)
+# resolves to on for the CUDA, Metal and CPU backends.
+LLAMA_CPP_FLASH_DEFAULT = True
+
+
+def llamacpp_flash(workload: Workload) -> bool:
+    """Flash attention as llama.cpp will run it: the user's choice, else its default."""
+    if workload.flash_attention is None:
+        return LLAMA_CPP_FLASH_DEFAULT
+    return workload.flash_attention
+
+
 def llm_overheads(
     framework: Framework,
     arch: Arch,
@@ -226,19 +238,18 @@ def llm_overheads(
 ) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
-        compute = llamacpp_compute_buffer(
-            arch, workload.context_tokens, seqs, workload.flash_attention
-        )
+        flash = llamacpp_flash(workload)
+        compute = llamacpp_compute_buffer(arch, workload.context_tokens, seqs, flash)
         # Without flash attention the CPU backend also keeps an f16 copy of the
         # attention scores outside the printed buffer: resident memory at a full
         # context was ~200 MiB above the buffers for a 1B model at 4k (measured).
-        fa = "on" if workload.flash_attention else "off"
+        fa = "on" if flash else "off"
         line = (
             f"compute buffer: {format_bytes(compute)} (llama.cpp, n_ubatch "
             f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
         )
         cpu = [Term("cpu-compute", compute, _on(line, "CPU"))]
-        if not workload.flash_attention:
+        if not flash:
             scratch = LLAMA_CPP_UBATCH * workload.context_tokens * seqs * arch.heads * 2
             cpu.append(
                 Term(
