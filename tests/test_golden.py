@@ -1,0 +1,63 @@
+"""Full reports for several machines are byte-identical to the stored ones (tests/golden/).
+
+They were generated before the speed work, so a faster path that changes any figure,
+reason or ordering fails here. An intended change: `python scripts/write_golden.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.golden_cases import CASES, hardware_files, read_golden, run_case
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return hardware_files(tmp_path_factory.mktemp("golden-hw"))
+
+
+def _first_difference(want: str, got: str) -> str:
+    try:
+        a, b = json.loads(want), json.loads(got)
+    except ValueError:
+        a, b = want.splitlines(), got.splitlines()
+    return _walk(a, b, "$")
+
+
+def _walk(a: object, b: object, path: str) -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _walk(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return _walk(x, y, f"{path}[{i}]")
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items stored, {len(b)} now"
+    return f"{path}: stored {a!r:.300}, now {b!r:.300}"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_output_is_unchanged(case: str, files: dict[str, str]) -> None:
+    want_code, want = read_golden(case)
+    code, got = run_case(case, files)
+    assert code == want_code
+    if got != want:
+        where = _first_difference(want, got) if want else "(empty)"
+        pytest.fail(f"{case} differs from tests/golden ({where}); if intended, regenerate")
+
+
+def test_the_cases_cover_real_reports() -> None:
+    # The comparison would be empty if the cases had stopped producing reports.
+    code, out = read_golden("scan-workstation")
+    report = json.loads(out)
+    assert code == 0
+    assert report["kind"] == "scan"
+    assert len(report["results"]) > 500
+    assert {Path(p).stem for p in Path(__file__).parent.joinpath("golden").glob("*.gz")} == {
+        f"{c}.out" for c in CASES
+    }
