@@ -12,6 +12,7 @@ Only the standard (non-imatrix, non-IQ) recipes are modelled.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -201,16 +202,28 @@ def tensor_types(arch: Arch, gguf_arch: str, ftype: str) -> list[tuple[Tensor, s
 
 def gguf_weight_bytes(arch: Arch, gguf_arch: str, ftype: str) -> int:
     """Bytes of tensor data in a GGUF file of this type (norms kept in F32)."""
-    total = sum(t.elements * GGML_BPW[kind] / 8 for t, kind in tensor_types(arch, gguf_arch, ftype))
-    norms = (2 * arch.layers + 1) * arch.hidden * 4
-    positions = (arch.learned_positions or 0) * arch.hidden * 4  # llama.cpp keeps them F32
-    return round(total) + norms + positions
+    return gguf_layout(arch, gguf_arch, ftype)[0]
 
 
 def repeating_layer_bytes(arch: Arch, gguf_arch: str, ftype: str) -> list[int]:
     """Bytes of each repeating layer, for partial GPU offload (index = layer)."""
+    return list(gguf_layout(arch, gguf_arch, ftype)[1])
+
+
+@functools.lru_cache(maxsize=4096)
+def gguf_layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...]]:
+    """(file bytes, bytes of each repeating layer) from one pass of the recipe.
+
+    Memoised per (architecture, file type): the figures depend on nothing else, and a
+    scan asks for them several times per variant (size, offload split, max context).
+    """
+    total = 0.0
     per_layer = [0] * arch.layers
     for t, kind in tensor_types(arch, gguf_arch, ftype):
+        size = t.elements * GGML_BPW[kind] / 8
+        total += size
         if t.layer is not None:
-            per_layer[t.layer] += round(t.elements * GGML_BPW[kind] / 8)
-    return per_layer
+            per_layer[t.layer] += round(size)
+    norms = (2 * arch.layers + 1) * arch.hidden * 4
+    positions = (arch.learned_positions or 0) * arch.hidden * 4  # llama.cpp keeps them F32
+    return round(total) + norms + positions, tuple(per_layer)
