@@ -219,6 +219,10 @@ def _read_all(paths: list[Path], workers: int | None) -> list[MachineReport | Sk
 
 
 def merge(paths: list[Path], *, workers: int | None = None) -> Fleet:
+    """Read scan/check reports and keep one per machine (the newest by created_at, then
+    file name); files that are not canirun reports are listed as skipped, never fatal.
+    Large folders are read by `workers` processes.
+    """
     fleet = Fleet()
     newest: dict[str, MachineReport] = {}
     for item in _read_all(paths, workers):

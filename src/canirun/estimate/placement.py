@@ -113,6 +113,12 @@ def _with(placement: Placement, *more: str) -> Placement:
 
 
 def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
+    """Where `need` goes on this machine with `framework`: the first that fits of one GPU,
+    several GPUs (if the framework splits models), partial offload (GPU layers + RAM),
+    then CPU only; else "unknown" when a free-memory figure is missing (never a guess
+    that it fits), "unsupported" when the framework needs a GPU there is none of, or
+    "too-big". Every placement carries its reasons, misses and framework notes included.
+    """
     gpus, notes = usable_gpus(cap, framework)
     fraction = need.overheads.gpu_fraction
     ranked = sorted(gpus, key=lambda s: gpu_budget(s, fraction) or -1, reverse=True)

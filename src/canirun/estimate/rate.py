@@ -326,6 +326,11 @@ def effective_workload(ref: VariantRef, wl: Workload) -> tuple[Workload, tuple[s
 def rate_variant(
     ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = Options()
 ) -> list[Result]:
+    """Every way to run one variant here: one Result per (precision, framework) tried,
+    each with its verdict, memory estimate, speed and reasons; a single "blocked" Result
+    when the variant cannot run locally at all (API-only, no figures). The workload is
+    first fitted to the model (context capped at its maximum), and that is said.
+    """
     workload, notes = effective_workload(ref, opts.workload)
     opts = replace(opts, workload=workload)
     results = _rate(ref, catalog, cap, opts)
@@ -434,6 +439,9 @@ def max_context(
 def summarize(
     ref: VariantRef, results: list[Result], catalog: Catalog, cap: Capacity, opts: Options
 ) -> Summary:
+    """The one-line answer for a variant: its best result (best verdict, then quality,
+    installed frameworks first) and the largest context that still fits that way.
+    """
     opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
     best = best_result(results)
     speed = best.tokens_per_second.tokens_per_second if best.tokens_per_second else None
