@@ -241,7 +241,7 @@ def hardware(
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
     import json
 
-    from canirun.catalog.loader import shipped_detect_specs
+    from canirun.catalog.compiled import shipped_detect_specs
     from canirun.envelope import envelope
     from canirun.hardware import load_host
     from canirun.output.files import emit, write_atomic
