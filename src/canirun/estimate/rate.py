@@ -300,7 +300,7 @@ def _result(
         tokens_per_second=speed,
         reasons=tuple(reasons),
         sources=_sources(m, ref.variant.key),
-        estimate=e.weights.estimate or True,
+        estimate=e.weights.estimate,
         parallel=_parallel(e.placement),
     )
 

@@ -138,6 +138,8 @@ class Result:
     tokens_per_second: Speed | None = None
     reasons: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # False when the weights are a published file size that is not itself an estimate
+    # (KV cache and overheads are always computed).
     estimate: bool = True
     parallel: Parallel | None = None
 
