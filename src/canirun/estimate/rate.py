@@ -16,6 +16,7 @@ from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Framework, Model
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.faster import faster_option
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.placement import Need, Placement, place, usable_gpus
@@ -456,4 +457,5 @@ def summarize(
         tokens_per_second=speed,
         reason=best.reasons[0] if best.reasons else "",
         results=len(results),
+        faster=faster_option(best, results),
     )

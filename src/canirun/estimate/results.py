@@ -145,6 +145,20 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
+class Faster:
+    """A clearly quicker way to run a variant than its best-quality one (see estimate.faster)."""
+
+    __pydantic_config__ = _STRICT
+
+    precision: str | None
+    framework: str | None
+    low: float  # its tokens/s range
+    high: float
+    best_low: float  # the best-quality option's range, which it beats even at `low`
+    best_high: float
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """The best way to run one variant here: best verdict, then best precision."""
 
@@ -160,3 +174,4 @@ class Summary:
     tokens_per_second: float | None = None
     reason: str = ""
     results: int = field(default=0)
+    faster: Faster | None = None  # a quicker option when the best-quality one is slow

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from canirun.estimate.precision import PRECISIONS
-from canirun.estimate.results import RUNNABLE, Result, Summary, rank
+from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
 from canirun.report import CheckReport
 from canirun.units import format_gib
@@ -48,42 +47,14 @@ def _best_line(s: Summary) -> str:
     return f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"
 
 
-def _quality(r: Result) -> int:
-    p = PRECISIONS.get(r.precision or "")
-    return p.quality if p else 0
-
-
-def _speed_of(r: Result) -> tuple[float, float] | None:
-    tps = r.tokens_per_second
-    if tps is None or tps.low is None or tps.high is None:
+def _faster_line(s: Summary) -> str | None:
+    """The summary's quicker option (decided by estimate.faster), in words."""
+    f = s.faster
+    if f is None:
         return None
-    return tps.low, tps.high
-
-
-def _faster_line(s: Summary, results: list[Result]) -> str | None:
-    """A quicker option when the best-quality one is slow: same placement or better,
-    faster even at its low estimate than the best one at its high estimate, and
-    of the highest quality among those."""
-    best = next(
-        (r for r in results if r.precision == s.precision and r.framework == s.framework), None
-    )
-    best_speed = _speed_of(best) if best else None
-    if best is None or best_speed is None:
-        return None
-    quicker = [
-        (speed, r)
-        for r in results
-        if (speed := _speed_of(r)) is not None
-        and speed[0] > best_speed[1]
-        and rank(r.verdict) <= rank(best.verdict)
-    ]
-    if not quicker:
-        return None
-    # The best quality among the clearly faster ones, not simply the fastest (Q2_K).
-    (low, high), top = max(quicker, key=lambda item: _quality(item[1]))
     return (
-        f"  Faster here: {top.precision} with {top.framework}, {speed_range(low, high)} "
-        f"tok/s (vs {speed_range(*best_speed)})."
+        f"  Faster here: {f.precision} with {f.framework}, {speed_range(f.low, f.high)} "
+        f"tok/s (vs {speed_range(f.best_low, f.best_high)})."
     )
 
 
@@ -133,7 +104,7 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
             for r in runnable:
                 lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
         lines.append(_best_line(s))
-        faster = _faster_line(s, results)
+        faster = _faster_line(s)
         if faster:
             lines.append(faster)
         if explain:
