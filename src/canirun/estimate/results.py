@@ -45,6 +45,14 @@ def rank(verdict: str) -> int:
     return _RANK[verdict]
 
 
+def runs_at(verdict: str, level: str | None) -> bool:
+    """The gate rule, in one place: the verdict is runnable and, with a level (gpu,
+    multi-gpu, offload, cpu), at that placement or a better one."""
+    if verdict not in RUNNABLE:
+        return False
+    return level is None or rank(verdict) <= rank(level)
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """What the user wants to run: the assumptions every estimate states."""

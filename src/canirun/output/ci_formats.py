@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from canirun.estimate.results import RUNNABLE, Result, Summary, rank
+from canirun.estimate.results import Result, Summary, runs_at
 from canirun.output.scan_text import CATEGORY_TITLES, verdict_text
 from canirun.report import ScanReport
 from canirun.units import format_gib
@@ -81,9 +81,7 @@ def render_markdown(report: ScanReport, title: str = "canirun") -> str:
 
 
 def meets_level(summary: Summary, level: str | None) -> bool:
-    if summary.verdict not in RUNNABLE:
-        return False
-    return level is None or rank(summary.verdict) <= rank(level)
+    return runs_at(summary.verdict, level)
 
 
 def render_junit(report: ScanReport, level: str | None = None) -> str:
