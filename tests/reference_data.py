@@ -85,7 +85,8 @@ def kv_caches(catalog: Catalog) -> Iterator[Comparison]:
         arch = ref.variant.arch
         assert arch is not None
         ctx = int(row["context"])  # type: ignore[call-overload]
-        est = kv_cache_bytes(arch, ctx, cache_type=str(row["cache_type"]))
+        runtime = str(row.get("runtime", "llama.cpp"))  # the rows are llama.cpp prints
+        est = kv_cache_bytes(arch, ctx, cache_type=str(row["cache_type"]), runtime=runtime)  # type: ignore[arg-type]
         yield Comparison(
             "kv_cache", f"{row['variant']} @{ctx}", _size(row), est, str(row["source"])
         )

@@ -61,3 +61,11 @@ def test_the_cases_cover_real_reports() -> None:
     assert {Path(p).stem for p in Path(__file__).parent.joinpath("golden").glob("*.gz")} == {
         f"{c}.out" for c in CASES
     }
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "--json" in CASES[c]])
+def test_json_bytes_are_what_the_standard_encoder_writes(case: str) -> None:
+    # Reports are serialised by pydantic's encoder for speed; the bytes stay those of
+    # json.dumps(indent=2, ensure_ascii=False), the layout readers such as fleet see.
+    _, out = read_golden(case)
+    assert json.dumps(json.loads(out), indent=2, ensure_ascii=False) + "\n" == out

@@ -85,6 +85,8 @@ def prepare(
     resolution: int | None = None,
     seq_len: int | None = None,
     flash_attention: bool = False,
+    extended_context: bool = False,
+    swa_full: bool = False,
     precision: Sequence[str] = (),
     framework: str | None = None,
     nodes: int | None = None,
@@ -120,6 +122,8 @@ def prepare(
         resolution=resolution,
         seq_len=seq_len,
         flash_attention=flash_attention,
+        extended_context=extended_context,
+        swa_full=swa_full,
     )
     opts = options.rate_options(wl, list(precision), framework, catalog)
     measure, bandwidth = options.bandwidth_flag(ram_bandwidth)

@@ -137,6 +137,20 @@ KvOpt = Annotated[str, typer.Option("--kv-cache", help="KV cache type: f16, q8_0
 FlashOpt = Annotated[
     bool, typer.Option("--flash-attention", help="Assume flash attention (smaller buffers).")
 ]
+ExtendedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--extended-context",
+        help="Allow contexts up to the rope-scaled (YaRN...) length the model card documents, "
+        "not just the native one.",
+    ),
+]
+SwaFullOpt = Annotated[
+    bool,
+    typer.Option(
+        "--swa-full", help="llama.cpp --swa-full: sliding-window layers cache the whole context."
+    ),
+]
 BatchOpt = Annotated[
     int | None, typer.Option("--batch", help="Images or sentences per batch (default per kind).")
 ]
@@ -197,6 +211,8 @@ def _setup(
     nodes: int | None,
     cluster: Path | None,
     ray: str | None,
+    extended_context: bool = False,
+    swa_full: bool = False,
 ) -> tuple[Any, Any, Any, int | None, Any]:
     """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
     from canirun.api import prepare
@@ -216,6 +232,8 @@ def _setup(
         resolution=resolution,
         seq_len=seq_len,
         flash_attention=flash_attention,
+        extended_context=extended_context,
+        swa_full=swa_full,
         precision=precision or (),
         framework=framework,
         nodes=nodes,
@@ -342,6 +360,8 @@ def scan(
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = False,
+    extended_context: ExtendedOpt = False,
+    swa_full: SwaFullOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -404,6 +424,8 @@ _COMMON = (
     "resolution",
     "seq_len",
     "flash_attention",
+    "extended_context",
+    "swa_full",
     "precision",
     "framework",
     "nodes",
@@ -460,6 +482,8 @@ def check(
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = False,
+    extended_context: ExtendedOpt = False,
+    swa_full: SwaFullOpt = False,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,

@@ -123,7 +123,11 @@ def assumptions(
         else memory.bandwidth_source
     )
     notes = [
-        "context is capped at each model's maximum; it is never raised to it by default",
+        "context is capped at each model's native (trained) maximum; it is never raised to "
+        "it by default, and a rope-scaled (YaRN) extension counts only with --extended-context",
+        "KV cache sized per runtime: llama.cpp keeps n_swa + 512 cells for sliding-window "
+        "layers (the whole context with --swa-full), vLLM and Transformers the window; MLA "
+        "models cache the latent in llama.cpp and vLLM, full keys and values in Transformers",
         "decode speed = usable bandwidth x efficiency 0.5-0.6 / bytes read per token "
         "(active weights + KV cache at the full context)",
     ]

@@ -156,9 +156,10 @@ def _without_results(raw: bytes) -> Any | None:
 
 def _load(raw: bytes) -> Any:
     # Only canirun's own layout (indent 2) takes the fast path, and only when the
-    # file ends where that layout closes `results` and the report: a top-level
-    # "  ]" then "}". Anything else, a truncated file included, is parsed whole.
-    if raw.rstrip().endswith(b"\n  ]\n}"):
+    # file ends where that layout closes the last result, `results` and the report:
+    # "    }", a top-level "  ]" then "}". Anything else, a truncated file included
+    # (even one that happens to end in "  ]\n}"), is parsed whole.
+    if raw.rstrip().endswith(b"\n    }\n  ]\n}"):
         data = _without_results(raw)
         if data is not None:
             return data

@@ -142,6 +142,8 @@ def workload(
     resolution: int | None,
     seq_len: int | None,
     flash_attention: bool,
+    extended_context: bool = False,
+    swa_full: bool = False,
 ) -> Workload:
     for flag, value in (
         ("--ctx", ctx),
@@ -165,6 +167,8 @@ def workload(
         # llama.cpp refuses a quantized V cache without flash attention
         # ("quantized V cache requires flash_attn", tests/reference/llamacpp-measured.toml).
         flash_attention=flash_attention or kv_type in ("q8_0", "q4_0"),
+        extended_context=extended_context,
+        swa_full=swa_full,
     )
 
 

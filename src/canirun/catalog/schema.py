@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from canirun.units import parse_rate, parse_size
 
@@ -37,7 +37,7 @@ Kind = Literal[
 # general public API.
 Access = Literal["open-weights", "on-request", "api-only", "unreleased"]
 Modality = Literal["text", "code", "image", "audio", "video", "protein", "embedding"]
-Dtype = Literal["fp32", "fp16", "bf16"]
+Dtype = Literal["fp32", "fp16", "bf16", "fp8"]
 FileFormat = Literal["gguf", "ggml", "safetensors", "pytorch", "ckpt", "onnx", "jax", "tensorflow"]
 Os = Literal["linux", "darwin", "windows"]
 CpuArch = Literal["x86_64", "arm64"]
@@ -117,10 +117,58 @@ class Arch(Figure):
     gguf_output: bool | None = Field(
         None, description="GGUF stores output.weight apart from token_embd (default: untied)"
     )
+    # -- issue 11: today's architectures (all optional, additive) --------------------------
+    extended_context: PositiveInt | None = Field(
+        None,
+        description="context reachable with the rope scaling the model card documents "
+        "(YaRN ...); used only when the user asks (--extended-context)",
+    )
+    extended_how: str | None = Field(None, description="how the extended context is reached")
+    window_kind: Literal["sliding", "chunked"] = Field(
+        "sliding",
+        description="local layers see the last `sliding_window` tokens (sliding) or only their "
+        "own chunk of that size (chunked: Llama 4)",
+    )
+    attention_sinks: bool = Field(
+        False, description="a learned per-head sink logit (gpt-oss); no KV cost"
+    )
+    kv_lora_rank: PositiveInt | None = Field(
+        None, description="MLA (DeepSeek-V2/V3): width of the compressed KV latent"
+    )
+    q_lora_rank: PositiveInt | None = Field(None, description="MLA: width of the query latent")
+    qk_rope_head_dim: PositiveInt | None = Field(
+        None, description="MLA: decoupled rotary key width, shared by all heads"
+    )
+    v_head_dim: PositiveInt | None = Field(
+        None, description="MLA: value width per head (head_dim is the query/key width)"
+    )
+    shared_experts: int = Field(
+        0, ge=0, description="experts every token uses besides the routed ones"
+    )
+    shared_intermediate: PositiveInt | None = Field(
+        None, description="FFN width of one shared expert (default: intermediate)"
+    )
+    dense_layers: int = Field(
+        0, ge=0, description="MoE models: layers with a dense FFN instead of experts"
+    )
+    dense_intermediate: PositiveInt | None = Field(
+        None, description="FFN width of the dense layers of a MoE model"
+    )
+    experts_mxfp4: bool = Field(
+        False, description="routed experts are published in MXFP4 (gpt-oss); the rest 16-bit"
+    )
 
     @property
     def effective_head_dim(self) -> int:
         return self.head_dim or self.hidden // self.heads
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+    @property
+    def moe_layers(self) -> int:
+        return self.layers - self.dense_layers if self.experts else 0
 
     @model_validator(mode="after")
     def _consistent(self) -> Arch:
@@ -132,6 +180,15 @@ class Arch(Figure):
             raise ValueError("local_layers cannot exceed layers")
         if self.local_layers and self.sliding_window is None:
             raise ValueError("local_layers needs sliding_window")
+        if self.dense_layers > self.layers or (self.dense_layers and not self.experts):
+            raise ValueError("dense_layers needs experts and cannot exceed layers")
+        if self.shared_experts and not self.experts:
+            raise ValueError("shared_experts needs experts")
+        mla = (self.kv_lora_rank, self.qk_rope_head_dim, self.v_head_dim)
+        if any(x is not None for x in mla) and any(x is None for x in mla):
+            raise ValueError("MLA needs kv_lora_rank, qk_rope_head_dim and v_head_dim together")
+        if self.extended_context is not None and self.extended_context <= self.max_context:
+            raise ValueError("extended_context must exceed max_context (the native context)")
         return self
 
 
@@ -260,6 +317,34 @@ class Variant(Strict):
     requirements: list[Requirement] = Field(default_factory=list)
     notes: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_active_params(cls, data: object) -> object:
+        """``active_params`` is derived and written out in JSON (`list --json`); reading
+        such JSON back accepts it only when it agrees with ``params``."""
+        if not isinstance(data, dict) or "active_params" not in data:
+            return data
+        data = dict(data)
+        given = data.pop("active_params")
+        params = data.get("params")
+        if isinstance(params, Params):
+            params = params.model_dump()
+        derived = None
+        if isinstance(params, dict):
+            derived = params.get("active") or params.get("total")
+        if given != derived:
+            raise ValueError("active_params is derived from params (active, else total)")
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def active_params(self) -> int | None:
+        """Parameters used per token: the routed share of a mixture of experts (speed),
+        the total for a dense model; memory always follows ``params.total``."""
+        if self.params is None:
+            return None
+        return self.params.active or self.params.total
+
 
 class Model(Strict):
     id: Slug
@@ -342,6 +427,21 @@ class Overhead(Figure):
         return parse_size(self.amount)
 
 
+class DefaultContext(Figure):
+    """The context a runtime allocates when the user does not set one."""
+
+    tokens: PositiveInt | None = Field(
+        None, description="a fixed default (llama.cpp's n_ctx); None: the model's own"
+    )
+    model_max: bool = Field(
+        False, description="the runtime defaults to the model's configured maximum (vLLM)"
+    )
+    by_vram: dict[SizeText, PositiveInt] = Field(
+        default_factory=dict,
+        description="tokens by the machine's total GPU memory: {at least this much = tokens}",
+    )
+
+
 class MultiNode(Strict):
     """Serving one model over several nodes: tensor parallel in a node, pipeline across."""
 
@@ -375,6 +475,9 @@ class Framework(Strict):
         None, gt=0, le=1, description="share of total VRAM the runtime claims (vLLM: 0.9)"
     )
     overheads: list[Overhead] = Field(default_factory=list)
+    default_context: DefaultContext | None = Field(
+        None, description="the context a model gets when the user sets none"
+    )
     multi_node: MultiNode | None = None
     detect: Detect = Field(default_factory=Detect)
     sources: dict[str, Url]
@@ -384,7 +487,10 @@ class Framework(Strict):
     @model_validator(mode="after")
     def _sourced(self) -> Framework:
         nodes = [self.multi_node.source] if self.multi_node else []
-        for ref in [self.source, *(o.source for o in self.overheads), *nodes]:
+        refs = [self.source, *(o.source for o in self.overheads), *nodes]
+        if self.default_context is not None:
+            refs.append(self.default_context.source)
+        for ref in refs:
             if not ref.startswith(("http://", "https://")) and ref not in self.sources:
                 raise ValueError(f"source {ref!r} is not a key of `sources`")
         return self

@@ -12,11 +12,12 @@ Only the standard (non-imatrix, non-IQ) recipes are modelled.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from canirun.catalog.schema import Arch
+from canirun.estimate.params import is_moe_layer
 from canirun.estimate.precision import GGML_BLOCK, GGML_BPW
 
 # llama.cpp architectures that store Q, K and V as one fused attn_qkv tensor (phi3: Phi-3/3.5/4,
@@ -37,6 +38,8 @@ _DEFAULT_TYPE = {
     "Q8_0": "Q8_0",
     "F16": "F16",
     "BF16": "BF16",
+    # llama.cpp's MXFP4_MOE file type (gpt-oss): routed experts MXFP4, the rest Q8_0.
+    "MXFP4_MOE": "Q8_0",
 }
 FILE_TYPES = tuple(_DEFAULT_TYPE)
 
@@ -53,11 +56,29 @@ class Tensor:
     layer: int | None
     elements: int
     ncols: int  # ne[0]: the row length that must divide by the block size
+    expert: str = ""  # "exps" (routed experts), "shexp" (shared experts) or ""
 
 
-def _layer_tensors(arch: Arch, layer: int, fused: bool) -> Iterator[Tensor]:
+def _attention_tensors(arch: Arch, layer: int, fused: bool) -> Iterator[Tensor]:
     hd = arch.effective_head_dim
-    q, kv, h = arch.heads * hd, arch.kv_heads * hd, arch.hidden
+    h = arch.hidden
+    if arch.is_mla:
+        # llama.cpp's deepseek2 tensors since the MLA converter (ggml-org/llama.cpp#12801):
+        # attn_q_a/attn_q_b, attn_kv_a_mqa, and kv_b split into attn_k_b (rows of
+        # qk_nope_head_dim) and attn_v_b (rows of kv_lora_rank).
+        rope, latent = arch.qk_rope_head_dim or 0, arch.kv_lora_rank or 0
+        v_dim, nope = arch.v_head_dim or 0, hd - (arch.qk_rope_head_dim or 0)
+        if arch.q_lora_rank:
+            yield Tensor("attn_q_a", layer, h * arch.q_lora_rank, h)
+            yield Tensor("attn_q_b", layer, arch.q_lora_rank * arch.heads * hd, arch.q_lora_rank)
+        else:
+            yield Tensor("attn_q", layer, h * arch.heads * hd, h)
+        yield Tensor("attn_kv_a_mqa", layer, h * (latent + rope), h)
+        yield Tensor("attn_k_b", layer, arch.heads * nope * latent, nope)
+        yield Tensor("attn_v_b", layer, arch.heads * latent * v_dim, latent)
+        yield Tensor("attn_output", layer, arch.heads * v_dim * h, arch.heads * v_dim)
+        return
+    q, kv = arch.heads * hd, arch.kv_heads * hd
     if fused:
         yield Tensor("attn_qkv", layer, h * (q + 2 * kv), h)
     else:
@@ -65,12 +86,29 @@ def _layer_tensors(arch: Arch, layer: int, fused: bool) -> Iterator[Tensor]:
         yield Tensor("attn_k", layer, h * kv, h)
         yield Tensor("attn_v", layer, h * kv, h)
     yield Tensor("attn_output", layer, q * h, q)
-    experts = arch.experts or 1
-    inter = arch.intermediate
+
+
+def _ffn(arch: Arch, layer: int, width: int, count: int, expert: str) -> Iterator[Tensor]:
+    h = arch.hidden
     if arch.ffn == "gated":
-        yield Tensor("ffn_gate", layer, experts * h * inter, h)
-    yield Tensor("ffn_up", layer, experts * h * inter, h)
-    yield Tensor("ffn_down", layer, experts * inter * h, inter)
+        yield Tensor("ffn_gate", layer, count * h * width, h, expert)
+    yield Tensor("ffn_up", layer, count * h * width, h, expert)
+    yield Tensor("ffn_down", layer, count * width * h, width, expert)
+
+
+def _layer_tensors(arch: Arch, layer: int, fused: bool) -> Iterator[Tensor]:
+    yield from _attention_tensors(arch, layer, fused)
+    if not arch.experts:
+        yield from _ffn(arch, layer, arch.intermediate, 1, "")
+    elif not is_moe_layer(arch, layer):
+        yield from _ffn(arch, layer, arch.dense_intermediate or arch.intermediate, 1, "")
+    else:
+        # The router (ffn_gate_inp) is kept in F32 by llama-quantize.
+        yield Tensor("ffn_gate_inp", layer, arch.hidden * arch.experts, arch.hidden)
+        yield from _ffn(arch, layer, arch.intermediate, arch.experts, "exps")
+        if arch.shared_experts:
+            width = arch.shared_intermediate or arch.intermediate
+            yield from _ffn(arch, layer, width, arch.shared_experts, "shexp")
 
 
 def gguf_tensors(arch: Arch, gguf_arch: str) -> list[Tensor]:
@@ -115,11 +153,21 @@ class _Recipe:
         self.i_attn_v = 0
 
     def choose(self, t: Tensor) -> str:
+        if t.category == "ffn_gate_inp":
+            return "F32"
+        if self.arch.experts_mxfp4 and t.expert == "exps":
+            return self._mxfp4_expert(t)
         base = _DEFAULT_TYPE[self.ftype]
-        if base in ("F16", "BF16"):
+        if base in ("F16", "BF16") or self.ftype == "MXFP4_MOE":
             return base
         chosen = self._select(t, base)
         return _fallback(chosen, t.ncols)
+
+    def _mxfp4_expert(self, t: Tensor) -> str:
+        """gpt-oss publishes its experts in MXFP4 and GGUF files keep them so in every
+        file type ("All quants keep the feed forward networks at mxfp4", bartowski's
+        gpt-oss-20b GGUF: MXFP4 12.1 GB, Q6_K 12.04 GB); only the rest is requantised."""
+        return "MXFP4"
 
     def _select(self, t: Tensor, new: str) -> str:
         f, cat = self.ftype, t.category
@@ -133,6 +181,8 @@ class _Recipe:
             return self._attn_v(new)
         if cat == "attn_k":
             return "Q8_0" if self.eight_experts else new
+        if cat == "ffn_down" and t.expert == "shexp":
+            return self._ffn_down(t.layer or 0, new)
         if cat == "ffn_down":
             return self._ffn_down(t.layer or 0, new)
         if cat == "attn_output":
@@ -202,28 +252,52 @@ def tensor_types(arch: Arch, gguf_arch: str, ftype: str) -> list[tuple[Tensor, s
 
 def gguf_weight_bytes(arch: Arch, gguf_arch: str, ftype: str) -> int:
     """Bytes of tensor data in a GGUF file of this type (norms kept in F32)."""
-    return gguf_layout(arch, gguf_arch, ftype)[0]
+    return _layout(arch, gguf_arch, ftype)[0]
 
 
 def repeating_layer_bytes(arch: Arch, gguf_arch: str, ftype: str) -> list[int]:
     """Bytes of each repeating layer, for partial GPU offload (index = layer)."""
-    return list(gguf_layout(arch, gguf_arch, ftype)[1])
+    return list(_layout(arch, gguf_arch, ftype)[1])
 
 
-@functools.lru_cache(maxsize=4096)
-def gguf_layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...]]:
-    """(file bytes, bytes of each repeating layer) from one pass of the recipe.
+# Categories whose type depends on the layer index (llama.cpp's use_more_bits and
+# i_attention_wv counters); every other tensor gets the same type in every layer.
+_LAYER_DEPENDENT = frozenset({"attn_v", "attn_qkv", "ffn_down"})
 
-    Memoised per (architecture, file type): the figures depend on nothing else, and a
-    scan asks for them several times per variant (size, offload split, max context).
+
+@lru_cache(maxsize=1024)
+def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...]]:
+    """Total tensor bytes and bytes per repeating layer, one recipe pass.
+
+    A scan asks for the same file several times (each framework, the largest-context
+    search) and a 94-layer MoE has thousands of tensors, so this is cached (Arch is a
+    frozen model) and replays the recipe per layer only for the layer-dependent tensors.
     """
+    recipe = _Recipe(ftype, arch, gguf_arch)
+    fused = gguf_arch in FUSED_QKV
     total = 0.0
+    edges = [Tensor("token_embd", None, arch.vocab * arch.hidden, arch.hidden)]
+    if has_output_tensor(arch, gguf_arch):
+        edges.append(Tensor("output", None, arch.vocab * arch.hidden, arch.hidden))
+    templates: dict[bool, list[tuple[Tensor, str | None]]] = {}
     per_layer = [0] * arch.layers
-    for t, kind in tensor_types(arch, gguf_arch, ftype):
-        size = t.elements * GGML_BPW[kind] / 8
+    for layer in range(arch.layers):
+        moe = is_moe_layer(arch, layer)
+        if moe not in templates:
+            templates[moe] = [
+                (t, None if t.category in _LAYER_DEPENDENT else recipe.choose(t))
+                for t in _layer_tensors(arch, layer, fused)
+            ]
+        size = 0.0
+        for t, fixed in templates[moe]:
+            kind = fixed or recipe.choose(Tensor(t.category, layer, t.elements, t.ncols, t.expert))
+            tensor_bytes = t.elements * GGML_BPW[kind] / 8
+            size += tensor_bytes
+            per_layer[layer] += round(tensor_bytes)
         total += size
-        if t.layer is not None:
-            per_layer[t.layer] += round(size)
+    # The recipe sees token_embd first and output last, as in the file; neither depends
+    # on the layer counters, so their order relative to the layers does not matter.
+    total += sum(t.elements * GGML_BPW[recipe.choose(t)] / 8 for t in edges)
     norms = (2 * arch.layers + 1) * arch.hidden * 4
     positions = (arch.learned_positions or 0) * arch.hidden * 4  # llama.cpp keeps them F32
     return round(total) + norms + positions, tuple(per_layer)

@@ -11,10 +11,10 @@ from dataclasses import replace
 from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import kv_cache_bytes
+from canirun.estimate.kv import kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import llm_overheads, other_overheads
+from canirun.estimate.runtime import llm_overheads, other_overheads, uses_ggml
 from canirun.estimate.weights import Weights
 
 DECODERS = frozenset({"llm", "vlm"})
@@ -28,9 +28,16 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
         kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
     else:
         kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
-    return kv_cache_bytes(
-        arch, wl.context_tokens, sequences=wl.sequences, cache_type=kv_type
-    ), kv_type
+    runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
+    size = kv_cache_bytes(
+        arch,
+        wl.context_tokens,
+        sequences=wl.sequences,
+        cache_type=kv_type,
+        runtime=runtime,
+        swa_full=wl.swa_full,
+    )
+    return size, kv_type
 
 
 def _published_floor(

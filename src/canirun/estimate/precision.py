@@ -42,6 +42,7 @@ GGML_BPW: dict[str, float] = {
     "IQ4_NL": 4.5,  # 18 bytes / 32
     "Q3_K": 3.4375,  # 110 bytes / 256
     "Q2_K": 2.625,  # 84 bytes / 256
+    "MXFP4": 4.25,  # 17 bytes / 32: one E8M0 scale byte + 32 4-bit values (OCP MX spec)
 }
 
 # Block sizes: a row length not divisible by it cannot use the type.
@@ -55,6 +56,7 @@ GGML_BLOCK: dict[str, int] = {
     "Q4_1": 32,
     "Q4_0": 32,
     "IQ4_NL": 32,
+    "MXFP4": 32,
     "Q6_K": 256,
     "Q5_K": 256,
     "Q4_K": 256,
@@ -76,6 +78,9 @@ _ALL = [
     Precision("Q5_K_M", "ggml", 5.7, 55, "5-bit k-quant, medium"),
     Precision("Q6_K", "ggml", 6.56, 60, "6-bit k-quant"),
     Precision("Q8_0", "ggml", 8.5, 70, "8-bit"),
+    # gpt-oss as released: routed experts MXFP4, the other tensors Q8_0 (llama.cpp
+    # file type MXFP4_MOE). Only offered for models whose experts are MXFP4.
+    Precision("MXFP4_MOE", "ggml", 4.6, 72, "MXFP4 experts, Q8_0 elsewhere"),
     Precision("BF16", "ggml", 16.0, 80, "bfloat16 GGUF"),
     Precision("F16", "ggml", 16.0, 80, "float16 GGUF"),
     # PyTorch-side precisions (Transformers, vLLM, TGI, Diffusers...). Quantised
@@ -83,6 +88,8 @@ _ALL = [
     Precision("int4", "torch", 4.156, 38, "4-bit GPTQ/AWQ, group size 128"),
     Precision("int8", "torch", 8.0, 65, "8-bit weights (LLM.int8 / W8A8)"),
     Precision("fp8", "torch", 8.0, 68, "FP8 E4M3 weights"),
+    # gpt-oss's published safetensors: experts MXFP4, everything else bf16.
+    Precision("mxfp4", "torch", 4.25, 75, "MXFP4 experts, bf16 elsewhere (as released)"),
     Precision("fp16", "torch", 16.0, 80, "float16"),
     Precision("bf16", "torch", 16.0, 80, "bfloat16"),
     Precision("fp32", "torch", 32.0, 90, "float32"),
@@ -103,4 +110,16 @@ def lookup(name: str) -> Precision | None:
 
 
 def torch_bytes_per_param(name: str) -> float:
-    return {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 4.156 / 8}[name]
+    return {
+        "fp32": 4.0,
+        "fp16": 2.0,
+        "bf16": 2.0,
+        "fp8": 1.0,
+        "int8": 1.0,
+        "int4": 4.156 / 8,
+        "mxfp4": 4.25 / 8,
+    }[name]
+
+
+# Precisions that exist only for models whose routed experts are published in MXFP4.
+MXFP4_ONLY = frozenset({"MXFP4_MOE", "mxfp4"})

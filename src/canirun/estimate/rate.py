@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Framework, Model
+from canirun.catalog.schema import Arch, Framework, Model
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.faster import faster_option
@@ -31,10 +31,10 @@ from canirun.estimate.results import (
 )
 from canirun.estimate.speed import decode_speed
 from canirun.estimate.weights import Weights, weights
-from canirun.units import format_bytes, format_gib
+from canirun.units import format_bytes, format_gib, parse_size
 
 KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
-    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN,
+    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)),
     "vlm": prec.GGUF_SCAN + prec.TORCH_SCAN,
     "diffusion": ("fp32", "fp16", "bf16", "fp8"),
     "speech": ("fp32", "fp16", "F16", "Q8_0"),
@@ -84,6 +84,9 @@ def _base(ref: VariantRef) -> dict[str, Any]:
         "access": m.access,
         "variant": v.key,
         "params": v.params.total if v.params else None,
+        "active_params": v.active_params,
+        "native_context": v.arch.max_context if v.arch else None,
+        "extended_context": v.arch.extended_context if v.arch else None,
     }
 
 
@@ -177,6 +180,8 @@ def precisions_for(
     for name in names:
         p = prec.PRECISIONS.get(name)
         if p is None or (p.family == "ggml" and kind in DECODERS and not ggml_ok):
+            continue
+        if name in prec.MXFP4_ONLY and not (arch is not None and arch.experts_mxfp4):
             continue
         if any(_supports(fw, p, kind) for fw in frameworks):
             out.append(p)
@@ -281,6 +286,11 @@ def _result(
         reasons.append(REPACK_NOTE)
     reasons += disk_lines
     decoder = m.kind in DECODERS
+    default_ctx = None
+    if decoder and ref.variant.arch is not None:
+        default_ctx, ctx_line = runtime_context(e.framework, ref.variant.arch, cap, wl)
+        if ctx_line:
+            reasons.append(ctx_line)
     layers = ref.variant.arch.layers if decoder and ref.variant.arch else None
     fmt = "gguf" if e.precision.family == "ggml" and m.kind in DECODERS else None
     return Result(
@@ -302,6 +312,7 @@ def _result(
         reasons=tuple(reasons),
         sources=_sources(m, ref.variant.key),
         estimate=e.weights.estimate,
+        runtime_default_context=default_ctx,
         parallel=_parallel(e.placement),
     )
 
@@ -313,15 +324,60 @@ def _parallel(pl: Placement) -> Parallel | None:
 
 
 def effective_workload(ref: VariantRef, wl: Workload) -> tuple[Workload, tuple[str, ...]]:
-    """The workload for this variant: the context never exceeds the model's maximum."""
+    """The workload for this variant: the context never exceeds the model's maximum.
+
+    The maximum is the native (trained) context; the rope-scaled one the model card
+    documents counts only when the user asks for it (--extended-context).
+    """
     arch = ref.variant.arch
-    if arch is not None and wl.context_tokens > arch.max_context:
-        note = (
-            f"context {wl.context_tokens:,} exceeds the model's maximum: "
-            f"rated at {arch.max_context:,} tokens",
-        )
-        return replace(wl, context_tokens=arch.max_context), note
+    if arch is None:
+        return wl, ()
+    extended = arch.extended_context if wl.extended_context else None
+    limit = extended or arch.max_context
+    if wl.context_tokens > limit:
+        what = "extended" if extended else "native"
+        note = [
+            f"context {wl.context_tokens:,} exceeds the model's {what} maximum: "
+            f"rated at {limit:,} tokens"
+        ]
+        if arch.extended_context and not extended:
+            note.append(
+                f"{arch.extended_how or 'rope scaling'} extends it to "
+                f"{arch.extended_context:,}: pass --extended-context to rate that"
+            )
+        return replace(wl, context_tokens=limit), tuple(note)
+    if extended and wl.context_tokens > arch.max_context:
+        how = arch.extended_how or "rope scaling"
+        return wl, (f"beyond the native {arch.max_context:,} tokens: needs {how}",)
     return wl, ()
+
+
+def runtime_context(
+    fw: Framework, arch: Arch, cap: Capacity, wl: Workload
+) -> tuple[int | None, str | None]:
+    """The context ``fw`` allocates for this model when none is set, and a line when it
+    is larger than the context rated (the runtime would then need more memory)."""
+    rule = fw.default_context
+    if rule is None:
+        return None, None
+    tokens = rule.tokens
+    if rule.model_max:
+        tokens = arch.max_context
+    if rule.by_vram:
+        vram = sum(g.total_bytes or 0 for g in cap.gpus)
+        tiers = sorted((parse_size(k), v) for k, v in rule.by_vram.items())
+        tokens = next((t for floor, t in reversed(tiers) if vram >= floor), tiers[0][1])
+    if tokens is None:
+        return None, None
+    tokens = min(tokens, arch.max_context)
+    if tokens <= wl.context_tokens:
+        return tokens, None
+    line = (
+        f"{fw.name} allocates {tokens:,} tokens of context by default "
+        f"({rule.note or 'its default'}); rated at {wl.context_tokens:,}: set the context "
+        "to match or plan for the larger KV cache"
+    )
+    return tokens, line
 
 
 def rate_variant(
@@ -428,7 +484,8 @@ def max_context(
         need, _ = build_need(ref, fw, p, w, wl)
         return rank(place(need, cap, fw).verdict) <= target
 
-    lo, hi = 1, arch.max_context
+    limit = arch.extended_context if opts.workload.extended_context else None
+    lo, hi = 1, limit or arch.max_context
     if keeps(hi):
         return hi
     while hi - lo > 1:  # keeps(lo) holds, keeps(hi) does not

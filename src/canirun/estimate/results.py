@@ -66,6 +66,10 @@ class Workload:
     resolution: int | None = None  # image side in pixels; None: each model's native size
     seq_len: int | None = None  # residues (AlphaFold); None: the published reference length
     flash_attention: bool = False
+    # llama.cpp's --swa-full: sliding-window layers cache the whole context.
+    swa_full: bool = False
+    # Rate up to the rope-scaled context the model card documents (YaRN...), not the native one.
+    extended_context: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,13 @@ class Result:
     # False when the weights are a published file size that is not itself an estimate
     # (KV cache and overheads are always computed).
     estimate: bool = True
+    # Mixture-of-experts: parameters used per token (speed); `params` is the total (memory).
+    active_params: int | None = None
+    # Contexts: the trained one, the rope-scaled one the card documents (used only with
+    # --extended-context), and what this result's runtime allocates when none is set.
+    native_context: int | None = None
+    extended_context: int | None = None
+    runtime_default_context: int | None = None
     parallel: Parallel | None = None
 
 

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 from canirun.catalog.schema import FileSize, Model, Variant
 from canirun.estimate import gguf
-from canirun.estimate.params import decoder_params, embedding_params, output_params
+from canirun.estimate.params import (
+    decoder_params,
+    embedding_params,
+    output_params,
+    routed_expert_params,
+)
 from canirun.estimate.precision import Precision, torch_bytes_per_param
 
 # A published file more than this far from the formula is not trusted.
@@ -47,8 +52,9 @@ def _formula(
         return None
     if precision.family == "ggml":
         if arch is not None and arch.gguf_arch:
-            size, per_layer = gguf.gguf_layout(arch, arch.gguf_arch, precision.name)
+            size = gguf.gguf_weight_bytes(arch, arch.gguf_arch, precision.name)
             extra = _non_decoder_params(variant) * 2  # a vision tower would be a separate F16 file
+            per_layer = tuple(gguf.repeating_layer_bytes(arch, arch.gguf_arch, precision.name))
             how = f"{precision.name} tensor by tensor from the architecture (llama.cpp's recipe)"
             return size + extra, how, per_layer
         size = round(params.total * precision.bits / 8)
@@ -58,6 +64,12 @@ def _formula(
             None,
         )
     per_param = torch_bytes_per_param(precision.name)
+    if arch is not None and precision.name == "mxfp4":
+        experts = routed_expert_params(arch)
+        kept = params.total - experts  # attention, embeddings, head, router: bf16
+        size = round(experts * 4.25 / 8 + kept * 2)
+        how = f"{experts:,} expert params x 4.25 bits (MXFP4) + {kept:,} others x 2 B"
+        return size, how, _torch_layers(variant, size / params.total)
     if arch is not None and per_param < 2:
         linear = decoder_params(arch) - embedding_params(arch) - output_params(arch)
         kept = params.total - linear  # embeddings, head, vision tower: 16-bit

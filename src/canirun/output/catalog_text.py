@@ -21,12 +21,16 @@ def render_models(models: Sequence[Model]) -> str:
         rows = [m for m in models if m.category == category]
         if not rows:
             continue
-        lines += ["", title, f"  {'id':<32}{'name':<34}{'params':>8}  {'access':<13}licence"]
+        header = f"  {'id':<32}{'name':<34}{'params':>8} {'active':>7}  {'access':<13}licence"
+        lines += ["", title, header]
         for m in rows:
             for v in m.variants:
                 vid = f"{m.id}-{v.key}"
                 params = _params(v.params.total if v.params else None)
-                lines.append(f"  {vid:<32}{v.name[:33]:<34}{params:>8}  {m.access:<13}{m.license}")
+                # Mixture of experts: parameters used per token; blank for dense models.
+                active = _params(v.params.active) if v.params and v.params.active else ""
+                name = f"{v.name[:33]:<34}"
+                lines.append(f"  {vid:<32}{name}{params:>8} {active:>7}  {m.access:<13}{m.license}")
     count = sum(len(m.variants) for m in models)
     lines += ["", f"{count} variants of {len(models)} models. Details and sources: --json."]
     return "\n".join(lines).lstrip("\n") + "\n"
