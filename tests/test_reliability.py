@@ -331,17 +331,31 @@ def test_unreadable_cgroup_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "function", ["virtual_memory", "swap_memory", "cpu_count", "cpu_freq", "disk_usage"]
+    ("function", "said", "unknown"),
+    [
+        ("virtual_memory", "virtual memory: ", ("memory", "total_bytes")),
+        ("swap_memory", "swap: ", ("memory", "swap_total_bytes")),
+        ("cpu_count", "physical core count: ", ("cpu", "physical_cores")),
+        ("cpu_freq", "CPU frequency: ", ("cpu", "max_frequency_mhz")),
+        ("disk_usage", "disk usage of ", ("disk", "free_bytes")),
+    ],
 )
-def test_psutil_raising(monkeypatch: pytest.MonkeyPatch, function: str) -> None:
-    """5 faults: each psutil call raising."""
+def test_psutil_raising(
+    monkeypatch: pytest.MonkeyPatch, function: str, said: str, unknown: tuple[str, str]
+) -> None:
+    """5 faults: each psutil call raising leaves its figure unknown and says which call."""
 
     def boom(*_: object, **__: object) -> None:
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(psutil, function, boom)
     host = probe(nvml=FakeNvml(), env={})
-    assert any(function.replace("_", " ") in i.message or i.source == "psutil" for i in host.issues)
+    issues = [i for i in host.issues if i.source == "psutil"]
+    assert len(issues) == 1
+    assert issues[0].message.startswith(said)
+    assert "Input/output error" in issues[0].message
+    group, name = unknown
+    assert getattr(getattr(host.hardware, group), name) is None
 
 
 def test_no_home_directory(monkeypatch: pytest.MonkeyPatch) -> None:
