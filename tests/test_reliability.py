@@ -319,7 +319,14 @@ def test_broken_proc_and_cgroup_trees(tmp_path: Path, files: dict[str, str | byt
     for rel, text in files.items():
         _write(tmp_path, rel, text)
     host = probe(tmp_path / "models", root=tmp_path, nvml=FakeNvml(), env={})
-    assert host.hardware.memory.total_bytes  # psutil still reports the RAM
+    memory = host.hardware.memory
+    assert memory.total_bytes  # psutil still reports the RAM
+    assert memory.limit_bytes is None  # no limit made up from garbage (-5, binary, none)
+    assert host.hardware.cpu.model is None  # garbled cpuinfo names no CPU
+    assert host.machine.id is None  # an empty or missing machine-id is not an id
+    assert any(i.source == "machine-id" for i in host.issues)
+    if "sys/fs/cgroup/a/memory.max" in files:  # an unreadable limit is said, not dropped
+        assert any(i.source == "cgroup" and "memory.max" in i.message for i in host.issues)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files anyway")
