@@ -266,6 +266,11 @@ def hardware(
 
     detect = None if hardware_file is not None else shipped_detect_specs()
     host = load_host(hardware_file, models_dir, detect=detect)
+    if any(not g.memory_bandwidth_bytes_per_s for g in host.hardware.gpus):
+        from canirun.catalog import load_catalog
+        from canirun.estimate.capacity import with_published_figures
+
+        host = with_published_figures(host, load_catalog().gpus)
     text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
     if output is not None:
         write_atomic(output, text)

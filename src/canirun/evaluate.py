@@ -53,10 +53,19 @@ def machine_capacity(
     cluster: Cluster | None = None,
 ) -> Capacity:
     installed = frozenset(host.hardware.software.frameworks or ())
-    cap = capacity(host, catalog.gpus, installed=installed, ram_bandwidth=ram_bandwidth)
+    cap = capacity(
+        host,
+        catalog.gpus,
+        installed=installed,
+        ram_bandwidth=ram_bandwidth,
+        backends=catalog.backends,
+    )
     if cluster is None:
         return cap
-    nodes = tuple(ClusterNode(name, capacity(h, catalog.gpus).gpus) for name, h in cluster.nodes)
+    nodes = tuple(
+        ClusterNode(name, capacity(h, catalog.gpus, backends=catalog.backends).gpus)
+        for name, h in cluster.nodes
+    )
     return replace(cap, nodes=nodes)
 
 

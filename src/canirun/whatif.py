@@ -16,6 +16,9 @@ from canirun.estimate.capacity import match_gpu_spec
 from canirun.hardware.model import Gpu, Host, ProbeIssue
 
 _COUNT = re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE)
+# A memory size after a unified-memory chip's name: "M3 Max 64GB", "Ryzen AI Max 96 GB".
+_SIZE = re.compile(r"^(.*?)[\s(]+(\d+)\s*(?:GB|GiB)\)?\s*$", re.IGNORECASE)
+GIB = 2**30
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,12 @@ class WhatIf:
 
 
 def parse_gpu(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec]:
+    count, spec, _ = parse_gpu_sized(text, specs)
+    return count, spec
+
+
+def parse_gpu_sized(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec, int]:
+    """(count, catalog GPU, memory): a unified chip may name one of its memory sizes."""
     match = _COUNT.match(text)
     count, name = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
     if count < 1 or count > 64:
@@ -37,14 +46,28 @@ def parse_gpu(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec]:
     spec = match_gpu_spec(name, specs)
     if spec is None:
         raise InputError(f"--gpu {text!r}: not in the GPU table (see `canirun gpus`)")
-    return count, spec
+    if spec.unified_memory and count > 1:
+        raise InputError(
+            f"--gpu {text!r}: {spec.name} is a whole machine with one memory pool; name it once"
+        )
+    sized = _SIZE.match(name)
+    if not spec.unified_memory or sized is None:
+        return count, spec, spec.memory_bytes
+    base = match_gpu_spec(sized.group(1), specs)
+    spec = base if base is not None and base.unified_memory else spec
+    size = int(sized.group(2)) * GIB
+    if spec.memory_options and size not in spec.memory_options_bytes:
+        sold = ", ".join(f"{m // GIB}" for m in sorted(spec.memory_options_bytes))
+        raise InputError(f"--gpu {text!r}: {spec.name} comes with {sold} GB")
+    return count, spec, size
 
 
-def _from_spec(spec: GpuSpec, index: int) -> Gpu:
-    memory = spec.memory_bytes
+def _from_spec(spec: GpuSpec, index: int, memory: int | None = None) -> Gpu:
+    memory = memory or spec.memory_bytes
+    name = spec.name if memory == spec.memory_bytes else _resized_name(spec.name, memory)
     return Gpu(
         vendor=spec.vendor,
-        name=spec.name,
+        name=name,
         memory_total_bytes=memory,
         memory_free_bytes=memory,
         index=index,
@@ -52,7 +75,15 @@ def _from_spec(spec: GpuSpec, index: int) -> Gpu:
         memory_bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s,
         memory_bandwidth_source=f"catalog ({spec.name})",
         unified_memory=spec.unified_memory,
+        arch=spec.gfx_target,
+        memory_source=f"catalog ({spec.name})",
     )
+
+
+def _resized_name(name: str, memory: int) -> str:
+    """ "Apple M3 Max, 40-core GPU (128GB)" at 64 GiB -> "... (64GB)"."""
+    size = f"({round(memory / GIB)}GB)"
+    return re.sub(r"\(\d+GB\)$", size, name) if re.search(r"\(\d+GB\)$", name) else f"{name} {size}"
 
 
 def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
@@ -64,20 +95,29 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
     if what.gpus:
         gpus = []
         for text in what.gpus:
-            count, spec = parse_gpu(text, specs)
-            gpus += [_from_spec(spec, len(gpus) + i) for i in range(count)]
+            count, spec, size = parse_gpu_sized(text, specs)
+            gpus += [_from_spec(spec, len(gpus) + i, size) for i in range(count)]
         assumed.append("gpus (from --gpu)")
+    unified = [g for g in gpus if g.unified_memory]
     if what.vram is not None:
-        unified = [g.name for g in gpus if g.unified_memory]
         if unified:
             raise InputError(
-                f"--vram: {unified[0]} shares memory with the CPU; set its size with --ram instead"
+                f"--vram: {unified[0].name} shares memory with the CPU; "
+                "set its size with --ram instead"
             )
         if not gpus:
             gpus = [Gpu(vendor="nvidia", name="what-if GPU", memory_total_bytes=None, index=0)]
         gpus = [replace(g, memory_total_bytes=what.vram, memory_free_bytes=what.vram) for g in gpus]
         assumed.append("gpus[].memory (from --vram)")
     memory = hw.memory
+    if what.gpus and unified and what.ram is None:
+        # A unified machine's memory is the machine's RAM: describe that machine,
+        # not this host's RAM.
+        pool = unified[0].memory_total_bytes
+        memory = replace(
+            memory, total_bytes=pool, available_bytes=pool, limit_bytes=None, limit_used_bytes=None
+        )
+        assumed.append("memory (the unified memory of the --gpu machine, all free)")
     if what.ram is not None:
         memory = replace(
             memory,
@@ -87,6 +127,18 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
             limit_used_bytes=None,
         )
         assumed.append("memory (from --ram)")
+        # On a unified machine --ram sizes the one pool the GPU draws from too.
+        gpus = [
+            replace(
+                g,
+                name=_resized_name(g.name, what.ram),
+                memory_total_bytes=what.ram,
+                memory_free_bytes=what.ram,
+            )
+            if g.unified_memory
+            else g
+            for g in gpus
+        ]
     note = ProbeIssue("what-if", "hardware changed by --gpu/--vram/--ram: not this machine", "info")
     new_hw = replace(hw, gpus=tuple(gpus), memory=memory, assumed=tuple(assumed))
     return replace(host, hardware=new_hw, issues=(*host.issues, note))

@@ -26,7 +26,7 @@ from canirun.catalog.compiled import (  # noqa: F401  (re-exported for scripts)
     shipped_detect_specs,
     sources_digest,
 )
-from canirun.catalog.schema import CatalogFile, Framework, Gpu, Model, Variant
+from canirun.catalog.schema import Backend, CatalogFile, Framework, Gpu, Model, Variant
 from canirun.errors import InputError
 
 
@@ -48,6 +48,7 @@ class Catalog:
     frameworks: tuple[Framework, ...]
     gpus: tuple[Gpu, ...]
     origin: dict[str, str] = field(default_factory=dict, compare=False)
+    backends: tuple[Backend, ...] = ()
 
     def variants(self) -> Iterator[VariantRef]:
         for model in self.models:
@@ -110,6 +111,7 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
     models: list[Model] = []
     frameworks: list[Framework] = []
     gpus: list[Gpu] = []
+    backends: list[Backend] = []
     origin: dict[str, str] = {}
 
     def claim(kind: str, entry_id: str, name: str) -> None:
@@ -135,7 +137,10 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
         for gpu in content.gpu:
             claim("gpu", gpu.id, name)
             gpus.append(gpu)
-    catalog = Catalog(tuple(models), tuple(frameworks), tuple(gpus), origin)
+        for backend in content.backend:
+            claim("backend", backend.id, name)
+            backends.append(backend)
+    catalog = Catalog(tuple(models), tuple(frameworks), tuple(gpus), origin, tuple(backends))
     _check_references(catalog)
     return catalog
 
@@ -151,6 +156,14 @@ def _check_references(catalog: Catalog) -> None:
                 raise InputError(
                     f"catalog file {where}: model {model.id!r}: frameworks: "
                     f"unknown framework {fw!r}"
+                )
+    for backend in catalog.backends:
+        named = [*backend.frameworks, *(t.framework for t in backend.targets)]
+        for fw in named:
+            if fw not in known:
+                where = catalog.origin.get(f"backend:{backend.id}", "?")
+                raise InputError(
+                    f"catalog file {where}: backend {backend.id!r}: unknown framework {fw!r}"
                 )
 
 

@@ -421,6 +421,8 @@ class Overhead(Figure):
     device: Literal["gpu", "cpu", "any"]
     amount: SizeText
     per: Literal["device", "process"] = "device"
+    # GPU backends (backends.toml ids) this cost applies to; empty: all of them.
+    backends: list[Slug] = Field(default_factory=list)
 
     @property
     def amount_bytes(self) -> int:
@@ -507,6 +509,10 @@ class Gpu(Strict):
     compute_capability: ComputeCapability | None = None
     fp16_tflops: float | None = Field(None, gt=0, description="dense FP16 tensor throughput")
     unified_memory: bool = False
+    memory_options: list[SizeText] = Field(
+        default_factory=list, description='other memory sizes sold (`--gpu "M3 Max 64GB"`)'
+    )
+    gfx_target: str | None = Field(None, pattern=r"^gfx[0-9a-f]+$", description="AMD LLVM target")
     source: Url
     note: str | None = None
 
@@ -515,8 +521,52 @@ class Gpu(Strict):
         return parse_size(self.memory)
 
     @property
+    def memory_options_bytes(self) -> tuple[int, ...]:
+        return tuple(parse_size(m) for m in (*self.memory_options, self.memory))
+
+    @property
     def bandwidth_bytes_per_s(self) -> int:
         return parse_rate(self.bandwidth)
+
+
+class BackendTargets(Strict):
+    """The GPU architectures one framework's builds support on a backend."""
+
+    framework: Slug
+    targets: list[str] = Field(description="AMD gfx targets (gfx1100 ...) its builds ship for")
+    source: Url
+
+
+class Backend(Strict):
+    """A GPU runtime (CUDA, ROCm, Metal, Vulkan, SYCL ...): which vendors' GPUs it
+    drives, which frameworks use it, and what it costs per GPU."""
+
+    id: Slug
+    name: str
+    vendors: list[Literal["nvidia", "amd", "apple", "intel"]]
+    frameworks: list[Slug] = Field(description="framework ids that can run models on it")
+    # A framework's builds may cover only some architectures (ROCm gfx targets).
+    targets: list[BackendTargets] = Field(default_factory=list)
+    unsupported_precisions: list[str] = Field(
+        default_factory=list, description="precisions it has no kernels for (MPS: fp8, int8)"
+    )
+    ggml_context: SizeText = Field(description="per-GPU runtime context of a llama.cpp process")
+    torch_context: SizeText = Field(description="per-GPU runtime context of a PyTorch process")
+    context_estimate: bool = Field(description="true when the context sizes are not measured")
+    source: Url
+    note: str | None = None
+
+    @property
+    def ggml_context_bytes(self) -> int:
+        return parse_size(self.ggml_context)
+
+    @property
+    def torch_context_bytes(self) -> int:
+        return parse_size(self.torch_context)
+
+    def targets_for(self, framework: str) -> list[str] | None:
+        """The architectures `framework` supports here, or None when not restricted."""
+        return next((t.targets for t in self.targets if t.framework == framework), None)
 
 
 class CatalogFile(Strict):
@@ -525,3 +575,4 @@ class CatalogFile(Strict):
     model: list[Model] = Field(default_factory=list)
     framework: list[Framework] = Field(default_factory=list)
     gpu: list[Gpu] = Field(default_factory=list)
+    backend: list[Backend] = Field(default_factory=list)

@@ -8,14 +8,15 @@ it as such.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from canirun.catalog.schema import Backend
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.hardware.model import Gpu, Host
 
-# macOS lets the GPU wire only part of unified memory (recommendedMaxWorkingSetSize,
-# about two thirds to three quarters of RAM); canirun plans with 2/3. Estimate.
-UNIFIED_GPU_SHARE = 2 / 3
+GIB = 2**30
+# Intel's compute-runtime reports 80 % of RAM as an iGPU's global memory on Linux.
+INTEL_IGPU_SHARE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,12 @@ class GpuSlot:
     bandwidth_source: str | None
     unified: bool = False
     note: str | None = None
+    # GPU runtimes it offers here (probed; a file without them: its vendor's) and
+    # its architecture (AMD gfx target...), which decide the frameworks that can use it.
+    runtimes: tuple[str, ...] = ()
+    arch: str | None = None
+    # The backend the framework being placed would use (set per framework).
+    backend: str | None = None
 
     @property
     def label(self) -> str:
@@ -59,6 +66,7 @@ class Capacity:
     docker: bool | None
     installed: frozenset[str] = field(default_factory=frozenset)
     notes: tuple[str, ...] = ()
+    backends: tuple[Backend, ...] = ()
     # Every node of the cluster, this one included; empty when rating one machine.
     nodes: tuple[ClusterNode, ...] = ()
 
@@ -79,6 +87,64 @@ def match_gpu_spec(name: str, specs: tuple[GpuSpec, ...]) -> GpuSpec | None:
     return best[1] if best else None
 
 
+def with_published_figures(host: Host, specs: tuple[GpuSpec, ...]) -> Host:
+    """Fill what a probe could not read from the GPU table: bandwidth (labelled
+    "catalog (name)") and a Jetson's compute capability. Nothing probed is replaced."""
+    gpus = tuple(_published(g, match_gpu_spec(g.name, specs)) for g in host.hardware.gpus)
+    return replace(host, hardware=replace(host.hardware, gpus=gpus))
+
+
+def _published(gpu: Gpu, spec: GpuSpec | None) -> Gpu:
+    if spec is None:
+        return gpu
+    if not gpu.memory_bandwidth_bytes_per_s:
+        gpu = replace(
+            gpu,
+            memory_bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s,
+            memory_bandwidth_source=f"catalog ({spec.name})",
+        )
+    if gpu.compute_capability is None and spec.compute_capability:
+        gpu = replace(gpu, compute_capability=spec.compute_capability)
+    return gpu
+
+
+def unified_budget(gpu: Gpu) -> tuple[int | None, str]:
+    """What a runtime may allocate on a unified-memory GPU, and where that came from.
+
+    The probe's figure when it has one (Metal's working set, the KFD pool, the
+    iGPU runtime's share); otherwise the vendor's rule, labelled an estimate.
+    """
+    if gpu.usable_memory_bytes:
+        return gpu.usable_memory_bytes, gpu.usable_memory_source or "probed"
+    total = gpu.memory_total_bytes
+    if total is None:
+        return None, "unknown"
+    if gpu.vendor == "apple":
+        # macOS's default recommendedMaxWorkingSetSize: 2/3 of RAM up to 32 GiB, 3/4 above.
+        share = 2 / 3 if total <= 32 * GIB else 3 / 4
+        return round(total * share), f"estimate: macOS default GPU cap, {share:.0%} of memory"
+    if gpu.vendor == "intel":
+        return round(total * INTEL_IGPU_SHARE), "estimate: compute-runtime 80% of RAM"
+    return total, "the whole shared pool"
+
+
+def unified_free(gpu: Gpu, ram_usable: int | None) -> tuple[int | None, str]:
+    """Free memory of a GPU that shares RAM with the CPU: one pool, counted once.
+
+    Bounded by the runtime's budget and by the RAM still available (an AMD
+    APU's BIOS carve-out is outside the RAM the OS sees, so it is added back).
+    """
+    budget, how = unified_budget(gpu)
+    bounds = [v for v in (gpu.memory_free_bytes, budget) if v is not None]
+    carve_out = 0
+    if gpu.vendor == "amd" and gpu.shared_memory_bytes and gpu.memory_total_bytes:
+        carve_out = max(0, gpu.memory_total_bytes - gpu.shared_memory_bytes)
+    if ram_usable is not None:
+        bounds.append(ram_usable + carve_out)
+    free = min(bounds) if bounds else None
+    return free, f"unified memory, shared with the CPU and counted once; GPU budget: {how}"
+
+
 def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSlot:
     free, total, note = gpu.memory_free_bytes, gpu.memory_total_bytes, None
     if gpu.mig_enabled:
@@ -90,26 +156,24 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
             free, total = best.memory_free_bytes, best.memory_total_bytes
             note = "MIG enabled: one instance usable per process"
     bandwidth, source = gpu.memory_bandwidth_bytes_per_s, gpu.memory_bandwidth_source
-    if not bandwidth:
-        spec = match_gpu_spec(gpu.name, specs)
-        if spec is not None:
-            bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
-    if gpu.unified_memory and free is not None:
-        # One pool for CPU and GPU: never count it twice, and respect macOS's cap.
-        cap = [v for v in (free, ram_usable) if v is not None]
-        free = round(min(cap) * UNIFIED_GPU_SHARE)
-        note = "unified memory: shared with the CPU, GPU share capped at 2/3 (estimate)"
+    spec = match_gpu_spec(gpu.name, specs)
+    if not bandwidth and spec is not None:
+        bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
+    if gpu.unified_memory:
+        free, note = unified_free(gpu, ram_usable)
     return GpuSlot(
         index=gpu.index,
         name=gpu.name,
         vendor=gpu.vendor,
         total_bytes=total,
         free_bytes=free,
-        compute_capability=gpu.compute_capability,
+        compute_capability=gpu.compute_capability or (spec.compute_capability if spec else None),
         bandwidth_bytes_per_s=bandwidth,
         bandwidth_source=source,
         unified=gpu.unified_memory,
         note=note,
+        runtimes=gpu.runtimes,
+        arch=gpu.arch or (spec.gfx_target if spec else None),
     )
 
 
@@ -119,6 +183,7 @@ def capacity(
     *,
     installed: frozenset[str] = frozenset(),
     ram_bandwidth: int | None = None,
+    backends: tuple[Backend, ...] = (),
 ) -> Capacity:
     """What the estimator may use on `host`: each GPU's free memory and bandwidth (a
     missing figure filled from the catalog GPU table when the name matches), usable RAM
@@ -140,4 +205,5 @@ def capacity(
         arch=arch,
         docker=hw.os.docker.usable,
         installed=installed,
+        backends=backends,
     )

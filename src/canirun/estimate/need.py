@@ -10,7 +10,7 @@ import functools
 from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
-from canirun.catalog.schema import Framework, Model, Requirement, Variant
+from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant
 from canirun.estimate import precision as prec
 from canirun.estimate.kv import kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
@@ -99,7 +99,12 @@ def _by_length(variant: Variant, fw: Framework, wl: Workload) -> tuple[int, str]
 
 
 def build_need(
-    ref: VariantRef, fw: Framework, p: prec.Precision, w: Weights, wl: Workload
+    ref: VariantRef,
+    fw: Framework,
+    p: prec.Precision,
+    w: Weights,
+    wl: Workload,
+    backends: tuple[Backend, ...] = (),
 ) -> tuple[Need, str]:
     """What this variant needs at this precision on this framework, and the KV cache type.
 
@@ -110,15 +115,21 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl, p.family)
+        over = llm_overheads(fw, v.arch, wl, p.family, backends)
         per_kv = kv / v.arch.layers
         layers = _with_kv(w.layers, per_kv) if w.layers else None
-        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads)
+        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)
     else:
-        over = other_overheads(fw, m, v, w.bytes, wl, p.family)
+        over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
-        need = Need(w.bytes, kv, over, largest_component=largest if fw.partial_offload else None)
+        need = Need(
+            w.bytes,
+            kv,
+            over,
+            largest_component=largest if fw.partial_offload else None,
+            precision=p.name,
+        )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
         need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from canirun.catalog.schema import Framework
+from canirun.estimate.backends import choose
 from canirun.estimate.capacity import Capacity, GpuSlot
 from canirun.estimate.results import Verdict
 from canirun.estimate.runtime import Overheads
@@ -38,6 +39,7 @@ class Need:
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
     heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
+    precision: str | None = None  # some GPU backends cannot run some precisions (MPS: fp8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +78,19 @@ def ram_budget(cap: Capacity) -> int | None:
     return cap.ram_usable_bytes - ram_headroom(cap.ram_usable_bytes)
 
 
-def usable_gpus(cap: Capacity, framework: Framework) -> tuple[list[GpuSlot], list[str]]:
-    """GPUs this framework can drive, and why the others are left out."""
+def usable_gpus(
+    cap: Capacity, framework: Framework, precision: str | None = None
+) -> tuple[list[GpuSlot], list[str]]:
+    """GPUs this framework can drive (each with the backend it would use), and why
+    the others are left out."""
     out, notes = [], []
     for slot in cap.gpus:
         if slot.vendor not in framework.accelerators:
             notes.append(f"{slot.label}: {framework.name} has no {slot.vendor} support")
+            continue
+        choice = choose(slot.vendor, slot.arch, slot.runtimes, framework, cap.backends, precision)
+        if not choice.usable:
+            notes.append(f"{slot.label}: {choice.reason}")
             continue
         minimum = framework.min_compute_capability
         cc = slot.compute_capability
@@ -91,7 +100,7 @@ def usable_gpus(cap: Capacity, framework: Framework) -> tuple[list[GpuSlot], lis
                 f"{framework.name}'s minimum {minimum}"
             )
             continue
-        out.append(slot)
+        out.append(replace(slot, backend=choice.backend))
     return out, notes
 
 
@@ -100,8 +109,13 @@ def _cc(text: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
+def device_cost(need: Need, slot: GpuSlot) -> int:
+    """The runtime's fixed cost on this GPU: its backend's context and reserves."""
+    return dict(need.overheads.by_backend).get(slot.backend or "", need.overheads.gpu_per_device)
+
+
 def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None, int, int | None]:
-    total = need.weights + need.kv + need.overheads.gpu_compute + need.overheads.gpu_per_device
+    total = need.weights + need.kv + need.overheads.gpu_compute + device_cost(need, slot)
     budget = gpu_budget(slot, fraction)
     if budget is None:
         return None, total, None
@@ -119,7 +133,7 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
     that it fits), "unsupported" when the framework needs a GPU there is none of, or
     "too-big". Every placement carries its reasons, misses and framework notes included.
     """
-    gpus, notes = usable_gpus(cap, framework)
+    gpus, notes = usable_gpus(cap, framework, need.precision)
     fraction = need.overheads.gpu_fraction
     ranked = sorted(gpus, key=lambda s: gpu_budget(s, fraction) or -1, reverse=True)
     unknown = [f"{s.label}: free memory unknown" for s in ranked if s.free_bytes is None]
@@ -155,12 +169,16 @@ def _one_gpu(
                 ram_bytes=need.overheads.cpu_process,
                 headroom_bytes=left,
                 reasons=(
-                    f"needs {format_gib(total)} on the GPU; {slot.label} has "
+                    f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
                     f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
                     f"{format_gib(gpu_headroom(slot))} headroom)",
                 ),
             )
     return None
+
+
+def _via(slot: GpuSlot) -> str:
+    return f" (via {slot.backend})" if slot.backend else ""
 
 
 def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str]:
@@ -184,7 +202,7 @@ def _multi_gpu(
     if any(b is None for b in budgets):
         return None
     known = [b or 0 for b in budgets]
-    per_device = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    per_device = max(device_cost(need, s) for s in ranked) + need.overheads.gpu_compute
     body = need.weights + need.kv
     if framework.multi_gpu == "tensor-parallel":
         for n in (2, 4, 8):
@@ -225,7 +243,7 @@ def _offload(
     budget = gpu_budget(slot, fraction)
     if ram is None or budget is None or slot.unified:
         return None
-    fixed_gpu = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
     process = need.overheads.cpu_process
     gpus = (slot.index,) if slot.index is not None else ()
     if need.layers:
@@ -247,7 +265,8 @@ def _offload(
             ram_bytes=in_ram,
             headroom_bytes=min(budget - on_gpu, ram - in_ram),
             reasons=(
-                f"{k} of {len(need.layers)} layers fit on {slot.label} ({format_gib(on_gpu)}); "
+                f"{k} of {len(need.layers)} layers fit on {slot.label}{_via(slot)} "
+                f"({format_gib(on_gpu)}); "
                 f"the rest needs {format_gib(in_ram)} of RAM, "
                 f"{format_gib(cap.ram_usable_bytes)} usable",
             ),

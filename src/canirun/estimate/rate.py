@@ -198,7 +198,7 @@ def _evaluate(
     for fw in fws:
         if not _supports(fw, p, ref.model.kind):
             continue
-        need, kv_type = build_need(ref, fw, p, w, opts.workload)
+        need, kv_type = build_need(ref, fw, p, w, opts.workload, cap.backends)
         out.append(_Eval(fw, p, w, need, place(need, cap, fw), kv_type))
     return out
 
@@ -481,7 +481,7 @@ def max_context(
 
     def keeps(ctx: int) -> bool:
         wl = replace(opts.workload, context_tokens=ctx)
-        need, _ = build_need(ref, fw, p, w, wl)
+        need, _ = build_need(ref, fw, p, w, wl, cap.backends)
         return rank(place(need, cap, fw).verdict) <= target
 
     limit = arch.extended_context if opts.workload.extended_context else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canirun.catalog.schema import Arch, Framework, Model, Variant
+from canirun.catalog.schema import Arch, Backend, Framework, Model, Variant
 from canirun.estimate.results import Workload
 from canirun.units import format_bytes
 
@@ -50,17 +50,27 @@ class Overheads:
     cpu_process: int  # the process itself in RAM
     gpu_fraction: float  # share of a GPU's memory the runtime uses at most
     lines: tuple[str, ...]
+    # gpu_per_device on each GPU backend (backends.toml): its context plus the
+    # framework's reserves for that backend. gpu_per_device itself is CUDA's.
+    by_backend: tuple[tuple[str, int], ...] = ()
+
+
+def gpu_reserve(framework: Framework, backend: str) -> int:
+    """The framework's documented per-GPU reserves that apply on ``backend``."""
+    return sum(
+        o.amount_bytes
+        for o in framework.overheads
+        if o.device == "gpu" and o.per == "device" and (not o.backends or backend in o.backends)
+    )
 
 
 def _reserves(framework: Framework) -> tuple[int, int, list[str]]:
-    """Documented per-GPU reserves and per-process RAM costs of the framework.
-
-    Metal-only entries are left out: canirun does not probe Apple GPUs yet.
-    """
+    """Documented per-GPU reserves (those that apply on CUDA) and per-process RAM
+    costs of the framework."""
     gpu = [
         o
         for o in framework.overheads
-        if o.device == "gpu" and o.per == "device" and "metal" not in o.what.lower()
+        if o.device == "gpu" and o.per == "device" and (not o.backends or "cuda" in o.backends)
     ]
     cpu = [o for o in framework.overheads if o.device == "cpu"]
     lines = [f"{o.what}: {o.amount} ({framework.name})" for o in (*gpu, *cpu)]
@@ -108,24 +118,40 @@ def uses_ggml(framework: Framework, precision_family: str) -> bool:
 
 
 def _overheads(
-    framework: Framework, ggml: bool, compute: int, cpu_compute: int, lines: list[str]
+    framework: Framework,
+    ggml: bool,
+    compute: int,
+    cpu_compute: int,
+    lines: list[str],
+    backends: tuple[Backend, ...] = (),
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent ``compute``."""
     reserve, cpu_extra, reserve_lines = _reserves(framework)
     if ggml:
         context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
-        context_line = f"CUDA context: {format_bytes(context)} per GPU (estimate)"
+        context_line = (
+            f"GPU runtime context: {format_bytes(context)} per GPU (llama.cpp on CUDA, an "
+            "estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)"
+        )
     else:
         context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
         context_line = (
-            f"CUDA context: {format_bytes(context)} per GPU (PyTorch, measured: "
-            f"{TORCH_CUDA_CONTEXT_SOURCE})"
+            f"GPU runtime context: {format_bytes(context)} per GPU (PyTorch on CUDA, measured: "
+            f"{TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and XPU)"
         )
     fraction = framework.gpu_memory_fraction or 1.0
     all_lines = [*reserve_lines, context_line, *lines]
     if fraction < 1:
         all_lines.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
+    by_backend = tuple(
+        (
+            b.id,
+            (b.ggml_context_bytes if ggml else b.torch_context_bytes)
+            + gpu_reserve(framework, b.id),
+        )
+        for b in backends
+    )
     return Overheads(
         gpu_per_device=context + reserve,
         gpu_compute=compute,
@@ -133,11 +159,16 @@ def _overheads(
         cpu_process=process + cpu_extra,
         gpu_fraction=fraction,
         lines=tuple(all_lines),
+        by_backend=by_backend,
     )
 
 
 def llm_overheads(
-    framework: Framework, arch: Arch, workload: Workload, precision_family: str
+    framework: Framework,
+    arch: Arch,
+    workload: Workload,
+    precision_family: str,
+    backends: tuple[Backend, ...] = (),
 ) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
@@ -155,14 +186,14 @@ def llm_overheads(
             f"compute buffer: {format_bytes(compute)} (llama.cpp, n_ubatch "
             f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
         )
-        return _overheads(framework, True, compute, compute + scratch, [line])
+        return _overheads(framework, True, compute, compute + scratch, [line], backends)
     if framework.id == "vllm":
         tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
     else:
         tokens, samplers = workload.context_tokens * seqs, seqs
     act = _torch_llm_activations(arch, tokens, samplers)
     line = f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
-    return _overheads(framework, False, act, act, [line])
+    return _overheads(framework, False, act, act, [line], backends)
 
 
 def other_overheads(
@@ -172,11 +203,13 @@ def other_overheads(
     weights_bytes: int,
     workload: Workload,
     precision_family: str,
+    backends: tuple[Backend, ...] = (),
 ) -> Overheads:
     """Non-decoder models: a runtime plus activations that scale with the input."""
     act, how = activations(model, variant, weights_bytes, workload)
     ggml = uses_ggml(framework, precision_family)
-    return _overheads(framework, ggml, act, act, [f"activations: {format_bytes(act)}, {how}"])
+    line = [f"activations: {format_bytes(act)}, {how}"]
+    return _overheads(framework, ggml, act, act, line, backends)
 
 
 # Diffusion: activations per image at the native resolution as a share of the

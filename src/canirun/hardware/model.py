@@ -37,6 +37,9 @@ class Cpu:
     # advertises them (canonical names: avx2, avx512f, amx_tile, neon, dotprod...).
     # None: not read; () means read, and none of them present.
     flags: tuple[str, ...] | None = None
+    # Hybrid CPUs (Apple silicon, Intel P/E): cores per performance level.
+    performance_cores: int | None = None
+    efficiency_cores: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +116,33 @@ class Gpu:
     pcie_width: int | None = None
     mig_enabled: bool | None = None
     mig_devices: tuple[MigDevice, ...] = ()
-    # Apple silicon and some APUs share one memory pool with the CPU.
+    # Apple silicon, APUs, iGPUs, Jetson and GB10 share one memory pool with the
+    # CPU: GPU and CPU then draw from the same bytes, which are counted once.
     unified_memory: bool = False
+    # A stable identity that two vendors cannot share: the PCI address
+    # ("0000:03:00.0"); NVIDIA GPUs also have their UUID.
+    pci_address: str | None = None
+    # Where memory_total/free came from ("sysfs:mem_info_vram_total", "nvml", ...).
+    memory_source: str | None = None
+    # System RAM the driver lets the GPU map besides its own memory (AMD GTT
+    # clamped by TTM, Intel iGPU shared memory), and where that came from.
+    shared_memory_bytes: int | None = None
+    shared_memory_source: str | None = None
+    # What a runtime will really let one process allocate on this GPU (Metal's
+    # recommendedMaxWorkingSetSize, the KFD pool HIP reports, ...), and its source.
+    usable_memory_bytes: int | None = None
+    usable_memory_source: str | None = None
+    # The architecture in the vendor's own terms: AMD gfx target ("gfx1100"),
+    # Apple GPU family ("apple9"), Intel driver generation ("xe"), NVIDIA SoC.
+    arch: str | None = None
+    gpu_cores: int | None = None  # Apple GPU cores, AMD compute units
+    # The kernel driver ("amdgpu", "xe", "i915") and the compute runtime version
+    # found (ROCm, L4T); CUDA keeps its own field.
+    kernel_driver: str | None = None
+    runtime_version: str | None = None
+    # GPU runtimes that can drive it here: "cuda", "rocm", "metal", "mlx", "mps",
+    # "vulkan", "sycl", "xpu", "openvino". Empty: not probed (take the vendor's).
+    runtimes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
-from canirun.hardware.model import Gpu, MigDevice, ProbeIssue, Severity
+from canirun.hardware.model import Gpu, Memory, MigDevice, ProbeIssue, Severity
 
 _SOURCE = "nvml"
 
@@ -35,6 +35,7 @@ class _Nvml:
     def __init__(self, nvml: Any, issues: list[ProbeIssue]) -> None:
         self.nvml = nvml
         self.issues = issues
+        self.last_not_supported = False
 
     def code(self, name: str) -> int | None:
         value = getattr(self.nvml, name, None)
@@ -55,9 +56,8 @@ class _Nvml:
         except self.nvml.NVMLError as exc:
             if self.is_error(exc, "NVML_ERROR_GPU_IS_LOST"):
                 raise _GpuLost(str(exc)) from exc
-            severity: Severity = (
-                "info" if self.is_error(exc, "NVML_ERROR_NOT_SUPPORTED") else "warning"
-            )
+            self.last_not_supported = self.is_error(exc, "NVML_ERROR_NOT_SUPPORTED")
+            severity: Severity = "info" if self.last_not_supported else "warning"
             self.issues.append(ProbeIssue(_SOURCE, f"{what}: {exc}", severity))
             return None
 
@@ -125,11 +125,43 @@ def _mig_devices(s: _Nvml, handle: Any, label: str) -> tuple[bool | None, tuple[
     return True, tuple(devices)
 
 
-def _device(s: _Nvml, index: int, driver: str | None, cuda: str | None) -> Gpu:
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    total: int | None
+    free: int | None
+    used: int | None
+    source: str
+    unified: bool = False
+
+
+def _pool(s: _Nvml, handle: Any, label: str, system: Memory | None) -> _Pool:
+    """The GPU's memory; on GB10 (DGX Spark) and other coherent SoCs NVML answers
+    "not supported", and the GPU's memory is the system's RAM (nvitop's fallback)."""
+    s.last_not_supported = False
+    mem = _memory(s, handle, label)
+    if mem is not None:
+        return _Pool(mem.total, mem.free, mem.used, "nvml")
+    if s.last_not_supported and system is not None and system.total_bytes:
+        s.issues.append(
+            ProbeIssue(_SOURCE, f"{label}: unified memory: GPU memory is the system's RAM", "info")
+        )
+        return _Pool(
+            system.total_bytes,
+            system.available_bytes,
+            None,
+            "system RAM (NVML memory not supported: unified)",
+            unified=True,
+        )
+    return _Pool(None, None, None, "nvml")
+
+
+def _device(
+    s: _Nvml, index: int, driver: str | None, cuda: str | None, system: Memory | None = None
+) -> Gpu:
     label = f"GPU {index}"
     handle = s.nvml.nvmlDeviceGetHandleByIndex(index)
     name = _text(s.call(f"{label} name", "nvmlDeviceGetName", handle)) or "NVIDIA GPU"
-    mem = _memory(s, handle, label)
+    mem = _pool(s, handle, label, system)
     cc = s.call(f"{label} compute capability", "nvmlDeviceGetCudaComputeCapability", handle)
     bus = s.call(f"{label} memory bus width", "nvmlDeviceGetMemoryBusWidth", handle)
     clock = s.call(
@@ -142,9 +174,12 @@ def _device(s: _Nvml, index: int, driver: str | None, cuda: str | None) -> Gpu:
         name=name,
         index=index,
         uuid=_text(s.call(f"{label} UUID", "nvmlDeviceGetUUID", handle)),
-        memory_total_bytes=mem.total if mem is not None else None,
-        memory_free_bytes=mem.free if mem is not None else None,
-        memory_used_bytes=mem.used if mem is not None else None,
+        memory_total_bytes=mem.total,
+        memory_free_bytes=mem.free,
+        memory_used_bytes=mem.used,
+        memory_source=mem.source if mem.total is not None else None,
+        unified_memory=mem.unified,
+        runtimes=("cuda", "vulkan"),
         compute_capability=f"{cc[0]}.{cc[1]}" if cc is not None else None,
         driver_version=driver,
         cuda_version=cuda,
@@ -223,7 +258,9 @@ def load_nvml() -> ModuleType:
 
 
 def probe_gpus(
-    nvml: ModuleType | Any | None = None, env: Mapping[str, str] = os.environ
+    nvml: ModuleType | Any | None = None,
+    env: Mapping[str, str] = os.environ,
+    system: Memory | None = None,
 ) -> tuple[tuple[Gpu, ...], tuple[ProbeIssue, ...]]:
     """All NVIDIA GPUs this process may use, and what went wrong reading them."""
     issues: list[ProbeIssue] = []
@@ -238,7 +275,7 @@ def probe_gpus(
     except nvml.NVMLError as exc:
         return (), (_init_failure(s, exc),)
     try:
-        gpus = _probe_devices(s)
+        gpus = _probe_devices(s, system)
     finally:
         with contextlib.suppress(nvml.NVMLError):
             nvml.nvmlShutdown()
@@ -246,7 +283,7 @@ def probe_gpus(
     return tuple(gpus), tuple(issues)
 
 
-def _probe_devices(s: _Nvml) -> list[Gpu]:
+def _probe_devices(s: _Nvml, system: Memory | None = None) -> list[Gpu]:
     count = s.call("device count", "nvmlDeviceGetCount")
     if not count:
         return []
@@ -260,7 +297,7 @@ def _probe_devices(s: _Nvml) -> list[Gpu]:
     gpus = []
     for index in range(count):
         try:
-            gpus.append(_device(s, index, driver, cuda))
+            gpus.append(_device(s, index, driver, cuda, system))
         except _GpuLost as exc:
             s.issues.append(ProbeIssue(_SOURCE, f"GPU {index} was lost while probing: {exc}"))
         except s.nvml.NVMLError as exc:

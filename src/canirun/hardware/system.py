@@ -38,6 +38,11 @@ def probe_cpu(root: Path, limits: CgroupLimits, issues: Issues) -> Cpu:
             identity = cpu_info.read_linux_identity(root)
         elif sys.platform == "darwin":
             identity = cpu_info.read_darwin_identity()
+        elif sys.platform == "win32":
+            from canirun.hardware import windows
+
+            registry, _ = windows.winreg_reader()
+            identity = windows.read_windows_identity(registry, windows.kernel32_features())
     except OSError as exc:
         issues.append(ProbeIssue("cpuinfo", f"cannot read CPU details: {exc}"))
     logical = os.cpu_count()

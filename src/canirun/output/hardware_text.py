@@ -46,6 +46,9 @@ def _cpu(hw: Hardware) -> list[str]:
     if c.quota_cores is not None:
         usable += f" (cgroup quota {_num(c.quota_cores)})"
     lines = [_line("CPU", f"{name} · {cores}, {usable}")]
+    if c.performance_cores is not None or c.efficiency_cores is not None:
+        levels = f"{_num(c.performance_cores)} performance + {_num(c.efficiency_cores)} efficiency"
+        lines.append(_cont(f"core types: {levels}"))
     if c.flags is None:
         lines.append(_cont("ISA flags: not read"))
     else:
@@ -91,16 +94,41 @@ def _gpu(g: Gpu) -> list[str]:
         parts.append("unified memory")
     if g.compute_capability:
         parts.append(f"compute {g.compute_capability}")
+    if g.arch:
+        parts.append(g.arch)
+    if g.gpu_cores:
+        parts.append(f"{g.gpu_cores} {'CUs' if g.vendor == 'amd' else 'GPU cores'}")
     if g.memory_bandwidth_bytes_per_s:
-        parts.append(f"{g.memory_bandwidth_bytes_per_s / 1e9:.0f} GB/s")
+        published = (g.memory_bandwidth_source or "").startswith("catalog")
+        rate = f"{g.memory_bandwidth_bytes_per_s / 1e9:.0f} GB/s"
+        parts.append(rate + (" (published)" if published else ""))
     if g.pcie_generation and g.pcie_width:
         parts.append(f"PCIe {g.pcie_generation} x{g.pcie_width}")
     lines = [_line(label, " · ".join(parts))]
+    lines += _gpu_memory_sources(g)
     if g.driver_version or g.cuda_version:
         lines.append(_cont(f"driver {g.driver_version or '?'}, CUDA {g.cuda_version or '?'}"))
+    elif g.kernel_driver or g.runtime_version:
+        lines.append(_cont(", ".join(v for v in (g.kernel_driver, g.runtime_version) if v)))
+    if g.runtimes:
+        lines.append(_cont(f"runtimes: {', '.join(g.runtimes)}"))
     if g.mig_enabled:
         sizes = ", ".join(format_gib(m.memory_total_bytes) for m in g.mig_devices) or "none"
         lines.append(_cont(f"MIG enabled: instances {sizes}"))
+    return lines
+
+
+def _gpu_memory_sources(g: Gpu) -> list[str]:
+    """Where each memory figure came from, so a wrong one can be reported."""
+    lines = []
+    if g.memory_source and g.memory_source != "nvml":
+        lines.append(_cont(f"memory from {g.memory_source}"))
+    if g.shared_memory_bytes:
+        shared = format_gib(g.shared_memory_bytes)
+        lines.append(_cont(f"shared system memory: {shared} ({g.shared_memory_source or '?'})"))
+    if g.usable_memory_bytes:
+        usable = format_gib(g.usable_memory_bytes)
+        lines.append(_cont(f"GPU budget: {usable} ({g.usable_memory_source or '?'})"))
     return lines
 
 
