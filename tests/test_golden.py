@@ -69,3 +69,30 @@ def test_json_bytes_are_what_the_standard_encoder_writes(case: str) -> None:
     # json.dumps(indent=2, ensure_ascii=False), the layout readers such as fleet see.
     _, out = read_golden(case)
     assert json.dumps(json.loads(out), indent=2, ensure_ascii=False) + "\n" == out
+
+
+@pytest.mark.parametrize("case", ["scan-workstation", "scan-laptop", "scan-h100-nodes"])
+def test_fleet_fast_path_contract(case: str) -> None:
+    # fleet skips parsing `results` when a report has canirun's own layout (results last,
+    # indent 2); any other layout is parsed whole. Pin that the writer keeps that layout
+    # and that the fast path then reads exactly what a full parse reads.
+    from canirun.fleet import _load, _without_results
+
+    _, out = read_golden(case)
+    raw = out.encode()
+    assert raw.rstrip().endswith(b"\n    }\n  ]\n}")
+    full = json.loads(raw)
+    assert list(full)[-1] == "results"
+    assert _without_results(raw) == {k: v for k, v in full.items() if k != "results"}
+    assert _load(raw) == _without_results(raw)
+
+
+def test_fleet_reads_other_layouts_whole() -> None:
+    # A check report ends with its query fields, not `results`: no fast path, same data.
+    from canirun.fleet import _load
+
+    _, out = read_golden("check-workstation")
+    assert _load(out.encode()) == json.loads(out)
+    _, scan = read_golden("scan-laptop")
+    compact = json.dumps(json.loads(scan)).encode()  # another writer's layout
+    assert _load(compact) == json.loads(scan)
