@@ -105,11 +105,11 @@ def _commands(exe: str, dbl: list[str] | None) -> dict[str, list[str]]:
     return commands
 
 
-def _rating(site: Path | None, runs: int) -> tuple[float, float, int]:
+def _rating(python: str, site: Path | None, runs: int) -> tuple[float, float, int]:
     """Median milliseconds per rated result (wall, CPU) over `runs` fresh processes."""
     per, per_cpu, results = [], [], 0
     for _ in range(runs):
-        args = [sys.executable, "-c", RATE_CHILD, *([str(site)] if site else [])]
+        args = [python, "-c", RATE_CHILD, *([str(site)] if site else [])]
         out = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
         per.append(out["s"] * 1000 / out["results"])
         per_cpu.append(out["cpu"] * 1000 / out["results"])
@@ -121,12 +121,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--no-doubled", action="store_true", help="skip the doubled catalog")
+    parser.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help="also time another install (its interpreter), interleaved in the same run",
+    )
     args = parser.parse_args()
     exe = shutil.which("canirun", path=os.path.dirname(sys.executable)) or "canirun"
     with tempfile.TemporaryDirectory() as tmp:
         site = None if args.no_doubled else doubled.build(sys.executable, Path(tmp))
         dbl = None if site is None else doubled.command(sys.executable, site)
         commands = _commands(exe, dbl)
+        if args.before:
+            old_exe = shutil.which("canirun", path=os.path.dirname(args.before)) or "canirun"
+            old_site = None if args.no_doubled else doubled.build(args.before, Path(tmp) / "b")
+            old_dbl = None if old_site is None else doubled.command(args.before, old_site)
+            for name, cmd in _commands(old_exe, old_dbl).items():
+                if name != BASE:
+                    commands[f"before: {name}"] = cmd
         for cmd in commands.values():  # warm the page cache and .pyc files
             _time(cmd)
         walls: dict[str, list[float]] = {name: [] for name in commands}
@@ -136,20 +148,22 @@ def main() -> int:
                 wall, cpu = _time(cmd)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
-        rating = [("today", *_rating(None, 5))]
+        rating = [("today", *_rating(sys.executable, None, 5))]
         if site is not None:
-            rating.append(("doubled", *_rating(site, 5)))
+            rating.append(("doubled", *_rating(sys.executable, site, 5)))
+        if args.before:
+            rating.append(("before, today", *_rating(args.before, None, 5)))
     base = statistics.median(walls[BASE])
     base_cpu = statistics.median(cpus[BASE])
-    print(f"{'command':<50} {'wall':>9} {'ratio':>7} {'cpu':>9} {'ratio':>7} {'budget':>7}")
+    print(f"{'command':<58} {'wall':>9} {'ratio':>7} {'cpu':>9} {'ratio':>7} {'budget':>7}")
     for name in commands:
         wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
-        budget = BUDGETS.get(name)
+        budget = BUDGETS.get(name.removeprefix("before: "))
         verdict = (
             "" if budget is None else f"{budget:4.1f}x {'ok' if wall / base <= budget else 'OVER'}"
         )
         print(
-            f"{name:<50} {wall * 1000:7.1f}ms {wall / base:6.2f}x {cpu * 1000:7.1f}ms "
+            f"{name:<58} {wall * 1000:7.1f}ms {wall / base:6.2f}x {cpu * 1000:7.1f}ms "
             f"{cpu / base_cpu:6.2f}x {verdict}"
         )
     print(f"({args.runs} runs each, {os.cpu_count()} CPUs; ratios to the psutil import)")
