@@ -66,9 +66,12 @@ def test_the_cases_cover_real_reports() -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if "--json" in CASES[c]])
 def test_json_bytes_are_what_the_standard_encoder_writes(case: str) -> None:
     # Reports are serialised by pydantic's encoder for speed; the bytes stay those of
-    # json.dumps(indent=2, ensure_ascii=False), the layout readers such as fleet see.
+    # jsonsafe.dumps (json.dumps, indent 2, finite, controls escaped) that readers such
+    # as fleet see.
+    from canirun import jsonsafe
+
     _, out = read_golden(case)
-    assert json.dumps(json.loads(out), indent=2, ensure_ascii=False) + "\n" == out
+    assert jsonsafe.dumps(json.loads(out), indent=2) + "\n" == out
 
 
 @pytest.mark.parametrize("case", ["scan-workstation", "scan-laptop", "scan-h100-nodes"])
@@ -96,3 +99,19 @@ def test_fleet_reads_other_layouts_whole() -> None:
     _, scan = read_golden("scan-laptop")
     compact = json.dumps(json.loads(scan)).encode()  # another writer's layout
     assert _load(compact) == json.loads(scan)
+
+
+def test_the_fast_encoder_keeps_jsonsafe_rules() -> None:
+    # Non-finite numbers become null, C1 controls and line separators are escaped,
+    # other text is written raw: byte for byte what jsonsafe.dumps writes.
+    from pydantic import BaseModel
+
+    from canirun import jsonsafe
+
+    class Probe(BaseModel):
+        name: str
+        value: float
+        values: list[float]
+
+    model = Probe(name="a\x85b\u2028c é \x1b[31m", value=float("nan"), values=[1e16, 0.1, -0.0])
+    assert jsonsafe.dumps_model(model, indent=2) == jsonsafe.dumps(model.model_dump(), indent=2)

@@ -193,4 +193,6 @@ class Summary:
     tokens_per_second: float | None = None
     reason: str = ""
     results: int = field(default=0)
+    # Whether this variant meets the --require/--min-tps gate; None without one.
+    requirement_met: bool | None = None
     faster: Faster | None = None  # a quicker option when the best-quality one is slow

@@ -10,6 +10,7 @@ buffers, activations) is computed here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from canirun.catalog.schema import Arch, Backend, Framework, Model, Variant
 from canirun.estimate.results import Workload
@@ -42,6 +43,20 @@ VLLM_BATCHED_TOKENS = 8192
 VLLM_MAX_SEQS = 256
 
 
+# Where a cost is paid, so a breakdown lists exactly what its total counts:
+# "gpu-device" on every GPU used, "gpu-compute" on the GPU doing the work,
+# "cpu-compute" when the CPU does it, "process" in RAM always, "cpu-backend" in
+# RAM only when the model runs on the CPU (vLLM's CPU KV cache space).
+Where = Literal["gpu-device", "gpu-compute", "cpu-compute", "process", "cpu-backend"]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    where: Where
+    bytes: int
+    text: str  # says the amount and where it comes from
+
+
 @dataclass(frozen=True, slots=True)
 class Overheads:
     gpu_per_device: int  # every GPU used: CUDA context and reserves kept free
@@ -49,7 +64,9 @@ class Overheads:
     cpu_compute: int  # the same when the CPU does the work
     cpu_process: int  # the process itself in RAM
     gpu_fraction: float  # share of a GPU's memory the runtime uses at most
-    lines: tuple[str, ...]
+    lines: tuple[str, ...]  # notes without an amount of their own (a runtime's cap)
+    cpu_backend: int = 0  # reserved in RAM only when the model runs on the CPU
+    terms: tuple[Term, ...] = ()  # every amount above, one line each (CUDA's per-GPU ones)
     # gpu_per_device on each GPU backend (backends.toml): its context plus the
     # framework's reserves for that backend. gpu_per_device itself is CUDA's.
     by_backend: tuple[tuple[str, int], ...] = ()
@@ -64,17 +81,22 @@ def gpu_reserve(framework: Framework, backend: str) -> int:
     )
 
 
-def _reserves(framework: Framework) -> tuple[int, int, list[str]]:
-    """Documented per-GPU reserves (those that apply on CUDA) and per-process RAM
-    costs of the framework."""
+def _reserves(framework: Framework) -> tuple[list[Term], list[Term]]:
+    """Documented per-GPU reserves (those that apply on CUDA), and the RAM its CPU
+    backend reserves. A ``device = "cpu"`` overhead is a cost of running on the CPU
+    backend (vLLM's VLLM_CPU_KVCACHE_SPACE), not of every process.
+    """
     gpu = [
-        o
+        Term("gpu-device", o.amount_bytes, f"{o.what}: {o.amount} per GPU ({framework.name})")
         for o in framework.overheads
         if o.device == "gpu" and o.per == "device" and (not o.backends or "cuda" in o.backends)
     ]
-    cpu = [o for o in framework.overheads if o.device == "cpu"]
-    lines = [f"{o.what}: {o.amount} ({framework.name})" for o in (*gpu, *cpu)]
-    return sum(o.amount_bytes for o in gpu), sum(o.amount_bytes for o in cpu), lines
+    cpu = [
+        Term("cpu-backend", o.amount_bytes, f"{o.what}: {o.amount} ({framework.name})")
+        for o in framework.overheads
+        if o.device == "cpu"
+    ]
+    return gpu, cpu
 
 
 def llamacpp_compute_buffer(arch: Arch, context: int, sequences: int, flash: bool) -> int:
@@ -108,6 +130,12 @@ def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
     return tokens * per_token + seqs * arch.vocab * 4
 
 
+def _on(line: str, device: str) -> str:
+    """ "compute buffer: 308 MiB ..." -> "compute buffer on the GPU: 308 MiB ..." """
+    label, _, rest = line.partition(": ")
+    return f"{label} on the {device}: {rest}"
+
+
 def uses_ggml(framework: Framework, precision_family: str) -> bool:
     """llama.cpp-style runtime: GGML frameworks running GGML precisions.
 
@@ -120,30 +148,31 @@ def uses_ggml(framework: Framework, precision_family: str) -> bool:
 def _overheads(
     framework: Framework,
     ggml: bool,
-    compute: int,
-    cpu_compute: int,
-    lines: list[str],
+    gpu_work: list[Term],
+    cpu_work: list[Term],
     backends: tuple[Backend, ...] = (),
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
-    RAM, its share of each GPU) around the workload-dependent ``compute``."""
-    reserve, cpu_extra, reserve_lines = _reserves(framework)
+    RAM, its share of each GPU) around the workload-dependent terms."""
+    reserves, backend = _reserves(framework)
     if ggml:
         context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
         context_line = (
             f"GPU runtime context: {format_bytes(context)} per GPU (llama.cpp on CUDA, an "
             "estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)"
         )
+        process_line = f"the process itself in RAM: {format_bytes(process)} (llama.cpp, measured)"
     else:
         context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
         context_line = (
             f"GPU runtime context: {format_bytes(context)} per GPU (PyTorch on CUDA, measured: "
             f"{TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and XPU)"
         )
+        process_line = f"the process itself in RAM: {format_bytes(process)} (PyTorch, estimate)"
     fraction = framework.gpu_memory_fraction or 1.0
-    all_lines = [*reserve_lines, context_line, *lines]
+    notes = []
     if fraction < 1:
-        all_lines.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
+        notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
     by_backend = tuple(
         (
             b.id,
@@ -152,13 +181,23 @@ def _overheads(
         )
         for b in backends
     )
+    terms = (
+        *reserves,
+        Term("gpu-device", context, context_line),
+        *gpu_work,
+        *cpu_work,
+        Term("process", process, process_line),
+        *backend,
+    )
     return Overheads(
-        gpu_per_device=context + reserve,
-        gpu_compute=compute,
-        cpu_compute=cpu_compute,
-        cpu_process=process + cpu_extra,
+        gpu_per_device=context + sum(t.bytes for t in reserves),
+        gpu_compute=sum(t.bytes for t in gpu_work),
+        cpu_compute=sum(t.bytes for t in cpu_work),
+        cpu_process=process,
         gpu_fraction=fraction,
-        lines=tuple(all_lines),
+        lines=tuple(notes),
+        cpu_backend=sum(t.bytes for t in backend),
+        terms=terms,
         by_backend=by_backend,
     )
 
@@ -178,22 +217,37 @@ def llm_overheads(
         # Without flash attention the CPU backend also keeps an f16 copy of the
         # attention scores outside the printed buffer: resident memory at a full
         # context was ~200 MiB above the buffers for a 1B model at 4k (measured).
-        scratch = 0
-        if not workload.flash_attention:
-            scratch = LLAMA_CPP_UBATCH * workload.context_tokens * seqs * arch.heads * 2
         fa = "on" if workload.flash_attention else "off"
         line = (
             f"compute buffer: {format_bytes(compute)} (llama.cpp, n_ubatch "
             f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
         )
-        return _overheads(framework, True, compute, compute + scratch, [line], backends)
+        cpu = [Term("cpu-compute", compute, _on(line, "CPU"))]
+        if not workload.flash_attention:
+            scratch = LLAMA_CPP_UBATCH * workload.context_tokens * seqs * arch.heads * 2
+            cpu.append(
+                Term(
+                    "cpu-compute",
+                    scratch,
+                    f"attention scratch on the CPU: {format_bytes(scratch)} (f16 scores "
+                    "outside the compute buffer, flash attention off; measured)",
+                )
+            )
+        gpu = [Term("gpu-compute", compute, _on(line, "GPU"))]
+        return _overheads(framework, True, gpu, cpu, backends)
     if framework.id == "vllm":
         tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
     else:
         tokens, samplers = workload.context_tokens * seqs, seqs
     act = _torch_llm_activations(arch, tokens, samplers)
     line = f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
-    return _overheads(framework, False, act, act, [line], backends)
+    return _overheads(
+        framework,
+        False,
+        [Term("gpu-compute", act, _on(line, "GPU"))],
+        [Term("cpu-compute", act, _on(line, "CPU"))],
+        backends,
+    )
 
 
 def other_overheads(
@@ -208,8 +262,14 @@ def other_overheads(
     """Non-decoder models: a runtime plus activations that scale with the input."""
     act, how = activations(model, variant, weights_bytes, workload)
     ggml = uses_ggml(framework, precision_family)
-    line = [f"activations: {format_bytes(act)}, {how}"]
-    return _overheads(framework, ggml, act, act, line, backends)
+    line = f"activations: {format_bytes(act)}, {how}"
+    return _overheads(
+        framework,
+        ggml,
+        [Term("gpu-compute", act, _on(line, "GPU"))],
+        [Term("cpu-compute", act, _on(line, "CPU"))],
+        backends,
+    )
 
 
 # Diffusion: activations per image at the native resolution as a share of the
