@@ -1,58 +1,178 @@
-"""Start-up budget: wall time of canirun commands against `python -c "import psutil"`.
+"""Start-up and whole-command budgets against `python -c "import psutil"`, today and doubled.
 
-    python benchmarks/startup.py [--runs 21]
+    python benchmarks/startup.py [--runs 11] [--no-doubled]
 
-Prints the median of each command over repeated runs, interleaved so that
-machine noise hits all of them alike, and the ratio to the baseline. Budget
-(issue 2): `canirun hardware --json` within 2.5x of the baseline. Run it in the
-environment where canirun is installed (a regular `pip install .`; an editable
-install adds import hooks that slow every start).
+Prints, for each command, the median wall time over repeated runs (interleaved, so
+that machine noise hits all of them alike), its ratio to the baseline, and the
+median CPU time (user + system) of the child, which stays meaningful on a busy
+machine. "doubled" rows run a copy of the installed package whose shipped catalog
+holds every model twice (benchmarks/doubled.py). Then the rating itself, in one
+process: milliseconds per rated result. Budgets (issue 15) are printed with a
+verdict. Run it in the environment where canirun is installed with a regular
+`pip install .` (an editable install adds import hooks that slow every start).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-BUDGET = 2.5
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import doubled  # benchmarks/ is not a package
+
+BASE = "python -c 'import psutil'"
+# command label -> budget (x the baseline's median wall time)
+BUDGETS = {
+    "canirun --version": 2.0,
+    "canirun hardware --json": 2.5,
+    "canirun scan --json --ram-bandwidth off": 6.0,
+    "canirun check llama --json --ram-bandwidth off": 5.0,
+    "canirun frameworks": 3.0,
+    "doubled: canirun scan --json --ram-bandwidth off": 8.0,
+}
+RATE_BUDGET_MS = 0.1  # per rated result
+
+RATE_CHILD = """
+import json, sys, time
+if len(sys.argv) > 1:
+    sys.path.insert(0, sys.argv[1])
+from canirun.catalog.loader import load_catalog
+from canirun.evaluate import machine_capacity, rate_all
+from canirun.estimate.rate import Options
+from canirun.hardware.model import Gpu, Hardware, Host, Memory
+catalog = load_catalog(user_dir=False)
+host = Host(Hardware(memory=Memory(total_bytes=64 * 2**30, available_bytes=64 * 2**30),
+                     gpus=(Gpu("nvidia", "NVIDIA GeForce RTX 4090", 24 * 2**30, index=0,
+                               memory_free_bytes=24 * 2**30),)))
+cap = machine_capacity(host, catalog)
+t, c = time.perf_counter(), time.process_time()
+rated = rate_all(catalog.variants(), catalog, cap, Options())
+took, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({"s": took, "cpu": cpu, "results": sum(len(r.results) for r in rated)}))
+"""
 
 
-def _time(cmd: list[str]) -> float:
+def _time(cmd: list[str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _commands(exe: str, dbl: list[str] | None) -> dict[str, list[str]]:
+    commands = {
+        BASE: [sys.executable, "-c", "import psutil"],
+        "canirun --version": [exe, "--version"],
+        "canirun hardware --json": [exe, "hardware", "--json"],
+        "canirun scan --json --ram-bandwidth off": [
+            exe,
+            "scan",
+            "--json",
+            "--ram-bandwidth",
+            "off",
+        ],
+        "canirun check llama --json --ram-bandwidth off": [
+            exe,
+            "check",
+            "llama",
+            "--json",
+            "--ram-bandwidth",
+            "off",
+        ],
+        "canirun frameworks": [exe, "frameworks"],
+    }
+    if dbl is not None:
+        commands["doubled: canirun scan --json --ram-bandwidth off"] = [
+            *dbl,
+            "scan",
+            "--json",
+            "--ram-bandwidth",
+            "off",
+        ]
+    return commands
+
+
+def _rating(python: str, site: Path | None, runs: int) -> tuple[float, float, int]:
+    """Median milliseconds per rated result (wall, CPU) over `runs` fresh processes."""
+    per, per_cpu, results = [], [], 0
+    for _ in range(runs):
+        args = [python, "-c", RATE_CHILD, *([str(site)] if site else [])]
+        out = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+        per.append(out["s"] * 1000 / out["results"])
+        per_cpu.append(out["cpu"] * 1000 / out["results"])
+        results = out["results"]
+    return statistics.median(per), statistics.median(per_cpu), results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--no-doubled", action="store_true", help="skip the doubled catalog")
+    parser.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help="also time another install (its interpreter), interleaved in the same run",
+    )
     args = parser.parse_args()
     exe = shutil.which("canirun", path=os.path.dirname(sys.executable)) or "canirun"
-    commands = {
-        "python -c 'import psutil'": [sys.executable, "-c", "import psutil"],
-        "canirun --version": [exe, "--version"],
-        "canirun hardware --json": [exe, "hardware", "--json"],
-        "canirun scan --json": [exe, "scan", "--json"],
-    }
-    for cmd in commands.values():  # warm the page cache and .pyc files
-        _time(cmd)
-    samples: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.runs):
-        for name, cmd in commands.items():
-            samples[name].append(_time(cmd))
-    base = statistics.median(samples["python -c 'import psutil'"])
-    print(f"{'command':<28} {'median':>9} {'vs baseline':>12}   ({args.runs} runs each)")
-    for name, values in samples.items():
-        med = statistics.median(values)
-        print(f"{name:<28} {med * 1000:8.1f}ms {med / base:11.2f}x")
-    ratio = statistics.median(samples["canirun hardware --json"]) / base
-    verdict = "within" if ratio <= BUDGET else "OVER"
-    print(f"budget: canirun hardware --json {verdict} {BUDGET}x of the baseline ({ratio:.2f}x)")
+    with tempfile.TemporaryDirectory() as tmp:
+        site = None if args.no_doubled else doubled.build(sys.executable, Path(tmp))
+        dbl = None if site is None else doubled.command(sys.executable, site)
+        commands = _commands(exe, dbl)
+        if args.before:
+            old_exe = shutil.which("canirun", path=os.path.dirname(args.before)) or "canirun"
+            old_site = None if args.no_doubled else doubled.build(args.before, Path(tmp) / "b")
+            old_dbl = None if old_site is None else doubled.command(args.before, old_site)
+            for name, cmd in _commands(old_exe, old_dbl).items():
+                if name != BASE:
+                    commands[f"before: {name}"] = cmd
+        for cmd in commands.values():  # warm the page cache and .pyc files
+            _time(cmd)
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, cmd in commands.items():
+                wall, cpu = _time(cmd)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+        rating = [("today", *_rating(sys.executable, None, 5))]
+        if site is not None:
+            rating.append(("doubled", *_rating(sys.executable, site, 5)))
+        if args.before:
+            rating.append(("before, today", *_rating(args.before, None, 5)))
+    base = statistics.median(walls[BASE])
+    base_cpu = statistics.median(cpus[BASE])
+    print(f"{'command':<58} {'wall':>9} {'ratio':>7} {'cpu':>9} {'ratio':>7} {'budget':>7}")
+    for name in commands:
+        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
+        budget = BUDGETS.get(name.removeprefix("before: "))
+        verdict = (
+            "" if budget is None else f"{budget:4.1f}x {'ok' if wall / base <= budget else 'OVER'}"
+        )
+        print(
+            f"{name:<58} {wall * 1000:7.1f}ms {wall / base:6.2f}x {cpu * 1000:7.1f}ms "
+            f"{cpu / base_cpu:6.2f}x {verdict}"
+        )
+    print(f"({args.runs} runs each, {os.cpu_count()} CPUs; ratios to the psutil import)")
+    for label, ms, cpu_ms, results in rating:
+        verdict = "ok" if ms <= RATE_BUDGET_MS else "OVER"
+        print(
+            f"rating, {label}: {ms:.3f} ms wall, {cpu_ms:.3f} ms CPU per rated result "
+            f"({results} results), budget {RATE_BUDGET_MS} ms: {verdict}"
+        )
     return 0
 
 

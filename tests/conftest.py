@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from canirun.catalog import load_catalog
-from canirun.hardware import nvidia
+from canirun.catalog.compiled import shipped_detect_specs
+from canirun.hardware import nvidia, software
 from tests.fakes.fake_nvml import FakeNvml
 
 DATA = Path(__file__).parent / "data"
@@ -34,3 +36,25 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("HF_HOME", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     load_catalog.cache_clear()  # the user catalog dir differs per test
+
+
+def _path_without_frameworks(path: str) -> str:
+    """PATH minus every folder holding a framework's command (ollama, vllm, llama-server...)."""
+    commands = {c for _, cmds, _ in shipped_detect_specs() for c in cmds}
+    kept = [
+        folder
+        for folder in path.split(os.pathsep)
+        if folder and not any((Path(folder) / c).exists() for c in commands)
+    ]
+    return os.pathsep.join(kept)
+
+
+@pytest.fixture(autouse=True)
+def installed_packages(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """What the machine running the tests has installed never changes an answer: framework
+    commands are taken off PATH, and Python distributions count as installed only when a
+    test adds them to the returned set."""
+    monkeypatch.setenv("PATH", _path_without_frameworks(os.environ.get("PATH", "")))
+    present: set[str] = set()
+    monkeypatch.setattr(software, "_has_distribution", lambda name: name in present)
+    return present

@@ -117,18 +117,31 @@ def test_device_count_failure() -> None:
 
 @pytest.mark.parametrize("code", f.ALL_ERRORS)
 def test_any_error_on_any_field_never_raises(code: int) -> None:
-    fields = [
-        "nvmlDeviceGetName",
-        "nvmlDeviceGetUUID",
-        "nvmlDeviceGetMemoryInfo",
-        "nvmlDeviceGetMaxClockInfo",
-        "nvmlDeviceGetMaxPcieLinkWidth",
-        "nvmlDeviceGetMigMode",
-    ]
-    for name in fields:
+    # What each failing call leaves unknown (None), and how the issue names it.
+    fields = {
+        "nvmlDeviceGetName": ("name", "GPU 0 name: "),
+        "nvmlDeviceGetUUID": ("uuid", "GPU 0 UUID: "),
+        "nvmlDeviceGetMemoryInfo": ("memory_total_bytes", "GPU 0 memory: "),
+        "nvmlDeviceGetMaxClockInfo": (None, "GPU 0 max memory clock: "),
+        "nvmlDeviceGetMaxPcieLinkWidth": (None, "GPU 0 PCIe width: "),
+        "nvmlDeviceGetMigMode": (None, "GPU 0 MIG mode: "),
+    }
+    healthy = probe(FakeNvml([FakeGpu()]))[0][0]
+    for name, (attr, prefix) in fields.items():
         gpus, issues = probe(FakeNvml([FakeGpu(errors={name: code})]))
-        assert len(gpus) <= 1
-        assert issues
+        if code == f.NVML_ERROR_GPU_IS_LOST:
+            # A lost GPU is dropped and said so, whichever call noticed it.
+            assert gpus == ()
+            assert "was lost while probing" in issues[0].message
+            continue
+        assert len(gpus) == 1  # one failing call never hides the GPU
+        assert issues[0].message.startswith(prefix)
+        assert f._NAMES[code] in issues[0].message
+        if attr == "name":
+            assert gpus[0].name == "NVIDIA GPU"  # a placeholder, never another model's name
+        elif attr is not None:
+            assert getattr(gpus[0], attr) is None
+            assert getattr(healthy, attr) is not None
 
 
 def _two() -> FakeNvml:

@@ -319,7 +319,14 @@ def test_broken_proc_and_cgroup_trees(tmp_path: Path, files: dict[str, str | byt
     for rel, text in files.items():
         _write(tmp_path, rel, text)
     host = probe(tmp_path / "models", root=tmp_path, nvml=FakeNvml(), env={})
-    assert host.hardware.memory.total_bytes  # psutil still reports the RAM
+    memory = host.hardware.memory
+    assert memory.total_bytes  # psutil still reports the RAM
+    assert memory.limit_bytes is None  # no limit made up from garbage (-5, binary, none)
+    assert host.hardware.cpu.model is None  # garbled cpuinfo names no CPU
+    assert host.machine.id is None  # an empty or missing machine-id is not an id
+    assert any(i.source == "machine-id" for i in host.issues)
+    if "sys/fs/cgroup/a/memory.max" in files:  # an unreadable limit is said, not dropped
+        assert any(i.source == "cgroup" and "memory.max" in i.message for i in host.issues)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files anyway")
@@ -331,17 +338,31 @@ def test_unreadable_cgroup_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "function", ["virtual_memory", "swap_memory", "cpu_count", "cpu_freq", "disk_usage"]
+    ("function", "said", "unknown"),
+    [
+        ("virtual_memory", "virtual memory: ", ("memory", "total_bytes")),
+        ("swap_memory", "swap: ", ("memory", "swap_total_bytes")),
+        ("cpu_count", "physical core count: ", ("cpu", "physical_cores")),
+        ("cpu_freq", "CPU frequency: ", ("cpu", "max_frequency_mhz")),
+        ("disk_usage", "disk usage of ", ("disk", "free_bytes")),
+    ],
 )
-def test_psutil_raising(monkeypatch: pytest.MonkeyPatch, function: str) -> None:
-    """5 faults: each psutil call raising."""
+def test_psutil_raising(
+    monkeypatch: pytest.MonkeyPatch, function: str, said: str, unknown: tuple[str, str]
+) -> None:
+    """5 faults: each psutil call raising leaves its figure unknown and says which call."""
 
     def boom(*_: object, **__: object) -> None:
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(psutil, function, boom)
     host = probe(nvml=FakeNvml(), env={})
-    assert any(function.replace("_", " ") in i.message or i.source == "psutil" for i in host.issues)
+    issues = [i for i in host.issues if i.source == "psutil"]
+    assert len(issues) == 1
+    assert issues[0].message.startswith(said)
+    assert "Input/output error" in issues[0].message
+    group, name = unknown
+    assert getattr(getattr(host.hardware, group), name) is None
 
 
 def test_no_home_directory(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,3 +73,13 @@ def test_hardware_json_carries_the_frameworks_of_this_machine() -> None:
     result = runner.invoke(app, ["hardware", "--json"])
     assert result.exit_code == 0, result.output
     assert "ollama" in json.loads(result.stdout)["hardware"]["software"]["frameworks"]
+
+
+def test_the_test_machine_has_no_frameworks_unless_a_test_says(
+    installed_packages: set[str],
+) -> None:
+    specs = shipped_detect_specs()
+    assert probe(detect=specs).hardware.software.frameworks == ()
+    vllm_dists = next(dists for fid, _, dists in specs if fid == "vllm")
+    installed_packages.add(vllm_dists[0])
+    assert probe(detect=specs).hardware.software.frameworks == ("vllm",)

@@ -342,7 +342,7 @@ def _setup(
 def _json_text(report: Any) -> str:
     from canirun import jsonsafe
 
-    return jsonsafe.dumps(report.model_dump(mode="json"), indent=2) + "\n"
+    return jsonsafe.dumps_model(report, indent=2) + "\n"
 
 
 HardwareOutputOpt = Annotated[
@@ -366,7 +366,7 @@ def hardware(
 ) -> None:
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
     from canirun import jsonsafe
-    from canirun.catalog.loader import shipped_detect_specs
+    from canirun.catalog.compiled import shipped_detect_specs
     from canirun.envelope import envelope
     from canirun.hardware import load_host
     from canirun.output.files import emit, write_atomic
@@ -406,6 +406,22 @@ GithubOpt = Annotated[
 ]
 
 
+def _output_choice(fmt: str | None, as_json: bool, github_summary: bool) -> str:
+    """The output format the flags ask for; called before any probing, so that a bad
+    flag fails at once instead of after the scan."""
+    import os
+
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if as_json and fmt not in (None, "json"):
+        raise InputError(f"--json and --format {fmt} ask for two different outputs")
+    if github_summary and not os.environ.get("GITHUB_STEP_SUMMARY"):
+        raise InputError(
+            "--github-summary: GITHUB_STEP_SUMMARY is not set (outside GitHub Actions?)"
+        )
+    return "json" if as_json else (fmt or "text")
+
+
 def _deliver(
     report: Any,
     *,
@@ -421,16 +437,8 @@ def _deliver(
     from canirun.output import ci_formats
     from canirun.output.files import append_text, emit, write_atomic
 
-    if fmt is not None and fmt not in FORMATS:
-        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    if as_json and fmt not in (None, "json"):
-        raise InputError(f"--json and --format {fmt} ask for two different outputs")
-    chosen = "json" if as_json else (fmt or "text")
+    chosen = _output_choice(fmt, as_json, github_summary)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if github_summary and not summary_file:
-        raise InputError(
-            "--github-summary: GITHUB_STEP_SUMMARY is not set (outside GitHub Actions?)"
-        )
     rendered = {
         "json": lambda: _json_text(report),
         "markdown": lambda: ci_formats.render_markdown(report),
@@ -486,6 +494,7 @@ def scan(
     from canirun import options
 
     gate = options.gate_flag(require, None, False)
+    _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
     from canirun.output import scan_text
@@ -623,6 +632,7 @@ def check(
     from canirun import options
 
     gate = options.gate_flag(require, min_tps, every)
+    _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import check_report
     from canirun.output.check_text import render_check

@@ -235,7 +235,10 @@ def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, 
 
 
 _RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[')
-_NON_FINITE = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)|\d[eE][+-]?\d{3}")
+# A bare NaN/Infinity, or a number whose exponent has 3 digits (1e400 overflows), as a
+# JSON value: after ':', '[' or ','. Digits inside strings (commit hashes in source URLs
+# such as ".../tree/3a66f5a4...8e173c...") are no number and must not disable the fast path.
+_NON_FINITE = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity|[\d.]+[eE][+-]?\d{3})")
 
 
 def _without_results(raw: bytes) -> Any | None:
@@ -250,6 +253,11 @@ def _without_results(raw: bytes) -> Any | None:
     """
     start = raw.rfind(b'"results"')
     if start < 0 or _RESULTS_KEY.match(raw, start) is None:
+        return None
+    if raw.find(b'\n  "', start) != -1:
+        # Another top-level key follows `results` (a check report's query and matches):
+        # cutting here would lose it. JSON strings hold no raw newline, so in canirun's
+        # indent-2 layout a newline, two spaces and a quote starts a top-level key.
         return None
     head = raw[:start].rstrip()
     if not head.endswith(b","):
@@ -365,6 +373,11 @@ def _read_all(paths: list[Path], workers: int | None) -> list[MachineReport | Sk
 
 
 def merge(paths: list[Path], *, workers: int | None = None) -> Fleet:
+    """Read scan/check reports into one column per machine: its newest full scan (by
+    created_at, then file name), updated by newer partial reports (checks, what-ifs);
+    files that are not canirun reports are listed as skipped, never fatal. Large
+    folders are read by `workers` processes.
+    """
     fleet = Fleet()
     by_machine: dict[str, list[MachineReport]] = {}
     for item in _read_all(paths, workers):

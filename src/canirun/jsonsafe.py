@@ -56,3 +56,14 @@ def dumps(value: Any, **options: Any) -> str:
     """Strict JSON text: finite numbers only, raw control characters escaped."""
     text = json.dumps(finite(value), allow_nan=False, ensure_ascii=False, **options)
     return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def dumps_model(model: Any, **options: Any) -> str:
+    """``dumps(model.model_dump(mode="json"))`` for a pydantic model, by pydantic's own
+    (Rust) serialiser: the same bytes, several times faster for a full scan report.
+
+    pydantic writes non-finite floats as null by default, as ``finite`` does; the raw
+    controls are escaped the same way (tests/test_golden.py compares the bytes).
+    """
+    text = str(model.model_dump_json(**options))
+    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -17,7 +17,7 @@ from canirun.catalog.loader import Catalog
 from canirun.errors import InputError
 from canirun.estimate import precision as prec
 from canirun.estimate.rate import Options
-from canirun.estimate.results import RUNNABLE, Result, Workload, rank
+from canirun.estimate.results import Result, Workload, runs_at
 from canirun.hardware.model import Host
 from canirun.units import parse_rate, parse_size
 from canirun.whatif import WhatIf
@@ -146,9 +146,7 @@ def gate_flag(require: str | None, min_tps: float | None, every: bool) -> Gate:
 def meets(results: Sequence[Result], gate: Gate) -> bool:
     """Does any result of one variant meet the gate? Unknown speed never meets it."""
     for r in results:
-        if r.verdict not in RUNNABLE:
-            continue
-        if gate.level is not None and rank(r.verdict) > rank(gate.level):
+        if not runs_at(r.verdict, gate.level):
             continue
         if gate.min_tps is not None:
             speed = r.tokens_per_second

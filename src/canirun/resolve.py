@@ -193,6 +193,10 @@ def _suggest(index: _Index, query: str, parsed: Reference) -> tuple[str, ...]:
 
 
 def resolve(query: str, catalog: Catalog) -> Resolution:
+    """The variants a typed name means: an Ollama tag, hf.co/URL or quant tag first (a
+    tag's precision is kept on the match), else names, aliases and families scored by
+    how exactly they match; no match gives the closest names as suggestions.
+    """
     index = _index(catalog)
     parsed = parse(query)
     matches = _by_reference(index, query, parsed) if parsed.kind != "plain" else []

@@ -7,6 +7,7 @@ printing always names the unit it used.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -22,8 +23,13 @@ GIB = 2**30
 GB = 10**9
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_size(text: str) -> int:
     """Parse "24GB", "1.5 TiB", "512 MiB", "4.92 GB", "1024" (bytes) into bytes.
+
+    Memoised: catalog figures are kept as the strings their sources print, and the
+    estimator reads the same few (backend contexts, reserves) tens of thousands of times
+    per scan.
 
     Raises ValueError with a readable reason for anything else: negative or
     non-finite numbers, unknown units, empty strings.

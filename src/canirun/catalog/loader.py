@@ -12,17 +12,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from canirun.catalog.compiled import (  # noqa: F401  (re-exported for scripts)
+    COMPILED,
+    SHIPPED,
+    _precompiled,
+    _shipped_files,
+    shipped_detect_specs,
+    sources_digest,
+)
 from canirun.catalog.schema import Backend, CatalogFile, Framework, Gpu, Model, Variant
 from canirun.errors import InputError
 from canirun.inputs import CATALOG_LIMIT, ParseRefused, parse_toml, read_bounded
-
-SHIPPED = "<shipped>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,60 +64,6 @@ class Catalog:
     @functools.cached_property
     def variant_by_id(self) -> dict[str, VariantRef]:
         return {ref.id: ref for ref in self.variants()}
-
-
-COMPILED = "compiled.json"
-
-
-def _shipped_files() -> list[tuple[str, str]]:
-    data = resources.files("canirun.catalog").joinpath("data")
-    files = sorted((p for p in data.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
-    return [(f"{SHIPPED}/{p.name}", p.read_text(encoding="utf-8")) for p in files]
-
-
-def sources_digest(files: list[tuple[str, str]]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, text in files:
-        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return digest.hexdigest()
-
-
-def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:
-    """The shipped TOML already parsed into JSON (tomllib is pure Python and slow);
-    used only while its digest matches the TOML files, which stay the source of truth."""
-    import json
-
-    try:
-        text = resources.files("canirun.catalog").joinpath("data", COMPILED).read_text("utf-8")
-        compiled = json.loads(text)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(compiled, dict) or compiled.get("digest") != sources_digest(files):
-        return None
-    parsed = compiled.get("files")
-    return parsed if isinstance(parsed, dict) else None
-
-
-def shipped_detect_specs() -> list[tuple[str, list[str], list[str]]]:
-    """How to spot each shipped framework (id, commands, Python packages), for the probe.
-
-    Read from the compiled JSON without pydantic, so `canirun hardware` stays fast; the
-    same figures are validated when the catalog loads (a test keeps the two equal).
-    """
-    shipped = _shipped_files()
-    compiled = _precompiled(shipped)
-    if compiled is None:
-        import tomllib
-
-        compiled = {name: tomllib.loads(text) for name, text in shipped}
-    out = []
-    for data in compiled.values():
-        for fw in data.get("framework", []):
-            found = fw.get("detect", {})
-            out.append((fw["id"], list(found.get("commands", [])), list(found.get("python", []))))
-    return out
 
 
 def user_catalog_dir() -> Path:

@@ -206,6 +206,11 @@ def capacity(
     ram_bandwidth: int | None = None,
     backends: tuple[Backend, ...] = (),
 ) -> Capacity:
+    """What the estimator may use on `host`: each GPU's free memory and bandwidth (a
+    missing figure filled from the catalog GPU table when the name matches), usable RAM
+    (cgroup limits applied by the probe), disk, OS/CPU/Docker, installed frameworks.
+    `ram_bandwidth` (bytes/s, from --ram-bandwidth) replaces the probed figure. Pure.
+    """
     hw = host.hardware
     ram = hw.memory.usable_bytes
     system = (hw.os.system or "").lower() or None

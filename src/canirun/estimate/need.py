@@ -6,6 +6,7 @@ VRAM table, AlphaFold's memory by sequence length) are floors on top of them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
@@ -190,7 +191,7 @@ def build_need(
             over = llm_overheads(fw, v.arch, wl, p.family, backends)
         over = _with_image(over, ref)
         per_kv = kv / v.arch.layers
-        layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
+        layers = _with_kv(w.layers, per_kv) if w.layers else None
         need = Need(
             w.bytes,
             kv,
@@ -234,6 +235,13 @@ def build_need(
         )
         need = _raise_to(need, floor.amount_bytes, line)
     return need, kv_type
+
+
+@functools.lru_cache(maxsize=4096)
+def _with_kv(layers: tuple[int, ...], per_kv: float) -> tuple[int, ...]:
+    """Each layer's weights plus its share of the KV cache. Memoised: every framework
+    and every context probe of `max_context` asks again for the same file and KV size."""
+    return tuple(map(round, map(per_kv.__add__, layers)))
 
 
 def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> Need:

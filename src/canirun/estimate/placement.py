@@ -218,6 +218,13 @@ def _first_fit(
 
 
 def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
+    """Where `need` goes on this machine with `framework`: the first that fits of one GPU,
+    several GPUs (if the framework splits models), partial offload (GPU layers + RAM),
+    then CPU only; else "unknown" when a figure it needs is missing or the framework may
+    not support a GPU it would fit on (never a guess that it fits), "unsupported" when
+    the framework needs a GPU there is none of, or "too-big". Every placement carries
+    its reasons, misses and framework notes included.
+    """
     gpus, notes, doubts = usable_gpus(cap, framework, need.precision, need.family)
     fraction = need.overheads.gpu_fraction
     ranked = _rank(gpus, fraction)

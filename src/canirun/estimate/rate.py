@@ -18,6 +18,7 @@ from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.faster import faster_option
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
@@ -425,7 +426,7 @@ def _result(
         tokens_per_second=speed,
         reasons=tuple(reasons),
         sources=_sources(m, ref.variant.key),
-        estimate=e.weights.estimate or True,
+        estimate=e.weights.estimate,
         runtime_default_context=default_ctx,
         parallel=_parallel(e.placement),
     )
@@ -497,6 +498,11 @@ def runtime_context(
 def rate_variant(
     ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = Options()
 ) -> list[Result]:
+    """Every way to run one variant here: one Result per (precision, framework) tried,
+    each with its verdict, memory estimate, speed and reasons; a single "blocked" Result
+    when the variant cannot run locally at all (API-only, no figures). The workload is
+    first fitted to the model (context capped at its maximum), and that is said.
+    """
     workload, notes = effective_workload(ref, opts.workload)
     opts = replace(opts, workload=workload)
     results = _rate(ref, catalog, cap, opts)
@@ -634,6 +640,9 @@ def summarize(
     opts: Options,
     known: tuple[prec.Precision, Weights] | None = None,
 ) -> Summary:
+    """The one-line answer for a variant: its best result (best verdict, then quality,
+    installed frameworks first) and the largest context that still fits that way.
+    """
     opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
     prefer: Any = opts.prefer
     advice = recommend(results, ref.model, cap, catalog.gpus, prefer)
@@ -654,4 +663,5 @@ def summarize(
         best_quality=as_choice(advice.best_quality) if advice else None,
         prefer=opts.prefer,
         disk_fits=best.disk_fits,
+        faster=faster_option(best, results),
     )

@@ -45,6 +45,14 @@ def rank(verdict: str) -> int:
     return _RANK[verdict]
 
 
+def runs_at(verdict: str, level: str | None) -> bool:
+    """The gate rule, in one place: the verdict is runnable and, with a level (gpu,
+    multi-gpu, offload, cpu), at that placement or a better one."""
+    if verdict not in RUNNABLE:
+        return False
+    return level is None or rank(verdict) <= rank(level)
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """What the user wants to run: the assumptions every estimate states."""
@@ -148,6 +156,8 @@ class Result:
     tokens_per_second: Speed | None = None
     reasons: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # False when the weights are a published file size that is not itself an estimate
+    # (KV cache and overheads are always computed).
     estimate: bool = True
     # Mixture-of-experts: parameters used per token (speed); `params` is the total (memory).
     active_params: int | None = None
@@ -169,6 +179,20 @@ class Choice:
     precision: str | None
     framework: str | None
     tokens_per_second: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Faster:
+    """A clearly quicker way to run a variant than its best-quality one (see estimate.faster)."""
+
+    __pydantic_config__ = _STRICT
+
+    precision: str | None
+    framework: str | None
+    low: float  # its tokens/s range
+    high: float
+    best_low: float  # the best-quality option's range, which it beats even at `low`
+    best_high: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +219,4 @@ class Summary:
     disk_fits: bool | None = None
     # Whether this variant meets the --require/--min-tps gate; None without one.
     requirement_met: bool | None = None
+    faster: Faster | None = None  # a quicker option when the best-quality one is slow

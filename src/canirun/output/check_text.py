@@ -81,6 +81,17 @@ def _quality_line(s: Summary, results: list[Result]) -> str | None:
     return f"  Highest quality here: {top.precision} with {top.framework} ({where}{tps})."
 
 
+def _faster_line(s: Summary) -> str | None:
+    """The summary's quicker option (decided by estimate.faster), in words."""
+    f = s.faster
+    if f is None:
+        return None
+    return (
+        f"  Faster here: {f.precision} with {f.framework}, {speed_range(f.low, f.high)} "
+        f"tok/s (vs {speed_range(f.best_low, f.best_high)})."
+    )
+
+
 def _explain(r: Result) -> list[str]:
     lines = [f"  {r.precision or '-'} with {r.framework or '-'}:"]
     if r.memory:
@@ -147,7 +158,7 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
             lines.append(_row([t for t, _ in _COLUMNS], None))
             for r in runnable:
                 lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
-        more = [_best_line(s), _quality_line(s, results) or ""]
+        more = [_best_line(s), _quality_line(s, results) or "", _faster_line(s) or ""]
         if explain:
             for r in results:
                 more += _explain(r)

@@ -1,0 +1,65 @@
+"""The shipped catalog's files and their pre-parsed form (compiled.json), without pydantic.
+
+`canirun hardware` needs the frameworks' detection specs and must start fast, so this
+module imports neither pydantic nor the schema; `loader` validates the same data.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+SHIPPED = "<shipped>"
+
+COMPILED = "compiled.json"
+
+
+def _shipped_files() -> list[tuple[str, str]]:
+    data = resources.files("canirun.catalog").joinpath("data")
+    files = sorted((p for p in data.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+    return [(f"{SHIPPED}/{p.name}", p.read_text(encoding="utf-8")) for p in files]
+
+
+def sources_digest(files: list[tuple[str, str]]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, text in files:
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The shipped TOML already parsed into JSON (tomllib is pure Python and slow);
+    used only while its digest matches the TOML files, which stay the source of truth."""
+    import json
+
+    try:
+        text = resources.files("canirun.catalog").joinpath("data", COMPILED).read_text("utf-8")
+        compiled = json.loads(text)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(compiled, dict) or compiled.get("digest") != sources_digest(files):
+        return None
+    parsed = compiled.get("files")
+    return parsed if isinstance(parsed, dict) else None
+
+
+def shipped_detect_specs() -> list[tuple[str, list[str], list[str]]]:
+    """How to spot each shipped framework (id, commands, Python packages), for the probe.
+
+    Read from the compiled JSON without pydantic, so `canirun hardware` stays fast; the
+    same figures are validated when the catalog loads (a test keeps the two equal).
+    """
+    shipped = _shipped_files()
+    compiled = _precompiled(shipped)
+    if compiled is None:
+        import tomllib
+
+        compiled = {name: tomllib.loads(text) for name, text in shipped}
+    out = []
+    for data in compiled.values():
+        for fw in data.get("framework", []):
+            found = fw.get("detect", {})
+            out.append((fw["id"], list(found.get("commands", [])), list(found.get("python", []))))
+    return out

@@ -1,0 +1,117 @@
+"""Full reports for several machines are byte-identical to the stored ones (tests/golden/).
+
+They were generated before the speed work, so a faster path that changes any figure,
+reason or ordering fails here. An intended change: `python scripts/write_golden.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.golden_cases import CASES, hardware_files, read_golden, run_case
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return hardware_files(tmp_path_factory.mktemp("golden-hw"))
+
+
+def _first_difference(want: str, got: str) -> str:
+    try:
+        a, b = json.loads(want), json.loads(got)
+    except ValueError:
+        a, b = want.splitlines(), got.splitlines()
+    return _walk(a, b, "$")
+
+
+def _walk(a: object, b: object, path: str) -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _walk(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return _walk(x, y, f"{path}[{i}]")
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items stored, {len(b)} now"
+    return f"{path}: stored {a!r:.300}, now {b!r:.300}"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_output_is_unchanged(case: str, files: dict[str, str]) -> None:
+    want_code, want = read_golden(case)
+    code, got = run_case(case, files)
+    assert code == want_code
+    if got != want:
+        where = _first_difference(want, got) if want else "(empty)"
+        pytest.fail(f"{case} differs from tests/golden ({where}); if intended, regenerate")
+
+
+def test_the_cases_cover_real_reports() -> None:
+    # The comparison would be empty if the cases had stopped producing reports.
+    code, out = read_golden("scan-workstation")
+    report = json.loads(out)
+    assert code == 0
+    assert report["kind"] == "scan"
+    assert len(report["results"]) > 500
+    assert {Path(p).stem for p in Path(__file__).parent.joinpath("golden").glob("*.gz")} == {
+        f"{c}.out" for c in CASES
+    }
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "--json" in CASES[c]])
+def test_json_bytes_are_what_the_standard_encoder_writes(case: str) -> None:
+    # Reports are serialised by pydantic's encoder for speed; the bytes stay those of
+    # jsonsafe.dumps (json.dumps, indent 2, finite, controls escaped) that readers such
+    # as fleet see.
+    from canirun import jsonsafe
+
+    _, out = read_golden(case)
+    assert jsonsafe.dumps(json.loads(out), indent=2) + "\n" == out
+
+
+@pytest.mark.parametrize("case", ["scan-workstation", "scan-laptop", "scan-h100-nodes"])
+def test_fleet_fast_path_contract(case: str) -> None:
+    # fleet skips parsing `results` when a report has canirun's own layout (results last,
+    # indent 2); any other layout is parsed whole. Pin that the writer keeps that layout
+    # and that the fast path then reads exactly what a full parse reads.
+    from canirun.fleet import _load, _without_results
+
+    _, out = read_golden(case)
+    raw = out.encode()
+    assert raw.rstrip().endswith(b"\n    }\n  ]\n}")
+    full = json.loads(raw)
+    assert list(full)[-1] == "results"
+    assert _without_results(raw) == {k: v for k, v in full.items() if k != "results"}
+    assert _load(raw) == _without_results(raw)
+
+
+def test_fleet_reads_other_layouts_whole() -> None:
+    # A check report ends with its query fields, not `results`: no fast path, same data.
+    from canirun.fleet import _load
+
+    _, out = read_golden("check-workstation")
+    assert _load(out.encode()) == json.loads(out)
+    _, scan = read_golden("scan-laptop")
+    compact = json.dumps(json.loads(scan)).encode()  # another writer's layout
+    assert _load(compact) == json.loads(scan)
+
+
+def test_the_fast_encoder_keeps_jsonsafe_rules() -> None:
+    # Non-finite numbers become null, C1 controls and line separators are escaped,
+    # other text is written raw: byte for byte what jsonsafe.dumps writes.
+    from pydantic import BaseModel
+
+    from canirun import jsonsafe
+
+    class Probe(BaseModel):
+        name: str
+        value: float
+        values: list[float]
+
+    model = Probe(name="a\x85b\u2028c é \x1b[31m", value=float("nan"), values=[1e16, 0.1, -0.0])
+    assert jsonsafe.dumps_model(model, indent=2) == jsonsafe.dumps(model.model_dump(), indent=2)
