@@ -171,7 +171,8 @@ def test_cli_single_node_tensor_parallel_carries_its_layout() -> None:
     assert result["parallel"]["tensor"] == len(result["gpus"]) == 2
 
 
-def _node(folder: Path, name: str, gpu: str, count: int, memory: int) -> None:
+def _node(folder: Path, name: str, gpu: str, count: int, memory: int, cc: str = "9.0") -> Path:
+    """A node's report (its hardware and hostname) in ``folder``, as a cluster folder holds."""
     hw = {
         "cpu": {"logical_cores": 64, "arch": "x86_64"},
         "memory": {"total_bytes": 1024 * GIB},
@@ -180,16 +181,16 @@ def _node(folder: Path, name: str, gpu: str, count: int, memory: int) -> None:
                 "vendor": "nvidia",
                 "name": gpu,
                 "memory_total_bytes": memory,
-                "compute_capability": "9.0",
+                "compute_capability": cc,
                 "index": i,
             }
             for i in range(count)
         ],
         "os": {"system": "Linux", "machine": "x86_64"},
     }
-    (folder / f"{name}.json").write_text(
-        json.dumps({"hardware": hw, "machine": {"hostname": name}})
-    )
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"hardware": hw, "machine": {"hostname": name}}))
+    return path
 
 
 def test_cli_cluster_folder_uses_the_two_big_nodes(tmp_path: Path) -> None:

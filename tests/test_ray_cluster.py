@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from canirun.cli import app
 from canirun.hardware.ray_cluster import NODE_HARDWARE_ENV
+from tests.test_multinode import _node
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -29,27 +29,6 @@ NODES = [
 ]
 
 
-def _hardware_file(folder: Path, name: str, gpu: str, count: int, memory: int) -> Path:
-    hw = {
-        "cpu": {"logical_cores": 64, "arch": "x86_64"},
-        "memory": {"total_bytes": 1024 * GIB},
-        "gpus": [
-            {
-                "vendor": "nvidia",
-                "name": gpu,
-                "memory_total_bytes": memory,
-                "compute_capability": "9.0" if "H100" in gpu else "8.9",
-                "index": i,
-            }
-            for i in range(count)
-        ],
-        "os": {"system": "Linux", "machine": "x86_64"},
-    }
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps({"hardware": hw, "machine": {"hostname": name}}))
-    return path
-
-
 @pytest.fixture(scope="session")
 def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("ray-nodes")
@@ -58,7 +37,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     try:
         for name, gpu, count, memory in NODES:
-            path = _hardware_file(folder, name, gpu, count, memory)
+            path = _node(folder, name, gpu, count, memory, "9.0" if "H100" in gpu else "8.9")
             cluster.add_node(num_cpus=1, num_gpus=count, env_vars={NODE_HARDWARE_ENV: str(path)})
         cluster.wait_for_nodes()
         yield cluster.address

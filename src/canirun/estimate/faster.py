@@ -15,7 +15,8 @@ def _quality(r: Result) -> int:
     return p.quality if p else 0
 
 
-def _speed_of(r: Result) -> tuple[float, float] | None:
+def speed_of(r: Result) -> tuple[float, float] | None:
+    """A result's decode range (low, high), or None where either end is unknown."""
     tps = r.tokens_per_second
     if tps is None or tps.low is None or tps.high is None:
         return None
@@ -27,13 +28,13 @@ def faster_option(best: Result, results: list[Result]) -> Faster | None:
     estimate than `best` at its high one; of those the highest quality (not simply the
     fastest, which would often be Q2_K). None when `best` has no speed or none is faster.
     """
-    best_speed = _speed_of(best)
+    best_speed = speed_of(best)
     if best_speed is None:
         return None
     quicker = [
         (speed, r)
         for r in results
-        if (speed := _speed_of(r)) is not None
+        if (speed := speed_of(r)) is not None
         and speed[0] > best_speed[1]
         and rank(r.verdict) <= rank(best.verdict)
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from canirun.estimate.faster import speed_of
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.output import safe
 from canirun.output.scan_text import (
@@ -60,13 +61,6 @@ def _best_line(s: Summary) -> str:
     return f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"
 
 
-def _speed_of(r: Result) -> tuple[float, float] | None:
-    tps = r.tokens_per_second
-    if tps is None or tps.low is None or tps.high is None:
-        return None
-    return tps.low, tps.high
-
-
 def _quality_line(s: Summary, results: list[Result]) -> str | None:
     """The highest-quality option that runs, when the recommendation is another one."""
     top = s.best_quality
@@ -75,7 +69,7 @@ def _quality_line(s: Summary, results: list[Result]) -> str | None:
     row = next(
         (r for r in results if (r.precision, r.framework) == (top.precision, top.framework)), None
     )
-    speed = _speed_of(row) if row else None
+    speed = speed_of(row) if row else None
     tps = f", {speed_range(*speed)} tok/s" if speed else ""
     where = verdict_text(top.verdict, row)
     return f"  Highest quality here: {top.precision} with {top.framework} ({where}{tps})."
