@@ -241,3 +241,27 @@ def test_mla_latent_cache_is_replicated_on_every_tp_rank() -> None:
     # on each GPU: 16x the context adds at least 61,440 tokens x 70,272 B x 30/61.
     grown = b["parallel"]["per_gpu_bytes"] - a["parallel"]["per_gpu_bytes"]
     assert grown >= 61_440 * 70_272 * 30 // 61
+
+
+def test_a_model_folder_on_disk_gets_the_cluster_rules_too(tmp_path: Path) -> None:
+    from canirun.catalog.schema import Arch
+    from tests.model_files import hf_folder
+
+    # Llama-3-70B's shapes as a (sparse) bf16 Hugging Face folder: 141 GB of weights.
+    arch = Arch(
+        source="test", layers=80, hidden=8192, heads=64, kv_heads=8, intermediate=28672,
+        vocab=128256, max_context=8192,
+    )  # fmt: skip
+    folder = tmp_path / "llama-70b"
+    hf_folder(folder, arch, shards=4)
+    data = _check(str(folder), "--gpu", "4x L4", "--nodes", "2", "-f", "vllm")
+    (result,) = data["results"]  # type: ignore[misc]
+    # A folder says its model class, not canirun's architecture name, so vLLM's
+    # pipeline-parallel support cannot be confirmed: unknown, never a fit.
+    assert result["verdict"] == "unknown"
+    assert any(
+        "pipeline-parallel support for this model is not known" in r for r in result["reasons"]
+    )
+    one = _check(str(folder), "--gpu", "8x L4", "--nodes", "1", "-f", "vllm")
+    (single,) = one["results"]  # type: ignore[misc]
+    assert single["verdict"] == "multi-gpu"  # tensor parallel within one node needs no PP

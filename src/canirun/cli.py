@@ -879,6 +879,9 @@ def local(
     batch: BatchOpt = None,
     flash_attention: FlashOpt = None,
     framework: FrameworkOpt = None,
+    nodes: NodesOpt = None,
+    cluster: ClusterOpt = None,
+    ray: RayOpt = None,
 ) -> None:
     """Find the models already on this machine and rate each one.
 
@@ -892,7 +895,7 @@ def local(
     from canirun import options
 
     gate = options.gate_flag(require, None, False)
-    catalog, host, opts, bandwidth, _ = _setup(
+    catalog, host, opts, bandwidth, members = _setup(
         catalog_files=catalog_files,
         hardware_file=hardware_file,
         models_dir=None,
@@ -909,9 +912,9 @@ def local(
         flash_attention=flash_attention,
         precision=None,
         framework=framework,
-        nodes=None,
-        cluster=None,
-        ray=None,
+        nodes=nodes,
+        cluster=cluster,
+        ray=ray,
     )
     from canirun.evaluate import local_report
     from canirun.output.local_text import render_local
@@ -926,6 +929,7 @@ def local(
         ram_bandwidth=bandwidth,
         cache=not no_cache,
         gate=gate,
+        cluster=members,
     )
     _deliver(
         report,

@@ -361,6 +361,7 @@ def local_report(
     ram_bandwidth: int | None = None,
     cache: bool = True,
     gate: Gate = NO_GATE,
+    cluster: Cluster | None = None,
 ) -> tuple[LocalReport, list[Rated]]:
     """`canirun local`: find the models on this machine, read their headers, rate each."""
     import time
@@ -373,7 +374,9 @@ def local_report(
     seconds = time.perf_counter() - start
     ids = local_eval.unique_ids([local.name for _, local in read])
     items = list(zip(ids, (local for _, local in read), strict=True))
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, [], "local", gate, local=items)
+    data, rated = _scan_data(
+        host, catalog, opts, ram_bandwidth, [], "local", gate, cluster, local=items
+    )
     found = [
         {
             "model_id": model_id,

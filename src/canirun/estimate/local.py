@@ -169,6 +169,10 @@ def _rated(
     best = rate._pick(evals, cap, [f.id for f in fws])
     usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
     result = rate._result(ref, best, cap, opts, usable)
+    if cap.nodes and result.verdict not in ("gpu", "multi-gpu"):
+        from canirun.estimate.multinode_rate import across_nodes
+
+        result = across_nodes(ref, evals, cap, opts, result)
     return replace(result, format=local.format, reasons=(*result.reasons, *local.notes))
 
 
