@@ -643,6 +643,7 @@ def test_no_home_and_no_passwd_entry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _as_nobody(argsets: list[list[str]]) -> list[tuple[int, str]]:
     """Run the CLI in a forked child as uid 54321 (no passwd entry, no HOME)."""
+    _import_everything()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -671,6 +672,27 @@ def _as_nobody(argsets: list[list[str]]) -> list[tuple[int, str]]:
     return [tuple(x) for x in json.loads(b"".join(chunks))]  # type: ignore[misc]
 
 
+import canirun as canirun_module  # noqa: E402
+
+
+def _import_everything() -> None:
+    """Import every canirun module before the child drops root: the installed package
+    may sit where uid 54321 cannot read (a CI venv under a 0700 temporary folder), and
+    canirun imports its layers lazily. A real user always can read the canirun it runs."""
+    import importlib
+    import pkgutil
+
+    import canirun
+
+    for info in pkgutil.walk_packages(canirun.__path__, "canirun."):
+        if info.name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # another OS's backend (winreg...)
+            continue
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
 def test_unreadable_parents_as_a_user_without_a_passwd_entry() -> None:
     """A real uid without an entry, paths under a folder it may not enter (EACCES)."""
@@ -690,6 +712,14 @@ def _unreadable_parents(tmp_path: Path) -> None:
     for parent in tmp_path.parents:  # the child must reach tmp_path itself
         if parent.stat().st_mode & 0o001 == 0:
             pytest.skip(f"{parent} is not searchable by other users")
+    # ...and the Python it runs: typer and canirun import lazily, so an installation
+    # under a folder other users cannot enter (CI's mktemp venv) cannot be tested this way.
+    import typer
+
+    for module in (canirun_module, typer):
+        for parent in Path(module.__file__ or "/").resolve().parents:
+            if parent.stat().st_mode & 0o001 == 0:
+                pytest.skip(f"{parent} (holding {module.__name__}) is not searchable by others")
     cases = [
         ["check", "llama3:8b", "--ram-bandwidth", "off", "--models-dir", f"{locked}/inner/m"],
         ["check", "llama3:8b", "--hardware", f"{locked}/hw.json"],

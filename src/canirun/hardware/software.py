@@ -20,6 +20,10 @@ def _has_distribution(name: str) -> bool:
         metadata.distribution(name)
     except metadata.PackageNotFoundError:
         return False
+    except (OSError, ValueError):
+        # A sys.path entry this user may not list (a venv under someone else's 0700
+        # folder): whatever is in there cannot be run by this user either.
+        return False
     return True
 
 
