@@ -247,7 +247,11 @@ def _offload(
             k += 1
         on_gpu = sum(need.layers[:k]) + fixed_gpu
         in_ram = (
-            need.weights + need.kv - sum(need.layers[:k]) + need.overheads.cpu_compute + process
+            need.weights
+            + need.kv
+            - sum(need.layers[:k])
+            + need.overheads.ram_compute_offload
+            + process
         )
         if k == 0 or in_ram > ram:
             return None

@@ -227,7 +227,9 @@ def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     if pl.verdict == "cpu" or (unplaced and not gpu_capable):
         overhead = over.cpu_compute + over.cpu_process
     elif pl.verdict == "offload":
-        overhead = over.gpu_per_device + over.gpu_compute + over.cpu_compute + over.cpu_process
+        overhead = (
+            over.gpu_per_device + over.gpu_compute + over.ram_compute_offload + over.cpu_process
+        )
     else:
         overhead = (over.gpu_per_device + over.gpu_compute) * max(1, len(pl.gpus))
     lines = [f"weights: {format_bytes(e.weights.bytes)}, {e.weights.how}"]

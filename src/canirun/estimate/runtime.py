@@ -9,7 +9,7 @@ buffers, activations) is computed here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from canirun.catalog.schema import Arch, Backend, Framework, Model, Variant
 from canirun.estimate.results import Workload
@@ -32,6 +32,23 @@ TORCH_CUDA_CONTEXT_SOURCE = "https://github.com/pytorch/pytorch/pull/86509"
 # PyTorch: an estimate.
 GGML_PROCESS_RAM = 128 * MIB
 TORCH_PROCESS_RAM = 1024 * MIB
+# A llama.cpp LLM process besides its printed buffers, measured with the context filled
+# (tests/reference/llamacpp-measured.toml, [[peak_rss]]): 43 MiB is `import llama_cpp` with the
+# backend initialised ([[baseline_rss]]); the vocabulary (token strings, scores, the
+# token-to-id map, the piece cache) adds about 140 bytes a token (128k-256k vocabularies
+# measured); loading leaves about 0.5 MiB of allocator slack a layer (2- and 16-layer files;
+# files whose weights are repacked, Q4_0 and Q4_K, need ~5 MiB more than Q8_0 and F16). The
+# base is rounded up over the few MiB of allocator noise between loads of one file.
+LLAMACPP_PROCESS_BASE = 48 * MIB
+LLAMACPP_PROCESS_PER_TOKEN = 140
+LLAMACPP_PROCESS_PER_LAYER = MIB // 2
+# llama-cpp-python's llama_batch: llama_batch_init(n_batch, 0, n_ctx) mallocs an n_ctx-long
+# seq_id array for each of n_batch tokens, and the allocator writes one page of each.
+LLAMACPP_BATCH = 2048
+LLAMACPP_FFN_FRAGMENTED = 3.5
+PAGE = 4096
+LLAMACPP_PROCESS_PER_TOKEN = 140
+LLAMACPP_PROCESS_PER_LAYER = MIB // 2
 
 GGML_FRAMEWORKS = frozenset({"llama.cpp", "ollama", "text-generation-webui", "whisper.cpp"})
 
@@ -53,6 +70,14 @@ class Overheads:
     # gpu_per_device on each GPU backend (backends.toml): its context plus the
     # framework's reserves for that backend. gpu_per_device itself is CUDA's.
     by_backend: tuple[tuple[str, int], ...] = ()
+    # cpu_compute when a GPU takes part (GPU + RAM): llama.cpp then puts the CPU's compute
+    # buffer in the first GPU's pinned host buffer type, all of it resident (src/llama-context.cpp,
+    # "use the host buffer of the first device CPU"). None: cpu_compute.
+    cpu_compute_offload: int | None = None
+
+    @property
+    def ram_compute_offload(self) -> int:
+        return self.cpu_compute if self.cpu_compute_offload is None else self.cpu_compute_offload
 
 
 def gpu_reserve(framework: Framework, backend: str) -> int:
@@ -77,6 +102,20 @@ def _reserves(framework: Framework) -> tuple[int, int, list[str]]:
     return sum(o.amount_bytes for o in gpu), sum(o.amount_bytes for o in cpu), lines
 
 
+def _llamacpp_phases(arch: Arch, ctx: int, flash: bool) -> tuple[int, int, int]:
+    """The live sets of llama.cpp's three graph phases for one n_ubatch: attention, FFN,
+    and the f32 logits of n_ubatch outputs (the worst batch the allocator reserves for)."""
+    ub = LLAMA_CPP_UBATCH
+    kv_dim = arch.kv_heads * arch.effective_head_dim
+    ffn = ub * 4 * (3 * arch.intermediate + 4 * arch.hidden)
+    logits = ub * arch.vocab * 4 + ub * arch.hidden * 8
+    if flash:
+        attention = ub * ctx * 2 + ffn
+    else:
+        attention = ub * ctx * (arch.heads + 1) * 4 + ub * 4 * (5 * arch.hidden + 2 * kv_dim)
+    return attention, ffn, logits
+
+
 def llamacpp_compute_buffer(arch: Arch, context: int, sequences: int, flash: bool) -> int:
     """llama.cpp's compute buffer reservation for one device.
 
@@ -89,16 +128,99 @@ def llamacpp_compute_buffer(arch: Arch, context: int, sequences: int, flash: boo
     flash attention on and off (tests/reference/llamacpp-measured.toml): median
     error under 1 %, worst 8.5 % (9 MiB) low, at 512 tokens.
     """
-    ub = LLAMA_CPP_UBATCH
-    ctx = context * sequences
-    kv_dim = arch.kv_heads * arch.effective_head_dim
-    ffn = ub * 4 * (3 * arch.intermediate + 4 * arch.hidden)
-    logits = ub * arch.vocab * 4 + ub * arch.hidden * 8
-    if flash:
-        attention = ub * ctx * 2 + ffn
-    else:
-        attention = ub * ctx * (arch.heads + 1) * 4 + ub * 4 * (5 * arch.hidden + 2 * kv_dim)
+    attention, ffn, logits = _llamacpp_phases(arch, context * sequences, flash)
     return max(attention, logits, ffn) + arch.vocab * 4 * sequences  # + the output buffer
+
+
+def _fragmented_attention_ffn(arch: Arch, ctx: int) -> int:
+    """Without flash attention, the pages the attention and FFN of one layer reach together.
+
+    ggml-alloc frees the f32 score matrix (ub x n_ctx x heads) after the product with V and
+    places the FFN's intermediate-wide tensors (gate, up, their product) in that hole only as
+    far as they fit; the rest go beyond the layer's other tensors. Where the scores are no
+    larger than the FFN (few heads, short contexts: Gemma-2-2B widths at 2k wrote 20 MiB past
+    both phases) the extent is about the other tensors + 3.5 intermediate-wide tensors (fitted,
+    and kept monotonic in n_ctx rather than following the allocator's saw-tooth).
+    """
+    ub = LLAMA_CPP_UBATCH
+    kv_dim = arch.kv_heads * arch.effective_head_dim
+    others = ub * 4 * (5 * arch.hidden + 2 * kv_dim) + ub * ctx * 4  # + the f32 mask
+    scores = ub * ctx * arch.heads * 4
+    wide = ub * arch.intermediate * 4
+    return others + max(scores, round(LLAMACPP_FFN_FRAGMENTED * wide))
+
+
+def llamacpp_cpu_resident(arch: Arch, context: int, sequences: int, flash: bool) -> tuple[int, int]:
+    """What of the compute buffer a filled context really writes on the CPU, and the CPU
+    backend's work buffer: (compute as touched, work buffer).
+
+    The reservation is malloc'd, so on the CPU only the pages a graph writes become
+    resident (on a GPU the whole reservation is allocated: see llamacpp_compute_buffer).
+    Generating asks for the logits of one position per sequence (llama_batch.logits), so the
+    n_ubatch x vocabulary logits block the allocator reserves for is never written; a filled
+    context does write the whole attention phase (the last ubatch attends over all n_ctx
+    cells) and the FFN. The work buffer (ggml-cpu.c, ggml_graph_plan; kept between graphs)
+    holds each matrix product's activations converted to the weights' dot type: without flash
+    attention the largest is the softmaxed scores (n_ubatch x n_ctx x heads) made f16 for the
+    product with the f16 V cache; with it, the FFN input, at most 2 bytes (f16) a value.
+    Held to peak resident memory measured with the context filled
+    (tests/reference/llamacpp-measured.toml, [[peak_rss]]).
+    """
+    ub, ctx = LLAMA_CPP_UBATCH, context * sequences
+    attention, _, _ = _llamacpp_phases(arch, ctx, flash)
+    # The FFN as it runs: gate, up and their fused SwiGLU product (3 x intermediate) beside
+    # about three hidden-wide tensors (the residual, its norm, the output), f32; the
+    # reservation's fit above allows four hidden-wide ones.
+    ffn = ub * 4 * (3 * arch.intermediate + 3 * arch.hidden)
+    if flash:
+        # The mask: llama.cpp writes it in f32 (ub x n_ctx, llm_graph_input_attn_kv) and casts
+        # it to f16 for ggml_flash_attn_ext; the f16 copy is live through every layer.
+        attention = ub * ctx * (4 + 2) + ffn
+    if not flash:
+        attention = max(attention, _fragmented_attention_ffn(arch, ctx))
+    touched = max(attention, ffn) + arch.vocab * 4 * sequences  # + the output buffer
+    work = ub * max(arch.intermediate, arch.hidden) * 2
+    if not flash:
+        work = max(work, ub * ctx * arch.heads * 2)
+    return touched, work
+
+
+def llamacpp_process_ram(arch: Arch) -> int:
+    """The llama.cpp process in RAM besides its printed buffers: the runtime and Python
+    binding, the vocabulary, and allocator slack left from loading."""
+    return (
+        LLAMACPP_PROCESS_BASE
+        + arch.vocab * LLAMACPP_PROCESS_PER_TOKEN
+        + arch.layers * LLAMACPP_PROCESS_PER_LAYER
+    )
+
+
+def _llamacpp_overheads(
+    framework: Framework, arch: Arch, workload: Workload, backends: tuple[Backend, ...]
+) -> Overheads:
+    seqs, ctx, flash = workload.sequences, workload.context_tokens, workload.flash_attention
+    reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
+    touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
+    batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
+    process = llamacpp_process_ram(arch) + batch
+    fa = "on" if flash else "off"
+    lines = [
+        f"compute buffer: {format_bytes(reserved)} reserved per GPU (llama.cpp, n_ubatch "
+        f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)",
+        f"compute buffer on the CPU: {format_bytes(touched)} of it written at a full context"
+        + (
+            f" (the n_ubatch-wide logits block, {format_bytes(reserved - touched)}, is reserved "
+            "but never written: generation asks for one position's logits)"
+            if reserved > touched
+            else ""
+        )
+        + f", plus the CPU backend's {format_bytes(work)} work buffer",
+        f"process baseline: {format_bytes(process)} in RAM (runtime, bindings, a "
+        f"{arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's batch; "
+        "measured)",
+    ]
+    over = _overheads(framework, True, reserved, touched + work, lines, backends, process)
+    return replace(over, cpu_compute_offload=reserved + work)
 
 
 def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
@@ -124,6 +246,7 @@ def _overheads(
     cpu_compute: int,
     lines: list[str],
     backends: tuple[Backend, ...] = (),
+    process_ram: int | None = None,
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent ``compute``."""
@@ -156,7 +279,7 @@ def _overheads(
         gpu_per_device=context + reserve,
         gpu_compute=compute,
         cpu_compute=cpu_compute,
-        cpu_process=process + cpu_extra,
+        cpu_process=(process if process_ram is None else process_ram) + cpu_extra,
         gpu_fraction=fraction,
         lines=tuple(all_lines),
         by_backend=by_backend,
@@ -172,21 +295,7 @@ def llm_overheads(
 ) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
-        compute = llamacpp_compute_buffer(
-            arch, workload.context_tokens, seqs, workload.flash_attention
-        )
-        # Without flash attention the CPU backend also keeps an f16 copy of the
-        # attention scores outside the printed buffer: resident memory at a full
-        # context was ~200 MiB above the buffers for a 1B model at 4k (measured).
-        scratch = 0
-        if not workload.flash_attention:
-            scratch = LLAMA_CPP_UBATCH * workload.context_tokens * seqs * arch.heads * 2
-        fa = "on" if workload.flash_attention else "off"
-        line = (
-            f"compute buffer: {format_bytes(compute)} (llama.cpp, n_ubatch "
-            f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
-        )
-        return _overheads(framework, True, compute, compute + scratch, [line], backends)
+        return _llamacpp_overheads(framework, arch, workload, backends)
     if framework.id == "vllm":
         tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
     else:
