@@ -117,7 +117,7 @@ def test_peak_rss_set_covers_the_issue_17_conditions() -> None:
     from tests.llamacpp_peak import peak_rows
 
     rows = peak_rows()
-    assert {r["n_ctx"] for r in rows} >= {512, 2048, 4096}
+    assert {r["n_ctx"] for r in rows} >= {512, 2048, 4096, 8192}
     assert {r["flash_attn"] for r in rows} == {False, True}
     assert {r["kv_type"] for r in rows} == {"f16", "q8_0"}
     assert {r["precision"] for r in rows} >= {"Q4_K_M", "Q8_0"}

@@ -227,3 +227,16 @@ def test_cluster_folder_without_reports_or_with_twins(tmp_path: Path) -> None:
     twins = runner.invoke(app, ["check", "llama", "--cluster", str(tmp_path)])
     assert twins.exit_code == 2
     assert "two reports for 'a'" in twins.stderr
+
+
+def test_mla_latent_cache_is_replicated_on_every_tp_rank() -> None:
+    short = _check("deepseek v3", "--gpu", "8x H100 80GB", "--nodes", "2", "-p", "fp8")
+    long = _check(
+        "deepseek v3", "--gpu", "8x H100 80GB", "--nodes", "2", "-p", "fp8", "--ctx", "65536"
+    )
+    (a,), (b,) = short["results"], long["results"]  # type: ignore[misc]
+    assert a["verdict"] == b["verdict"] == "multi-node"
+    # 70,272 B per token over 61 layers; a stage of 30-31 layers keeps its share whole
+    # on each GPU: 16x the context adds at least 61,440 tokens x 70,272 B x 30/61.
+    grown = b["parallel"]["per_gpu_bytes"] - a["parallel"]["per_gpu_bytes"]
+    assert grown >= 61_440 * 70_272 * 30 // 61

@@ -85,7 +85,7 @@ def _root(
 ) -> None:
     """Which AI models and serving frameworks can this machine host, and how?
 
-    Exit codes: 0 success; 1 a `check --require/--min-tps` gate was not met;
+    Exit codes: 0 success; 1 a --require/--min-tps gate (check, scan) was not met;
     2 bad input or usage; 130 interrupted; 141 the output pipe was closed.
     """
 
@@ -186,8 +186,12 @@ ClusterOpt = Annotated[
 
 def _catalog(extra: list[Path] | None) -> Any:
     from canirun.catalog import load_catalog
+    from canirun.errors import one_line
 
-    return load_catalog(tuple(str(p) for p in extra or ()))
+    catalog = load_catalog(tuple(str(p) for p in extra or ()))
+    for warning in catalog.warnings:
+        typer.echo(one_line(f"canirun: warning: {warning}"), err=True)
+    return catalog
 
 
 def _setup(
@@ -244,21 +248,32 @@ def _setup(
 
 
 def _json_text(report: Any) -> str:
-    import json
+    from canirun import jsonsafe
 
-    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    return jsonsafe.dumps(report.model_dump(mode="json"), indent=2) + "\n"
+
+
+HardwareOutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Also write the JSON report to FILE, atomically."),
+]
+FleetOutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Write the matrix to FILE (in --format), atomically, not stdout."
+    ),
+]
 
 
 @app.command()
 def hardware(
     as_json: JsonFlag = False,
-    output: OutputOpt = None,
+    output: HardwareOutputOpt = None,
     hardware_file: HardwareOpt = None,
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
-    import json
-
+    from canirun import jsonsafe
     from canirun.catalog.loader import shipped_detect_specs
     from canirun.envelope import envelope
     from canirun.hardware import load_host
@@ -271,7 +286,7 @@ def hardware(
         from canirun.estimate.capacity import with_published_figures
 
         host = with_published_figures(host, load_catalog().gpus)
-    text = json.dumps(envelope(host, "hardware"), indent=2, ensure_ascii=False) + "\n"
+    text = jsonsafe.dumps(envelope(host, "hardware"), indent=2) + "\n"
     if output is not None:
         write_atomic(output, text)
     if as_json:
@@ -306,7 +321,6 @@ def _deliver(
     as_json: bool,
     output: Path | None,
     github_summary: bool,
-    level: str | None,
     text: Any,
 ) -> None:
     """Render the report in the chosen format to stdout, --output and the job summary."""
@@ -328,7 +342,7 @@ def _deliver(
     rendered = {
         "json": lambda: _json_text(report),
         "markdown": lambda: ci_formats.render_markdown(report),
-        "junit": lambda: ci_formats.render_junit(report, level),
+        "junit": lambda: ci_formats.render_junit(report),
         "text": text,
     }
     body = rendered[chosen]()
@@ -370,21 +384,23 @@ def scan(
         str | None,
         typer.Option(
             "--require",
-            help="For --format junit: each model fails below this placement (gpu, multi-gpu, "
-            "offload, cpu). The exit code stays 0: gate with `canirun check`.",
+            help="Gate: the worst acceptable placement (gpu, multi-gpu, offload, cpu). Exit 1 "
+            "when no model runs that well, in every format; in JUnit each model below it fails.",
         ),
     ] = None,
 ) -> None:
     """Rate every model in the catalog for this machine, grouped by category."""
     from canirun import options
 
-    level = options.gate_flag(require, None, False).level
+    gate = options.gate_flag(require, None, False)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
     from canirun.output import scan_text
     from canirun.output.hardware_text import render_hardware
 
-    report, _ = scan_report(host, catalog, opts, ram_bandwidth=bandwidth, cluster=members)
+    report, _ = scan_report(
+        host, catalog, opts, ram_bandwidth=bandwidth, cluster=members, gate=gate
+    )
 
     def text() -> str:
         return (
@@ -392,6 +408,7 @@ def scan(
             + scan_text.render_summary(report, colour=scan_text.use_colour())
             + scan_text.render_frameworks(report.frameworks)
             + scan_text.render_assumptions(report.assumptions)
+            + scan_text.render_requirement(report)
         )
 
     _deliver(
@@ -400,9 +417,10 @@ def scan(
         as_json=as_json,
         output=output,
         github_summary=github_summary,
-        level=level,
         text=text,
     )
+    if report.requirement_met is False:
+        raise typer.Exit(EXIT_UNMET)
 
 
 _COMMON = (
@@ -510,7 +528,6 @@ def check(
         as_json=as_json,
         output=output,
         github_summary=github_summary,
-        level=gate.level,
         text=lambda: render_check(report, explain=explain, colour=use_colour()),
     )
     if report.requirement_met is False:
@@ -526,7 +543,12 @@ CategoryOpt = Annotated[
 ]
 TaskOpt = Annotated[str | None, typer.Option("--task", help="e.g. text-generation, embeddings.")]
 LocalOpt = Annotated[
-    bool, typer.Option("--local", help="Only models whose weights can be run here.")
+    bool,
+    typer.Option(
+        "--local",
+        help="Only models whose weights can be downloaded (open, or on request) to run "
+        "locally; whether this machine can run them: `canirun scan`.",
+    ),
 ]
 ApiOpt = Annotated[bool, typer.Option("--api", help="Only models used through an API.")]
 
@@ -624,13 +646,15 @@ def fleet(
     fmt: Annotated[
         str, typer.Option("--format", help="markdown (default), csv, json or html.")
     ] = "markdown",
-    output: OutputOpt = None,
+    output: FleetOutputOpt = None,
     category: CategoryOpt = None,
 ) -> None:
     """Merge scan/check reports from many machines into one model x machine matrix.
 
-    A machine is its hostname plus its hashed machine id; its newest report wins.
-    Unreadable or foreign files are skipped with a warning and counted.
+    A machine is its hostname plus its hashed machine id: its newest full scan is
+    the base, newer checks update the models they rated. What-if reports
+    (--gpu/--vram/--ram), unreadable and foreign files are skipped with a warning
+    and counted.
     """
     from canirun.fleet import expand, merge
     from canirun.output import fleet_formats
@@ -639,8 +663,12 @@ def fleet(
     if fmt not in FLEET_FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FLEET_FORMATS)}")
     merged = merge(expand(paths))
+    from canirun.errors import one_line
+
     for skipped in merged.skipped:
-        typer.echo(f"canirun: warning: skipped {skipped.file}: {skipped.reason}", err=True)
+        typer.echo(
+            one_line(f"canirun: warning: skipped {skipped.file}: {skipped.reason}"), err=True
+        )
     if not merged.machines:
         raise InputError(f"fleet: none of the {len(merged.skipped)} files is a readable report")
     report = fleet_formats.fleet_report(merged)
@@ -672,7 +700,7 @@ def fleet(
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schema of canirun's reports (hardware, scan, check)."""
+    """Print the JSON Schema of every JSON canirun writes (reports, fleet, listings)."""
     import json
 
     from canirun.output.files import emit

@@ -23,12 +23,16 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def envelope(host: Host, kind: str, created_at: str | None = None) -> dict[str, Any]:
+def envelope(
+    host: Host, kind: str, created_at: str | None = None, *, partial: bool = False
+) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": kind,
         "tool": {"name": "canirun", "version": __version__},
         "created_at": created_at or now_utc(),
+        "basis": host.basis,
+        "partial": partial,
         "machine": to_jsonable(host.machine),
         "hardware": to_jsonable(host.hardware),
         "probe_issues": [to_jsonable(i) for i in host.issues],

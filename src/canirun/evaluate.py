@@ -29,6 +29,7 @@ from canirun.report import Assumptions, CheckReport, ClusterInfo, ClusterNodeInf
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
+NO_GATE = Gate()
 if TYPE_CHECKING:
     from canirun.hardware.cluster import Cluster
 
@@ -165,16 +166,31 @@ def _scan_data(
     ram_bandwidth: int | None,
     refs: Iterable[VariantRef] | None,
     kind: str,
+    gate: Gate,
     cluster: Cluster | None = None,
     per_ref: dict[str, Options] | None = None,
 ) -> tuple[dict[str, object], list[Rated]]:
+    from canirun.options import meets
+
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
+    met = None
+    if gate.active:
+        # The gate is decided here, once: the exit code and every format (JUnit too) agree.
+        rated = [
+            replace(r, summary=replace(r.summary, requirement_met=meets(r.results, gate)))
+            for r in rated
+        ]
+        verdicts = [bool(r.summary.requirement_met) for r in rated]
+        met = all(verdicts) if gate.every else any(verdicts)
     data = {
-        **envelope(host, kind),
+        # A check, or a scan limited to some precisions or one framework, is partial.
+        **envelope(host, kind, partial=kind == "check" or bool(opts.precisions or opts.framework)),
         "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
+        "requirement": gate.describe("model of the catalog" if kind == "scan" else "matched model"),
+        "requirement_met": met,
         "results": [res for r in rated for res in r.results],
     }
     return data, rated
@@ -186,9 +202,10 @@ def scan_report(
     opts: Options,
     *,
     ram_bandwidth: int | None = None,
+    gate: Gate = NO_GATE,
     cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", cluster)
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster)
     return ScanReport.model_validate(data), rated
 
 
@@ -230,17 +247,19 @@ def check_report(
     ram_bandwidth: int | None = None,
     cluster: Cluster | None = None,
 ) -> tuple[CheckReport, list[Rated]]:
-    from canirun.options import meets
-
     matched = resolve_queries(queries, catalog)
     refs = [m.ref for _, m in matched]
     data, rated = _scan_data(
-        host, catalog, opts, ram_bandwidth, refs, "check", cluster, _named_precisions(matched, opts)
+        host,
+        catalog,
+        opts,
+        ram_bandwidth,
+        refs,
+        "check",
+        gate,
+        cluster,
+        _named_precisions(matched, opts),
     )
-    met = None
-    if gate.active:
-        verdicts = [meets(r.results, gate) for r in rated]
-        met = all(verdicts) if gate.every else any(verdicts)
     report = CheckReport.model_validate(
         {
             **data,
@@ -255,8 +274,6 @@ def check_report(
                 }
                 for q, m in matched
             ],
-            "requirement": gate.describe(),
-            "requirement_met": met,
         }
     )
     return report, rated

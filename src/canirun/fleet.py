@@ -2,7 +2,10 @@
 
 Lab admins keep one JSON report per machine (CI artifacts); ``canirun fleet``
 reads files, folders and globs of them. A machine is its hostname plus its
-hashed machine id; the newest report per machine wins. A file that is not a
+hashed machine id; its newest full scan is the base, and newer partial reports
+(a check, a scan limited by --precision/--framework) update the models they
+rated; what-if reports (--gpu/--vram/--ram) describe no real machine and are
+skipped. A file that is not a
 readable canirun scan report (corrupt, truncated, foreign, another major schema
 version) is skipped with a reason and counted: one bad file never aborts the
 merge. Only what the matrix needs is kept from each report, so memory stays
@@ -12,7 +15,6 @@ flat however many reports are read.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from canirun import jsonsafe
 from canirun.envelope import SCHEMA_VERSION
 from canirun.errors import InputError
 
@@ -52,6 +55,7 @@ class MachineReport:
     gpus: tuple[str, ...]
     models: dict[str, tuple[str, str]]  # model_id -> (name, category)
     cells: dict[str, Cell]
+    partial: bool = False  # a check, or a scan of part of the catalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class Fleet:
     machines: list[MachineReport] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     superseded: int = 0  # older reports of a machine that has a newer one
+    partial_merged: int = 0  # partial reports whose models updated a machine's column
 
     @property
     def models(self) -> list[tuple[str, str, str]]:
@@ -105,9 +110,13 @@ def _get(data: Any, *keys: str, kind: type | tuple[type, ...] = object) -> Any:
         if not isinstance(value, dict) or key not in value:
             raise _Foreign(f"no {'.'.join(keys)}")
         value = value[key]
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
         raise _Foreign(f"{'.'.join(keys)} has the wrong type")
     return value
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, Cell]]:
@@ -123,12 +132,15 @@ def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, 
             verdict=_get(row, "verdict", kind=str),
             precision=row.get("precision") if isinstance(row.get("precision"), str) else None,
             framework=row.get("framework") if isinstance(row.get("framework"), str) else None,
-            tokens_per_second=float(tps) if isinstance(tps, (int, float)) else None,
+            tokens_per_second=float(tps)
+            if isinstance(tps, (int, float)) and not isinstance(tps, bool)
+            else None,
         )
     return models, cells
 
 
 _RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[')
+_NON_FINITE = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)|\d[eE][+-]?\d{3}")
 
 
 def _without_results(raw: bytes) -> Any | None:
@@ -148,7 +160,7 @@ def _without_results(raw: bytes) -> Any | None:
     if not head.endswith(b","):
         return None
     try:
-        data = json.loads(head[:-1] + b"}")
+        data = jsonsafe.loads(head[:-1] + b"}")
     except (ValueError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) and "summary" in data else None
@@ -158,12 +170,14 @@ def _load(raw: bytes) -> Any:
     # Only canirun's own layout (indent 2) takes the fast path, and only when the
     # file ends where that layout closes the last result, `results` and the report:
     # "    }", a top-level "  ]" then "}". Anything else, a truncated file included
-    # (even one that happens to end in "  ]\n}"), is parsed whole.
-    if raw.rstrip().endswith(b"\n    }\n  ]\n}"):
+    # (even one that happens to end in "  ]\n}"), is parsed whole. A bare NaN/Infinity
+    # or a float past its range in the skipped part would go unseen: anything that
+    # looks like one sends the file to the strict full parse.
+    if raw.rstrip().endswith(b"\n    }\n  ]\n}") and not _NON_FINITE.search(raw):
         data = _without_results(raw)
         if data is not None:
             return data
-    return json.loads(raw)
+    return jsonsafe.loads(raw)  # NaN and Infinity are not JSON: such a file is skipped
 
 
 def read_report(path: Path) -> MachineReport | Skipped:
@@ -185,6 +199,10 @@ def read_report(path: Path) -> MachineReport | Skipped:
         kind = _get(data, "kind", kind=str)
         if kind not in ("scan", "check"):
             raise _Foreign(f"a {kind!r} report has no model results (use scan or check)")
+        if data.get("basis") == "what-if":
+            return Skipped(str(path), "a what-if report (--gpu/--vram/--ram): not a real machine")
+        partial = data.get("partial")
+        partial = kind == "check" if not isinstance(partial, bool) else partial
         hostname = _get(data, "machine", "hostname", kind=(str, type(None))) or "unknown host"
         machine_id = _get(data, "machine", "id", kind=(str, type(None)))
         gpus = tuple(
@@ -206,6 +224,7 @@ def read_report(path: Path) -> MachineReport | Skipped:
             gpus=gpus,
             models=models,
             cells=cells,
+            partial=partial,
         )
     except _Foreign as exc:
         return Skipped(str(path), f"not a canirun scan report: {exc}")
@@ -221,17 +240,50 @@ def _read_all(paths: list[Path], workers: int | None) -> list[MachineReport | Sk
 
 def merge(paths: list[Path], *, workers: int | None = None) -> Fleet:
     fleet = Fleet()
-    newest: dict[str, MachineReport] = {}
+    by_machine: dict[str, list[MachineReport]] = {}
     for item in _read_all(paths, workers):
         if isinstance(item, Skipped):
             fleet.skipped.append(item)
-            continue
-        current = newest.get(item.key)
-        if current is None:
-            newest[item.key] = item
-            continue
-        fleet.superseded += 1
-        if (item.created_at, item.file) > (current.created_at, current.file):
-            newest[item.key] = item
-    fleet.machines = sorted(newest.values(), key=lambda m: m.hostname)
+        else:
+            by_machine.setdefault(item.key, []).append(item)
+    merged = [_combine(reports, fleet) for reports in by_machine.values()]
+    fleet.machines = sorted(merged, key=lambda m: m.hostname)
     return fleet
+
+
+def _combine(reports: list[MachineReport], fleet: Fleet) -> MachineReport:
+    """One machine's column: its newest full scan, updated by newer partial reports.
+
+    A check of one model must not empty the column a full scan filled; without
+    any full scan, the partial reports are merged oldest first.
+    """
+    reports.sort(key=lambda r: (r.created_at, r.file))
+    full = [r for r in reports if not r.partial]
+    base = full[-1] if full else reports[0]
+    newer = [
+        r for r in reports if r.partial and (r.created_at, r.file) > (base.created_at, base.file)
+    ]
+    used = 1 + len(newer)
+    fleet.superseded += len(reports) - used
+    fleet.partial_merged += len(newer) + (1 if base.partial else 0)
+    if not newer:
+        return base
+    models, cells = dict(base.models), dict(base.cells)
+    for r in newer:
+        models.update(r.models)
+        cells.update(r.cells)
+    last = newer[-1]
+    return MachineReport(
+        key=base.key,
+        hostname=last.hostname,
+        machine_id=last.machine_id,
+        created_at=last.created_at,
+        file=last.file,
+        schema_version=last.schema_version,
+        cpu=last.cpu,
+        ram_bytes=last.ram_bytes,
+        gpus=last.gpus,
+        models=models,
+        cells=cells,
+        partial=base.partial,
+    )

@@ -7,6 +7,8 @@ Every bad value becomes an ``InputError`` that names the flag. Kept apart from
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,6 @@ from pathlib import Path
 from canirun.catalog.loader import Catalog
 from canirun.errors import InputError
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import KV_BYTES
 from canirun.estimate.rate import Options
 from canirun.estimate.results import RUNNABLE, Result, Workload, rank
 from canirun.hardware.model import Host
@@ -24,15 +25,26 @@ from canirun.whatif import WhatIf
 REQUIRE_LEVELS = ("gpu", "multi-gpu", "multi-node", "offload", "cpu")
 
 
+SIZE_FORMS = "a number and a unit: 24GB, 16GiB, 512MiB (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+RATE_FORMS = "a number and a unit per second: 80GB/s, 3.35TB/s, 500MB/s"
+# Below these, a figure is a typo (a missing unit), not a machine.
+MIN_MEMORY = 2**20
+MIN_BANDWIDTH = 10**6
+_HAS_UNIT = re.compile(r"[a-zA-Z]\s*(/\s*s)?\s*$")
+
+
 def size_flag(flag: str, text: str | None) -> int | None:
+    """A memory size from a flag: a unit is required (`--ram 64` is not 64 bytes)."""
     if text is None:
         return None
+    if not _HAS_UNIT.search(text):
+        raise InputError(f"{flag}: {text!r} has no unit; write {SIZE_FORMS}")
     try:
         value = parse_size(text)
     except ValueError as exc:
         raise InputError(f"{flag}: {exc}") from None
-    if value <= 0:
-        raise InputError(f"{flag}: {text!r} must be more than zero")
+    if value < MIN_MEMORY:
+        raise InputError(f"{flag}: {text!r} is less than 1 MiB; write {SIZE_FORMS}")
     return value
 
 
@@ -42,12 +54,14 @@ def bandwidth_flag(text: str | None) -> tuple[bool, int | None]:
         return True, None
     if text.strip().lower() == "off":
         return False, None
+    if not _HAS_UNIT.search(text):
+        raise InputError(f"--ram-bandwidth: {text!r} has no unit; write {RATE_FORMS}, or off")
     try:
         value = parse_rate(text) if "/" in text else parse_size(text)
     except ValueError as exc:
-        raise InputError(f"--ram-bandwidth: {exc}") from None
-    if value <= 0:
-        raise InputError(f"--ram-bandwidth: {text!r} must be more than zero")
+        raise InputError(f"--ram-bandwidth: {exc}; write {RATE_FORMS}") from None
+    if value < MIN_BANDWIDTH:
+        raise InputError(f"--ram-bandwidth: {text!r} is less than 1 MB/s; write {RATE_FORMS}")
     return False, value
 
 
@@ -79,10 +93,15 @@ def framework_flag(text: str | None, catalog: Catalog) -> str | None:
     raise InputError(f"--framework: unknown framework {text!r}{hint}")
 
 
+# What --kv-cache may ask for: f16 is each runtime's default 16-bit cache (fp32 with
+# fp32 weights); the rest must be a type the framework offers (frameworks.toml).
+KV_CHOICES = ("f16", "q8_0", "q4_0", "fp8")
+
+
 def kv_flag(text: str) -> str:
     value = text.strip().lower()
-    if value not in KV_BYTES:
-        raise InputError(f"--kv-cache: {text!r} is not one of {', '.join(KV_BYTES)}")
+    if value not in KV_CHOICES:
+        raise InputError(f"--kv-cache: {text!r} is not one of {', '.join(KV_CHOICES)}")
     return value
 
 
@@ -98,7 +117,7 @@ class Gate:
     def active(self) -> bool:
         return self.level is not None or self.min_tps is not None
 
-    def describe(self) -> str | None:
+    def describe(self, of: str = "matched model") -> str | None:
         if not self.active:
             return None
         parts = []
@@ -106,15 +125,15 @@ class Gate:
             parts.append(f"runs at {self.level} or better")
         if self.min_tps is not None:
             parts.append(f"at least {self.min_tps:g} tokens/s (low estimate)")
-        scope = "every matched model" if self.every else "at least one matched model"
+        scope = f"every {of}" if self.every else f"at least one {of}"
         return f"{scope} {' and '.join(parts)}"
 
 
 def gate_flag(require: str | None, min_tps: float | None, every: bool) -> Gate:
     if require is not None and require not in REQUIRE_LEVELS:
         raise InputError(f"--require: {require!r} is not one of {', '.join(REQUIRE_LEVELS)}")
-    if min_tps is not None and min_tps <= 0:
-        raise InputError("--min-tps: must be more than zero")
+    if min_tps is not None and not (math.isfinite(min_tps) and min_tps > 0):
+        raise InputError(f"--min-tps: {min_tps!r} must be a finite number more than zero")
     if every and require is None and min_tps is None:
         raise InputError("--all only applies together with --require or --min-tps")
     return Gate(require, min_tps, every)
@@ -177,11 +196,15 @@ def workload(
 def rate_options(
     wl: Workload, precisions: Sequence[str], framework: str | None, catalog: Catalog
 ) -> Options:
-    return Options(
-        workload=wl,
-        precisions=precision_flag(precisions),
-        framework=framework_flag(framework, catalog),
-    )
+    chosen = framework_flag(framework, catalog)
+    fw = catalog.framework_by_id.get(chosen or "")
+    decodes = fw is not None and bool({"llm", "vlm"} & set(fw.serves))
+    if fw is not None and decodes and wl.kv_cache_type not in ("f16", *fw.kv_cache_types):
+        offered = ", ".join(dict.fromkeys(("f16", *fw.kv_cache_types)))
+        raise InputError(
+            f"--kv-cache: {fw.name} has no {wl.kv_cache_type} KV cache (it offers {offered})"
+        )
+    return Options(workload=wl, precisions=precision_flag(precisions), framework=chosen)
 
 
 def host_for(

@@ -36,6 +36,16 @@ class Report(_Strict):
     created_at: str = Field(
         pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", description="UTC, ISO-8601"
     )
+    basis: Literal["probe", "file", "what-if"] = Field(
+        "probe",
+        description="probe: this machine as probed; file: a machine read from --hardware; "
+        "what-if: hardware changed by --gpu/--vram/--ram (no real machine)",
+    )
+    partial: bool = Field(
+        False,
+        description="true when only part of the catalog was rated (check, --precision, "
+        "--framework): not the whole picture of the machine",
+    )
     machine: Machine
     hardware: Hardware
     probe_issues: tuple[ProbeIssue, ...] = ()
@@ -82,6 +92,8 @@ class ScanReport(Report):
     assumptions: Assumptions
     frameworks: tuple[FrameworkStatus, ...] = ()
     summary: tuple[Summary, ...] = ()
+    requirement: str | None = Field(None, description="the --require/--min-tps gate, if any")
+    requirement_met: bool | None = None
     results: tuple[Result, ...] = ()
 
 
@@ -106,8 +118,6 @@ class CheckReport(ScanReport):
 
     query: tuple[str, ...]
     matches: tuple[MatchInfo, ...] = ()
-    requirement: str | None = Field(None, description="the --require/--min-tps gate, if any")
-    requirement_met: bool | None = None
 
 
 class CatalogListing(_Strict):
@@ -135,6 +145,8 @@ class FrameworkListing(_Strict):
 
 
 class GpuListing(_Strict):
+    """`canirun gpus --json`: the GPU table behind --gpu, with sources."""
+
     schema_version: str = SCHEMA_VERSION
     kind: Literal["gpus"] = "gpus"
     tool: Tool
@@ -151,6 +163,9 @@ class FleetMachine(_Strict):
     cpu: str | None
     ram_bytes: int | None
     gpus: tuple[str, ...]
+    partial: bool = Field(
+        False, description="true when only partial reports (checks) filled this column"
+    )
 
 
 class FleetCell(_Strict):
@@ -186,19 +201,31 @@ class FleetReport(_Strict):
     superseded: int = Field(
         0, description="older reports replaced by a newer one of the same machine"
     )
+    partial_merged: int = Field(
+        0, description="partial reports (checks) merged into a machine's column"
+    )
 
 
 AnyReport = Annotated[
-    HardwareReport | ScanReport | CheckReport | FleetReport, Field(discriminator="kind")
+    HardwareReport
+    | ScanReport
+    | CheckReport
+    | FleetReport
+    | CatalogListing
+    | FrameworkListing
+    | GpuListing,
+    Field(discriminator="kind"),
 ]
 SCHEMA_ID = "https://github.com/canirun/canirun/schema/report.schema.json"
 
 
 def report_schema() -> dict[str, Any]:
-    """The JSON Schema of every report canirun writes (hardware, scan, check, fleet)."""
+    """The JSON Schema of every report canirun writes: hardware, scan, check, fleet, and
+    the listings of `list --json`, `frameworks --json` and `gpus --json`."""
     from pydantic import TypeAdapter
 
-    schema = TypeAdapter(AnyReport).json_schema()
+    # Serialization mode: the schema of what canirun writes (derived fields included).
+    schema = TypeAdapter(AnyReport).json_schema(mode="serialization")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

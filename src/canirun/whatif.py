@@ -12,10 +12,16 @@ from dataclasses import dataclass, replace
 
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.errors import InputError
-from canirun.estimate.capacity import match_gpu_spec
+from canirun.estimate.capacity import match_gpu_spec, normalize_gpu_name
 from canirun.hardware.model import Gpu, Host, ProbeIssue
 
 _COUNT = re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE)
+# Anything else that looks like a count ("-1x", "2x 3x", "1.5x", "x2") is refused:
+# the name match is lenient (it finds "RTX 4090" inside longer names), so a stray
+# count would otherwise be silently dropped.
+_STRAY_COUNT = re.compile(
+    r"(^|\s)[-+]?\d*(\.\d+)?\s*[x×*]\s*\d*(\s|$)|(^|\s)[-+]\d|^\s*[x×*]", re.IGNORECASE
+)
 # A memory size after a unified-memory chip's name: "M3 Max 64GB", "Ryzen AI Max 96 GB".
 _SIZE = re.compile(r"^(.*?)[\s(]+(\d+)\s*(?:GB|GiB)\)?\s*$", re.IGNORECASE)
 GIB = 2**30
@@ -32,6 +38,14 @@ class WhatIf:
         return bool(self.gpus) or self.vram is not None or self.ram is not None
 
 
+def _exact_name(text: str, specs: tuple[GpuSpec, ...]) -> GpuSpec | None:
+    key = normalize_gpu_name(text)
+    for spec in specs:
+        if key in {normalize_gpu_name(n) for n in (spec.name, *spec.aliases)}:
+            return spec
+    return None
+
+
 def parse_gpu(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec]:
     count, spec, _ = parse_gpu_sized(text, specs)
     return count, spec
@@ -39,8 +53,16 @@ def parse_gpu(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec]:
 
 def parse_gpu_sized(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec, int]:
     """(count, catalog GPU, memory): a unified chip may name one of its memory sizes."""
+    exact = _exact_name(text, specs)
+    if exact is not None:  # "7900 XTX" is a name, not 7900 x "TX"
+        return 1, exact, exact.memory_bytes
     match = _COUNT.match(text)
     count, name = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
+    if _STRAY_COUNT.search(name) or re.match(r"^\s*[-+]", text):
+        raise InputError(
+            f"--gpu {text!r}: write one optional count then a name, e.g. 'RTX 4090' or "
+            "'2x A100 80GB' (a count from 1 to 64)"
+        )
     if count < 1 or count > 64:
         raise InputError(f"--gpu {text!r}: the count must be between 1 and 64")
     spec = match_gpu_spec(name, specs)
@@ -91,6 +113,7 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         return host
     hw = host.hardware
     assumed = list(hw.assumed)
+    notes: list[ProbeIssue] = []
     gpus = list(hw.gpus)
     if what.gpus:
         gpus = []
@@ -107,6 +130,14 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
             )
         if not gpus:
             gpus = [Gpu(vendor="nvidia", name="what-if GPU", memory_total_bytes=None, index=0)]
+            notes.append(
+                ProbeIssue(
+                    "what-if",
+                    "--vram without --gpu: a GPU of unknown model, so no compute capability "
+                    "minimum or bandwidth can be checked; name one with --gpu",
+                    "warning",
+                )
+            )
         gpus = [replace(g, memory_total_bytes=what.vram, memory_free_bytes=what.vram) for g in gpus]
         assumed.append("gpus[].memory (from --vram)")
     memory = hw.memory
@@ -141,4 +172,4 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         ]
     note = ProbeIssue("what-if", "hardware changed by --gpu/--vram/--ram: not this machine", "info")
     new_hw = replace(hw, gpus=tuple(gpus), memory=memory, assumed=tuple(assumed))
-    return replace(host, hardware=new_hw, issues=(*host.issues, note))
+    return replace(host, hardware=new_hw, issues=(*host.issues, note, *notes), basis="what-if")

@@ -44,6 +44,8 @@ class Catalog:
     gpus: tuple[Gpu, ...]
     origin: dict[str, str] = field(default_factory=dict, compare=False)
     backends: tuple[Backend, ...] = ()
+    # Files of the user's catalog.d/ that were skipped, and why (the CLI prints them).
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def variants(self) -> Iterator[VariantRef]:
         for model in self.models:
@@ -140,9 +142,11 @@ def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
 
 def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
     if raw is None:
+        from canirun import jsonsafe
+
         try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            raw = jsonsafe.toml_loads(text)  # nan and inf are refused
+        except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
     try:
         return CatalogFile.model_validate(raw)
@@ -150,13 +154,14 @@ def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         where = ".".join(str(p) for p in loc[2:]) or str(loc[0] if loc else "")
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        extra = exc.error_count() - 1
+        more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
         raise InputError(
             f"catalog file {name}: {_entry_label(raw, loc)}: {where}: {err['msg']}{more}"
         ) from None
 
 
-def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
+def _merge(parsed: Iterable[tuple[str, CatalogFile]], warnings: tuple[str, ...] = ()) -> Catalog:
     models: list[Model] = []
     frameworks: list[Framework] = []
     gpus: list[Gpu] = []
@@ -189,9 +194,32 @@ def _merge(parsed: Iterable[tuple[str, CatalogFile]]) -> Catalog:
         for backend in content.backend:
             claim("backend", backend.id, name)
             backends.append(backend)
-    catalog = Catalog(tuple(models), tuple(frameworks), tuple(gpus), origin, tuple(backends))
+    catalog = Catalog(
+        tuple(models), tuple(frameworks), tuple(gpus), origin, tuple(backends), warnings
+    )
     _check_references(catalog)
     return catalog
+
+
+def _merge_skipping(parsed: list[tuple[str, CatalogFile, bool]], warnings: list[str]) -> Catalog:
+    """Merge; a problem in an optional file (catalog.d/) drops that file with a warning,
+    a problem in a file the user named (--catalog) or a shipped one stops here."""
+    while True:
+        try:
+            return _merge([(n, c) for n, c, _ in parsed], tuple(warnings))
+        except InputError as exc:
+            culprit = next(
+                (
+                    i
+                    for i, (n, _, optional) in enumerate(parsed)
+                    if optional and str(exc).startswith(f"catalog file {n}:")
+                ),
+                None,
+            )
+            if culprit is None:
+                raise
+            warnings.append(f"{exc}; file skipped")
+            del parsed[culprit]
 
 
 def _check_references(catalog: Catalog) -> None:
@@ -221,10 +249,20 @@ def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) ->
     """The shipped catalog plus user files; cached per process and arguments."""
     shipped = _shipped_files()
     compiled = _precompiled(shipped) or {}
-    sources = list(shipped)
+    parsed = [(name, _parse(name, text, compiled.get(name)), False) for name, text in shipped]
+    warnings: list[str] = []
     if user_dir:
+        # One broken file in catalog.d/ must not stop every command: it is skipped,
+        # and said so. A file named with --catalog is the user's explicit input: exit 2.
         folder = user_catalog_dir()
         if folder.is_dir():
-            sources += [_read_user_file(p) for p in sorted(folder.glob("*.toml"))]
-    sources += [_read_user_file(Path(p)) for p in extra_files]
-    return _merge((name, _parse(name, text, compiled.get(name))) for name, text in sources)
+            for path in sorted(folder.glob("*.toml")):
+                try:
+                    name, text = _read_user_file(path)
+                    parsed.append((name, _parse(name, text), True))
+                except InputError as exc:
+                    warnings.append(f"{exc}; file skipped")
+    for extra in extra_files:
+        name, text = _read_user_file(Path(extra))
+        parsed.append((name, _parse(name, text), False))
+    return _merge_skipping(parsed, warnings)

@@ -476,6 +476,12 @@ class Framework(Strict):
     gpu_memory_fraction: float | None = Field(
         None, gt=0, le=1, description="share of total VRAM the runtime claims (vLLM: 0.9)"
     )
+    kv_cache_types: list[Literal["f16", "q8_0", "q4_0", "fp8"]] = Field(
+        default_factory=list,
+        description="KV cache types it can be told to use besides its default 16-bit "
+        "(or the model's own dtype); empty: only the default",
+    )
+    kv_cache_source: str | None = Field(None, description="key of `sources` for kv_cache_types")
     overheads: list[Overhead] = Field(default_factory=list)
     default_context: DefaultContext | None = Field(
         None, description="the context a model gets when the user sets none"
@@ -492,7 +498,9 @@ class Framework(Strict):
         refs = [self.source, *(o.source for o in self.overheads), *nodes]
         if self.default_context is not None:
             refs.append(self.default_context.source)
-        for ref in refs:
+        if self.kv_cache_types and not self.kv_cache_source:
+            raise ValueError("kv_cache_types needs a kv_cache_source")
+        for ref in refs + ([self.kv_cache_source] if self.kv_cache_source else []):
             if not ref.startswith(("http://", "https://")) and ref not in self.sources:
                 raise ValueError(f"source {ref!r} is not a key of `sources`")
         return self

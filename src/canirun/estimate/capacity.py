@@ -71,17 +71,17 @@ class Capacity:
     nodes: tuple[ClusterNode, ...] = ()
 
 
-def _norm(text: str) -> str:
+def normalize_gpu_name(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def match_gpu_spec(name: str, specs: tuple[GpuSpec, ...]) -> GpuSpec | None:
     """The catalog GPU a probed name denotes: the longest alias or name contained in it."""
-    target = f" {_norm(name)} "
+    target = f" {normalize_gpu_name(name)} "
     best: tuple[int, GpuSpec] | None = None
     for spec in specs:
         for candidate in (spec.name, *spec.aliases):
-            key = _norm(candidate)
+            key = normalize_gpu_name(candidate)
             if key and f" {key} " in target and (best is None or len(key) > best[0]):
                 best = (len(key), spec)
     return best[1] if best else None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from canirun.catalog.schema import Framework
+from canirun.catalog.schema import CpuArch, Framework, Os
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.placement import usable_gpus
 
@@ -27,6 +27,21 @@ class FrameworkStatus:
     models: tuple[str, ...] = ()
 
 
+def platform_doubts(
+    name: str, os: list[str], arch: list[str], docker: bool, cap: Capacity
+) -> tuple[str, ...]:
+    """Why it cannot be told whether something runs here: an OS, CPU architecture or
+    Docker state that is unknown while it is not supported everywhere. Never a pass."""
+    doubts = []
+    if cap.os is None and set(os) != set(get_args(Os)):
+        doubts.append(f"OS unknown: {name} runs on {', '.join(os)} only")
+    if cap.arch is None and set(arch) != set(get_args(CpuArch)):
+        doubts.append(f"CPU architecture unknown: {name} is built for {', '.join(arch)} only")
+    if docker and cap.docker is None:
+        doubts.append(f"Docker state unknown: {name} needs Docker")
+    return tuple(doubts)
+
+
 def framework_status(fw: Framework, cap: Capacity) -> FrameworkStatus:
     installed = fw.id in cap.installed
     if not fw.local:
@@ -39,18 +54,19 @@ def framework_status(fw: Framework, cap: Capacity) -> FrameworkStatus:
         blockers.append(f"built for {', '.join(fw.arch)}, not {cap.arch}")
     if fw.needs_docker and cap.docker is False:
         blockers.append("needs Docker, which is not usable here")
-    gpus, notes = usable_gpus(cap, fw)
+    gpus, notes, doubts = usable_gpus(cap, fw)
     devices = [s.label for s in gpus]
     if "cpu" in fw.accelerators and fw.cpu_only_ok:
         devices.append("CPU")
-    if not devices:
+    if not devices and not doubts:
         wanted = "/".join(a for a in fw.accelerators if a != "cpu") or "a supported device"
         blockers.append(f"needs a {wanted} GPU" + ("" if not notes else f" ({'; '.join(notes)})"))
     if blockers:
         return FrameworkStatus(fw.id, fw.name, False, installed, reasons=tuple(blockers))
-    unknown = fw.needs_docker and cap.docker is None
-    reasons = ("Docker state unknown",) if unknown else ()
-    runs = None if unknown else True
+    reasons = platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)
+    if not devices:
+        reasons += tuple(why for _, why in doubts)
+    runs = None if reasons else True
     return FrameworkStatus(
         fw.id, fw.name, runs, installed, devices=tuple(devices), reasons=reasons + tuple(notes)
     )

@@ -39,7 +39,9 @@ def _shape(ref: VariantRef, e: _Eval) -> mn.ModelShape | None:
     over = e.need.overheads
     return mn.ModelShape(
         heads=arch.heads,
-        kv_heads=arch.kv_heads,
+        # MLA caches one latent "head" per token that every TP rank keeps whole
+        # (vLLM's deepseek_v2 attention): it is replicated, never split.
+        kv_heads=1 if arch.is_mla else arch.kv_heads,
         layer_bytes=w.layers,
         other_bytes=max(0, w.bytes - sum(w.layers)),
         kv_layer_bytes=round(e.need.kv / arch.layers),
@@ -51,8 +53,9 @@ def _shape(ref: VariantRef, e: _Eval) -> mn.ModelShape | None:
 def _nodes(cap: Capacity, fw: Framework, fraction: float) -> list[tuple[ClusterNode, mn.NodeGpus]]:
     out = []
     for node in cap.nodes:
-        slots, _ = usable_gpus(replace(cap, gpus=node.gpus), fw)
-        budgets = tuple(gpu_budget(s, fraction) for s in slots)
+        slots, _, doubts = usable_gpus(replace(cap, gpus=node.gpus), fw)
+        # A GPU the framework may not drive (compute capability unknown) is unknown.
+        budgets = tuple(gpu_budget(s, fraction) for s in slots) + tuple(None for _ in doubts)
         name = slots[0].name if slots else None
         out.append((node, mn.NodeGpus(node.name, budgets, name)))
     return out
@@ -109,6 +112,7 @@ def _plan_one(
             "first and last stage (errs high)",
             f"KV cache: {format_bytes(e.need.kv)} at {ctx:,} tokens, split by stage and by KV "
             f"head ({mn.kv_heads_per_gpu(shape.kv_heads, found.tensor)} per GPU)",
+            *(t.text for t in over.terms if t.where in ("gpu-device", "gpu-compute")),
             *over.lines,
             f"GPU overheads x {world} GPUs; per GPU: {format_gib(found.per_gpu_bytes)} on the "
             f"fullest one, budget {format_gib(found.budget_bytes)} (total x {fraction:g} less "

@@ -14,20 +14,29 @@ from canirun.estimate import precision as prec
 from canirun.estimate.kv import kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import llm_overheads, other_overheads, uses_ggml
+from canirun.estimate.runtime import Term, llm_overheads, other_overheads, uses_ggml
 from canirun.estimate.weights import Weights
+from canirun.units import format_bytes
 
 DECODERS = frozenset({"llm", "vlm"})
+
+
+def kv_type_for(fw: Framework, p: prec.Precision, wl: Workload) -> str | None:
+    """The KV cache type this framework uses for the workload, None when it has none of
+    the requested type. The default ("f16") is the runtime's own 16-bit cache (fp32
+    with fp32 weights on the PyTorch side); any other type must be one it offers."""
+    if wl.kv_cache_type == "f16":
+        return "fp32" if p.name == "fp32" and p.family != "ggml" else "f16"
+    return wl.kv_cache_type if wl.kv_cache_type in fw.kv_cache_types else None
 
 
 def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tuple[int, str]:
     arch = ref.variant.arch
     if arch is None or ref.model.kind not in DECODERS:
         return 0, "none"
-    if p.family == "ggml":
-        kv_type = wl.kv_cache_type if wl.kv_cache_type in ("f16", "q8_0", "q4_0") else "f16"
-    else:
-        kv_type = "fp32" if p.name == "fp32" else ("fp8" if wl.kv_cache_type == "fp8" else "f16")
+    kv_type = kv_type_for(fw, p, wl)
+    if kv_type is None:  # callers leave such frameworks out (rate._rate)
+        raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
     runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
     size = kv_cache_bytes(
         arch,
@@ -131,11 +140,11 @@ def build_need(
         )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
-        need = _raise_to(need, by_length[0], f"GPU memory: {by_length[1]}")
+        need = _raise_to(need, by_length[0], f"to reach the GPU memory for {by_length[1]}")
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
         line = (
-            f"at least the published {floor.amount} ({floor.condition or floor.kind}; "
+            f"to reach the published {floor.amount} ({floor.condition or floor.kind}; "
             f"{_src(m, floor.source)})"
         )
         need = _raise_to(need, floor.amount_bytes, line)
@@ -154,9 +163,11 @@ def _raise_to(need: Need, card: int, line: str) -> Need:
     current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
     if target <= current:
         return need
-    raised = replace(
-        over, gpu_compute=over.gpu_compute + target - current, lines=(*over.lines, line)
+    extra = target - current
+    term = Term(
+        "gpu-compute", extra, f"published floor: {format_bytes(extra)} more on the GPU, {line}"
     )
+    raised = replace(over, gpu_compute=over.gpu_compute + extra, terms=(*over.terms, term))
     return replace(need, overheads=raised)
 
 

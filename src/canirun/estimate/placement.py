@@ -54,8 +54,11 @@ class Placement:
     reasons: tuple[str, ...] = ()
 
 
-def gpu_headroom(slot: GpuSlot) -> int:
-    return max(GPU_HEADROOM_MIN, round((slot.total_bytes or 0) * GPU_HEADROOM_SHARE))
+def gpu_headroom(slot: GpuSlot) -> int | None:
+    """The headroom kept on this GPU, or None when its total memory is unknown."""
+    if slot.total_bytes is None:
+        return None
+    return max(GPU_HEADROOM_MIN, round(slot.total_bytes * GPU_HEADROOM_SHARE))
 
 
 def ram_headroom(usable: int) -> int:
@@ -63,13 +66,19 @@ def ram_headroom(usable: int) -> int:
 
 
 def gpu_budget(slot: GpuSlot, fraction: float) -> int | None:
-    """Bytes a runtime may plan with on this GPU, or None when its free memory is unknown."""
-    if slot.free_bytes is None:
+    """Bytes a runtime may plan with on this GPU, or None when that cannot be told.
+
+    Both figures are needed: free memory, and the total, which sets the headroom
+    and a runtime's cap (vLLM's gpu_memory_utilization). Free memory alone would
+    skip both, so it is never enough.
+    """
+    headroom = gpu_headroom(slot)
+    if slot.free_bytes is None or headroom is None or slot.total_bytes is None:
         return None
     budget = slot.free_bytes
-    if fraction < 1 and slot.total_bytes is not None:
+    if fraction < 1:
         budget = min(budget, round(slot.total_bytes * fraction))
-    return budget - gpu_headroom(slot)
+    return budget - headroom
 
 
 def ram_budget(cap: Capacity) -> int | None:
@@ -80,33 +89,54 @@ def ram_budget(cap: Capacity) -> int | None:
 
 def usable_gpus(
     cap: Capacity, framework: Framework, precision: str | None = None
-) -> tuple[list[GpuSlot], list[str]]:
-    """GPUs this framework can drive (each with the backend it would use), and why
-    the others are left out."""
-    out, notes = [], []
-    for slot in cap.gpus:
-        if slot.vendor not in framework.accelerators:
-            notes.append(f"{slot.label}: {framework.name} has no {slot.vendor} support")
+) -> tuple[list[GpuSlot], list[str], list[tuple[GpuSlot, str]]]:
+    """GPUs this framework can drive (each with the backend it would use), why the
+    others are left out, and the GPUs it may or may not drive (a minimum compute
+    capability that cannot be checked)."""
+    out, notes, doubts = [], [], []
+    for probed in cap.gpus:
+        if probed.vendor not in framework.accelerators:
+            notes.append(f"{probed.label}: {framework.name} has no {probed.vendor} support")
             continue
-        choice = choose(slot.vendor, slot.arch, slot.runtimes, framework, cap.backends, precision)
+        choice = choose(
+            probed.vendor, probed.arch, probed.runtimes, framework, cap.backends, precision
+        )
         if not choice.usable:
-            notes.append(f"{slot.label}: {choice.reason}")
+            notes.append(f"{probed.label}: {choice.reason}")
             continue
+        slot = replace(probed, backend=choice.backend)
         minimum = framework.min_compute_capability
-        cc = slot.compute_capability
-        if slot.vendor == "nvidia" and minimum and cc and _cc(cc) < _cc(minimum):
+        if slot.vendor != "nvidia" or not minimum:
+            out.append(slot)
+            continue
+        cc = parse_cc(slot.compute_capability)
+        if cc is None:
+            doubts.append(
+                (
+                    slot,
+                    f"{slot.label}: compute capability unknown, so {framework.name}'s "
+                    f"minimum {minimum} cannot be checked",
+                )
+            )
+        elif cc < (parse_cc(minimum) or (0, 0)):
             notes.append(
-                f"{slot.label}: compute capability {cc} is below "
+                f"{slot.label}: compute capability {slot.compute_capability} is below "
                 f"{framework.name}'s minimum {minimum}"
             )
-            continue
-        out.append(replace(slot, backend=choice.backend))
-    return out, notes
+        else:
+            out.append(slot)
+    return out, notes, doubts
 
 
-def _cc(text: str) -> tuple[int, int]:
-    major, _, minor = text.partition(".")
-    return int(major), int(minor or 0)
+def parse_cc(text: str | None) -> tuple[int, int] | None:
+    """ "8.9" -> (8, 9); None for anything that is not a compute capability."""
+    if text is None:
+        return None
+    major, _, minor = text.strip().partition(".")
+    for part in (major, minor):
+        if not (part.isascii() and part.isdigit() and len(part) <= 3):
+            return None
+    return int(major), int(minor)
 
 
 def device_cost(need: Need, slot: GpuSlot) -> int:
@@ -126,15 +156,43 @@ def _with(placement: Placement, *more: str) -> Placement:
     return replace(placement, reasons=(*placement.reasons, *more))
 
 
-def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
-    gpus, notes = usable_gpus(cap, framework, need.precision)
-    fraction = need.overheads.gpu_fraction
-    ranked = sorted(gpus, key=lambda s: gpu_budget(s, fraction) or -1, reverse=True)
-    unknown = [f"{s.label}: free memory unknown" for s in ranked if s.free_bytes is None]
+def _budget_unknown(slot: GpuSlot) -> str:
+    what = "free memory" if slot.free_bytes is None else "total memory"
+    return f"{slot.label}: {what} unknown"
+
+
+def _rank(slots: list[GpuSlot], fraction: float) -> list[GpuSlot]:
+    def key(s: GpuSlot) -> int:
+        budget = gpu_budget(s, fraction)
+        return -1 if budget is None else budget
+
+    return sorted(slots, key=key, reverse=True)
+
+
+def _first_fit(
+    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
+) -> Placement | None:
     for option in (_one_gpu, _multi_gpu, _offload):
         found = option(need, ranked, cap, framework, fraction)
         if found is not None:
-            return _with(found, *notes)
+            return found
+    return None
+
+
+def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
+    gpus, notes, doubts = usable_gpus(cap, framework, need.precision)
+    fraction = need.overheads.gpu_fraction
+    ranked = _rank(gpus, fraction)
+    unknown = [_budget_unknown(s) for s in ranked if gpu_budget(s, fraction) is None]
+    found = _first_fit(need, ranked, cap, framework, fraction)
+    if found is not None:
+        return _with(found, *notes)
+    if doubts:
+        # It would fit on a GPU this framework may not support: that is not a fit.
+        everything = _rank(gpus + [s for s, _ in doubts], fraction)
+        if _first_fit(need, everything, cap, framework, fraction) is not None:
+            unknown += [why for _, why in doubts]
+        ranked = everything
     misses = _why_not_gpu(need, ranked, fraction)
     cpu = _cpu(need, cap, framework)
     if cpu is not None and cpu.verdict == "cpu":
@@ -144,8 +202,8 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
     elif cpu is not None:
         misses += cpu.reasons
     if unknown:
-        return Placement("unknown", reasons=(*unknown, *misses, *notes))
-    if not framework.cpu_only_ok and not gpus:
+        return Placement("unknown", reasons=(*dict.fromkeys(unknown), *misses, *notes))
+    if not framework.cpu_only_ok and not ranked:
         return Placement("unsupported", reasons=(f"{framework.name} needs a supported GPU", *notes))
     return Placement("too-big", reasons=(*misses, *notes) or ("no memory pool is large enough",))
 
@@ -250,7 +308,8 @@ def _offload(
             need.weights
             + need.kv
             - sum(need.layers[:k])
-            + need.overheads.ram_compute_offload
+            + need.overheads.cpu_compute
+            + need.overheads.cpu_pinned
             + process
         )
         if k == 0 or in_ram > ram:
@@ -290,7 +349,8 @@ def _offload(
 def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
     if not framework.cpu_only_ok:
         return None
-    total = need.weights + need.kv + need.overheads.cpu_compute + need.overheads.cpu_process
+    over = need.overheads
+    total = need.weights + need.kv + over.cpu_compute + over.cpu_process + over.cpu_backend
     ram = ram_budget(cap)
     usable = cap.ram_usable_bytes
     if ram is None or usable is None:

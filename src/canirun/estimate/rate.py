@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, get_args
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Arch, Framework, Model
+from canirun.catalog.schema import Arch, CpuArch, Framework, Model, Os
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.multinode_rate import across_nodes
@@ -138,6 +138,24 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     return None
 
 
+def model_doubts(ref: VariantRef, cap: Capacity) -> tuple[str, ...]:
+    """A model's hard requirement this machine may or may not meet (unknown OS or Docker)."""
+    needs = ref.model.needs
+    if needs is None:
+        return ()
+    from canirun.estimate.frameworks import platform_doubts
+
+    os = list(needs.os) if needs.os else list(get_args(Os))
+    return platform_doubts(ref.model.name, os, list(get_args(CpuArch)), bool(needs.docker), cap)
+
+
+def _unknown_if(placement: Placement, doubts: tuple[str, ...]) -> Placement:
+    """A fit that rests on something unknown (the OS, Docker, ...) is not a fit."""
+    if not doubts or placement.verdict not in RUNNABLE:
+        return placement
+    return Placement("unknown", reasons=(*doubts, *placement.reasons))
+
+
 def _note(m: Model) -> tuple[str, ...]:
     return (m.access_note,) if m.access_note else ()
 
@@ -198,8 +216,15 @@ def _evaluate(
         if not _supports(fw, p, ref.model.kind):
             continue
         need, kv_type = build_need(ref, fw, p, w, opts.workload, cap.backends)
-        out.append(_Eval(fw, p, w, need, place(need, cap, fw), kv_type))
+        doubts = model_doubts(ref, cap) + framework_doubts(fw, cap)
+        out.append(_Eval(fw, p, w, need, _unknown_if(place(need, cap, fw), doubts), kv_type))
     return out
+
+
+def framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
+    from canirun.estimate.frameworks import platform_doubts
+
+    return platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)
 
 
 def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
@@ -220,24 +245,43 @@ def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
 
 def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     """The breakdown for this verdict's placement; for a verdict that places nothing,
-    the need on one GPU where the framework could use one here, else in RAM."""
+    the need on one GPU where the framework could use one here, else in RAM. Every
+    amount the total counts has its line, and no line is left out of the total."""
     over = e.need.overheads
     pl = e.placement
     unplaced = pl.verdict not in RUNNABLE
+    counts: dict[str, int]
     if pl.verdict == "cpu" or (unplaced and not gpu_capable):
-        overhead = over.cpu_compute + over.cpu_process
+        counts = {"cpu-compute": 1, "process": 1, "cpu-backend": 1}
     elif pl.verdict == "offload":
-        overhead = (
-            over.gpu_per_device + over.gpu_compute + over.ram_compute_offload + over.cpu_process
-        )
+        counts = {
+            "gpu-device": 1,
+            "gpu-compute": 1,
+            "cpu-compute": 1,
+            "cpu-pinned": 1,
+            "process": 1,
+        }
     else:
-        overhead = (over.gpu_per_device + over.gpu_compute) * max(1, len(pl.gpus))
+        n = max(1, len(pl.gpus))
+        counts = {"gpu-device": n, "gpu-compute": n}
     lines = [f"weights: {format_bytes(e.weights.bytes)}, {e.weights.how}"]
     if e.weights.source:
         lines[0] += f" ({e.weights.source})"
     if e.need.kv:
         lines.append(f"KV cache: {format_bytes(e.need.kv)} ({e.kv_type})")
-    lines += list(over.lines)
+    overhead = 0
+    for term in over.terms:
+        times = counts.get(term.where, 0)
+        if times:
+            overhead += term.bytes * times
+            lines.append(term.text + (f", x {times} GPUs" if times > 1 else ""))
+    if "gpu-device" in counts:
+        lines += list(over.lines)
+    if "process" not in counts:
+        lines.append(
+            f"besides, in RAM (not in this GPU total): the process itself, "
+            f"{format_bytes(over.cpu_process)}"
+        )
     total = e.weights.bytes + e.need.kv + overhead
     return MemoryEstimate(
         weights_bytes=e.weights.bytes,
@@ -260,7 +304,7 @@ def _disk(ref: VariantRef, w: Weights, cap: Capacity) -> tuple[int, bool | None,
             f"disk: {smallest.amount} besides the weights ({smallest.condition or 'data'})"
         )
     if cap.disk_free_bytes is None:
-        return need, None, lines
+        return need, None, [*lines, "free disk space unknown: whether the files fit is not checked"]
     fits = need <= cap.disk_free_bytes
     if not fits:
         lines.append(
@@ -399,6 +443,15 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
     fws, why_not = frameworks_for(ref, catalog, cap)
     if opts.framework:
         fws = [f for f in fws if f.id == opts.framework]
+    kv = opts.workload.kv_cache_type
+    kv_note = ""
+    if ref.model.kind in DECODERS and ref.variant.arch is not None and kv != "f16":
+        without = [f.name for f in fws if kv not in f.kv_cache_types]
+        fws = [f for f in fws if kv in f.kv_cache_types]
+        if without:
+            kv_note = f"--kv-cache {kv}: {', '.join(without)} cannot use a {kv} KV cache"
+        if without and not fws:
+            why_not = [kv_note]
     base = {
         **_base(ref),
         "format": None,
@@ -435,7 +488,7 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
                 **base,
                 precision=None,
                 verdict="unsupported",
-                reasons=(f"no {wanted} with {', '.join(order)}",),
+                reasons=(f"no {wanted} with {', '.join(order)}", *([kv_note] if kv_note else [])),
             )
         )
     return results

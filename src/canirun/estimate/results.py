@@ -169,3 +169,5 @@ class Summary:
     tokens_per_second: float | None = None
     reason: str = ""
     results: int = field(default=0)
+    # Whether this variant meets the --require/--min-tps gate; None without one.
+    requirement_met: bool | None = None

@@ -9,7 +9,8 @@ buffers, activations) is computed here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Literal
 
 from canirun.catalog.schema import Arch, Backend, Framework, Model, Variant
 from canirun.estimate.results import Workload
@@ -45,10 +46,10 @@ LLAMACPP_PROCESS_PER_LAYER = MIB // 2
 # llama-cpp-python's llama_batch: llama_batch_init(n_batch, 0, n_ctx) mallocs an n_ctx-long
 # seq_id array for each of n_batch tokens, and the allocator writes one page of each.
 LLAMACPP_BATCH = 2048
-LLAMACPP_FFN_FRAGMENTED = 3.5
 PAGE = 4096
-LLAMACPP_PROCESS_PER_TOKEN = 140
-LLAMACPP_PROCESS_PER_LAYER = MIB // 2
+# Without flash attention: intermediate-wide FFN tensors that reach beyond the other tensors
+# of a layer where the attention scores are small (see _fragmented_attention_ffn; fitted).
+LLAMACPP_FFN_FRAGMENTED = 3.5
 
 GGML_FRAMEWORKS = frozenset({"llama.cpp", "ollama", "text-generation-webui", "whisper.cpp"})
 
@@ -59,6 +60,23 @@ VLLM_BATCHED_TOKENS = 8192
 VLLM_MAX_SEQS = 256
 
 
+# Where a cost is paid, so a breakdown lists exactly what its total counts:
+# "gpu-device" on every GPU used, "gpu-compute" on the GPU doing the work,
+# "cpu-compute" when the CPU does it, "process" in RAM always, "cpu-backend" in
+# RAM only when the model runs on the CPU (vLLM's CPU KV cache space), "cpu-pinned" in RAM
+# only when a GPU takes part (GPU + RAM): llama.cpp then puts the CPU's compute buffer in the
+# first GPU's pinned host buffer type, all of its reservation resident (src/llama-context.cpp,
+# "use the host buffer of the first device CPU"), not only the pages it writes.
+Where = Literal["gpu-device", "gpu-compute", "cpu-compute", "process", "cpu-backend", "cpu-pinned"]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    where: Where
+    bytes: int
+    text: str  # says the amount and where it comes from
+
+
 @dataclass(frozen=True, slots=True)
 class Overheads:
     gpu_per_device: int  # every GPU used: CUDA context and reserves kept free
@@ -66,18 +84,13 @@ class Overheads:
     cpu_compute: int  # the same when the CPU does the work
     cpu_process: int  # the process itself in RAM
     gpu_fraction: float  # share of a GPU's memory the runtime uses at most
-    lines: tuple[str, ...]
+    lines: tuple[str, ...]  # notes without an amount of their own (a runtime's cap)
+    cpu_backend: int = 0  # reserved in RAM only when the model runs on the CPU
+    cpu_pinned: int = 0  # in RAM besides cpu_compute when a GPU takes part (GPU + RAM)
+    terms: tuple[Term, ...] = ()  # every amount above, one line each (CUDA's per-GPU ones)
     # gpu_per_device on each GPU backend (backends.toml): its context plus the
     # framework's reserves for that backend. gpu_per_device itself is CUDA's.
     by_backend: tuple[tuple[str, int], ...] = ()
-    # cpu_compute when a GPU takes part (GPU + RAM): llama.cpp then puts the CPU's compute
-    # buffer in the first GPU's pinned host buffer type, all of it resident (src/llama-context.cpp,
-    # "use the host buffer of the first device CPU"). None: cpu_compute.
-    cpu_compute_offload: int | None = None
-
-    @property
-    def ram_compute_offload(self) -> int:
-        return self.cpu_compute if self.cpu_compute_offload is None else self.cpu_compute_offload
 
 
 def gpu_reserve(framework: Framework, backend: str) -> int:
@@ -89,17 +102,22 @@ def gpu_reserve(framework: Framework, backend: str) -> int:
     )
 
 
-def _reserves(framework: Framework) -> tuple[int, int, list[str]]:
-    """Documented per-GPU reserves (those that apply on CUDA) and per-process RAM
-    costs of the framework."""
+def _reserves(framework: Framework) -> tuple[list[Term], list[Term]]:
+    """Documented per-GPU reserves (those that apply on CUDA), and the RAM its CPU
+    backend reserves. A ``device = "cpu"`` overhead is a cost of running on the CPU
+    backend (vLLM's VLLM_CPU_KVCACHE_SPACE), not of every process.
+    """
     gpu = [
-        o
+        Term("gpu-device", o.amount_bytes, f"{o.what}: {o.amount} per GPU ({framework.name})")
         for o in framework.overheads
         if o.device == "gpu" and o.per == "device" and (not o.backends or "cuda" in o.backends)
     ]
-    cpu = [o for o in framework.overheads if o.device == "cpu"]
-    lines = [f"{o.what}: {o.amount} ({framework.name})" for o in (*gpu, *cpu)]
-    return sum(o.amount_bytes for o in gpu), sum(o.amount_bytes for o in cpu), lines
+    cpu = [
+        Term("cpu-backend", o.amount_bytes, f"{o.what}: {o.amount} ({framework.name})")
+        for o in framework.overheads
+        if o.device == "cpu"
+    ]
+    return gpu, cpu
 
 
 def _llamacpp_phases(arch: Arch, ctx: int, flash: bool) -> tuple[int, int, int]:
@@ -198,29 +216,56 @@ def llamacpp_process_ram(arch: Arch) -> int:
 def _llamacpp_overheads(
     framework: Framework, arch: Arch, workload: Workload, backends: tuple[Backend, ...]
 ) -> Overheads:
+    """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
+    context writes of it, the work buffer, and the process (issue 17)."""
     seqs, ctx, flash = workload.sequences, workload.context_tokens, workload.flash_attention
     reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
     touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
     batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
     process = llamacpp_process_ram(arch) + batch
     fa = "on" if flash else "off"
-    lines = [
-        f"compute buffer: {format_bytes(reserved)} reserved per GPU (llama.cpp, n_ubatch "
-        f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)",
-        f"compute buffer on the CPU: {format_bytes(touched)} of it written at a full context"
-        + (
-            f" (the n_ubatch-wide logits block, {format_bytes(reserved - touched)}, is reserved "
-            "but never written: generation asks for one position's logits)"
-            if reserved > touched
-            else ""
-        )
-        + f", plus the CPU backend's {format_bytes(work)} work buffer",
-        f"process baseline: {format_bytes(process)} in RAM (runtime, bindings, a "
-        f"{arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's batch; "
-        "measured)",
+    line = (
+        f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
+        f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
+    )
+    unwritten = (
+        f"; the rest of the {format_bytes(reserved)} reservation (the n_ubatch-wide logits "
+        "block: generation asks for one position's logits) is never written"
+        if reserved > touched
+        else ""
+    )
+    cpu = [
+        Term(
+            "cpu-compute",
+            touched,
+            f"compute buffer on the CPU: {format_bytes(touched)} written at a full context"
+            f"{unwritten} (llama.cpp; measured)",
+        ),
+        Term(
+            "cpu-compute",
+            work,
+            f"CPU backend work buffer: {format_bytes(work)} (activations converted for each "
+            "matrix product" + ("" if flash else ", the f16 attention scores") + ")",
+        ),
     ]
-    over = _overheads(framework, True, reserved, touched + work, lines, backends, process)
-    return replace(over, cpu_compute_offload=reserved + work)
+    if reserved > touched:
+        cpu.append(
+            Term(
+                "cpu-pinned",
+                reserved - touched,
+                "the unwritten rest of the CPU compute buffer, resident as pinned memory "
+                f"when a GPU takes part: {format_bytes(reserved - touched)}",
+            )
+        )
+    gpu = [Term("gpu-compute", reserved, _on(line, "GPU"))]
+    process_term = Term(
+        "process",
+        process,
+        f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
+        f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
+        "batch; measured)",
+    )
+    return _overheads(framework, True, gpu, cpu, backends, process_term)
 
 
 def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
@@ -228,6 +273,12 @@ def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
     # intermediate; plus f32 logits of the sampled positions. Estimate.
     per_token = (arch.hidden * 4 + arch.intermediate * 3) * 2
     return tokens * per_token + seqs * arch.vocab * 4
+
+
+def _on(line: str, device: str) -> str:
+    """ "compute buffer: 308 MiB ..." -> "compute buffer on the GPU: 308 MiB ..." """
+    label, _, rest = line.partition(": ")
+    return f"{label} on the {device}: {rest}"
 
 
 def uses_ggml(framework: Framework, precision_family: str) -> bool:
@@ -242,31 +293,32 @@ def uses_ggml(framework: Framework, precision_family: str) -> bool:
 def _overheads(
     framework: Framework,
     ggml: bool,
-    compute: int,
-    cpu_compute: int,
-    lines: list[str],
+    gpu_work: list[Term],
+    cpu_work: list[Term],
     backends: tuple[Backend, ...] = (),
-    process_ram: int | None = None,
+    process_term: Term | None = None,
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
-    RAM, its share of each GPU) around the workload-dependent ``compute``."""
-    reserve, cpu_extra, reserve_lines = _reserves(framework)
+    RAM, its share of each GPU) around the workload-dependent terms."""
+    reserves, backend = _reserves(framework)
     if ggml:
         context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
         context_line = (
             f"GPU runtime context: {format_bytes(context)} per GPU (llama.cpp on CUDA, an "
             "estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)"
         )
+        process_line = f"the process itself in RAM: {format_bytes(process)} (llama.cpp, measured)"
     else:
         context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
         context_line = (
             f"GPU runtime context: {format_bytes(context)} per GPU (PyTorch on CUDA, measured: "
             f"{TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and XPU)"
         )
+        process_line = f"the process itself in RAM: {format_bytes(process)} (PyTorch, estimate)"
     fraction = framework.gpu_memory_fraction or 1.0
-    all_lines = [*reserve_lines, context_line, *lines]
+    notes = []
     if fraction < 1:
-        all_lines.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
+        notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
     by_backend = tuple(
         (
             b.id,
@@ -275,13 +327,26 @@ def _overheads(
         )
         for b in backends
     )
+    if process_term is not None:
+        process, process_line = process_term.bytes, process_term.text
+    terms = (
+        *reserves,
+        Term("gpu-device", context, context_line),
+        *gpu_work,
+        *cpu_work,
+        Term("process", process, process_line),
+        *backend,
+    )
     return Overheads(
-        gpu_per_device=context + reserve,
-        gpu_compute=compute,
-        cpu_compute=cpu_compute,
-        cpu_process=(process if process_ram is None else process_ram) + cpu_extra,
+        gpu_per_device=context + sum(t.bytes for t in reserves),
+        gpu_compute=sum(t.bytes for t in gpu_work),
+        cpu_compute=sum(t.bytes for t in cpu_work if t.where == "cpu-compute"),
+        cpu_pinned=sum(t.bytes for t in cpu_work if t.where == "cpu-pinned"),
+        cpu_process=process,
         gpu_fraction=fraction,
-        lines=tuple(all_lines),
+        lines=tuple(notes),
+        cpu_backend=sum(t.bytes for t in backend),
+        terms=terms,
         by_backend=by_backend,
     )
 
@@ -302,7 +367,13 @@ def llm_overheads(
         tokens, samplers = workload.context_tokens * seqs, seqs
     act = _torch_llm_activations(arch, tokens, samplers)
     line = f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
-    return _overheads(framework, False, act, act, [line], backends)
+    return _overheads(
+        framework,
+        False,
+        [Term("gpu-compute", act, _on(line, "GPU"))],
+        [Term("cpu-compute", act, _on(line, "CPU"))],
+        backends,
+    )
 
 
 def other_overheads(
@@ -317,8 +388,14 @@ def other_overheads(
     """Non-decoder models: a runtime plus activations that scale with the input."""
     act, how = activations(model, variant, weights_bytes, workload)
     ggml = uses_ggml(framework, precision_family)
-    line = [f"activations: {format_bytes(act)}, {how}"]
-    return _overheads(framework, ggml, act, act, line, backends)
+    line = f"activations: {format_bytes(act)}, {how}"
+    return _overheads(
+        framework,
+        ggml,
+        [Term("gpu-compute", act, _on(line, "GPU"))],
+        [Term("cpu-compute", act, _on(line, "CPU"))],
+        backends,
+    )
 
 
 # Diffusion: activations per image at the native resolution as a share of the

@@ -78,5 +78,6 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
         per_token,
         EFFICIENCY,
         "gpu+cpu",
-        f"{share_gpu:.0%} of the bytes on the GPU, the rest read from RAM",
+        f"{share_gpu:.0%} of the bytes read from GPU memory at {gpu_bw / 1e9:.0f} GB/s, "
+        f"the rest from RAM at {ram_bw / 1e9:.0f} GB/s",
     )

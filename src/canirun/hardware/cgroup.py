@@ -22,6 +22,9 @@ class CgroupLimits:
     memory_limit: int | None = None
     memory_used: int | None = None
     cpu_quota: float | None = None
+    # A limit file exists but could not be read or parsed: the limit is unknown,
+    # never "no limit".
+    memory_limit_unreadable: bool = False
     problems: tuple[str, ...] = field(default=())
 
 
@@ -38,6 +41,14 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _unreadable(path: Path) -> bool:
+    """The file is there but could not be read (a missing file just means "not set")."""
+    try:
+        return path.exists()
+    except OSError:
+        return True
 
 
 def _mounts(root: Path) -> list[_Mount]:
@@ -103,12 +114,17 @@ def _v2(chain: list[Path]) -> CgroupLimits:
     problems: list[str] = []
     limits: list[int | None] = []
     quotas: list[float | None] = []
+    unreadable = False
     for d in chain:
         raw = _read(d / "memory.max")
+        if raw is None and _unreadable(d / "memory.max"):
+            problems.append(f"{d / 'memory.max'}: cannot be read")
+            unreadable = True
         if raw is not None and raw != "max":
             value = _int_or_none(raw)
             if value is None:
                 problems.append(f"{d / 'memory.max'}: unreadable value {raw[:40]!r}")
+                unreadable = True
             limits.append(value)
         quotas.append(_v2_quota(d, problems))
     used = None
@@ -122,6 +138,7 @@ def _v2(chain: list[Path]) -> CgroupLimits:
         memory_limit=_tightest(limits),
         memory_used=used,
         cpu_quota=min(known_quotas) if known_quotas else None,
+        memory_limit_unreadable=unreadable,
         problems=tuple(problems),
     )
 
@@ -143,11 +160,16 @@ def _v2_quota(d: Path, problems: list[str]) -> float | None:
 def _v1(memory_chain: list[Path], cpu_chain: list[Path]) -> CgroupLimits:
     problems: list[str] = []
     limits = []
+    unreadable = False
     for d in memory_chain:
         raw = _read(d / "memory.limit_in_bytes")
         value = _int_or_none(raw)
+        if raw is None and _unreadable(d / "memory.limit_in_bytes"):
+            problems.append(f"{d / 'memory.limit_in_bytes'}: cannot be read")
+            unreadable = True
         if raw is not None and value is None:
             problems.append(f"{d / 'memory.limit_in_bytes'}: unreadable value {raw[:40]!r}")
+            unreadable = True
         limits.append(value if value is not None and 0 < value < _V1_UNLIMITED else None)
     used = None
     if memory_chain:
@@ -166,6 +188,7 @@ def _v1(memory_chain: list[Path], cpu_chain: list[Path]) -> CgroupLimits:
         memory_limit=_tightest(limits),
         memory_used=used,
         cpu_quota=min(quotas) if quotas else None,
+        memory_limit_unreadable=unreadable,
         problems=tuple(problems),
     )
 

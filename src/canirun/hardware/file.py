@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from canirun.errors import InputError
-from canirun.hardware.model import Hardware, Host, Machine, ProbeIssue
+from canirun.hardware.model import Basis, Hardware, Host, Machine, ProbeIssue
 
 
 def _read(path: Path) -> Any:
@@ -25,12 +25,14 @@ def _read(path: Path) -> Any:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"--hardware {path}: cannot read it: {exc.strerror or exc}") from None
+    from canirun import jsonsafe
+
     try:
         text = raw.decode("utf-8-sig")
         if path.suffix.lower() == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            return jsonsafe.toml_loads(text)
+        return jsonsafe.loads(text)  # NaN, Infinity and 1e400 are refused
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise InputError(f"--hardware {path}: not valid {kind}: {exc}") from None
 
@@ -54,6 +56,28 @@ def _negative(value: Any, where: str = "") -> str | None:
     return None
 
 
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first string that is not valid Unicode (JSON allows "\\ud800")."""
+    if isinstance(value, str):
+        return where or "top level" if any("\ud800" <= c <= "\udfff" for c in value) else None
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _lone_surrogate(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
 def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssue, ...]]:
     from pydantic import TypeAdapter, ValidationError
 
@@ -66,10 +90,17 @@ def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssu
     bad = _negative(hw_data)
     if bad:
         raise InputError(f"--hardware {path}: {bad}: must not be negative")
+    broken = _lone_surrogate(data)
+    if broken:
+        raise InputError(f"--hardware {path}: {broken}: not valid Unicode (a lone surrogate)")
     try:
-        hardware = TypeAdapter(Hardware).validate_python(hw_data)
-        machine = TypeAdapter(Machine).validate_python(machine_data or {})
-        issues = TypeAdapter(tuple[ProbeIssue, ...]).validate_python(issues_data or [])
+        # Strict, in JSON mode: `true` is not 1 byte, "64" is not a number, 1.0 is not
+        # a count (lists still read as tuples). TOML dates come back as strings and fail.
+        hardware = TypeAdapter(Hardware).validate_json(_as_json(hw_data), strict=True)
+        machine = TypeAdapter(Machine).validate_json(_as_json(machine_data or {}), strict=True)
+        issues = TypeAdapter(tuple[ProbeIssue, ...]).validate_json(
+            _as_json(issues_data or []), strict=True
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
@@ -101,12 +132,25 @@ def _fill_assumptions(hw: Hardware) -> Hardware:
 
 
 def load_hardware_file(path: Path) -> Host:
-    hardware, machine, issues = _validate(path, _read(path))
+    data = _read(path)
+    hardware, machine, issues = _validate(path, data)
     note = ProbeIssue("hardware-file", f"hardware read from {path}, not probed here", "info")
-    return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=(note, *issues))
+    # A what-if report stays a what-if: reading it back does not make it a real machine.
+    basis: Basis = (
+        "what-if" if isinstance(data, dict) and data.get("basis") == "what-if" else "file"
+    )
+    return Host(
+        hardware=_fill_assumptions(hardware),
+        machine=machine,
+        issues=(note, *issues),
+        basis=basis,
+    )
 
 
 def load_hardware_data(data: Any, where: str) -> Host:
     """A report or hardware object already parsed (say, sent back by a cluster node)."""
     hardware, machine, issues = _validate(Path(where), data)
-    return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=issues)
+    basis: Basis = (
+        "what-if" if isinstance(data, dict) and data.get("basis") == "what-if" else "file"
+    )
+    return Host(hardware=_fill_assumptions(hardware), machine=machine, issues=issues, basis=basis)

@@ -17,6 +17,9 @@ from typing import Any, Literal
 _STRICT: Any = {"extra": "forbid"}
 
 Severity = Literal["info", "warning"]
+# Where a host's figures come from: probed here, read from a hardware file, or a
+# what-if (--gpu/--vram/--ram changed them: no real machine has them).
+Basis = Literal["probe", "file", "what-if"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,8 @@ class Memory:
 
     total_bytes: int | None = None
     available_bytes: int | None = None
-    # The container's (cgroup's) limit, None when there is none.
+    # The container's (cgroup's) limit, None when there is none (or it is unreadable:
+    # then `limit_unreadable` is true and nothing may count on "no limit").
     limit_bytes: int | None = None
     # What the cgroup already uses, less reclaimable page cache (working set).
     limit_used_bytes: int | None = None
@@ -59,15 +63,23 @@ class Memory:
     # "file" or "flag"; None when not measured.
     bandwidth_bytes_per_s: int | None = None
     bandwidth_source: str | None = None
+    limit_unreadable: bool = False
 
     @property
     def usable_bytes(self) -> int | None:
-        """RAM a new process can count on: host available vs the cgroup's remaining room."""
-        if self.available_bytes is None:
+        """RAM a new process can count on: host available vs the cgroup's remaining room.
+
+        Unknown (None) when the cgroup's limit could not be read, or a limit is set
+        but what the cgroup already uses could not: neither counts as "no limit" or
+        "nothing used".
+        """
+        if self.available_bytes is None or self.limit_unreadable:
             return None
         if self.limit_bytes is None:
             return self.available_bytes
-        room = self.limit_bytes - (self.limit_used_bytes or 0)
+        if self.limit_used_bytes is None:
+            return None
+        room = self.limit_bytes - self.limit_used_bytes
         return max(0, min(self.available_bytes, room))
 
 
@@ -228,6 +240,7 @@ class Host:
     hardware: Hardware
     machine: Machine = field(default_factory=Machine)
     issues: tuple[ProbeIssue, ...] = ()
+    basis: Basis = "probe"
 
 
 def to_jsonable(value: Any) -> Any:

@@ -106,7 +106,11 @@ def _mig_devices(s: _Nvml, handle: Any, label: str) -> tuple[bool | None, tuple[
     current = mode[0] if isinstance(mode, (tuple, list)) else mode
     if current != s.code("NVML_DEVICE_MIG_ENABLE"):
         return False, ()
-    count = s.call(f"{label} MIG device count", "nvmlDeviceGetMaxMigDeviceCount", handle) or 0
+    count = s.call(f"{label} MIG device count", "nvmlDeviceGetMaxMigDeviceCount", handle)
+    if count is None:
+        # The instances could not be listed: that is not "no instance" (a GPU with no
+        # room). One instance of unknown size stands for them, so the GPU is unknown.
+        return True, (MigDevice(index=0),)
     devices = []
     for j in range(count):
         try:

@@ -78,6 +78,7 @@ def probe_memory(limits: CgroupLimits, issues: Issues) -> Memory:
         limit_bytes=limit,
         limit_used_bytes=limits.memory_used if limit is not None else None,
         cgroup_version=limits.version,
+        limit_unreadable=limits.memory_limit_unreadable,
         swap_total_bytes=swap.total if swap is not None else None,
         swap_free_bytes=swap.free if swap is not None else None,
     )

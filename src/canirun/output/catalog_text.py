@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from canirun.catalog.schema import Framework, Gpu, Model
 from canirun.estimate.frameworks import FrameworkStatus
-from canirun.output.scan_text import CATEGORY_TITLES
+from canirun.output import safe
+from canirun.output.scan_text import CATEGORY_TITLES, cut
+from canirun.units import format_gib
 
 
 def _params(n: int | None) -> str:
@@ -29,11 +31,11 @@ def render_models(models: Sequence[Model]) -> str:
                 params = _params(v.params.total if v.params else None)
                 # Mixture of experts: parameters used per token; blank for dense models.
                 active = _params(v.params.active) if v.params and v.params.active else ""
-                name = f"{v.name[:33]:<34}"
+                name = f"{cut(safe.line(v.name), 33):<34}"
                 lines.append(f"  {vid:<32}{name}{params:>8} {active:>7}  {m.access:<13}{m.license}")
     count = sum(len(m.variants) for m in models)
     lines += ["", f"{count} variants of {len(models)} models. Details and sources: --json."]
-    return "\n".join(lines).lstrip("\n") + "\n"
+    return "\n".join(safe.line(line) for line in lines).lstrip("\n") + "\n"
 
 
 def render_frameworks(frameworks: Sequence[Framework], statuses: Sequence[FrameworkStatus]) -> str:
@@ -50,14 +52,18 @@ def render_frameworks(frameworks: Sequence[Framework], statuses: Sequence[Framew
                 f" and {len(st.models) - 8} more" if len(st.models) > 8 else ""
             )
             lines.append(f"    could serve here: {shown}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(safe.line(line) for line in lines) + "\n"
 
 
 def render_gpus(gpus: Sequence[Gpu]) -> str:
-    lines = [f"{'name':<36}{'memory':>10}{'bandwidth':>13}  {'compute':<8}aliases"]
+    # One unit per column whatever the source wrote ("3.35 TB/s", "1008 GB/s", "80GB").
+    lines = [f"{'name':<36}{'memory':>10}{'bandwidth':>12}  {'compute':<8}aliases"]
     for g in gpus:
         cc = g.compute_capability or "-"
-        lines.append(
-            f"{g.name[:35]:<36}{g.memory:>10}{g.bandwidth:>13}  {cc:<8}{', '.join(g.aliases[:3])}"
-        )
-    return "\n".join(lines) + "\n"
+        memory = format_gib(g.memory_bytes)
+        bandwidth = f"{g.bandwidth_bytes_per_s / 1e9:,.0f} GB/s"
+        name = cut(safe.line(g.name), 35)
+        aliases = ", ".join(g.aliases[:3])
+        lines.append(f"{name:<36}{memory:>10}{bandwidth:>12}  {cc:<8}{aliases}")
+    lines.append("Memory in GiB (2^30 bytes), bandwidth in GB/s (10^9 bytes per second).")
+    return "\n".join(safe.line(line) for line in lines) + "\n"

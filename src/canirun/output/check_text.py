@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from canirun.estimate.precision import PRECISIONS
 from canirun.estimate.results import RUNNABLE, Result, Summary, rank
-from canirun.output.scan_text import COLOURS, render_assumptions, speed_range, verdict_text
+from canirun.output import safe
+from canirun.output.scan_text import (
+    COLOURS,
+    cut,
+    render_assumptions,
+    render_requirement,
+    speed_range,
+    verdict_text,
+)
 from canirun.report import CheckReport
 from canirun.units import format_gib
 
@@ -29,7 +37,10 @@ def _cells(r: Result) -> list[str]:
 
 
 def _row(cells: list[str], colour: str | None) -> str:
-    line = "  ".join(f"{c[:w]:<{w}}" for (_, w), c in zip(_COLUMNS, cells, strict=False)).rstrip()
+    # Cells are made safe before colouring: our escape codes are the only ones left.
+    line = "  ".join(
+        f"{cut(safe.line(c), w):<{w}}" for (_, w), c in zip(_COLUMNS, cells, strict=False)
+    ).rstrip()
     line = "  " + line
     return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
 
@@ -97,12 +108,15 @@ def _explain(r: Result) -> list[str]:
     lines += [f"      why: {reason}" for reason in r.reasons]
     speed = r.tokens_per_second
     if speed is not None:
-        if speed.low is not None and speed.bytes_per_token:
-            bw = (
-                f"{speed.bandwidth_bytes_per_s / 1e9:.0f} GB/s"
-                if speed.bandwidth_bytes_per_s
-                else "?"
+        eff = f"{speed.efficiency[0]}-{speed.efficiency[1]}"
+        if speed.low is not None and speed.bytes_per_token and not speed.bandwidth_bytes_per_s:
+            # GPU + RAM: two bandwidths, named in the note.
+            lines.append(
+                f"      speed: {speed.bytes_per_token / 1e9:.2f} GB per token, {speed.note}; "
+                f"x {eff} = {speed.low}-{speed.high} tok/s"
             )
+        elif speed.low is not None and speed.bytes_per_token:
+            bw = f"{(speed.bandwidth_bytes_per_s or 0) / 1e9:.0f} GB/s"
             lines.append(
                 f"      speed: {bw} x {speed.efficiency[0]}-{speed.efficiency[1]} / "
                 f"{speed.bytes_per_token / 1e9:.2f} GB per token = {speed.low}-{speed.high} tok/s"
@@ -122,28 +136,28 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
     for match in report.matches:
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
-        lines += ["", f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"]
+        head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
+        lines += ["", safe.line(head)]
         if match.precision:
-            lines.append(f"  precision {match.precision}, as the name says")
+            lines.append(safe.line(f"  precision {match.precision}, as the name says"))
         if match.note:
-            lines.append(f"  note: {match.note}")
+            lines.append(safe.line(f"  note: {match.note}"))
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
             for r in runnable:
                 lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
-        lines.append(_best_line(s))
-        faster = _faster_line(s, results)
-        if faster:
-            lines.append(faster)
+        more = [_best_line(s), _faster_line(s, results) or ""]
         if explain:
             for r in results:
-                lines += _explain(r)
+                more += _explain(r)
             sources = results[0].sources if results else ()
             if sources:
-                lines.append("  sources: " + ", ".join(sources))
-    text = "\n".join(lines) + "\n" + render_assumptions(report.assumptions)
-    if report.requirement is not None:
-        state = "met" if report.requirement_met else "NOT met"
-        text += f"Requirement {state}: {report.requirement}.\n"
-    return text
+                more.append("  sources: " + ", ".join(sources))
+        lines += [safe.line(text) for text in more if text]
+    return (
+        "\n".join(lines)
+        + "\n"
+        + render_assumptions(report.assumptions)
+        + render_requirement(report)
+    )

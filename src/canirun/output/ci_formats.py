@@ -1,7 +1,8 @@
 """Reports for CI systems: Markdown (job summaries) and JUnit XML (test views).
 
-JUnit has one test case per model variant: it passes when the best way to
-run the model here meets the requirement (``--require``, default: runs at all),
+JUnit has one test case per model variant: it passes when the model meets the
+report's requirement (``--require``/``--min-tps``, decided in the report; without
+one: runs here at all),
 fails otherwise, and is skipped for API-only models, which no machine hosts.
 GitHub, GitLab and Jenkins show these natively.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from canirun.estimate.results import RUNNABLE, Result, Summary, rank
+from canirun.estimate.results import RUNNABLE, Result, Summary
+from canirun.output import safe
 from canirun.output.scan_text import CATEGORY_TITLES, verdict_text
 from canirun.report import ScanReport
 from canirun.units import format_gib
@@ -31,24 +33,27 @@ def _best(summary: Summary, report: ScanReport) -> Result | None:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return safe.markdown_cell(text)
 
 
 def _hardware_line(report: ScanReport) -> str:
     hw = report.hardware
-    gpus = ", ".join(f"{g.name} ({format_gib(g.memory_total_bytes)})" for g in hw.gpus) or "no GPU"
-    cpu = hw.cpu.model or "unknown CPU"
+    gpus = (
+        ", ".join(f"{_cell(g.name)} ({format_gib(g.memory_total_bytes)})" for g in hw.gpus)
+        or "no GPU"
+    )
+    cpu = _cell(hw.cpu.model or "unknown CPU")
     return (
-        f"**{report.machine.hostname or 'this machine'}**: {cpu}, "
+        f"**{_cell(report.machine.hostname or 'this machine')}**: {cpu}, "
         f"{format_gib(hw.memory.total_bytes)} RAM, {gpus}"
     )
 
 
 def render_markdown(report: ScanReport, title: str = "canirun") -> str:
     lines = [f"## {title}", "", _hardware_line(report), ""]
-    if getattr(report, "requirement", None):
-        met = getattr(report, "requirement_met", None)
-        lines += [f"Requirement {'met' if met else 'NOT met'}: {report.requirement}.", ""]  # type: ignore[attr-defined]
+    if report.requirement:
+        met = "met" if report.requirement_met else "NOT met"
+        lines += [f"Requirement {met}: {_cell(report.requirement)}.", ""]
     for category, heading in CATEGORY_TITLES.items():
         rows = [s for s in report.summary if s.category == category]
         if not rows:
@@ -80,16 +85,26 @@ def render_markdown(report: ScanReport, title: str = "canirun") -> str:
     return "\n".join(lines) + "\n"
 
 
-def meets_level(summary: Summary, level: str | None) -> bool:
-    if summary.verdict not in RUNNABLE:
-        return False
-    return level is None or rank(summary.verdict) <= rank(level)
+def _passes(summary: Summary) -> bool:
+    """The report's own decision: the gate's when there is one, else "runs here"."""
+    if summary.requirement_met is not None:
+        return summary.requirement_met
+    return summary.verdict in RUNNABLE
 
 
-def render_junit(report: ScanReport, level: str | None = None) -> str:
+def _xml_safe(root: ET.Element) -> None:
+    """Names and reasons come from catalogs and files: keep only what XML 1.0 allows."""
+    for el in root.iter():
+        if el.text:
+            el.text = safe.xml(el.text)
+        for key, value in el.attrib.items():
+            el.set(key, safe.xml(value))
+
+
+def render_junit(report: ScanReport) -> str:
     """JUnit XML: a suite per category, a case per model variant."""
     root = ET.Element("testsuites", name="canirun")
-    wanted = f"runs at {level} or better" if level else "runs here"
+    wanted = report.requirement or "runs here"
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for category, heading in CATEGORY_TITLES.items():
         rows = [s for s in report.summary if s.category == category]
@@ -109,7 +124,7 @@ def render_junit(report: ScanReport, level: str | None = None) -> str:
             if s.verdict == "api-only":
                 ET.SubElement(case, "skipped", message=detail)
                 counts["skipped"] += 1
-            elif not meets_level(s, level):
+            elif not _passes(s):
                 failure = ET.SubElement(case, "failure", message=f"does not meet: {wanted}")
                 failure.text = detail
                 counts["failures"] += 1
@@ -120,5 +135,6 @@ def render_junit(report: ScanReport, level: str | None = None) -> str:
             totals[key] += value
     for key, value in totals.items():
         root.set(key, str(value))
+    _xml_safe(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

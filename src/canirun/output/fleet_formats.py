@@ -15,6 +15,7 @@ from collections import Counter
 from canirun.envelope import now_utc
 from canirun.estimate.results import RUNNABLE
 from canirun.fleet import Fleet
+from canirun.output import safe
 from canirun.output.scan_text import CATEGORY_TITLES, VERDICT_TEXT
 from canirun.report import FleetCell, FleetReport, FleetRow
 from canirun.units import format_gib
@@ -70,12 +71,14 @@ def fleet_report(fleet: Fleet) -> FleetReport:
                     "cpu": m.cpu,
                     "ram_bytes": m.ram_bytes,
                     "gpus": m.gpus,
+                    "partial": m.partial,
                 }
                 for m in fleet.machines
             ],
             "rows": rows,
             "skipped": [{"file": s.file, "reason": s.reason} for s in fleet.skipped],
             "superseded": fleet.superseded,
+            "partial_merged": fleet.partial_merged,
         }
     )
 
@@ -96,9 +99,13 @@ def _row_texts(report: FleetReport, row: FleetRow) -> list[str]:
 def _labels(report: FleetReport) -> list[str]:
     """Hostnames, with a short machine id where two machines share one."""
     counts = Counter(m.hostname for m in report.machines)
-    return [
+    labels = [
         m.hostname if counts[m.hostname] < 2 else f"{m.hostname} ({(m.machine_id or '?')[:8]})"
         for m in report.machines
+    ]
+    return [
+        f"{label} (partial)" if m.partial else label
+        for label, m in zip(labels, report.machines, strict=True)
     ]
 
 
@@ -107,23 +114,29 @@ def render_markdown(report: FleetReport) -> str:
     lines = ["## canirun fleet", ""]
     lines.append(
         f"{len(report.machines)} machines, {len(report.rows)} models; "
-        f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced."
+        f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced, "
+        f"{report.partial_merged} partial reports (checks) merged in."
     )
-    lines += ["", "| Model | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    cell = safe.markdown_cell
+    header = " | ".join(cell(label) for label in labels)
+    lines += ["", f"| Model | {header} |", "|---" * (len(labels) + 1) + "|"]
     for row in report.rows:
-        lines.append(f"| {row.name} | " + " | ".join(_row_texts(report, row)) + " |")
+        texts = " | ".join(cell(t) for t in _row_texts(report, row))
+        lines.append(f"| {cell(row.name)} | {texts} |")
     if report.skipped:
         lines += ["", "Skipped files:", ""]
-        lines += [f"- `{s.file}`: {s.reason}" for s in report.skipped]
+        lines += [f"- `{safe.markdown_code(s.file)}`: {cell(s.reason)}" for s in report.skipped]
     return "\n".join(lines) + "\n"
 
 
 def render_csv(report: FleetReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model_id", "name", "category", *_labels(report)])
+    cell = safe.csv_cell
+    writer.writerow([cell(t) for t in ("model_id", "name", "category", *_labels(report))])
     for row in report.rows:
-        writer.writerow([row.model_id, row.name, row.category, *_row_texts(report, row)])
+        texts = (row.model_id, row.name, row.category, *_row_texts(report, row))
+        writer.writerow([cell(t) for t in texts])
     return out.getvalue()
 
 
@@ -196,7 +209,8 @@ def render_html(report: FleetReport) -> str:
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>canirun fleet</h1><p>{len(report.machines)} machines, {len(report.rows)} models, "
         f"written {e(report.created_at)}; {len(report.skipped)} files skipped, "
-        f"{report.superseded} older reports replaced. Click a column to sort.</p>"
+        f"{report.superseded} older reports replaced, {report.partial_merged} partial reports "
+        "(checks) merged in. Click a column to sort.</p>"
         f'<p><label>Category <select id="category"><option value="">all</option>{options}'
         f'</select></label></p><p class="legend">{legend}</p>'
         f'<table id="matrix"><thead><tr>{"".join(head)}</tr></thead>'

@@ -7,6 +7,7 @@ Memory is shown in GiB; bandwidth in GB/s (10^9 bytes), as vendors publish it.
 from __future__ import annotations
 
 from canirun.hardware.model import Gpu, Hardware, Host
+from canirun.output import safe
 from canirun.units import format_gib
 
 _LABEL = 9
@@ -59,7 +60,9 @@ def _cpu(hw: Hardware) -> list[str]:
 def _memory(hw: Hardware) -> list[str]:
     m = hw.memory
     text = f"{format_gib(m.total_bytes)} total, {format_gib(m.available_bytes)} available"
-    if m.limit_bytes is not None:
+    if m.limit_unreadable:
+        text += " · container limit unreadable"
+    elif m.limit_bytes is not None:
         used = format_gib(m.limit_used_bytes)
         text += f" · container limit {format_gib(m.limit_bytes)} ({used} in use)"
     elif m.cgroup_version:
@@ -156,9 +159,17 @@ def render_hardware(host: Host) -> str:
             _line("Frameworks", ", ".join(found) if found else "none of the catalog's found")
         )
     if hw.assumed:
-        lines.append(_line("Assumed", ", ".join(hw.assumed) + " (not stated in the file)"))
+        # From --gpu/--vram/--ram: each entry names its flag. The rest are figures a
+        # hardware file left out, filled from its totals.
+        flags = [a for a in hw.assumed if "(from --" in a]
+        filled = [a for a in hw.assumed if "(from --" not in a]
+        parts = flags + (
+            [", ".join(filled) + " (not stated in the file: the totals)"] if filled else []
+        )
+        lines.append(_line("Assumed", ", ".join(parts)))
     if host.issues:
         lines.append("")
         lines.append("Probe notes:")
         lines += [f"  {i.severity:<8} {i.source}: {i.message}" for i in host.issues]
-    return "\n".join(lines) + "\n"
+    # Names and messages come from the probe and from files: never let them drive the terminal.
+    return "\n".join(safe.line(line) for line in lines) + "\n"

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from canirun.estimate.frameworks import FrameworkStatus
 from canirun.estimate.results import Result, Summary
+from canirun.output import safe
 from canirun.report import Assumptions, ScanReport
 from canirun.units import format_gib
 
@@ -59,7 +60,7 @@ def use_colour(stream: object | None = None) -> bool:
     )
 
 
-def _cut(text: str, width: int) -> str:
+def cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -108,8 +109,10 @@ COLUMNS = (
 
 
 def _row(cells: Iterable[str], colour: str | None = None) -> str:
+    # Cells are made safe before colouring: our escape codes are the only ones left.
     parts = [
-        f"{_cut(cell, width):<{width}}" for (_, width), cell in zip(COLUMNS, cells, strict=False)
+        f"{cut(safe.line(cell), width):<{width}}"
+        for (_, width), cell in zip(COLUMNS, cells, strict=False)
     ]
     line = "  ".join(parts).rstrip()
     return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
@@ -146,7 +149,7 @@ def render_summary(report: ScanReport, *, colour: bool = False, why: bool = True
             ]
             lines.append(_row(cells, COLOURS[s.verdict] if colour else None))
             if why and s.reason:
-                lines.append(f"    {_cut(s.reason, 110)}")
+                lines.append(f"    {cut(safe.line(s.reason), 110)}")
     return "\n".join(lines) + "\n"
 
 
@@ -162,7 +165,7 @@ def render_frameworks(statuses: Iterable[FrameworkStatus]) -> str:
     if elsewhere:
         lines.append("Not here:")
         lines += [f"  {line}" for line in elsewhere]
-    return "\n".join(lines) + "\n"
+    return "\n".join(safe.line(line) for line in lines) + "\n"
 
 
 def render_assumptions(a: Assumptions) -> str:
@@ -182,6 +185,14 @@ def render_assumptions(a: Assumptions) -> str:
             f"({a.ram_bandwidth_source})."
         )
     return (
-        "\n" + text + "\nMemory in GiB; tok/s is an estimated decode range. "
+        "\n" + safe.line(text) + "\nMemory in GiB; tok/s is an estimated decode range. "
         "Details: --json or check --explain.\n"
     )
+
+
+def render_requirement(report: ScanReport) -> str:
+    """The gate's outcome, last, where a CI log reader looks; empty without a gate."""
+    if report.requirement is None:
+        return ""
+    state = "met" if report.requirement_met else "NOT met"
+    return safe.line(f"Requirement {state}: {report.requirement}.") + "\n"

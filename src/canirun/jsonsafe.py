@@ -1,0 +1,58 @@
+"""JSON that is always valid: no NaN or Infinity read from a file, none ever written.
+
+Python's ``json`` accepts and writes the bare tokens ``NaN``, ``Infinity`` and
+``-Infinity`` (and turns ``1e400`` into infinity), which no other JSON reader
+accepts. canirun refuses them on input, where a number is required, and writes
+an unknown (non-finite) figure as ``null``. C1 control characters and DEL, which
+``json`` leaves raw with ``ensure_ascii=False`` and some terminals obey, are
+written as ``\\u`` escapes: the same JSON value, safe to print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+_RAW_CONTROLS = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def loads(data: str | bytes) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float."""
+    return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def toml_loads(text: str) -> dict[str, Any]:
+    """``tomllib.loads`` that refuses nan and inf (TOML allows them; canirun does not)."""
+    import tomllib
+
+    return tomllib.loads(text, parse_float=_finite_float)
+
+
+def finite(value: Any) -> Any:
+    """The value with every non-finite float replaced by None (unknown), deeply."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """Strict JSON text: finite numbers only, raw control characters escaped."""
+    text = json.dumps(finite(value), allow_nan=False, ensure_ascii=False, **options)
+    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

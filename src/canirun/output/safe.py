@@ -1,0 +1,61 @@
+"""Text from files made safe for where it is written: a terminal, XML, Markdown, CSV.
+
+Model names come from user catalogs, GPU names and hostnames from hardware files
+and other machines' reports: any of them may hold escape sequences, control
+characters or markup. Each function here keeps the text readable and makes it
+inert for one destination; the renderers apply them to everything they did not
+write themselves.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls but newline, DEL, C1 controls (ESC's 8-bit twin CSI is \x9b),
+# Unicode bidirectional overrides and isolates (text that reads backwards), and
+# lone surrogates (not text at all: they cannot even be encoded).
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+# What XML 1.0 allows: tab, newline, carriage return, and the planes without
+# surrogates and the two non-characters U+FFFE and U+FFFF.
+_XML_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal(text: str) -> str:
+    """Escape sequences and control characters shown as text (``\\x1b``), never obeyed."""
+    return _TERMINAL_UNSAFE.sub(_escape, text)
+
+
+def line(text: str) -> str:
+    """One line of terminal text: newlines shown as ``\\x0a`` too."""
+    return terminal(text).replace("\n", "\\x0a")
+
+
+def xml(text: str) -> str:
+    """Only characters XML 1.0 allows; the rest as visible escapes."""
+    return _XML_UNSAFE.sub(_escape, text)
+
+
+def markdown_cell(text: str) -> str:
+    """One table cell: no row or column break, no HTML."""
+    flat = line(text.replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
+    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown_code(text: str) -> str:
+    """Inline code: a backtick would end it early."""
+    return line(text).replace("`", "'")
+
+
+def csv_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (OWASP's advice)."""
+    if text.startswith(_FORMULA_START):
+        return "'" + line(text)
+    return line(text)
