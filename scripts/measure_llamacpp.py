@@ -22,6 +22,15 @@ What it measures (every load in a fresh subprocess, so runs cannot pollute each 
                   16-layer files at n_ctx 4096.
   baseline_rss    RSS of a Python process that imported llama_cpp (and initialised the
                   backend) but loaded nothing.
+  peak_rss        (--parts peak; issue 17) peak RSS (VmHWM) of a fresh process with the context
+                  filled: a prompt of n_ctx - 16 tokens, then 8 generated, use_mmap off, for
+                  2-layer files of the Llama 3.2 1B (GQA, 8 KV heads), Qwen1.5-0.5B (MHA) and
+                  Gemma-2-2B-like (256k vocabulary) widths at Q4_K_M and Q8_0, n_ctx 512 / 2048
+                  (flash attention off and on, f16 and q8_0 KV) and 8192 (a lean subset: a
+                  filled 8k context takes 3-7 minutes on one thread).  Rows go to
+                  WORKDIR/peak-rows.jsonl as they are measured (a re-run resumes);
+                  --append-peak puts them at the end of --out.  Run it with `nice -n 19` and
+                  --threads 1 on a shared machine.
 
 The GGUF files are written here with the `gguf` package (GGUFWriter): llama architecture,
 published widths, random F16 weights, a minimal SentencePiece-style ("llama") tokenizer with
@@ -36,9 +45,10 @@ disk ~5.5 GB under --workdir; peak RSS of one load ~5 GB):
     python scripts/measure_llamacpp.py                  # all parts, writes the TOML
     python scripts/measure_llamacpp.py --parts compute --shapes llama-3-8b --out /tmp/x.toml
 
-Options: --parts (baseline,compute,model), --shapes (for the compute part), --workdir (default
-/tmp/llmeasure; GGUF files are written there and deleted when done unless --keep), --threads,
---out, --json (also dump the raw rows), --from-json (rewrite --out from such a dump).
+Options: --parts (baseline,compute,model,peak), --peak-ctx, --append-peak, --shapes (for the
+compute and peak parts), --workdir (default /tmp/llmeasure; GGUF files are written there and
+deleted when done unless --keep), --threads, --out, --json (also dump the raw rows),
+--from-json (rewrite --out from such a dump).
 
 Measured with llama-cpp-python 0.3.36 (bundled llama.cpp / ggml 0.25.3), CPU backend, on a
 2-core AMD EPYC VM with 24 GiB RAM.  The bundled ggml reported

@@ -191,9 +191,10 @@ def llamacpp_cpu_resident(arch: Arch, context: int, sequences: int, flash: bool)
     # reservation's fit above allows four hidden-wide ones.
     ffn = ub * 4 * (3 * arch.intermediate + 3 * arch.hidden)
     if flash:
-        # The mask: llama.cpp writes it in f32 (ub x n_ctx, llm_graph_input_attn_kv) and casts
-        # it to f16 for ggml_flash_attn_ext; the f16 copy is live through every layer.
-        attention = ub * ctx * (4 + 2) + ffn
+        # The mask, ub x n_ctx: llama.cpp writes it in f32 (llm_graph_input_attn_kv) and casts
+        # it to f16 for ggml_flash_attn_ext; the f16 copy is live through every layer beside the
+        # FFN. (Counting the f32 input as well was 20 MiB high at 8k: it is not live then.)
+        attention = ub * ctx * 2 + ffn
     if not flash:
         attention = max(attention, _fragmented_attention_ffn(arch, ctx))
     touched = max(attention, ffn) + arch.vocab * 4 * sequences  # + the output buffer
