@@ -69,11 +69,18 @@ def test_output_file_is_written_and_json_is_complete(tmp_path: Path, fake_nvml) 
     assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
 
 
-def test_output_into_a_missing_directory_is_exit_2(tmp_path: Path) -> None:
-    result = run("hardware", "--output", str(tmp_path / "nope" / "r.json"))
+def test_output_into_a_missing_directory_creates_it(tmp_path: Path) -> None:
+    target = tmp_path / "site" / "nightly" / "r.json"
+    assert run("hardware", "--output", str(target)).exit_code == 0
+    Report.model_validate_json(target.read_text())
+
+
+def test_output_under_a_file_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("mine")
+    result = run("hardware", "--output", str(tmp_path / "file" / "r.json"))
     assert result.exit_code == 2
     assert "--output" in result.stderr
-    assert "does not exist" in result.stderr
+    assert (tmp_path / "file").read_text() == "mine"
 
 
 HAND_WRITTEN = {

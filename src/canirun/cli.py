@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from canirun.errors import InputError, PipeClosed
+from canirun.errors import InputError, PipeClosed, one_line
 
 EXIT_OK, EXIT_UNMET, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
@@ -21,14 +21,88 @@ EXIT_OK, EXIT_UNMET, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 class _Commands(TyperGroup):
     """Every command's errors end here: bad input is one line on stderr and exit 2."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # --help and --version print while the context is made.
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            raise PipeClosed from None
+
     def invoke(self, ctx: Any) -> Any:
+        from canirun.output.files import say, silence_stdout
+
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            typer.echo(f"canirun: error: {exc}", err=True)
+            say(f"canirun: error: {exc}")
             raise typer.Exit(EXIT_INPUT) from None
-        except PipeClosed:
+        except (PipeClosed, BrokenPipeError):
+            silence_stdout()
             raise typer.Exit(EXIT_PIPE) from None
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's main, with its usage errors as one line and every outcome an exit code."""
+
+        def run() -> Any:
+            return TyperGroup.main(
+                self, args, prog_name, complete_var, standalone_mode=False, **extra
+            )
+
+        code = _outcome(run)
+        if standalone_mode:
+            raise SystemExit(code)
+        return code
+
+
+def _click_exceptions() -> Any:
+    """typer 0.27+ vendors click as typer._click; older typer uses click itself."""
+    import importlib
+
+    from typer import core
+
+    module = getattr(core, "_click", None) or importlib.import_module("click")
+    return module.exceptions
+
+
+def _usage_error(exc: Any, errors: Any) -> int:
+    """click's usage errors as one line (click prints four); `canirun` alone: the help."""
+    from canirun.output.files import say
+
+    message = str(exc.format_message())
+    if isinstance(exc, getattr(errors, "NoArgsIsHelpError", ())):
+        say(message)
+        return EXIT_INPUT
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "canirun"
+    where = f" (see '{command} --help')"
+    say(f"canirun: error: {one_line(message)}{where}")
+    return EXIT_INPUT
+
+
+def _outcome(run: Any) -> int:
+    from canirun.output.files import say, silence_stdout
+
+    errors = _click_exceptions()
+    try:
+        result = run()
+    except errors.ClickException as exc:
+        return _usage_error(exc, errors)
+    except typer.Abort:
+        return EXIT_INTERRUPTED
+    except PipeClosed:
+        silence_stdout()
+        return EXIT_PIPE
+    except InputError as exc:  # raised while the context is made (--version's output)
+        say(f"canirun: error: {exc}")
+        return EXIT_INPUT
+    return result if isinstance(result, int) else EXIT_OK
 
 
 app = typer.Typer(
@@ -71,8 +145,9 @@ ModelsDirOpt = Annotated[
 def _version(value: bool) -> None:
     if value:
         from canirun import __version__
+        from canirun.output.files import emit
 
-        typer.echo(f"canirun {__version__}")
+        emit(f"canirun {__version__}\n")
         raise typer.Exit()
 
 
@@ -658,17 +733,14 @@ def fleet(
     """
     from canirun.fleet import expand, merge
     from canirun.output import fleet_formats
-    from canirun.output.files import emit, write_atomic
+    from canirun.output.files import emit, say, write_atomic
 
     if fmt not in FLEET_FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FLEET_FORMATS)}")
     merged = merge(expand(paths))
-    from canirun.errors import one_line
 
     for skipped in merged.skipped:
-        typer.echo(
-            one_line(f"canirun: warning: skipped {skipped.file}: {skipped.reason}"), err=True
-        )
+        say(f"canirun: warning: skipped {skipped.file}: {skipped.reason}")
     if not merged.machines:
         raise InputError(f"fleet: none of the {len(merged.skipped)} files is a readable report")
     report = fleet_formats.fleet_report(merged)
@@ -689,10 +761,9 @@ def fleet(
     text = render(report)
     if output is not None:
         write_atomic(output, text)
-        typer.echo(
+        say(
             f"canirun: wrote {output}: {len(report.machines)} machines, {len(report.rows)} "
-            f"models, {len(merged.skipped)} files skipped",
-            err=True,
+            f"models, {len(merged.skipped)} files skipped"
         )
     else:
         emit(text)

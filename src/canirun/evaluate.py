@@ -145,7 +145,8 @@ def assumptions(
         notes.append("a quantized KV cache needs flash attention in llama.cpp, so it is assumed on")
     if source == "measured":
         notes.append(
-            "RAM bandwidth: one-thread copy measured here, a floor for multi-threaded runtimes"
+            "RAM bandwidth: a copy test measured here on every usable core at once, "
+            "as multi-threaded runtimes read memory"
         )
     return Assumptions(
         workload=opts.workload,

@@ -19,13 +19,14 @@ import os
 import re
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from canirun import jsonsafe
 from canirun.envelope import SCHEMA_VERSION
 from canirun.errors import InputError
+from canirun.inputs import REPORT_LIMIT, ParseRefused, ReadRefused, parse_json, read_limited
 
 READABLE_MAJOR = SCHEMA_VERSION.split(".")[0]
 # Below this many files a process pool costs more than it saves.
@@ -81,20 +82,114 @@ class Fleet:
         return [(mid, name, cat) for mid, (name, cat) in seen.items()]
 
 
+# Bounds on what one `canirun fleet` reads: far above a real lab, low enough
+# that a symlink loop or a glob over / ends quickly.
+MAX_FILES = 100_000
+MAX_DEPTH = 32
+
+
+def _walk_json(folder: Path) -> list[Path]:
+    """Every *.json under ``folder``: symlinks followed, each real folder entered once.
+
+    A symlink loop (``a/up -> ..``) would otherwise be walked again at every
+    level; remembering (device, inode) makes the walk linear in the tree.
+    """
+    seen: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    stack = [(folder, 0)]
+    while stack:
+        current, depth = stack.pop()
+        try:
+            info = current.stat()
+            if (info.st_dev, info.st_ino) in seen or depth > MAX_DEPTH:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except (OSError, ValueError):
+            continue  # unreadable: the files in it are simply not found
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:  # a loop of links: listed, so the merge says why it is skipped
+                is_dir = False
+            if is_dir:
+                stack.append((path, depth + 1))
+            elif entry.name.endswith(".json"):
+                found.append(path)
+                if len(found) > MAX_FILES:
+                    raise InputError(f"fleet: {folder}: more than {MAX_FILES:,} files")
+    return sorted(found)
+
+
+_MAGIC = re.compile(r"[*?[]")
+
+
+def _glob(pattern: str) -> list[Path]:
+    """glob.glob, but ``**`` walks with ``_walk_json``'s loop protection.
+
+    glob's own ``**`` follows symlinked folders without remembering them, so a
+    loop is walked exponentially until names grow too long.
+    """
+    parts = Path(pattern).parts
+    if "**" not in parts:
+        return [Path(m) for m in glob.glob(pattern)]
+    first = next(i for i, part in enumerate(parts) if _MAGIC.search(part) or part == "**")
+    base = Path(*parts[:first]) if first else Path(".")
+    rest = "/".join(parts[first:])
+    wanted = re.compile(_translate(rest))
+    matches = []
+    for path in _walk_json(base):
+        rel = path.relative_to(base).as_posix()
+        hidden = any(part.startswith(".") for part in rel.split("/"))  # as glob skips them
+        if wanted.fullmatch(rel) and not hidden:
+            matches.append(path)
+    return matches
+
+
+def _translate(pattern: str) -> str:
+    """A glob pattern over "/"-separated paths as a regex; ``**/`` is any folders."""
+    out = []
+    for i, part in enumerate(pattern.split("/")):
+        last = i == len(pattern.split("/")) - 1
+        if part == "**":
+            out.append(".*" if last else "(?:[^/]*/)*")
+            continue
+        body = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in part)
+        out.append(body if last else body + "/")
+    return "".join(out)
+
+
+def _safe(check: Any, path: Path) -> bool:
+    try:
+        return bool(check(path))
+    except (OSError, ValueError):  # a name too long, a NUL byte, an unreadable parent
+        return False
+
+
 def expand(paths: Iterable[str]) -> list[Path]:
     """Files, folders (their *.json, recursively) and globs, each file once."""
     found: dict[str, Path] = {}
+
+    def add(path: Path) -> None:
+        try:
+            key = os.path.realpath(path)
+        except (OSError, ValueError):
+            key = str(path)
+        found.setdefault(key, path)
+        if len(found) > MAX_FILES:
+            raise InputError(f"fleet: more than {MAX_FILES:,} files")
+
     for text in paths:
-        matches = glob.glob(text, recursive=True) if glob.has_magic(text) else [text]
+        matches = _glob(text) if glob.has_magic(text) else [Path(text)]
         if not matches:
             raise InputError(f"fleet: {text!r} matches no file")
-        for match in matches:
-            path = Path(match)
-            if path.is_dir():
-                for child in sorted(path.rglob("*.json")):
-                    found.setdefault(str(child.resolve()), child)
-            elif path.exists():
-                found.setdefault(str(path.resolve()), path)
+        for path in matches:
+            if _safe(Path.is_dir, path):
+                for child in _walk_json(path):
+                    add(child)
+            elif _safe(os.path.lexists, path):
+                add(path)  # read_report says why it cannot be read, if it cannot
             else:
                 raise InputError(f"fleet: {text!r} does not exist")
     return list(found.values())
@@ -160,8 +255,8 @@ def _without_results(raw: bytes) -> Any | None:
     if not head.endswith(b","):
         return None
     try:
-        data = jsonsafe.loads(head[:-1] + b"}")
-    except (ValueError, UnicodeDecodeError):
+        data = parse_json(head[:-1] + b"}")
+    except ValueError:  # ParseRefused too: the caller then parses the whole file
         return None
     return data if isinstance(data, dict) and "summary" in data else None
 
@@ -177,18 +272,20 @@ def _load(raw: bytes) -> Any:
         data = _without_results(raw)
         if data is not None:
             return data
-    return jsonsafe.loads(raw)  # NaN and Infinity are not JSON: such a file is skipped
+    return parse_json(raw)
 
 
 def read_report(path: Path) -> MachineReport | Skipped:
     """One report file, reduced to what the matrix needs; never raises."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return Skipped(str(path), f"cannot read it: {exc.strerror or exc}")
+        raw = read_limited(path, REPORT_LIMIT)
+    except ReadRefused as exc:
+        return Skipped(str(path), str(exc))
     try:
         data = _load(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ParseRefused as exc:
+        return Skipped(str(path), str(exc))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         return Skipped(str(path), f"not valid JSON (corrupt or truncated?): {exc}")
     try:
         version = _get(data, "schema_version", kind=str)
@@ -230,12 +327,41 @@ def read_report(path: Path) -> MachineReport | Skipped:
         return Skipped(str(path), f"not a canirun scan report: {exc}")
 
 
+MAX_WORKERS = 8
+# What one worker may need at worst: a report at the size limit, parsed.
+WORKER_MEMORY = 512 * 2**20
+
+
+def pool_size(workers: int | None = None) -> int:
+    """Worker processes for many reports: the usable cores, at most 8, and no more
+    than the free memory holds (one worker per 512 MiB; unknown memory: none).
+
+    os.cpu_count() is the host's: a container pinned to 2 of 128 cores that
+    started 128 workers would thrash its quota and hold 128 interpreters.
+    """
+    if workers:
+        return max(1, min(workers, MAX_WORKERS))
+    from canirun.hardware.cgroup import read_cgroup_limits
+    from canirun.hardware.cpu import usable_core_count
+    from canirun.hardware.system import free_memory
+
+    limits = read_cgroup_limits()
+    room = free_memory(limits)
+    by_memory = room // WORKER_MEMORY if room is not None else 1
+    return max(1, min(usable_core_count(limits.cpu_quota), MAX_WORKERS, by_memory))
+
+
 def _read_all(paths: list[Path], workers: int | None) -> list[MachineReport | Skipped]:
-    workers = workers or os.cpu_count() or 1
-    if len(paths) < POOL_THRESHOLD or workers < 2:
+    count = pool_size(workers)
+    if len(paths) < POOL_THRESHOLD or count < 2:
         return [read_report(p) for p in paths]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(read_report, paths, chunksize=16))
+    try:
+        with ProcessPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(read_report, paths, chunksize=16))
+    except (OSError, ImportError, BrokenProcessPool):
+        # No working /dev/shm (read-only or missing: the pool's semaphores live
+        # there), no fork: reading in this process gives the same answer, slower.
+        return [read_report(p) for p in paths]
 
 
 def merge(paths: list[Path], *, workers: int | None = None) -> Fleet:

@@ -23,6 +23,10 @@ from canirun.units import parse_rate, parse_size
 from canirun.whatif import WhatIf
 
 REQUIRE_LEVELS = ("gpu", "multi-gpu", "multi-node", "offload", "cpu")
+# Upper bounds on counts, as in the catalog's schema: far above any real
+# workload, low enough that every estimate stays exact and fast.
+MAX_TOKENS = 2**27
+MAX_COUNT = 2**16
 
 
 SIZE_FORMS = "a number and a unit: 24GB, 16GiB, 512MiB (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
@@ -166,15 +170,17 @@ def workload(
     extended_context: bool = False,
     swa_full: bool = False,
 ) -> Workload:
-    for flag, value in (
-        ("--ctx", ctx),
-        ("--sequences", sequences),
-        ("--batch", batch),
-        ("--resolution", resolution),
-        ("--seq-len", seq_len),
+    for flag, value, most in (
+        ("--ctx", ctx, MAX_TOKENS),
+        ("--sequences", sequences, MAX_COUNT),
+        ("--batch", batch, MAX_COUNT),
+        ("--resolution", resolution, MAX_COUNT),
+        ("--seq-len", seq_len, MAX_TOKENS),
     ):
         if value is not None and value < 1:
             raise InputError(f"{flag}: must be at least 1")
+        if value is not None and value > most:
+            raise InputError(f"{flag}: must be at most {most:,}")
     if resolution is not None and resolution % 8:
         raise InputError("--resolution: must be a multiple of 8 pixels")
     kv_type = kv_flag(kv_cache)

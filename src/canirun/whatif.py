@@ -57,13 +57,14 @@ def parse_gpu_sized(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec
     if exact is not None:  # "7900 XTX" is a name, not 7900 x "TX"
         return 1, exact, exact.memory_bytes
     match = _COUNT.match(text)
-    count, name = (int(match.group(1)), match.group(2)) if match else (1, text.strip())
+    digits = match.group(1) if match else "1"
+    count, name = (int(digits[-3:]), match.group(2)) if match else (1, text.strip())
     if _STRAY_COUNT.search(name) or re.match(r"^\s*[-+]", text):
         raise InputError(
             f"--gpu {text!r}: write one optional count then a name, e.g. 'RTX 4090' or "
             "'2x A100 80GB' (a count from 1 to 64)"
         )
-    if count < 1 or count > 64:
+    if count < 1 or count > 64 or len(digits.lstrip("0")) > 2:
         raise InputError(f"--gpu {text!r}: the count must be between 1 and 64")
     spec = match_gpu_spec(name, specs)
     if spec is None:

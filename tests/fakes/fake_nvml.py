@@ -93,8 +93,11 @@ class FakeNvml:
         driver: str = "550.54.15",
         cuda: int = 12040,
         count_error: int | None = None,
+        system_errors: dict[str, int] | None = None,
     ) -> None:
         self.gpus = gpus or []
+        # nvmlSystem* function name -> the NVML error code it raises
+        self.system_errors = system_errors or {}
         self.init_error = init_error
         self.count_error = count_error
         self.driver = driver
@@ -114,10 +117,16 @@ class FakeNvml:
     def nvmlShutdown(self) -> None:
         self.shutdown_calls += 1
 
+    def _system(self, fn: str) -> None:
+        if fn in self.system_errors:
+            raise NVMLError(self.system_errors[fn])
+
     def nvmlSystemGetDriverVersion(self) -> str:
+        self._system("nvmlSystemGetDriverVersion")
         return self.driver
 
     def nvmlSystemGetCudaDriverVersion_v2(self) -> int:
+        self._system("nvmlSystemGetCudaDriverVersion_v2")
         return self.cuda
 
     def nvmlDeviceGetCount(self) -> int:

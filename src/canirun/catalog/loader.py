@@ -10,7 +10,6 @@ shipped one is refused, never silently preferred.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from canirun.catalog.schema import Backend, CatalogFile, Framework, Gpu, Model, Variant
 from canirun.errors import InputError
+from canirun.inputs import CATALOG_LIMIT, ParseRefused, parse_toml, read_bounded
 
 SHIPPED = "<shipped>"
 
@@ -116,17 +116,33 @@ def shipped_detect_specs() -> list[tuple[str, list[str], list[str]]]:
 
 
 def user_catalog_dir() -> Path:
+    """<user config dir>/catalog.d; a relative "~" path when there is no home directory."""
     import platformdirs
 
-    return Path(platformdirs.user_config_dir("canirun")) / "catalog.d"
+    try:
+        return Path(platformdirs.user_config_dir("canirun")) / "catalog.d"
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry for this uid
+        return Path("~/.config/canirun/catalog.d")
 
 
 def _read_user_file(path: Path) -> tuple[str, str]:
+    raw = read_bounded(path, CATALOG_LIMIT, f"catalog file {path}")
     try:
-        return str(path), path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"catalog file {path}: cannot read it: {reason}") from None
+        return str(path), raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"catalog file {path}: cannot read it: {exc}") from None
+
+
+def _user_files(folder: Path) -> list[Path]:
+    """The *.toml files of catalog.d; a folder that cannot be listed has none."""
+    if not folder.is_absolute():  # no home directory: "~" was left unexpanded
+        return []
+    try:
+        if not folder.is_dir():
+            return []
+        return sorted(folder.glob("*.toml"))
+    except (OSError, ValueError):  # EACCES on a parent, a name too long
+        return []
 
 
 def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
@@ -142,11 +158,11 @@ def _entry_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
 
 def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
     if raw is None:
-        from canirun import jsonsafe
-
         try:
-            raw = jsonsafe.toml_loads(text)  # nan and inf are refused
-        except (tomllib.TOMLDecodeError, ValueError) as exc:
+            raw = parse_toml(text)
+        except ParseRefused as exc:
+            raise InputError(f"catalog file {name}: {exc}") from None
+        except ValueError as exc:  # TOMLDecodeError
             raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
     try:
         return CatalogFile.model_validate(raw)
@@ -254,14 +270,12 @@ def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) ->
     if user_dir:
         # One broken file in catalog.d/ must not stop every command: it is skipped,
         # and said so. A file named with --catalog is the user's explicit input: exit 2.
-        folder = user_catalog_dir()
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
-                try:
-                    name, text = _read_user_file(path)
-                    parsed.append((name, _parse(name, text), True))
-                except InputError as exc:
-                    warnings.append(f"{exc}; file skipped")
+        for path in _user_files(user_catalog_dir()):
+            try:
+                name, text = _read_user_file(path)
+                parsed.append((name, _parse(name, text), True))
+            except InputError as exc:
+                warnings.append(f"{exc}; file skipped")
     for extra in extra_files:
         name, text = _read_user_file(Path(extra))
         parsed.append((name, _parse(name, text), False))

@@ -12,6 +12,7 @@ Published quantities keep the unit their source used ("4.92 GB", "24 GiB",
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
@@ -56,8 +57,8 @@ def _rate(text: str) -> str:
 
 
 def _cc(text: str) -> str:
-    major, _, minor = text.partition(".")
-    if not (major.isdigit() and minor.isdigit()):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    if not re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", text, re.ASCII):
         raise ValueError(f"{text!r} is not a compute capability such as '8.9'")
     return text
 
@@ -67,7 +68,18 @@ RateText = Annotated[str, AfterValidator(_rate)]
 ComputeCapability = Annotated[str, AfterValidator(_cc)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._+-]*$")]
 Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
-PositiveInt = Annotated[int, Field(gt=0)]
+# Sane ranges: far above any published model (the largest today: 126 layers,
+# hidden 16384, a 256k vocabulary, 10M tokens of context, 405B parameters),
+# low enough that every estimate stays fast and exact. `layers = 1000000` is
+# a typo, and refused as one.
+Layers = Annotated[int, Field(gt=0, le=1024)]
+Width = Annotated[int, Field(gt=0, le=2**20)]  # hidden, feed-forward width
+Heads = Annotated[int, Field(gt=0, le=4096)]
+Vocab = Annotated[int, Field(gt=0, le=2**22)]
+Tokens = Annotated[int, Field(gt=0, le=2**27)]  # context, windows, sequence lengths
+Experts = Annotated[int, Field(gt=0, le=4096)]
+ParamCount = Annotated[int, Field(gt=0, le=10**14)]
+Pixels = Annotated[int, Field(gt=0, le=2**16)]
 
 
 class Strict(BaseModel):
@@ -83,33 +95,36 @@ class Figure(Strict):
 
 
 class Params(Figure):
-    total: PositiveInt
-    active: PositiveInt | None = Field(None, description="active per token (mixture-of-experts)")
+    total: ParamCount
+    active: ParamCount | None = Field(None, description="active per token (mixture-of-experts)")
 
 
 class Arch(Figure):
     """Decoder-transformer numbers that memory and speed arithmetic need."""
 
-    layers: PositiveInt
-    hidden: PositiveInt
-    heads: PositiveInt
-    kv_heads: PositiveInt
-    head_dim: PositiveInt | None = Field(None, description="defaults to hidden / heads")
-    intermediate: PositiveInt = Field(description="feed-forward width (per expert for MoE)")
-    vocab: PositiveInt
-    max_context: PositiveInt
+    layers: Layers
+    hidden: Width
+    heads: Heads
+    kv_heads: Heads
+    head_dim: Heads | None = Field(None, description="defaults to hidden / heads")
+    intermediate: Width = Field(description="feed-forward width (per expert for MoE)")
+    vocab: Vocab
+    max_context: Tokens
     ffn: Literal["gated", "plain"] = Field(
         "gated", description="gated = 3 matrices (SwiGLU/GeGLU); plain = 2 (GELU MLP)"
     )
     tied_embeddings: bool = False
-    learned_positions: PositiveInt | None = Field(
+    learned_positions: Tokens | None = Field(
         None, description="rows of a learned position-embedding table, if any"
     )
-    experts: PositiveInt | None = None
-    experts_per_token: PositiveInt | None = None
-    sliding_window: PositiveInt | None = None
+    experts: Experts | None = None
+    experts_per_token: Experts | None = None
+    sliding_window: Tokens | None = None
     local_layers: int = Field(
-        0, ge=0, description="layers whose KV cache is capped at sliding_window by the runtimes"
+        0,
+        ge=0,
+        le=1024,
+        description="layers whose KV cache is capped at sliding_window by the runtimes",
     )
     gguf_arch: str | None = Field(
         None, description="llama.cpp's architecture name (general.architecture), if it runs it"
@@ -118,7 +133,7 @@ class Arch(Figure):
         None, description="GGUF stores output.weight apart from token_embd (default: untied)"
     )
     # -- issue 11: today's architectures (all optional, additive) --------------------------
-    extended_context: PositiveInt | None = Field(
+    extended_context: Tokens | None = Field(
         None,
         description="context reachable with the rope scaling the model card documents "
         "(YaRN ...); used only when the user asks (--extended-context)",
@@ -132,26 +147,26 @@ class Arch(Figure):
     attention_sinks: bool = Field(
         False, description="a learned per-head sink logit (gpt-oss); no KV cost"
     )
-    kv_lora_rank: PositiveInt | None = Field(
+    kv_lora_rank: Width | None = Field(
         None, description="MLA (DeepSeek-V2/V3): width of the compressed KV latent"
     )
-    q_lora_rank: PositiveInt | None = Field(None, description="MLA: width of the query latent")
-    qk_rope_head_dim: PositiveInt | None = Field(
+    q_lora_rank: Width | None = Field(None, description="MLA: width of the query latent")
+    qk_rope_head_dim: Heads | None = Field(
         None, description="MLA: decoupled rotary key width, shared by all heads"
     )
-    v_head_dim: PositiveInt | None = Field(
+    v_head_dim: Heads | None = Field(
         None, description="MLA: value width per head (head_dim is the query/key width)"
     )
     shared_experts: int = Field(
-        0, ge=0, description="experts every token uses besides the routed ones"
+        0, ge=0, le=4096, description="experts every token uses besides the routed ones"
     )
-    shared_intermediate: PositiveInt | None = Field(
+    shared_intermediate: Width | None = Field(
         None, description="FFN width of one shared expert (default: intermediate)"
     )
     dense_layers: int = Field(
-        0, ge=0, description="MoE models: layers with a dense FFN instead of experts"
+        0, ge=0, le=1024, description="MoE models: layers with a dense FFN instead of experts"
     )
-    dense_intermediate: PositiveInt | None = Field(
+    dense_intermediate: Width | None = Field(
         None, description="FFN width of the dense layers of a MoE model"
     )
     experts_mxfp4: bool = Field(
@@ -195,20 +210,20 @@ class Arch(Figure):
 class Encoder(Figure):
     """Encoder-transformer numbers for activation estimates (embeddings, ViTs, audio)."""
 
-    layers: PositiveInt
-    hidden: PositiveInt
-    heads: PositiveInt
-    intermediate: PositiveInt
-    max_tokens: PositiveInt = Field(description="max sequence length, or patches per image")
-    image_size: PositiveInt | None = None
-    patch_size: PositiveInt | None = None
+    layers: Layers
+    hidden: Width
+    heads: Heads
+    intermediate: Width
+    max_tokens: Tokens = Field(description="max sequence length, or patches per image")
+    image_size: Pixels | None = None
+    patch_size: Pixels | None = None
 
 
 class Component(Figure):
     """A separately counted part: UNet, text encoder, VAE, vision tower, trunk."""
 
     name: str
-    params: PositiveInt
+    params: ParamCount
 
 
 class FileSize(Figure):
@@ -219,7 +234,9 @@ class FileSize(Figure):
         description="fp32, fp16, bf16, int8, int4, or a GGUF type such as Q4_K_M"
     )
     size: SizeText | None = Field(None, description="as published, e.g. '4.92 GB'")
-    bytes: PositiveInt | None = Field(None, description="exact size in bytes, when published")
+    bytes: Annotated[int, Field(gt=0, le=2**50)] | None = Field(
+        None, description="exact size in bytes, when published"
+    )
     url: Url | None = None
 
     @model_validator(mode="after")
@@ -242,9 +259,9 @@ class Requirement(Figure):
     framework: str | None = Field(None, description="framework id the figure applies to")
     precision: str | None = None
     condition: str | None = Field(None, description="free text: what was run, how")
-    resolution: PositiveInt | None = Field(None, description="image side in pixels (diffusion)")
-    seq_len: PositiveInt | None = Field(None, description="tokens or residues")
-    batch: PositiveInt | None = None
+    resolution: Pixels | None = Field(None, description="image side in pixels (diffusion)")
+    seq_len: Tokens | None = Field(None, description="tokens or residues")
+    batch: Pixels | None = None
     offload: bool = Field(False, description="measured with CPU offloading enabled")
 
     @property
@@ -255,7 +272,7 @@ class Requirement(Figure):
 class Output(Figure):
     """What one run produces, where it matters for memory (diffusion: image side)."""
 
-    resolution: PositiveInt = Field(description="native image side in pixels")
+    resolution: Pixels = Field(description="native image side in pixels")
 
 
 class HardNeeds(Figure):
@@ -432,13 +449,13 @@ class Overhead(Figure):
 class DefaultContext(Figure):
     """The context a runtime allocates when the user does not set one."""
 
-    tokens: PositiveInt | None = Field(
+    tokens: Tokens | None = Field(
         None, description="a fixed default (llama.cpp's n_ctx); None: the model's own"
     )
     model_max: bool = Field(
         False, description="the runtime defaults to the model's configured maximum (vLLM)"
     )
-    by_vram: dict[SizeText, PositiveInt] = Field(
+    by_vram: dict[SizeText, Tokens] = Field(
         default_factory=dict,
         description="tokens by the machine's total GPU memory: {at least this much = tokens}",
     )
@@ -515,7 +532,9 @@ class Gpu(Strict):
     memory_type: str | None = None
     bandwidth: RateText
     compute_capability: ComputeCapability | None = None
-    fp16_tflops: float | None = Field(None, gt=0, description="dense FP16 tensor throughput")
+    fp16_tflops: float | None = Field(
+        None, gt=0, le=10**6, description="dense FP16 tensor throughput"
+    )
     unified_memory: bool = False
     memory_options: list[SizeText] = Field(
         default_factory=list, description='other memory sizes sold (`--gpu "M3 Max 64GB"`)'

@@ -116,14 +116,7 @@ def probe(
     cpu = system.probe_cpu(root, limits, issues)
     memory = system.probe_memory(limits, issues)
     if measure_bandwidth:
-        from canirun.hardware.bandwidth import measure_copy_bandwidth
-
-        measured = measure_copy_bandwidth()
-        memory = dataclasses.replace(
-            memory,
-            bandwidth_bytes_per_s=measured,
-            bandwidth_source="measured" if measured else None,
-        )
+        memory = _measure_bandwidth(memory, limits, issues)
     disk = system.probe_disk(models_dir or system.default_models_dir(env), issues)
     os_info = system.probe_os(root)
     gpus, gpu_issues, apple_probe = probe_gpus(
@@ -139,6 +132,29 @@ def probe(
         software = Software(tuple(sorted(installed_frameworks(detect))))
     hardware = Hardware(cpu=cpu, memory=memory, disk=disk, gpus=gpus, os=os_info, software=software)
     return Host(hardware=hardware, machine=machine, issues=(*issues, *gpu_issues))
+
+
+def _measure_bandwidth(memory: Any, limits: Any, issues: list[ProbeIssue]) -> Any:
+    """The RAM copy test, sized to what is free here, or a note saying why it was skipped."""
+    from canirun.hardware import bandwidth
+    from canirun.hardware.cpu import usable_core_count
+
+    budget, why = bandwidth.memory_budget(
+        memory.available_bytes,
+        limits.memory_limit,
+        limits.memory_used,
+        limit_unknown=any("memory" in p for p in limits.problems),
+    )
+    if budget is None:
+        issues.append(ProbeIssue("bandwidth", f"RAM bandwidth not measured: {why}", "info"))
+        return memory
+    result = bandwidth.measure_ram_bandwidth(budget, usable_core_count(limits.cpu_quota))
+    if result.bytes_per_s is None:
+        issues.append(ProbeIssue("bandwidth", f"RAM bandwidth not measured: {result.note}", "info"))
+        return memory
+    return dataclasses.replace(
+        memory, bandwidth_bytes_per_s=result.bytes_per_s, bandwidth_source="measured"
+    )
 
 
 def _with_core_levels(cpu: Cpu, apple_probe: Any) -> Cpu:

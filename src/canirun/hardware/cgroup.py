@@ -8,6 +8,8 @@ wins. All paths hang off ``root`` so tests can use fixture trees.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -88,11 +90,14 @@ def _chain(root: Path, mount: _Mount, cgroup_path: str) -> list[Path]:
         rel = PurePosixPath("/")  # a cgroup namespace hides the prefix: we sit at the root
     parts = [p for p in rel.parts if p != "/"]
     dirs = [base.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
-    return [d for d in dirs if d.is_dir()]
+    return [d for d in dirs if os.path.isdir(d)]  # never raises, unlike Path.is_dir
+
+
+_INT = re.compile(r"-?[0-9]{1,19}", re.ASCII)  # what the kernel writes: int64 in decimal
 
 
 def _int_or_none(text: str | None) -> int | None:
-    if text is None or not text.strip().lstrip("-").isdigit():
+    if text is None or not _INT.fullmatch(text.strip()):
         return None
     return int(text)
 
@@ -100,7 +105,7 @@ def _int_or_none(text: str | None) -> int | None:
 def _stat_value(text: str | None, key: str) -> int | None:
     for line in (text or "").splitlines():
         name, _, value = line.partition(" ")
-        if name == key and value.strip().isdigit():
+        if name == key and _INT.fullmatch(value.strip()) and not value.strip().startswith("-"):
             return int(value)
     return None
 

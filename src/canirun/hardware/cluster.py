@@ -47,9 +47,11 @@ def _files(folder: Path) -> list[Path]:
 
 def load_cluster(folder: Path) -> Cluster:
     """``--cluster DIR``: one node per report (``canirun hardware/scan --json`` of each)."""
+    import os
+
     from canirun.hardware.file import load_hardware_file
 
-    if not folder.is_dir():
+    if not os.path.isdir(folder):  # False, not an exception, for EACCES or a name too long
         raise InputError(f"--cluster {folder}: not a folder of reports")
     nodes: list[tuple[str, Host]] = []
     seen: set[str] = set()

@@ -163,6 +163,17 @@ def affinity_cores() -> int | None:
         return None
 
 
+def usable_core_count(cpu_quota: float | None) -> int:
+    """Cores this process can keep busy at once: logical cores, affinity and the
+    cgroup CPU quota (rounded up: a 1.5-core quota still runs two threads)."""
+    import math
+
+    counts = [c for c in (os.cpu_count(), affinity_cores()) if c]
+    if cpu_quota is not None and cpu_quota > 0:
+        counts.append(math.ceil(cpu_quota))
+    return max(1, min(counts, default=1))
+
+
 def machine_arch() -> str | None:
     """Normalised CPU architecture: x86_64 or arm64 (aarch64 on Linux), else as reported."""
     if hasattr(os, "uname"):

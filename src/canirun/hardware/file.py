@@ -12,28 +12,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
+import re
 from pathlib import Path
 from typing import Any
 
 from canirun.errors import InputError
 from canirun.hardware.model import Basis, Hardware, Host, Machine, ProbeIssue
+from canirun.inputs import HARDWARE_LIMIT, ParseRefused, parse_json, parse_toml, read_bounded
 
 
 def _read(path: Path) -> Any:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"--hardware {path}: cannot read it: {exc.strerror or exc}") from None
-    from canirun import jsonsafe
-
+    raw = read_bounded(path, HARDWARE_LIMIT, f"--hardware {path}")
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
     try:
         text = raw.decode("utf-8-sig")
-        if path.suffix.lower() == ".toml":
-            return jsonsafe.toml_loads(text)
-        return jsonsafe.loads(text)  # NaN, Infinity and 1e400 are refused
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        return parse_toml(text) if kind == "TOML" else parse_json(text)
+    except ParseRefused as exc:
+        raise InputError(f"--hardware {path}: {exc}") from None
+    except ValueError as exc:  # bad UTF-8, JSONDecodeError, TOMLDecodeError
         raise InputError(f"--hardware {path}: not valid {kind}: {exc}") from None
 
 
@@ -78,6 +74,46 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+# Sane ranges for what a machine can have: far above any real one, low enough
+# that every calculation stays fast and exact.
+_MAX_CORES = 2**16
+_MAX_GPUS = 256
+_MAX_BYTES = 2**60  # 1 EiB
+_COUNTS = ("physical_cores", "logical_cores", "usable_cores", "quota_cores", "affinity_cores")
+_CC = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}", re.ASCII)
+
+
+def _too_big(section: Any, keys: tuple[str, ...] | None, limit: int, where: str) -> str | None:
+    if not isinstance(section, dict):
+        return None
+    for key, value in section.items():
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        wanted = key in keys if keys is not None else key.endswith("_bytes")
+        if wanted and numeric and value > limit:
+            return f"{where}.{key}: {value:g} is more than any machine has (at most {limit:,})"
+    return None
+
+
+def _out_of_range(hw: Any) -> str | None:
+    """The first figure outside what any machine has, or a malformed compute capability."""
+    if not isinstance(hw, dict):
+        return None
+    gpus = hw.get("gpus")
+    gpus = gpus if isinstance(gpus, list) else []
+    if len(gpus) > _MAX_GPUS:
+        return f"gpus: {len(gpus)} GPUs is more than {_MAX_GPUS}"
+    found = _too_big(hw.get("cpu"), _COUNTS, _MAX_CORES, "cpu") or _too_big(
+        hw.get("memory"), None, _MAX_BYTES, "memory"
+    )
+    found = found or _too_big(hw.get("disk"), None, _MAX_BYTES, "disk")
+    for i, gpu in enumerate(gpus):
+        found = found or _too_big(gpu, None, _MAX_BYTES, f"gpus.{i}")
+        cc = gpu.get("compute_capability") if isinstance(gpu, dict) else None
+        if found is None and isinstance(cc, str) and not _CC.fullmatch(cc):
+            found = f"gpus.{i}.compute_capability: {cc!r} is not a compute capability such as '8.9'"
+    return found
+
+
 def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssue, ...]]:
     from pydantic import TypeAdapter, ValidationError
 
@@ -93,6 +129,10 @@ def _validate(path: Path, data: Any) -> tuple[Hardware, Machine, tuple[ProbeIssu
     broken = _lone_surrogate(data)
     if broken:
         raise InputError(f"--hardware {path}: {broken}: not valid Unicode (a lone surrogate)")
+    problem = _out_of_range(hw_data)
+    if problem:
+        prefix = "hardware." if is_report else ""
+        raise InputError(f"--hardware {path}: {prefix}{problem}")
     try:
         # Strict, in JSON mode: `true` is not 1 byte, "64" is not a number, 1.0 is not
         # a count (lists still read as tuples). TOML dates come back as strings and fail.

@@ -59,7 +59,7 @@ class Memory:
     cgroup_version: int | None = None
     swap_total_bytes: int | None = None
     swap_free_bytes: int | None = None
-    # RAM bandwidth for CPU speed estimates: "measured" (one-thread copy, a floor),
+    # RAM bandwidth for CPU speed estimates: "measured" (a copy on every usable core),
     # "file" or "flag"; None when not measured.
     bandwidth_bytes_per_s: int | None = None
     bandwidth_source: str | None = None

@@ -112,7 +112,7 @@ def _mig_devices(s: _Nvml, handle: Any, label: str) -> tuple[bool | None, tuple[
         # room). One instance of unknown size stands for them, so the GPU is unknown.
         return True, (MigDevice(index=0),)
     devices = []
-    for j in range(count):
+    for j in range(min(count, 64) if isinstance(count, int) else 0):
         try:
             mig = s.nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, j)
         except s.nvml.NVMLError:
@@ -287,19 +287,33 @@ def probe_gpus(
     return tuple(gpus), tuple(issues)
 
 
+# More than any machine has; a driver answering more (a corrupt count) is not
+# walked device by device for ever.
+MAX_DEVICES = 1024
+
+
+def _system_call(s: _Nvml, what: str, fn_name: str) -> Any:
+    """A call about the driver, not one GPU: a "GPU is lost" answer is only a missing figure."""
+    try:
+        return s.call(what, fn_name)
+    except _GpuLost as exc:
+        s.issues.append(ProbeIssue(_SOURCE, f"{what}: {exc} (a GPU fell off the bus?)"))
+        return None
+
+
 def _probe_devices(s: _Nvml, system: Memory | None = None) -> list[Gpu]:
-    count = s.call("device count", "nvmlDeviceGetCount")
-    if not count:
+    count = _system_call(s, "device count", "nvmlDeviceGetCount")
+    if not isinstance(count, int) or count <= 0:
         return []
-    driver = _text(s.call("driver version", "nvmlSystemGetDriverVersion"))
+    driver = _text(_system_call(s, "driver version", "nvmlSystemGetDriverVersion"))
     cuda_fn = (
         "nvmlSystemGetCudaDriverVersion_v2"
         if hasattr(s.nvml, "nvmlSystemGetCudaDriverVersion_v2")
         else "nvmlSystemGetCudaDriverVersion"
     )
-    cuda = _cuda_version(s.call("CUDA driver version", cuda_fn))
+    cuda = _cuda_version(_system_call(s, "CUDA driver version", cuda_fn))
     gpus = []
-    for index in range(count):
+    for index in range(min(count, MAX_DEVICES)):
         try:
             gpus.append(_device(s, index, driver, cuda, system))
         except _GpuLost as exc:
@@ -336,7 +350,7 @@ def apply_visible_devices(
             )
         )
     names = {g.name for g in gpus}
-    uses_index = any(t.strip().isdigit() for t in value.split(","))
+    uses_index = any(_is_index(t.strip()) for t in value.split(","))
     if uses_index and len(names) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
         issues.append(
             ProbeIssue(
@@ -349,8 +363,13 @@ def apply_visible_devices(
     return chosen
 
 
+def _is_index(token: str) -> bool:
+    # ASCII only: str.isdigit() is true for "²" and "٣", which int() refuses or misreads.
+    return token.isascii() and token.isdigit() and len(token) < 10
+
+
 def _match_token(token: str, gpus: list[Gpu]) -> Gpu | None:
-    if token.isdigit():
+    if _is_index(token):
         return next((g for g in gpus if g.index == int(token)), None)
     if token.startswith("GPU-"):
         hits = [g for g in gpus if g.uuid and g.uuid.startswith(token)]

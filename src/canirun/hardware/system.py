@@ -84,6 +84,20 @@ def probe_memory(limits: CgroupLimits, issues: Issues) -> Memory:
     )
 
 
+def free_memory(limits: CgroupLimits) -> int | None:
+    """What a new allocation may take: the host's available RAM or the container's room
+    (limit minus usage), whichever is smaller; None when either cannot be read."""
+    try:
+        room: int | None = psutil.virtual_memory().available
+    except Exception:  # psutil raises OSError, RuntimeError...: assume the worst
+        return None
+    if room is not None and limits.memory_limit is not None:
+        if limits.memory_used is None:
+            return None
+        room = min(room, max(0, limits.memory_limit - limits.memory_used))
+    return room
+
+
 def default_models_dir(env: Mapping[str, str] = os.environ) -> Path | None:
     """Where Hugging Face keeps downloads: HF_HUB_CACHE, HF_HOME/hub, then ~/.cache.
 
@@ -110,7 +124,9 @@ def probe_disk(path: Path | None, issues: Issues) -> Disk:
         return Disk()
     path = Path(os.path.abspath(path))
     measured = path
-    while not measured.exists() and measured != measured.parent:
+    # os.path.exists, not Path.exists: it answers False instead of raising for
+    # a name too long or a parent this user may not search.
+    while not os.path.exists(measured) and measured != measured.parent:
         measured = measured.parent
     usage = _psutil_call(issues, f"disk usage of {measured}", psutil.disk_usage, str(measured))
     return Disk(
