@@ -39,8 +39,9 @@ TORCH_PROCESS_RAM = 1024 * MIB
 # token-to-id map, the piece cache) adds about 140 bytes a token (128k-256k vocabularies
 # measured); loading leaves about 0.5 MiB of allocator slack a layer (2- and 16-layer files;
 # files whose weights are repacked, Q4_0 and Q4_K, need ~5 MiB more than Q8_0 and F16). The
-# base is rounded up over the few MiB of allocator noise between loads of one file.
-LLAMACPP_PROCESS_BASE = 50 * MIB
+# base (43 MiB + 10) is rounded up over the allocator noise: loads of one file at other contexts
+# left up to ~6 MiB more or less besides their printed buffers.
+LLAMACPP_PROCESS_BASE = 53 * MIB
 LLAMACPP_PROCESS_PER_TOKEN = 140
 LLAMACPP_PROCESS_PER_LAYER = MIB // 2
 # llama-cpp-python's llama_batch: llama_batch_init(n_batch, 0, n_ctx) mallocs an n_ctx-long
@@ -49,7 +50,7 @@ LLAMACPP_BATCH = 2048
 PAGE = 4096
 # Without flash attention: intermediate-wide FFN tensors that reach beyond the other tensors
 # of a layer where the attention scores are small (see _fragmented_attention_ffn; fitted).
-LLAMACPP_FFN_FRAGMENTED = 3.35
+LLAMACPP_FFN_FRAGMENTED = 3.1
 
 GGML_FRAMEWORKS = frozenset({"llama.cpp", "ollama", "text-generation-webui", "whisper.cpp"})
 
@@ -157,7 +158,7 @@ def _fragmented_attention_ffn(arch: Arch, ctx: int) -> int:
     places the FFN's intermediate-wide tensors (gate, up, their product) in that hole only as
     far as they fit; the rest go beyond the layer's other tensors. Where the scores are no
     larger than the FFN (few heads, short contexts: Gemma-2-2B widths at 2k wrote 20 MiB past
-    both phases) the extent is about the other tensors + 3.35 intermediate-wide tensors (fitted,
+    both phases) the extent is about the other tensors + 3.1 intermediate-wide tensors (fitted,
     and kept monotonic in n_ctx rather than following the allocator's saw-tooth).
     """
     ub = LLAMA_CPP_UBATCH
