@@ -72,7 +72,7 @@ def compare(row: dict[str, object]) -> PeakComparison:
         flash_attention=bool(row["flash_attn"]),
         kv_cache_type=str(row["kv_type"]),
     )
-    over = llm_overheads(framework, arch, wl, "ggml")
+    over = llm_overheads(framework, arch, wl, "ggml", precision=str(row["precision"]))
     terms = {
         "weights": int(row["file_bytes"]),  # type: ignore[call-overload]
         "kv": kv_cache_bytes(arch, wl.context_tokens, cache_type=str(row["kv_type"])),

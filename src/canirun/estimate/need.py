@@ -123,7 +123,7 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl, p.family, backends)
+        over = llm_overheads(fw, v.arch, wl, p.family, backends, p.name)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
         need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)

@@ -38,10 +38,10 @@ TORCH_PROCESS_RAM = 1024 * MIB
 # backend initialised ([[baseline_rss]]); the vocabulary (token strings, scores, the
 # token-to-id map, the piece cache) adds about 140 bytes a token (128k-256k vocabularies
 # measured); loading leaves about 0.5 MiB of allocator slack a layer (2- and 16-layer files;
-# files whose weights are repacked, Q4_0 and Q4_K, need ~5 MiB more than Q8_0 and F16). The
-# base (43 MiB + 10) is rounded up over the allocator noise: loads of one file at other contexts
+# repacked weights leave more: see _llamacpp_overheads). The
+# base (43 MiB + 8) is rounded up over the allocator noise: loads of one file at other contexts
 # left up to ~6 MiB more or less besides their printed buffers.
-LLAMACPP_PROCESS_BASE = 53 * MIB
+LLAMACPP_PROCESS_BASE = 51 * MIB
 LLAMACPP_PROCESS_PER_TOKEN = 140
 LLAMACPP_PROCESS_PER_LAYER = MIB // 2
 # llama-cpp-python's llama_batch: llama_batch_init(n_batch, 0, n_ctx) mallocs an n_ctx-long
@@ -51,6 +51,8 @@ PAGE = 4096
 # Without flash attention: intermediate-wide FFN tensors that reach beyond the other tensors
 # of a layer where the attention scores are small (see _fragmented_attention_ffn; fitted).
 LLAMACPP_FFN_FRAGMENTED = 3.1
+# GGUF types whose weights llama.cpp's CPU backend repacks at load on x86 (ggml-cpu/repack.cpp).
+REPACKED_PREFIXES = ("Q4_0", "Q4_K", "IQ4_NL")
 
 GGML_FRAMEWORKS = frozenset({"llama.cpp", "ollama", "text-generation-webui", "whisper.cpp"})
 
@@ -216,7 +218,11 @@ def llamacpp_process_ram(arch: Arch) -> int:
 
 
 def _llamacpp_overheads(
-    framework: Framework, arch: Arch, workload: Workload, backends: tuple[Backend, ...]
+    framework: Framework,
+    arch: Arch,
+    workload: Workload,
+    backends: tuple[Backend, ...],
+    precision: str = "",
 ) -> Overheads:
     """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
     context writes of it, the work buffer, and the process (issue 17)."""
@@ -224,7 +230,14 @@ def _llamacpp_overheads(
     reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
     touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
     batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
-    process = llamacpp_process_ram(arch) + batch
+    # Weights the CPU backend repacks (Q4_0, Q4_K on x86) are read through a staging buffer the
+    # size of a tensor; the heap keeps about half of the largest (an FFN matrix at Q4_K, 144
+    # bytes per 256 weights) resident after loading (measured: ~5 MiB at Llama 3.2 1B widths,
+    # ~15 MiB at Llama 3 8B widths, none for Q8_0).
+    repack = 0
+    if precision.upper().startswith(REPACKED_PREFIXES):
+        repack = arch.intermediate * arch.hidden * 144 // 256 // 2
+    process = llamacpp_process_ram(arch) + batch + repack
     fa = "on" if flash else "off"
     line = (
         f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
@@ -265,7 +278,9 @@ def _llamacpp_overheads(
         process,
         f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
         f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
-        "batch; measured)",
+        "batch"
+        + (f", {format_bytes(repack)} left from repacking {precision} at load" if repack else "")
+        + "; measured)",
     )
     return _overheads(framework, True, gpu, cpu, backends, process_term)
 
@@ -359,10 +374,11 @@ def llm_overheads(
     workload: Workload,
     precision_family: str,
     backends: tuple[Backend, ...] = (),
+    precision: str = "",
 ) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
-        return _llamacpp_overheads(framework, arch, workload, backends)
+        return _llamacpp_overheads(framework, arch, workload, backends, precision)
     if framework.id == "vllm":
         tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
     else:
