@@ -24,10 +24,11 @@ What it measures (every load in a fresh subprocess, so runs cannot pollute each 
                   backend) but loaded nothing.
   peak_rss        (--parts peak; issue 17) peak RSS (VmHWM) of a fresh process with the context
                   filled: a prompt of n_ctx - 16 tokens, then 8 generated, use_mmap off, for
-                  2-layer files of the Llama 3.2 1B (GQA, 8 KV heads), Qwen1.5-0.5B (MHA) and
-                  Gemma-2-2B-like (256k vocabulary) widths at Q4_K_M and Q8_0, n_ctx 512 / 2048
-                  (flash attention off and on, f16 and q8_0 KV) and 8192 (a lean subset: a
-                  filled 8k context takes 3-7 minutes on one thread).  Rows go to
+                  2-layer files of the Llama 3.2 1B (GQA, 8 KV heads), Qwen1.5-0.5B (MHA),
+                  Gemma-2-2B-like (256k vocabulary) and Llama 3 8B widths at Q4_K_M and Q8_0,
+                  n_ctx 512 / 2048 (flash attention off and on, f16 and q8_0 KV) and 8192 (a
+                  lean subset: a filled 8k context takes 1-7 minutes on one thread), and the
+                  real 16-layer 1B at 2048 (--shapes llama-3.2-1b --peak-ctx 2048).  Rows go to
                   WORKDIR/peak-rows.jsonl as they are measured (a re-run resumes);
                   --append-peak puts them at the end of --out.  Run it with `nice -n 19` and
                   --threads 1 on a shared machine.

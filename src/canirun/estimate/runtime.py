@@ -39,9 +39,9 @@ TORCH_PROCESS_RAM = 1024 * MIB
 # token-to-id map, the piece cache) adds about 140 bytes a token (128k-256k vocabularies
 # measured); loading leaves about 0.5 MiB of allocator slack a layer (2- and 16-layer files;
 # repacked weights leave more: see _llamacpp_overheads). The
-# base (43 MiB + 8) is rounded up over the allocator noise: loads of one file at other contexts
+# base (43 MiB + 6) is rounded up over the allocator noise: loads of one file at other contexts
 # left up to ~6 MiB more or less besides their printed buffers.
-LLAMACPP_PROCESS_BASE = 51 * MIB
+LLAMACPP_PROCESS_BASE = 49 * MIB
 LLAMACPP_PROCESS_PER_TOKEN = 140
 LLAMACPP_PROCESS_PER_LAYER = MIB // 2
 # llama-cpp-python's llama_batch: llama_batch_init(n_batch, 0, n_ctx) mallocs an n_ctx-long
@@ -50,7 +50,7 @@ LLAMACPP_BATCH = 2048
 PAGE = 4096
 # Without flash attention: intermediate-wide FFN tensors that reach beyond the other tensors
 # of a layer where the attention scores are small (see _fragmented_attention_ffn; fitted).
-LLAMACPP_FFN_FRAGMENTED = 3.1
+LLAMACPP_FFN_FRAGMENTED = 2.9
 # GGUF types whose weights llama.cpp's CPU backend repacks at load on x86 (ggml-cpu/repack.cpp).
 REPACKED_PREFIXES = ("Q4_0", "Q4_K", "IQ4_NL")
 
@@ -160,7 +160,7 @@ def _fragmented_attention_ffn(arch: Arch, ctx: int) -> int:
     places the FFN's intermediate-wide tensors (gate, up, their product) in that hole only as
     far as they fit; the rest go beyond the layer's other tensors. Where the scores are no
     larger than the FFN (few heads, short contexts: Gemma-2-2B widths at 2k wrote 20 MiB past
-    both phases) the extent is about the other tensors + 3.1 intermediate-wide tensors (fitted,
+    both phases) the extent is about the other tensors + 2.9 intermediate-wide tensors (fitted,
     and kept monotonic in n_ctx rather than following the allocator's saw-tooth).
     """
     ub = LLAMA_CPP_UBATCH
@@ -231,12 +231,12 @@ def _llamacpp_overheads(
     touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
     batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
     # Weights the CPU backend repacks (Q4_0, Q4_K on x86) are read through a staging buffer the
-    # size of a tensor; the heap keeps about half of the largest (an FFN matrix at Q4_K, 144
-    # bytes per 256 weights) resident after loading (measured: ~5 MiB at Llama 3.2 1B widths,
-    # ~15 MiB at Llama 3 8B widths, none for Q8_0).
+    # size of a tensor, and the heap keeps up to the largest (an FFN matrix at Q4_K, 144 bytes
+    # per 256 weights) resident after loading: Q4_K_M files left 5-9 MiB more than Q8_0 at
+    # Llama 3.2 1B widths and 15-29 MiB more at Llama 3 8B widths, more at longer contexts.
     repack = 0
     if precision.upper().startswith(REPACKED_PREFIXES):
-        repack = arch.intermediate * arch.hidden * 144 // 256 // 2
+        repack = arch.intermediate * arch.hidden * 144 // 256
     process = llamacpp_process_ram(arch) + batch + repack
     fa = "on" if flash else "off"
     line = (
