@@ -25,8 +25,10 @@ from tests.reference_data import Comparison, all_comparisons
 TITLES = {
     "gguf_file": "GGUF file sizes (weights, per-tensor recipe)",
     "weights_file": "16/32-bit weight files",
+    "mlx_file": "MLX quantised files (mlx_lm.convert -q)",
     "kv_cache": "KV cache sizes llama.cpp prints",
     "runtime": "published runtime memory (GPU size planned)",
+    "quantized_footprint": "int8/int4 loads (Transformers' measured)",
 }
 
 

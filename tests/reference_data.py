@@ -27,7 +27,7 @@ REFERENCE = Path(__file__).parent / "reference"
 
 @dataclass(frozen=True)
 class Comparison:
-    kind: str  # gguf_file, weights_file, kv_cache, runtime
+    kind: str  # gguf_file, weights_file, mlx_file, kv_cache, runtime
     label: str
     published: int
     estimated: int | None
@@ -79,6 +79,18 @@ def weights_files(catalog: Catalog) -> Iterator[Comparison]:
         yield Comparison("weights_file", label, _size(row), est, str(row["source"]))
 
 
+def mlx_files(catalog: Catalog) -> Iterator[Comparison]:
+    """mlx_lm.convert -q outputs (mlx-community safetensors) against the MLX formula."""
+    for _, row in rows("mlx_file"):
+        ref = catalog.variant_by_id[str(row["variant"])]
+        precision = PRECISIONS[str(row["precision"])]
+        assert precision.family == "mlx", row
+        formula = _formula(ref.model, ref.variant, precision)
+        est = formula[0] if formula else None
+        label = f"{row['variant']} {precision.name}"
+        yield Comparison("mlx_file", label, _size(row), est, str(row["source"]))
+
+
 def kv_caches(catalog: Catalog) -> Iterator[Comparison]:
     for _, row in rows("kv_cache"):
         ref = catalog.variant_by_id[str(row["variant"])]
@@ -95,7 +107,7 @@ def kv_caches(catalog: Catalog) -> Iterator[Comparison]:
 def runtimes(catalog: Catalog) -> Iterator[Comparison]:
     """The smallest GPU canirun accepts for a published runtime figure's exact setting."""
     for _, row in rows("runtime"):
-        if row.get("offload") or row.get("resource", "vram") != "vram":
+        if row.get("resource", "vram") != "vram":
             continue
         ref = catalog.variant_by_id.get(str(row["variant"]))
         fw = catalog.framework_by_id.get(str(row.get("framework")))
@@ -115,12 +127,42 @@ def runtimes(catalog: Catalog) -> Iterator[Comparison]:
         need, _ = build_need(ref, fw, precision, w, workload)
         over = need.overheads
         planned = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+        if row.get("offload"):
+            # Only pipelines staged by component role model what offloading keeps resident.
+            if need.offload_peak is None:
+                continue
+            planned = need.offload_peak + over.gpu_per_device
         # The smallest GPU canirun accepts for it: the need plus canirun's headroom.
         est = max(planned + GPU_HEADROOM_MIN, round(planned / (1 - GPU_HEADROOM_SHARE)))
         label = f"{row['variant']} {fw.id} {precision.name}"
         if row.get("batch"):
             label += f" batch {row['batch']}"
+        if row.get("offload"):
+            label += " offload"
         yield Comparison("runtime", label, _size(row), est, str(row["source"]))
+
+
+def quantized_footprints() -> Iterator[Comparison]:
+    """canirun's int8/int4 weight formula against quantized loads Transformers measured.
+
+    The published figure is the fp16 footprint / the quantized one; the fp16 footprint is
+    params x 2 bytes, so the published quantized size is params x 2 / ratio.
+    """
+    from canirun.catalog.schema import Arch
+    from canirun.estimate.params import decoder_params, embedding_params, output_params
+    from canirun.estimate.precision import torch_bytes_per_param
+
+    for path in sorted(REFERENCE.glob("*.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        for row in data.get("quantized_footprint", []):
+            arch = Arch.model_validate(row["arch"])
+            total = int(row["params"])  # type: ignore[call-overload]
+            published = round(total * 2 / float(row["ratio"]))  # type: ignore[arg-type]
+            linear = decoder_params(arch) - embedding_params(arch) - output_params(arch)
+            per_param = torch_bytes_per_param(str(row["precision"]))
+            est = round(linear * per_param + (total - linear) * 2)
+            label = f"{row['model']} {row['precision']}"
+            yield Comparison("quantized_footprint", label, published, est, str(row["source"]))
 
 
 def all_comparisons() -> list[Comparison]:
@@ -128,8 +170,10 @@ def all_comparisons() -> list[Comparison]:
     return [
         *gguf_files(catalog),
         *weights_files(catalog),
+        *mlx_files(catalog),
         *kv_caches(catalog),
         *runtimes(catalog),
+        *quantized_footprints(),
     ]
 
 

@@ -116,11 +116,23 @@ def test_locally_hostable_models_have_params_and_frameworks() -> None:
 
 
 def test_api_only_models_say_where_they_are_hosted() -> None:
-    api = [m for m in CATALOG.models if m.access == "api-only"]
+    api = [m for m in CATALOG.models if m.access in ("api-only", "retired")]
     assert {"gpt-4o", "claude-3", "gemini-1.5", "dall-e", "imagen"} <= {m.id for m in api}
     for model in api:
         assert model.api is not None
         assert model.api.hosts
+
+
+def test_retired_models_are_dated_and_name_a_successor() -> None:
+    retired = {m.id: m for m in CATALOG.models if m.access == "retired"}
+    assert {"dall-e", "imagen"} <= set(retired)
+    for model in retired.values():
+        assert model.lifecycle is not None
+        assert model.lifecycle.status == "retired"
+        assert model.lifecycle.successor
+    imagen = retired["imagen"]
+    dates = {v.key: v.lifecycle.date for v in imagen.variants if v.lifecycle}
+    assert dates["1"] == dates["2"] == "2025-09-24"
 
 
 def test_landscape_corrections_are_explained() -> None:

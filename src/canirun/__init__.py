@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from canirun.api import check, probe, scan
+    from canirun.api import check, local, probe, scan
     from canirun.errors import InputError
 
 _LAZY = {
     "probe": "canirun.api",
     "scan": "canirun.api",
     "check": "canirun.api",
+    "local": "canirun.api",
     "InputError": "canirun.errors",
 }
 
-__all__ = ["InputError", "__version__", "check", "probe", "scan"]
+__all__ = ["InputError", "__version__", "check", "local", "probe", "scan"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """canirun as a library: the same answers as the CLI, as typed report objects.
 
-``probe()``, ``scan()`` and ``check()`` return the pydantic models the ``--json``
+``probe()``, ``scan()``, ``check()`` and ``local()`` return the pydantic models the ``--json``
 output is made from (``report.model_dump(mode="json")`` is that JSON), so a
 notebook or script reads ``report.summary`` instead of parsing text. Bad input
 raises ``canirun.InputError`` with the same one-line message the CLI prints.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from canirun.estimate.rate import Options
     from canirun.hardware.cluster import Cluster
     from canirun.hardware.model import Host
-    from canirun.report import CheckReport, HardwareReport, ScanReport
+    from canirun.report import CheckReport, HardwareReport, LocalReport, ScanReport
 
 PathLike = str | os.PathLike[str]
 
@@ -50,7 +50,7 @@ class Flags(TypedDict, total=False):
     batch: int | None
     resolution: int | None
     seq_len: int | None
-    flash_attention: bool
+    flash_attention: bool | None
     precision: Sequence[str]
     framework: str | None
     nodes: int | None
@@ -84,7 +84,7 @@ def prepare(
     batch: int | None = None,
     resolution: int | None = None,
     seq_len: int | None = None,
-    flash_attention: bool = False,
+    flash_attention: bool | None = None,
     extended_context: bool = False,
     swa_full: bool = False,
     precision: Sequence[str] = (),
@@ -92,6 +92,7 @@ def prepare(
     nodes: int | None = None,
     cluster: PathLike | None = None,
     ray: str | None = None,
+    prefer: str = "balanced",
 ) -> Prepared:
     """Turn the common flags of ``scan``/``check`` (as the CLI spells them) into inputs.
 
@@ -125,7 +126,7 @@ def prepare(
         extended_context=extended_context,
         swa_full=swa_full,
     )
-    opts = options.rate_options(wl, list(precision), framework, catalog)
+    opts = options.rate_options(wl, list(precision), framework, catalog, prefer)
     measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
     given = [flag for flag, v in (("--nodes", nodes), ("--cluster", cluster), ("--ray", ray)) if v]
     if len(given) > 1:
@@ -183,12 +184,15 @@ def check(
     require: str | None = None,
     min_tps: float | None = None,
     every: bool = False,
+    online: bool = False,
     **flags: Unpack[Flags],
 ) -> CheckReport:
     """The models a query names, as `canirun check QUERY --json`.
 
-    ``require``/``min_tps``/``every`` are the CI gate; its outcome is
-    ``report.requirement_met`` (None without a gate), never an exception.
+    A query that is a path rates that file or folder; ``online`` reads ORG/NAME
+    queries from the Hugging Face Hub. ``require``/``min_tps``/``every`` are the CI
+    gate; its outcome is ``report.requirement_met`` (None without a gate), never an
+    exception.
     """
     from canirun import options
     from canirun.evaluate import check_report
@@ -204,5 +208,25 @@ def check(
         gate,
         ram_bandwidth=p.ram_bandwidth,
         cluster=p.cluster,
+        online=online,
+    )
+    return report
+
+
+def local(
+    *, models_dirs: Sequence[PathLike] = (), cache: bool = True, **flags: Unpack[Flags]
+) -> LocalReport:
+    """The models already on this machine, as `canirun local --json`."""
+    from canirun.evaluate import local_report
+
+    p = prepare(**flags)
+    report, _ = local_report(
+        p.host,
+        p.catalog,
+        p.options,
+        os.environ,
+        tuple(Path(d) for d in models_dirs),
+        ram_bandwidth=p.ram_bandwidth,
+        cache=cache,
     )
     return report

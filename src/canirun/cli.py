@@ -210,7 +210,19 @@ RamBandwidthOpt = Annotated[
 SequencesOpt = Annotated[int, typer.Option("--sequences", help="Concurrent sequences (KV cache).")]
 KvOpt = Annotated[str, typer.Option("--kv-cache", help="KV cache type: f16, q8_0, q4_0, fp8.")]
 FlashOpt = Annotated[
-    bool, typer.Option("--flash-attention", help="Assume flash attention (smaller buffers).")
+    bool | None,
+    typer.Option(
+        "--flash-attention/--no-flash-attention",
+        help="Flash attention on or off (default: each runtime's default; llama.cpp: on).",
+    ),
+]
+PreferOpt = Annotated[
+    str,
+    typer.Option(
+        "--prefer",
+        help="What the recommendation favours: balanced (a usable speed, then the best "
+        "quality), quality or speed.",
+    ),
 ]
 ExtendedOpt = Annotated[
     bool,
@@ -232,7 +244,10 @@ BatchOpt = Annotated[
 ResolutionOpt = Annotated[
     int | None, typer.Option("--resolution", help="Image side in pixels (diffusion).")
 ]
-SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Residues (AlphaFold).")]
+SeqLenOpt = Annotated[
+    int | None,
+    typer.Option("--seq-len", help="Residues (AlphaFold), or tokens per text (embeddings; 512)."),
+]
 NodesOpt = Annotated[
     int | None,
     typer.Option(
@@ -284,12 +299,13 @@ def _setup(
     batch: int | None,
     resolution: int | None,
     seq_len: int | None,
-    flash_attention: bool,
+    flash_attention: bool | None,
     precision: list[str] | None,
     framework: str | None,
     nodes: int | None,
     cluster: Path | None,
     ray: str | None,
+    prefer: str = "balanced",
     extended_context: bool = False,
     swa_full: bool = False,
 ) -> tuple[Any, Any, Any, int | None, Any]:
@@ -318,6 +334,7 @@ def _setup(
         nodes=nodes,
         cluster=cluster,
         ray=ray,
+        prefer=prefer,
     )
     return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
 
@@ -445,9 +462,10 @@ def scan(
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
-    flash_attention: FlashOpt = False,
+    flash_attention: FlashOpt = None,
     extended_context: ExtendedOpt = False,
     swa_full: SwaFullOpt = False,
+    prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -517,6 +535,7 @@ _COMMON = (
     "swa_full",
     "precision",
     "framework",
+    "prefer",
     "nodes",
     "cluster",
     "ray",
@@ -544,7 +563,11 @@ ExplainOpt = Annotated[
     bool, typer.Option("--explain", help="Show each estimate's formula, inputs and sources.")
 ]
 QueriesArg = Annotated[
-    list[str], typer.Argument(help="Model names: llama, 'llama 70b', llama3:8b, whisper...")
+    list[str],
+    typer.Argument(
+        help="Model names (llama, 'llama 70b', llama3:8b, whisper...) or paths: a GGUF file, "
+        "a model folder."
+    ),
 ]
 
 
@@ -570,9 +593,10 @@ def check(
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
-    flash_attention: FlashOpt = False,
+    flash_attention: FlashOpt = None,
     extended_context: ExtendedOpt = False,
     swa_full: SwaFullOpt = False,
+    prefer: PreferOpt = "balanced",
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -580,8 +604,18 @@ def check(
     ray: RayOpt = None,
     fmt: FormatOpt = None,
     github_summary: GithubOpt = False,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Read ORG/NAME[:QUANT] queries from the Hugging Face Hub (headers only).",
+        ),
+    ] = False,
 ) -> None:
     """Can this machine run these models? Every precision, the best framework, the reasons.
+
+    A query that is a path rates that file or folder (a GGUF file, a Hugging Face
+    model folder, a cache entry) from its own headers, at its own precision.
 
     Exit codes: 0 ran (and the --require/--min-tps gate, if any, was met); 1 the gate
     was not met; 2 an unknown model or bad input.
@@ -595,7 +629,14 @@ def check(
     from canirun.output.scan_text import use_colour
 
     report, _ = check_report(
-        host, catalog, opts, list(queries), gate, ram_bandwidth=bandwidth, cluster=members
+        host,
+        catalog,
+        opts,
+        list(queries),
+        gate,
+        ram_bandwidth=bandwidth,
+        cluster=members,
+        online=online,
     )
     _deliver(
         report,
@@ -778,6 +819,114 @@ def schema() -> None:
     from canirun.report import report_schema
 
     emit(json.dumps(report_schema(), indent=2, sort_keys=True) + "\n")
+
+
+DirsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--models-dir",
+        help="Also look for GGUF files and model folders below DIR (repeatable).",
+    ),
+]
+LocalRequireOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--require",
+        help="Gate: the worst acceptable placement (gpu, multi-gpu, offload, cpu). Exit 1 "
+        "when no model found here runs that well; in JUnit each model below it fails.",
+    ),
+]
+
+
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Read every header again (the cache of what was read keeps only size and "
+        "modification time of each file).",
+    ),
+]
+
+
+@app.command("local")
+def local(
+    models_dir: DirsOpt = None,
+    no_cache: NoCacheOpt = False,
+    as_json: JsonFlag = False,
+    output: OutputOpt = None,
+    fmt: FormatOpt = None,
+    github_summary: GithubOpt = False,
+    require: LocalRequireOpt = None,
+    hardware_file: HardwareOpt = None,
+    catalog_files: CatalogOpt = None,
+    gpu: GpuOpt = None,
+    vram: VramOpt = None,
+    ram: RamOpt = None,
+    ram_bandwidth: RamBandwidthOpt = None,
+    ctx: CtxOpt = 4096,
+    sequences: SequencesOpt = 1,
+    kv_cache: KvOpt = "f16",
+    batch: BatchOpt = None,
+    flash_attention: FlashOpt = None,
+    framework: FrameworkOpt = None,
+) -> None:
+    """Find the models already on this machine and rate each one.
+
+    Looks in the Hugging Face cache (HF_HUB_CACHE / HF_HOME), Ollama's store
+    (OLLAMA_MODELS), LM Studio's models folder, llama.cpp's cache (LLAMA_CACHE)
+    and every --models-dir. Reads headers only; what cannot be read is skipped
+    and counted.
+    """
+    import os
+
+    from canirun import options
+
+    gate = options.gate_flag(require, None, False)
+    catalog, host, opts, bandwidth, _ = _setup(
+        catalog_files=catalog_files,
+        hardware_file=hardware_file,
+        models_dir=None,
+        gpu=gpu,
+        vram=vram,
+        ram=ram,
+        ram_bandwidth=ram_bandwidth,
+        ctx=ctx,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        batch=batch,
+        resolution=None,
+        seq_len=None,
+        flash_attention=flash_attention,
+        precision=None,
+        framework=framework,
+        nodes=None,
+        cluster=None,
+        ray=None,
+    )
+    from canirun.evaluate import local_report
+    from canirun.output.local_text import render_local
+    from canirun.output.scan_text import use_colour
+
+    report, _ = local_report(
+        host,
+        catalog,
+        opts,
+        os.environ,
+        tuple(models_dir or ()),
+        ram_bandwidth=bandwidth,
+        cache=not no_cache,
+        gate=gate,
+    )
+    _deliver(
+        report,
+        fmt=fmt,
+        as_json=as_json,
+        output=output,
+        github_summary=github_summary,
+        text=lambda: render_local(report, colour=use_colour()),
+    )
+    if report.requirement_met is False:
+        raise typer.Exit(EXIT_UNMET)
 
 
 def main(argv: list[str] | None = None) -> int:

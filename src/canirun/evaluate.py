@@ -7,11 +7,13 @@ it directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 from canirun.catalog.loader import Catalog, VariantRef
+from canirun.catalog.local_model import LocalModel
 from canirun.envelope import envelope
 from canirun.estimate.capacity import Capacity, ClusterNode, capacity
 from canirun.estimate.frameworks import FrameworkStatus, framework_status
@@ -25,7 +27,14 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
-from canirun.report import Assumptions, CheckReport, ClusterInfo, ClusterNodeInfo, ScanReport
+from canirun.report import (
+    Assumptions,
+    CheckReport,
+    ClusterInfo,
+    ClusterNodeInfo,
+    LocalReport,
+    ScanReport,
+)
 from canirun.resolve import Match
 from canirun.units import format_bytes
 
@@ -115,7 +124,7 @@ def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[Framew
     for item in rated:
         runnable = {fw for r in item.results if r.verdict in RUNNABLE for fw in r.frameworks}
         for fid in runnable:
-            serves.setdefault(fid, []).append(item.ref.id)
+            serves.setdefault(fid, []).append(item.summary.model_id)
     out = []
     for fw in catalog.frameworks:
         status = framework_status(fw, cap)
@@ -143,6 +152,7 @@ def assumptions(
     ]
     if opts.workload.kv_cache_type in ("q8_0", "q4_0"):
         notes.append("a quantized KV cache needs flash attention in llama.cpp, so it is assumed on")
+    notes += runtime_default_notes(opts)
     if source == "measured":
         notes.append(
             "RAM bandwidth: a copy test measured here on every usable core at once, "
@@ -160,6 +170,39 @@ def assumptions(
     )
 
 
+def rate_local_models(
+    items: Iterable[tuple[str, LocalModel]], catalog: Catalog, cap: Capacity, opts: Options
+) -> list[Rated]:
+    """Models read from files, each under its model id; files already on disk need no room."""
+    from canirun.estimate.local import local_ref, rate_local
+
+    rated = []
+    for model_id, local in items:
+        here = (
+            cap
+            if local.path.startswith(("http://", "https://"))
+            else replace(cap, disk_free_bytes=None)
+        )
+        results, summary = rate_local(local, catalog, here, opts, model_id)
+        rated.append(Rated(local_ref(local, catalog), results, summary))
+    return rated
+
+
+def runtime_default_notes(opts: Options) -> list[str]:
+    """The runtime defaults the estimates follow, each with the version it applies from."""
+    from canirun.catalog.rules import runtime_defaults
+
+    followed = [d for d in runtime_defaults().default if not d.used.startswith("not followed")]
+    if opts.workload.flash_attention is not None:
+        followed = [d for d in followed if d.setting != "flash_attn"]
+        state = "on" if opts.workload.flash_attention else "off"
+        lines = [f"flash attention {state} (set on the command line)"]
+    else:
+        lines = []
+    text = "; ".join(f"{d.framework} {d.setting} = {d.value} (since {d.since})" for d in followed)
+    return [*lines, f"runtime defaults assumed: {text}"]
+
+
 def _scan_data(
     host: Host,
     catalog: Catalog,
@@ -170,11 +213,13 @@ def _scan_data(
     gate: Gate,
     cluster: Cluster | None = None,
     per_ref: dict[str, Options] | None = None,
+    local: Iterable[tuple[str, LocalModel]] = (),
 ) -> tuple[dict[str, object], list[Rated]]:
     from canirun.options import meets
 
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
     rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
+    rated += rate_local_models(local, catalog, cap, opts)
     met = None
     if gate.active:
         # The gate is decided here, once: the exit code and every format (JUnit too) agree.
@@ -185,12 +230,15 @@ def _scan_data(
         verdicts = [bool(r.summary.requirement_met) for r in rated]
         met = all(verdicts) if gate.every else any(verdicts)
     data = {
-        # A check, or a scan limited to some precisions or one framework, is partial.
-        **envelope(host, kind, partial=kind == "check" or bool(opts.precisions or opts.framework)),
+        # A check or local report, or a scan limited to some precisions or one framework,
+        # is partial (it does not rate the whole catalog).
+        **envelope(host, kind, partial=kind != "scan" or bool(opts.precisions or opts.framework)),
         "assumptions": assumptions(cap, opts, host, cluster_info(cluster)),
         "frameworks": statuses(catalog, cap, rated),
         "summary": [r.summary for r in rated],
-        "requirement": gate.describe("model of the catalog" if kind == "scan" else "matched model"),
+        "requirement": gate.describe(
+            {"scan": "model of the catalog", "local": "model found here"}.get(kind, "matched model")
+        ),
         "requirement_met": met,
         "results": [res for r in rated for res in r.results],
     }
@@ -213,6 +261,7 @@ def scan_report(
 def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Match]]:
     """Every query's matches, in order, without repeats; an unknown query is bad input."""
     from canirun.errors import InputError
+    from canirun.local_eval import is_repo_id
     from canirun.resolve import resolve
 
     seen: set[str] = set()
@@ -223,6 +272,8 @@ def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Mat
         found = resolve(query, catalog)
         if not found.matches:
             hint = f"; did you mean: {', '.join(found.suggestions)}?" if found.suggestions else ""
+            if is_repo_id(query):
+                hint += "; add --online to read it from the Hugging Face Hub"
             raise InputError(f"check: no model matches {query!r}{hint} (see `canirun list`)")
         for match in found.matches:
             if match.ref.id not in seen:
@@ -247,9 +298,24 @@ def check_report(
     *,
     ram_bandwidth: int | None = None,
     cluster: Cluster | None = None,
+    online: bool = False,
 ) -> tuple[CheckReport, list[Rated]]:
-    matched = resolve_queries(queries, catalog)
+    from canirun import local_eval
+
+    files: list[tuple[str, LocalModel, str]] = []
+    names: list[str] = []
+    for q in queries:
+        if local_eval.is_path_query(q):
+            files.append((q, local_eval.read_query(q), "file"))
+        elif online and local_eval.is_repo_id(q):
+            files.append((q, local_eval.read_hub(q), "hub"))
+        else:
+            names.append(q)
+    matched = resolve_queries(names, catalog) if names or not files else []
+    ids = local_eval.unique_ids([local.name for _, local, _ in files])
     refs = [m.ref for _, m in matched]
+    local = list(zip(ids, (f[1] for f in files), strict=True))
+    named = _named_precisions(matched, opts)
     data, rated = _scan_data(
         host,
         catalog,
@@ -259,7 +325,8 @@ def check_report(
         "check",
         gate,
         cluster,
-        _named_precisions(matched, opts),
+        named,
+        local,
     )
     report = CheckReport.model_validate(
         {
@@ -274,7 +341,59 @@ def check_report(
                     "note": m.note,
                 }
                 for q, m in matched
+            ]
+            + [
+                {"query": q, "model_id": i, "how": how}
+                for i, (q, _, how) in zip(ids, files, strict=True)
             ],
+        }
+    )
+    return report, rated
+
+
+def local_report(
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    env: Mapping[str, str],
+    models_dirs: tuple[Path, ...],
+    *,
+    ram_bandwidth: int | None = None,
+    cache: bool = True,
+    gate: Gate = NO_GATE,
+) -> tuple[LocalReport, list[Rated]]:
+    """`canirun local`: find the models on this machine, read their headers, rate each."""
+    import time
+
+    from canirun import local_eval
+
+    start = time.perf_counter()
+    search = local_eval.search_local(env, models_dirs)
+    read = local_eval.read_all(search, cache=cache)
+    seconds = time.perf_counter() - start
+    ids = local_eval.unique_ids([local.name for _, local in read])
+    items = list(zip(ids, (local for _, local in read), strict=True))
+    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, [], "local", gate, local=items)
+    found = [
+        {
+            "model_id": model_id,
+            "store": f.store,
+            "path": local.path,
+            "format": local.format,
+            "architecture": local.architecture,
+            "precision": local.precision,
+            "weights_bytes": local.weights_bytes,
+            "files": len(local.files),
+        }
+        for model_id, (f, local) in zip(ids, read, strict=True)
+    ]
+    report = LocalReport.model_validate(
+        {
+            **data,
+            "searched": tuple(search.searched),
+            "found": found,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in search.skipped],
+            "seconds": round(seconds, 3),
         }
     )
     return report, rated

@@ -294,12 +294,12 @@ def read_report(path: Path) -> MachineReport | Skipped:
         if version.split(".")[0] != READABLE_MAJOR:
             return Skipped(str(path), f"schema {version}: this canirun reads {READABLE_MAJOR}.x")
         kind = _get(data, "kind", kind=str)
-        if kind not in ("scan", "check"):
-            raise _Foreign(f"a {kind!r} report has no model results (use scan or check)")
+        if kind not in ("scan", "check", "local"):
+            raise _Foreign(f"a {kind!r} report has no model results (use scan, check or local)")
         if data.get("basis") == "what-if":
             return Skipped(str(path), "a what-if report (--gpu/--vram/--ram): not a real machine")
         partial = data.get("partial")
-        partial = kind == "check" if not isinstance(partial, bool) else partial
+        partial = kind != "scan" if not isinstance(partial, bool) else partial
         hostname = _get(data, "machine", "hostname", kind=(str, type(None))) or "unknown host"
         machine_id = _get(data, "machine", "id", kind=(str, type(None)))
         gpus = tuple(

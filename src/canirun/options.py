@@ -166,7 +166,7 @@ def workload(
     batch: int | None,
     resolution: int | None,
     seq_len: int | None,
-    flash_attention: bool,
+    flash_attention: bool | None,
     extended_context: bool = False,
     swa_full: bool = False,
 ) -> Workload:
@@ -193,14 +193,28 @@ def workload(
         seq_len=seq_len,
         # llama.cpp refuses a quantized V cache without flash attention
         # ("quantized V cache requires flash_attn", tests/reference/llamacpp-measured.toml).
-        flash_attention=flash_attention or kv_type in ("q8_0", "q4_0"),
+        flash_attention=True if kv_type in ("q8_0", "q4_0") else flash_attention,
         extended_context=extended_context,
         swa_full=swa_full,
     )
 
 
+PREFER = ("balanced", "quality", "speed")
+
+
+def prefer_flag(text: str) -> str:
+    value = text.strip().lower()
+    if value not in PREFER:
+        raise InputError(f"--prefer: {text!r} is not one of {', '.join(PREFER)}")
+    return value
+
+
 def rate_options(
-    wl: Workload, precisions: Sequence[str], framework: str | None, catalog: Catalog
+    wl: Workload,
+    precisions: Sequence[str],
+    framework: str | None,
+    catalog: Catalog,
+    prefer: str = "balanced",
 ) -> Options:
     chosen = framework_flag(framework, catalog)
     fw = catalog.framework_by_id.get(chosen or "")
@@ -210,7 +224,12 @@ def rate_options(
         raise InputError(
             f"--kv-cache: {fw.name} has no {wl.kv_cache_type} KV cache (it offers {offered})"
         )
-    return Options(workload=wl, precisions=precision_flag(precisions), framework=chosen)
+    return Options(
+        workload=wl,
+        precisions=precision_flag(precisions),
+        framework=chosen,
+        prefer=prefer_flag(prefer),
+    )
 
 
 def host_for(

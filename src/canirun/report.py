@@ -31,7 +31,7 @@ class Report(_Strict):
     """The envelope every report shares; ``kind`` says which command wrote it."""
 
     schema_version: str = Field(SCHEMA_VERSION, pattern=r"^\d+\.\d+$")
-    kind: Literal["hardware", "scan", "check"]
+    kind: Literal["hardware", "scan", "check", "local"]
     tool: Tool
     created_at: str = Field(
         pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", description="UTC, ISO-8601"
@@ -101,7 +101,8 @@ class MatchInfo(_Strict):
     query: str
     model_id: str
     how: str = Field(
-        description="ollama tag, hugging face id, exact name, model name, family or words"
+        description="ollama tag, hugging face id, exact name, model name, family or words; "
+        "file (a path) or hub (--online)"
     )
     precision: str | None = Field(
         None, description="the precision the name selected (an Ollama or GGUF quant), if any"
@@ -118,6 +119,33 @@ class CheckReport(ScanReport):
 
     query: tuple[str, ...]
     matches: tuple[MatchInfo, ...] = ()
+
+
+class LocalFound(_Strict):
+    model_id: str = Field(description="a summary[].model_id")
+    store: str = Field(description="hf-cache, ollama, lm-studio, llama.cpp or models-dir")
+    path: str
+    format: str
+    architecture: str | None = None
+    precision: str
+    weights_bytes: int = Field(description="exact: the sum of the stored tensors")
+    files: int = Field(description="files the weights were summed from")
+
+
+class LocalSkip(_Strict):
+    path: str
+    reason: str
+
+
+class LocalReport(ScanReport):
+    """`canirun local`: the models already on this machine, each read and rated."""
+
+    kind: Literal["local"] = "local"  # type: ignore[assignment]
+
+    searched: tuple[str, ...] = Field(description="store: folder, for every folder looked in")
+    found: tuple[LocalFound, ...] = ()
+    skipped: tuple[LocalSkip, ...] = ()
+    seconds: float = Field(description="time spent finding and reading the models")
 
 
 class CatalogListing(_Strict):
@@ -210,6 +238,7 @@ AnyReport = Annotated[
     HardwareReport
     | ScanReport
     | CheckReport
+    | LocalReport
     | FleetReport
     | CatalogListing
     | FrameworkListing
@@ -220,7 +249,8 @@ SCHEMA_ID = "https://github.com/canirun/canirun/schema/report.schema.json"
 
 
 def report_schema() -> dict[str, Any]:
-    """The JSON Schema of every report canirun writes: hardware, scan, check, fleet, and
+    """The JSON Schema of every report canirun writes: hardware, scan, check, local,
+    fleet, and
     the listings of `list --json`, `frameworks --json` and `gpus --json`."""
     from pydantic import TypeAdapter
 

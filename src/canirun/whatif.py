@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.errors import InputError
 from canirun.estimate.capacity import match_gpu_spec, normalize_gpu_name
-from canirun.hardware.model import Gpu, Host, ProbeIssue
+from canirun.hardware.model import Gpu, Hardware, Host, ProbeIssue
 
 _COUNT = re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE)
 # Anything else that looks like a count ("-1x", "2x 3x", "1.5x", "x2") is refused:
@@ -109,6 +109,16 @@ def _resized_name(name: str, memory: int) -> str:
     return re.sub(r"\(\d+GB\)$", size, name) if re.search(r"\(\d+GB\)$", name) else f"{name} {size}"
 
 
+def _as_a_mac(hw: Hardware) -> Hardware:
+    """An Apple GPU only exists in a Mac: the what-if machine runs macOS on arm64, so
+    macOS-only frameworks (mlx-lm) are judged as they would be there. The CPU's
+    features stay this host's (the CPU is not what --gpu describes)."""
+    os_info = replace(hw.os, system="Darwin", machine="arm64", container=False)
+    cpu = replace(hw.cpu, arch="arm64")
+    assumed = (*hw.assumed, "os (an Apple GPU is in a Mac: macOS on arm64)")
+    return replace(hw, os=os_info, cpu=cpu, assumed=assumed)
+
+
 def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
     if not what.active:
         return host
@@ -173,4 +183,6 @@ def apply(host: Host, what: WhatIf, specs: tuple[GpuSpec, ...]) -> Host:
         ]
     note = ProbeIssue("what-if", "hardware changed by --gpu/--vram/--ram: not this machine", "info")
     new_hw = replace(hw, gpus=tuple(gpus), memory=memory, assumed=tuple(assumed))
+    if what.gpus and any(g.vendor == "apple" for g in gpus):
+        new_hw = _as_a_mac(new_hw)
     return replace(host, hardware=new_hw, issues=(*host.issues, note, *notes), basis="what-if")

@@ -35,8 +35,9 @@ Kind = Literal[
 # open-weights: anyone may download (possibly after accepting a licence);
 # on-request: weights are released to approved requesters under terms;
 # api-only: usable only through a hosted API; unreleased: neither weights nor a
-# general public API.
-Access = Literal["open-weights", "on-request", "api-only", "unreleased"]
+# general public API; retired: once offered (as an API) and now withdrawn
+# everywhere, with the date in a `lifecycle` block.
+Access = Literal["open-weights", "on-request", "api-only", "unreleased", "retired"]
 Modality = Literal["text", "code", "image", "audio", "video", "protein", "embedding"]
 Dtype = Literal["fp32", "fp16", "bf16", "fp8"]
 FileFormat = Literal["gguf", "ggml", "safetensors", "pytorch", "ckpt", "onnx", "jax", "tensorflow"]
@@ -56,6 +57,13 @@ def _rate(text: str) -> str:
     return text
 
 
+def _iso_date(text: str) -> str:
+    parts = text.split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(parts[0]) != 4:
+        raise ValueError(f"{text!r} is not a date such as '2025-09-24'")
+    return text
+
+
 def _cc(text: str) -> str:
     # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
     if not re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", text, re.ASCII):
@@ -66,6 +74,7 @@ def _cc(text: str) -> str:
 SizeText = Annotated[str, AfterValidator(_size)]
 RateText = Annotated[str, AfterValidator(_rate)]
 ComputeCapability = Annotated[str, AfterValidator(_cc)]
+FullDate = Annotated[str, AfterValidator(_iso_date)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._+-]*$")]
 Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
 # Sane ranges: far above any published model (the largest today: 126 layers,
@@ -219,11 +228,17 @@ class Encoder(Figure):
     patch_size: Pixels | None = None
 
 
+# What a component does: diffusion pipelines run text encoders, then the
+# denoiser, then the VAE, so a runtime that offloads keeps one stage resident.
+ComponentRole = Literal["denoiser", "text-encoder", "vae", "vision-tower", "projector", "other"]
+
+
 class Component(Figure):
     """A separately counted part: UNet, text encoder, VAE, vision tower, trunk."""
 
     name: str
     params: ParamCount
+    role: ComponentRole | None = None
 
 
 class FileSize(Figure):
@@ -273,6 +288,55 @@ class Output(Figure):
     """What one run produces, where it matters for memory (diffusion: image side)."""
 
     resolution: Pixels = Field(description="native image side in pixels")
+
+
+class Denoiser(Figure):
+    """A diffusion transformer's shape: what its activations scale with (FLUX, SD3/3.5 MMDiT).
+
+    One token per ``pixels_per_token`` x ``pixels_per_token`` image pixels (the
+    VAE's downsampling times the transformer's patch size), plus the text tokens
+    it attends to jointly.
+    """
+
+    layers: Layers
+    hidden: Width
+    heads: Heads
+    intermediate: Width = Field(description="feed-forward width")
+    pixels_per_token: Pixels = Field(description="VAE factor x patch size (16 for FLUX/SD3)")
+    text_tokens: Tokens = Field(description="text tokens in the joint attention, as configured")
+    guidance_batch: Literal[1, 2] = Field(
+        1, description="2 when the default pipeline runs classifier-free guidance as a batch of 2"
+    )
+
+
+class ImageInput(Figure):
+    """How a vision-language model takes one image, for the memory the image costs.
+
+    ``tokens`` is what one image adds to the decoder's context at ``size`` px;
+    models with cross-attention layers (Llama 3.2 Vision) instead keep the
+    image's ``cross_tokens`` states in those layers' KV cache.
+    """
+
+    size: Pixels = Field(description="image side in pixels the figures assume")
+    tokens: int = Field(ge=0, le=2**27, description="decoder context tokens one image takes")
+    tiles: Annotated[int, Field(gt=0, le=64)] = Field(
+        1, description="tiles the tower encodes per image"
+    )
+    cross_attention_layers: int = Field(
+        0, ge=0, le=1024, description="decoder layers that attend to image states, not the text"
+    )
+    cross_tokens: int = Field(
+        0, ge=0, le=2**27, description="image states those layers cache per image"
+    )
+
+
+class Lifecycle(Figure):
+    """A dated status: a hosted model retired or deprecated, and what replaces it."""
+
+    status: Literal["retired", "deprecated"]
+    date: FullDate = Field(description="when it was (or will be) withdrawn")
+    successor: str | None = Field(None, description="the replacement the vendor names")
+    checked: FullDate | None = Field(None, description="when the status page was read")
 
 
 class HardNeeds(Figure):
@@ -329,6 +393,9 @@ class Variant(Strict):
     arch: Arch | None = None
     encoder: Encoder | None = None
     output: Output | None = None
+    denoiser: Denoiser | None = None
+    image: ImageInput | None = None
+    lifecycle: Lifecycle | None = None
     components: list[Component] = Field(default_factory=list)
     files: list[FileSize] = Field(default_factory=list)
     requirements: list[Requirement] = Field(default_factory=list)
@@ -380,6 +447,7 @@ class Model(Strict):
     native_dtype: Dtype | None = None
     api: ApiAccess | None = None
     needs: HardNeeds | None = None
+    lifecycle: Lifecycle | None = None
     sources: dict[str, Url] = Field(default_factory=dict)
     notes: str | None = None
     variants: list[Variant] = Field(min_length=1)
@@ -399,8 +467,16 @@ class Model(Strict):
             for v in self.variants:
                 if v.params is None:
                     raise ValueError(f"variant {v.key!r}: locally hostable models need params")
-        elif self.access == "api-only" and self.api is None:
-            raise ValueError("api-only models need an `api` block")
+        elif self.access in ("api-only", "retired") and self.api is None:
+            raise ValueError(
+                f"{self.access} models need an `api` block (where it is or was served)"
+            )
+        if self.access == "retired" and (
+            self.lifecycle is None or self.lifecycle.status != "retired"
+        ):
+            raise ValueError(
+                "retired models need a `lifecycle` block with status 'retired' and a date"
+            )
         if self.access != "open-weights" and not self.access_note:
             raise ValueError(f"access {self.access!r} needs an access_note saying why")
         return self
@@ -408,13 +484,14 @@ class Model(Strict):
     def figures(self) -> list[tuple[str, Figure]]:
         """Every sourced block of this model, with a readable location."""
         out: list[tuple[str, Figure]] = []
-        for name in ("api", "needs"):
+        for name in ("api", "needs", "lifecycle"):
             block = getattr(self, name)
             if block is not None:
                 out.append((name, block))
         for v in self.variants:
             here = f"variant {v.key!r}"
-            for name in ("ollama", "params", "arch", "encoder", "output"):
+            names = ("ollama", "params", "arch", "encoder", "output", "denoiser", "image")
+            for name in (*names, "lifecycle"):
                 block = getattr(v, name)
                 if block is not None:
                     out.append((f"{here} {name}", block))
@@ -473,6 +550,36 @@ class MultiNode(Strict):
     note: str | None = None
 
 
+class Implements(Strict):
+    """The architectures a framework implements itself (mlx-lm's models/ folder): a model
+    with one of them runs on it whatever the model's own `frameworks` list says."""
+
+    archs: dict[str, str] = Field(
+        description="catalog architecture (llama.cpp's general.architecture name) -> the "
+        "framework's module for it (mlx_lm/models/<module>.py)"
+    )
+    windowed: list[str] = Field(
+        default_factory=list,
+        description="archs whose cache keeps only the window on sliding/chunked layers; "
+        "the others cache the whole context on every layer",
+    )
+    latent_kv: list[str] = Field(
+        default_factory=list,
+        description="MLA archs whose cache holds the compressed latent, not expanded K/V",
+    )
+    source: str
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$", description="the revision that was read")
+    checked: str = Field(pattern=r"^\d{4}-\d\d-\d\d$", description="when the list was read")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _listed(self) -> Implements:
+        for name in (*self.windowed, *self.latent_kv):
+            if name not in self.archs:
+                raise ValueError(f"{name!r} is not one of the implemented archs")
+        return self
+
+
 class Framework(Strict):
     id: Slug
     name: str
@@ -504,6 +611,7 @@ class Framework(Strict):
         None, description="the context a model gets when the user sets none"
     )
     multi_node: MultiNode | None = None
+    implements: Implements | None = None
     detect: Detect = Field(default_factory=Detect)
     sources: dict[str, Url]
     source: str = Field(description="key of `sources` for the facts above")
@@ -512,6 +620,7 @@ class Framework(Strict):
     @model_validator(mode="after")
     def _sourced(self) -> Framework:
         nodes = [self.multi_node.source] if self.multi_node else []
+        nodes += [self.implements.source] if self.implements else []
         refs = [self.source, *(o.source for o in self.overheads), *nodes]
         if self.default_context is not None:
             refs.append(self.default_context.source)

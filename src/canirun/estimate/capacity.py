@@ -33,6 +33,8 @@ class GpuSlot:
     bandwidth_source: str | None
     unified: bool = False
     note: str | None = None
+    # Dense FP16 tensor throughput from the GPU table (prefill estimates); None: unknown.
+    fp16_flops_per_s: int | None = None
     # GPU runtimes it offers here (probed; a file without them: its vendor's) and
     # its architecture (AMD gfx target...), which decide the frameworks that can use it.
     runtimes: tuple[str, ...] = ()
@@ -66,6 +68,10 @@ class Capacity:
     docker: bool | None
     installed: frozenset[str] = field(default_factory=frozenset)
     notes: tuple[str, ...] = ()
+    # Instruction-set flags the OS advertises (avx2, avx512f, neon...); None: not read.
+    cpu_flags: frozenset[str] | None = None
+    # Peak fp32 FLOP/s of the usable cores (cores x clock x FLOP/cycle); None: clock unknown.
+    cpu_flops_per_s: int | None = None
     backends: tuple[Backend, ...] = ()
     # Every node of the cluster, this one included; empty when rating one machine.
     nodes: tuple[ClusterNode, ...] = ()
@@ -159,6 +165,7 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
     spec = match_gpu_spec(gpu.name, specs)
     if not bandwidth and spec is not None:
         bandwidth, source = spec.bandwidth_bytes_per_s, f"catalog ({spec.name})"
+    flops = round(spec.fp16_tflops * 1e12) if spec is not None and spec.fp16_tflops else None
     if gpu.unified_memory:
         free, note = unified_free(gpu, ram_usable)
     return GpuSlot(
@@ -172,9 +179,23 @@ def _slot(gpu: Gpu, specs: tuple[GpuSpec, ...], ram_usable: int | None) -> GpuSl
         bandwidth_source=source,
         unified=gpu.unified_memory,
         note=note,
+        fp16_flops_per_s=flops,
         runtimes=gpu.runtimes,
         arch=gpu.arch or (spec.gfx_target if spec else None),
     )
+
+
+# fp32 FLOP per cycle per core: two FMA units x SIMD lanes x 2 (multiply and add).
+FLOP_PER_CYCLE = (("avx512f", 64), ("avx2", 32), ("fma", 32), ("neon", 16), ("asimd", 16))
+
+
+def cpu_flops(cores: float | None, mhz: float | None, flags: tuple[str, ...] | None) -> int | None:
+    """Peak fp32 throughput of the usable cores, or None when the clock or cores are unknown."""
+    if not cores or not mhz:
+        return None
+    have = set(flags or ())
+    per_cycle = next((n for flag, n in FLOP_PER_CYCLE if flag in have), 8)
+    return round(cores * mhz * 1e6 * per_cycle)
 
 
 def capacity(
@@ -200,5 +221,9 @@ def capacity(
         arch=arch,
         docker=hw.os.docker.usable,
         installed=installed,
+        cpu_flags=frozenset(hw.cpu.flags) if hw.cpu.flags is not None else None,
+        cpu_flops_per_s=cpu_flops(
+            hw.cpu.usable_cores or hw.cpu.logical_cores, hw.cpu.max_frequency_mhz, hw.cpu.flags
+        ),
         backends=backends,
     )

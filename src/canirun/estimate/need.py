@@ -10,11 +10,22 @@ from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant
+from canirun.estimate import mlx
 from canirun.estimate import precision as prec
-from canirun.estimate.kv import kv_cache_bytes, runtime_of
+from canirun.estimate.kv import KV_BYTES, kv_cache_bytes, runtime_of
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
-from canirun.estimate.runtime import Term, llm_overheads, other_overheads, uses_ggml
+from canirun.estimate.runtime import (
+    Overheads,
+    Term,
+    _on,
+    cross_attention_kv,
+    llm_overheads,
+    offload_peak,
+    other_overheads,
+    uses_ggml,
+    vision_activations,
+)
 from canirun.estimate.weights import Weights
 from canirun.units import format_bytes
 
@@ -37,7 +48,25 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
     kv_type = kv_type_for(fw, p, wl)
     if kv_type is None:  # callers leave such frameworks out (rate._rate)
         raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
+    if mlx.uses_mlx(fw):
+        size = mlx.kv_cache_bytes(fw, arch, wl.context_tokens, wl.sequences)
+        return size, mlx.kv_layout(fw, arch)
     runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
+    image = ref.variant.image
+    if image is not None and image.cross_attention_layers:
+        # Cross-attention layers cache the image's states, not the text (Llama 3.2
+        # Vision): only the self-attention layers hold the context.
+        text_layers = arch.layers - image.cross_attention_layers
+        text = kv_cache_bytes(
+            arch.model_copy(update={"layers": text_layers, "local_layers": 0}),
+            wl.context_tokens,
+            sequences=wl.sequences,
+            cache_type=kv_type,
+            runtime=runtime,
+            swa_full=wl.swa_full,
+        )
+        cross = cross_attention_kv(arch, image, KV_BYTES[kv_type]) * wl.sequences
+        return text + cross, kv_type
     size = kv_cache_bytes(
         arch,
         wl.context_tokens,
@@ -47,6 +76,38 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
         swa_full=wl.swa_full,
     )
     return size, kv_type
+
+
+def _with_image(over: Overheads, ref: VariantRef) -> Overheads:
+    """A VLM's vision tower encoding one image: its activations come on top of the decoder's
+    buffers (llama.cpp's mtmd keeps a separate compute buffer for the tower)."""
+    v = ref.variant
+    if v.encoder is None or v.image is None:
+        return over
+    act = vision_activations(v.encoder, v.image)
+    image = v.image
+    if image.cross_attention_layers:
+        where = (
+            f"its {image.cross_tokens:,} encoded positions are cached in "
+            f"{image.cross_attention_layers} cross-attention layers (in the KV cache above)"
+        )
+    else:
+        where = f"it takes {image.tokens:,} tokens of the context"
+    shape = f"{image.size}x{image.size}"
+    if image.tiles > 1:
+        shape = f"{image.tiles} tiles of {shape}"
+    line = (
+        f"vision tower: {format_bytes(act)} to encode one image ({shape}, "
+        f"{v.encoder.max_tokens * image.tiles:,} patches; {where}; estimate)"
+    )
+    # An amount: a term on each device (the breakdown adds up exactly what it counts).
+    terms = (Term("gpu-compute", act, _on(line, "GPU")), Term("cpu-compute", act, _on(line, "CPU")))
+    return replace(
+        over,
+        gpu_compute=over.gpu_compute + act,
+        cpu_compute=over.cpu_compute + act,
+        terms=(*over.terms, *terms),
+    )
 
 
 def _published_floor(
@@ -123,24 +184,48 @@ def build_need(
     m, v = ref.model, ref.variant
     kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        over = llm_overheads(fw, v.arch, wl, p.family, backends, p.name)
+        if mlx.uses_mlx(fw):
+            over = mlx.overheads(fw, v.arch, wl, backends)
+        else:
+            over = llm_overheads(fw, v.arch, wl, p.family, backends, p.name)
+        over = _with_image(over, ref)
         per_kv = kv / v.arch.layers
         layers = tuple(round(b + per_kv) for b in w.layers) if w.layers else None
-        need = Need(w.bytes, kv, over, layers=layers, heads=v.arch.heads, precision=p.name)
+        need = Need(
+            w.bytes,
+            kv,
+            over,
+            layers=layers,
+            heads=v.arch.heads,
+            precision=p.name,
+            family=p.family,
+        )
     else:
         over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
+        staged = offload_peak(v, per_param, wl) if fw.partial_offload else None
+        if staged is not None:
+            # A note, not an amount of this total: it describes the offload placement.
+            line = (
+                f"with CPU offload by stage ({fw.name}) the GPU holds only the largest stage "
+                f"with its activations ({format_bytes(staged)}) and RAM all the weights"
+            )
+            over = replace(over, lines=(*over.lines, line))
         need = Need(
             w.bytes,
             kv,
             over,
             largest_component=largest if fw.partial_offload else None,
+            offload_peak=staged,
             precision=p.name,
+            family=p.family,
         )
     by_length = _by_length(v, fw, wl) if m.kind == "protein" else None
     if by_length is not None:
-        need = _raise_to(need, by_length[0], f"to reach the GPU memory for {by_length[1]}")
+        need = _raise_to(
+            need, by_length[0], f"to reach the GPU memory for {by_length[1]}", card=True
+        )
     floor = _published_floor(v, fw, p, wl)
     if floor is not None:
         line = (
@@ -151,23 +236,47 @@ def build_need(
     return need, kv_type
 
 
-def _raise_to(need: Need, card: int, line: str) -> Need:
-    """Raise the GPU need to a published "runs on a GPU of this size" figure.
+def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> Need:
+    """Raise the need to a published figure.
 
-    Such a figure is a card size, and canirun keeps headroom on every card, so
-    the need becomes what a card of that size leaves after canirun's headroom:
-    the same card then fits, a smaller one does not.
+    A required or measured amount ("~10 GB of VRAM") is a floor for the total
+    (weights + KV + overheads), on the GPU and, where the model runs on the CPU
+    instead, in RAM; headroom comes on top. A card size ("fits on one 80 GB
+    A100", ``card=True``) is what that card leaves after canirun's headroom, so
+    the same card fits and a smaller one does not.
     """
+    if card:
+        published -= max(GPU_HEADROOM_MIN, round(published * GPU_HEADROOM_SHARE))
     over = need.overheads
-    target = card - max(GPU_HEADROOM_MIN, round(card * GPU_HEADROOM_SHARE))
-    current = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
-    if target <= current:
+    gpu_now = need.weights + need.kv + over.gpu_compute + over.gpu_per_device
+    cpu_now = need.weights + need.kv + over.cpu_compute + over.cpu_process
+    if published <= gpu_now and published <= cpu_now:
         return need
-    extra = target - current
-    term = Term(
-        "gpu-compute", extra, f"published floor: {format_bytes(extra)} more on the GPU, {line}"
+    gpu_extra = max(0, published - gpu_now)
+    cpu_extra = max(0, published - cpu_now)
+    terms = list(over.terms)
+    if gpu_extra:
+        terms.append(
+            Term(
+                "gpu-compute",
+                gpu_extra,
+                f"published floor: {format_bytes(gpu_extra)} more on the GPU, {line}",
+            )
+        )
+    if cpu_extra:
+        terms.append(
+            Term(
+                "cpu-compute",
+                cpu_extra,
+                f"published floor: {format_bytes(cpu_extra)} more in RAM, {line}",
+            )
+        )
+    raised = replace(
+        over,
+        gpu_compute=over.gpu_compute + gpu_extra,
+        cpu_compute=over.cpu_compute + cpu_extra,
+        terms=tuple(terms),
     )
-    raised = replace(over, gpu_compute=over.gpu_compute + extra, terms=(*over.terms, term))
     return replace(need, overheads=raised)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from canirun.catalog.rules import Device, DeviceKind, Support, supports
 from canirun.catalog.schema import Framework
 from canirun.estimate.backends import choose
 from canirun.estimate.capacity import Capacity, GpuSlot
@@ -38,8 +39,14 @@ class Need:
     layers: tuple[int, ...] | None = None
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
+    # Diffusion pipelines with component roles: the largest stage's weights plus that
+    # stage's own activations, which replaces largest_component + all activations.
+    offload_peak: int | None = None
     heads: int | None = None  # tensor parallelism needs heads divisible by the GPU count
-    precision: str | None = None  # some GPU backends cannot run some precisions (MPS: fp8)
+    # The precision and its family (ggml/torch): some GPU backends cannot run some
+    # precisions (MPS: fp8), and the capability table decides which devices can.
+    precision: str | None = None
+    family: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +82,13 @@ def gpu_budget(slot: GpuSlot, fraction: float) -> int | None:
     headroom = gpu_headroom(slot)
     if slot.free_bytes is None or headroom is None or slot.total_bytes is None:
         return None
-    budget = slot.free_bytes
+    budget = slot.free_bytes - headroom
     if fraction < 1:
+        # A runtime that claims a share of the card (vLLM's gpu_memory_utilization)
+        # leaves the rest free itself: that share is its budget, within free memory
+        # less canirun's headroom.
         budget = min(budget, round(slot.total_bytes * fraction))
-    return budget - headroom
+    return budget
 
 
 def ram_budget(cap: Capacity) -> int | None:
@@ -87,8 +97,29 @@ def ram_budget(cap: Capacity) -> int | None:
     return cap.ram_usable_bytes - ram_headroom(cap.ram_usable_bytes)
 
 
+def gpu_device(slot: GpuSlot) -> Device:
+    kind: DeviceKind = slot.vendor if slot.vendor in ("nvidia", "amd", "apple", "intel") else "cpu"  # type: ignore[assignment]
+    return Device(kind, slot.compute_capability, getattr(slot, "arch", None))
+
+
+def cpu_device(cap: Capacity) -> Device:
+    return Device("cpu", cpu_flags=cap.cpu_flags)
+
+
+def runs(
+    framework: Framework, device: Device, precision: str | None, family: str | None
+) -> Support:
+    """The capability table's answer for this precision on this device."""
+    if precision is None:
+        return Support(True, "no precision to check")
+    return supports(framework.id, device, precision, family or "torch")
+
+
 def usable_gpus(
-    cap: Capacity, framework: Framework, precision: str | None = None
+    cap: Capacity,
+    framework: Framework,
+    precision: str | None = None,
+    family: str | None = None,
 ) -> tuple[list[GpuSlot], list[str], list[tuple[GpuSlot, str]]]:
     """GPUs this framework can drive (each with the backend it would use), why the
     others are left out, and the GPUs it may or may not drive (a minimum compute
@@ -105,6 +136,13 @@ def usable_gpus(
             notes.append(f"{probed.label}: {choice.reason}")
             continue
         slot = replace(probed, backend=choice.backend)
+        support = runs(framework, gpu_device(slot), precision, family)
+        if not support.runs:
+            notes.append(f"{slot.label}: {support.how}")
+            continue
+        if support.doubt:
+            doubts.append((slot, f"{slot.label}: {support.doubt}"))
+            continue
         minimum = framework.min_compute_capability
         if slot.vendor != "nvidia" or not minimum:
             out.append(slot)
@@ -180,7 +218,7 @@ def _first_fit(
 
 
 def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
-    gpus, notes, doubts = usable_gpus(cap, framework, need.precision)
+    gpus, notes, doubts = usable_gpus(cap, framework, need.precision, need.family)
     fraction = need.overheads.gpu_fraction
     ranked = _rank(gpus, fraction)
     unknown = [_budget_unknown(s) for s in ranked if gpu_budget(s, fraction) is None]
@@ -194,7 +232,14 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
             unknown += [why for _, why in doubts]
         ranked = everything
     misses = _why_not_gpu(need, ranked, fraction)
-    cpu = _cpu(need, cap, framework)
+    cpu_ok = (
+        runs(framework, cpu_device(cap), need.precision, need.family)
+        if framework.cpu_only_ok
+        else None
+    )
+    if cpu_ok is not None and not cpu_ok.runs:
+        notes.append(f"CPU: {cpu_ok.how}")
+    cpu = _cpu(need, cap, framework) if cpu_ok is None or cpu_ok.runs else None
     if cpu is not None and cpu.verdict == "cpu":
         return _with(cpu, *misses, *notes, *unknown)
     if cpu is not None and cpu.verdict == "unknown":
@@ -203,9 +248,41 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         misses += cpu.reasons
     if unknown:
         return Placement("unknown", reasons=(*dict.fromkeys(unknown), *misses, *notes))
-    if not framework.cpu_only_ok and not ranked:
-        return Placement("unsupported", reasons=(f"{framework.name} needs a supported GPU", *notes))
-    return Placement("too-big", reasons=(*misses, *notes) or ("no memory pool is large enough",))
+    if not ranked and cpu is None:
+        first = f"{framework.name} cannot run {need.precision or 'it'} on any device here"
+        if not framework.cpu_only_ok:
+            first = f"{framework.name} needs a supported GPU"
+        return Placement("unsupported", reasons=(first, *notes))
+    attempt = _best_attempt(need, ranked, cap, framework, fraction)
+    return Placement(
+        "too-big",
+        reasons=(*misses, *attempt, *notes) or ("no memory pool is large enough",),
+    )
+
+
+def _best_attempt(
+    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
+) -> list[str]:
+    """One line on the largest combination tried: all GPUs together, then GPUs plus RAM."""
+    budgets = [b for b in (gpu_budget(s, fraction) for s in ranked) if b is not None]
+    fixed = need.overheads.gpu_per_device + need.overheads.gpu_compute
+    body = need.weights + need.kv
+    lines = []
+    if len(budgets) > 1 and framework.multi_gpu != "none":
+        room = sum(max(0, b - fixed) for b in budgets)
+        lines.append(
+            f"best attempt across all {len(budgets)} GPUs: {format_gib(room)} for "
+            f"{format_gib(body)} of weights and KV cache"
+        )
+    ram = ram_budget(cap)
+    if budgets and framework.partial_offload and ram is not None:
+        spread = len(budgets) if framework.multi_gpu == "layer-split" else 1
+        room = sum(max(0, b - fixed) for b in budgets[:spread]) + ram
+        lines.append(
+            f"best attempt on GPU + RAM: {format_gib(room)} for "
+            f"{format_gib(body + need.overheads.cpu_process)}"
+        )
+    return lines
 
 
 def _one_gpu(
@@ -291,58 +368,99 @@ def _offload(
 ) -> Placement | None:
     if not framework.partial_offload or not ranked:
         return None
-    ram, slot = ram_budget(cap), ranked[0]
+    ram = ram_budget(cap)
+    if ram is None or ranked[0].unified:
+        return None
+    if need.layers:
+        # A layer-split runtime (llama.cpp's default) spreads layers over every GPU,
+        # in proportion to free memory, and keeps the rest in RAM.
+        spread = ranked if framework.multi_gpu == "layer-split" else ranked[:1]
+        return _layer_offload(need, [s for s in spread if not s.unified], cap, ram, fraction)
+    return _component_offload(need, ranked[0], cap, ram, fraction)
+
+
+def _layer_offload(
+    need: Need, slots: list[GpuSlot], cap: Capacity, ram: int, fraction: float
+) -> Placement | None:
+    layers = need.layers or ()
+    k, used, on_gpu, spare = 0, [], 0, []
+    for slot in slots:
+        budget = gpu_budget(slot, fraction)
+        if budget is None or k >= len(layers):
+            break
+        fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
+        room, start = budget - fixed_gpu, k
+        while k < len(layers) and layers[k] <= room:
+            room -= layers[k]
+            k += 1
+        if k > start:
+            used.append(slot)
+            on_gpu += sum(layers[start:k]) + fixed_gpu
+            spare.append(room)
+    process = need.overheads.cpu_process
+    # the CPU's compute buffer is pinned host memory with a GPU taking part: all of it counts
+    ram_compute = need.overheads.cpu_compute + need.overheads.cpu_pinned
+    in_ram = need.weights + need.kv - sum(layers[:k]) + ram_compute + process
+    if k == 0 or in_ram > ram:
+        return None
+    names = ", ".join(f"{s.label}{_via(s)}" for s in used)
+    return Placement(
+        "offload",
+        gpus=tuple(s.index for s in used if s.index is not None),
+        gpu_layers=k,
+        gpu_bytes=on_gpu,
+        ram_bytes=in_ram,
+        headroom_bytes=min(*spare, ram - in_ram),
+        split="layer-split" if len(used) > 1 else None,
+        reasons=(
+            f"{k} of {len(layers)} layers fit on {names} ({format_gib(on_gpu)}); "
+            f"the rest needs {format_gib(in_ram)} of RAM, "
+            f"{format_gib(cap.ram_usable_bytes)} usable",
+        ),
+    )
+
+
+# Sequential CPU offload (diffusers' enable_sequential_cpu_offload, ComfyUI --lowvram,
+# AUTOMATIC1111 --lowvram) keeps one submodule at a time on the GPU. canirun plans with
+# an eighth of the largest component for it: an estimate, not a published figure.
+SEQUENTIAL_SHARE = 1 / 8
+
+
+def _component_offload(
+    need: Need, slot: GpuSlot, cap: Capacity, ram: int, fraction: float
+) -> Placement | None:
     budget = gpu_budget(slot, fraction)
-    if ram is None or budget is None or slot.unified:
+    if need.largest_component is None or budget is None:
         return None
     fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
-    process = need.overheads.cpu_process
+    in_ram = need.weights + need.overheads.cpu_process
     gpus = (slot.index,) if slot.index is not None else ()
-    if need.layers:
-        room, k = budget - fixed_gpu, 0
-        while k < len(need.layers) and need.layers[k] <= room:
-            room -= need.layers[k]
-            k += 1
-        on_gpu = sum(need.layers[:k]) + fixed_gpu
-        in_ram = (
-            need.weights
-            + need.kv
-            - sum(need.layers[:k])
-            + need.overheads.cpu_compute
-            + need.overheads.cpu_pinned
-            + process
+    if in_ram > ram:
+        return None
+    on_gpu = need.largest_component + fixed_gpu
+    if need.offload_peak is not None:  # a pipeline offloaded by stage (diffusers, ComfyUI)
+        on_gpu = need.offload_peak + device_cost(need, slot)
+    how = (
+        f"with model CPU offload, one component at a time on {slot.label} "
+        f"({format_gib(on_gpu)}) and the rest in RAM ({format_gib(in_ram)})"
+    )
+    if on_gpu > budget:
+        on_gpu = round(need.largest_component * SEQUENTIAL_SHARE) + fixed_gpu
+        how = (
+            f"with sequential CPU offload (diffusers enable_sequential_cpu_offload, ComfyUI/"
+            f"AUTOMATIC1111 --lowvram): submodules stream to {slot.label} "
+            f"({format_gib(on_gpu)}, estimate), the weights stay in RAM ({format_gib(in_ram)}); "
+            "several times slower than on the GPU"
         )
-        if k == 0 or in_ram > ram:
+        if on_gpu > budget:
             return None
-        return Placement(
-            "offload",
-            gpus=gpus,
-            gpu_layers=k,
-            gpu_bytes=on_gpu,
-            ram_bytes=in_ram,
-            headroom_bytes=min(budget - on_gpu, ram - in_ram),
-            reasons=(
-                f"{k} of {len(need.layers)} layers fit on {slot.label}{_via(slot)} "
-                f"({format_gib(on_gpu)}); "
-                f"the rest needs {format_gib(in_ram)} of RAM, "
-                f"{format_gib(cap.ram_usable_bytes)} usable",
-            ),
-        )
-    if need.largest_component is None:
-        return None
-    on_gpu, in_ram = need.largest_component + fixed_gpu, need.weights + process
-    if on_gpu > budget or in_ram > ram:
-        return None
     return Placement(
         "offload",
         gpus=gpus,
         gpu_bytes=on_gpu,
         ram_bytes=in_ram,
         headroom_bytes=min(budget - on_gpu, ram - in_ram),
-        reasons=(
-            f"with CPU offload, one component at a time on {slot.label} "
-            f"({format_gib(on_gpu)}) and the rest in RAM ({format_gib(in_ram)})",
-        ),
+        reasons=(how,),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["ggml", "torch"]
+Family = Literal["ggml", "torch", "mlx"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,13 @@ GGML_BLOCK: dict[str, int] = {
     "Q2_K": 256,
 }
 
+# MLX affine quantisation (mlx.nn.quantize, called by mlx_lm.convert -q): every group of
+# 64 weights stores `bits`-bit integers plus one scale and one bias in the model's 16-bit
+# dtype, so a weight costs bits + 2 x 16 / 64 = bits + 0.5. mlx-lm's default is 4 bits,
+# group size 64 (mlx_lm/utils.py quantize_model, defaults_for_mode "affine": (64, 4)).
+MLX_GROUP = 64
+MLX_BPW: dict[str, float] = {f"mlx-{bits}bit": bits + 2 * 16 / MLX_GROUP for bits in (3, 4, 6, 8)}
+
 _ALL = [
     # GGUF file types (llama.cpp, Ollama). `bits`: the average of real mixed files
     # (field notes: Q4_K_M ~4.85-4.9, Q5_K_M ~5.7, Q3_K_M ~3.9, Q2_K ~3.0-3.35).
@@ -93,6 +100,11 @@ _ALL = [
     Precision("fp16", "torch", 16.0, 80, "float16"),
     Precision("bf16", "torch", 16.0, 80, "bfloat16"),
     Precision("fp32", "torch", 32.0, 90, "float32"),
+    # MLX affine quantisation as mlx-lm's convert writes it (see MLX_BPW).
+    Precision("mlx-3bit", "mlx", MLX_BPW["mlx-3bit"], 22, "MLX 3-bit affine, group 64"),
+    Precision("mlx-4bit", "mlx", MLX_BPW["mlx-4bit"], 36, "MLX 4-bit affine, group 64"),
+    Precision("mlx-6bit", "mlx", MLX_BPW["mlx-6bit"], 58, "MLX 6-bit affine, group 64"),
+    Precision("mlx-8bit", "mlx", MLX_BPW["mlx-8bit"], 69, "MLX 8-bit affine, group 64"),
 ]
 
 PRECISIONS: dict[str, Precision] = {p.name: p for p in _ALL}
@@ -102,6 +114,7 @@ _BY_LOWER = {p.name.lower(): p for p in _ALL}
 # PyTorch dtypes and quantisations.
 GGUF_SCAN = ("Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
 TORCH_SCAN = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+MLX_SCAN = ("mlx-3bit", "mlx-4bit", "mlx-6bit", "mlx-8bit")
 
 
 def lookup(name: str) -> Precision | None:

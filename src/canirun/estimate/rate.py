@@ -13,12 +13,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any, get_args
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Arch, CpuArch, Framework, Model, Os
+from canirun.catalog.schema import Arch, CpuArch, Framework, Lifecycle, Model, Os
+from canirun.catalog.schema import Gpu as GpuSpec
+from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
+from canirun.estimate.params import active_decoder_params
 from canirun.estimate.placement import Need, Placement, place, usable_gpus
+from canirun.estimate.recommend import (
+    PREFERRED,
+    as_choice,
+    device_class,
+    recommend,
+    runtime_rank,
+)
 from canirun.estimate.results import (
     RUNNABLE,
     MemoryEstimate,
@@ -28,12 +38,12 @@ from canirun.estimate.results import (
     Workload,
     rank,
 )
-from canirun.estimate.speed import decode_speed
+from canirun.estimate.speed import decode_speed, prefill_flops_per_token, with_prefill
 from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib, parse_size
 
 KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
-    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)),
+    "llm": prec.GGUF_SCAN + prec.TORCH_SCAN + tuple(sorted(prec.MXFP4_ONLY)) + prec.MLX_SCAN,
     "vlm": prec.GGUF_SCAN + prec.TORCH_SCAN,
     "diffusion": ("fp32", "fp16", "bf16", "fp8"),
     "speech": ("fp32", "fp16", "F16", "Q8_0"),
@@ -57,6 +67,7 @@ class Options:
     workload: Workload = field(default_factory=Workload)
     precisions: tuple[str, ...] | None = None  # only these (canonical names)
     framework: str | None = None  # only this framework id
+    prefer: str = "balanced"  # the recommendation's emphasis: balanced, quality, speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +128,18 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
         "context_tokens": None,
         "sources": _sources(m, ref.variant.key),
     }
+    life = ref.variant.lifecycle or m.lifecycle
+    if life is not None and life.status == "retired":
+        base["access"] = "retired"
+        return Result(**base, **common, verdict="unsupported", reasons=_retired(m, life))
     if m.access == "api-only" and m.api is not None:
         hosts = ", ".join(m.api.hosts)
-        why = (f"weights are not published: use it through {m.api.provider}'s API ({hosts})",)
+        why: tuple[str, ...] = (
+            f"weights are not published: use it through {m.api.provider}'s API ({hosts})",
+        )
+        if life is not None:
+            successor = f"; successor: {life.successor}" if life.successor else ""
+            why += (f"deprecated: to be withdrawn on {life.date}{successor}",)
         return Result(**base, **common, verdict="api-only", reasons=why + _note(m))
     if m.access == "unreleased":
         return Result(**base, **common, verdict="unsupported", reasons=_note(m))
@@ -156,6 +176,18 @@ def _unknown_if(placement: Placement, doubts: tuple[str, ...]) -> Placement:
     return Placement("unknown", reasons=(*doubts, *placement.reasons))
 
 
+def _retired(m: Model, life: Lifecycle) -> tuple[str, ...]:
+    """Why a withdrawn model runs nowhere: when, and what the vendor offers instead."""
+    where = f" from {m.api.provider}'s API" if m.api is not None else ""
+    gone = "neither downloadable nor served" if m.access == "retired" else "weights never published"
+    line = f"retired{where} on {life.date}: {gone}"
+    if life.successor:
+        line += f"; the vendor's successor: {life.successor}"
+    source = m.sources.get(life.source, life.source)
+    checked = f", checked {life.checked}" if life.checked else ""
+    return (f"{line} ({source}{checked})", *_note(m))
+
+
 def _note(m: Model) -> tuple[str, ...]:
     return (m.access_note,) if m.access_note else ()
 
@@ -165,7 +197,7 @@ def frameworks_for(
 ) -> tuple[list[Framework], list[str]]:
     """The model's local frameworks that can run on this OS, CPU and container setup."""
     ok, why_not = [], []
-    for fid in ref.model.frameworks:
+    for fid in (*ref.model.frameworks, *_implementing(ref, catalog)):
         fw = catalog.framework_by_id.get(fid)
         if fw is None or not fw.local or ref.model.kind not in fw.serves:
             continue
@@ -178,6 +210,22 @@ def frameworks_for(
         else:
             ok.append(fw)
     return ok, why_not
+
+
+def _implementing(ref: VariantRef, catalog: Catalog) -> list[str]:
+    """Frameworks that implement this variant's architecture themselves (mlx-lm's
+    models/ folder, as data), beyond the model's own list."""
+    arch = ref.variant.arch
+    name = arch.gguf_arch if arch is not None else None
+    if name is None:
+        return []
+    return [
+        f.id
+        for f in catalog.frameworks
+        if f.implements is not None
+        and name in f.implements.archs
+        and f.id not in ref.model.frameworks
+    ]
 
 
 def _supports(fw: Framework, p: prec.Precision, kind: str) -> bool:
@@ -206,9 +254,15 @@ def precisions_for(
 
 
 def _evaluate(
-    ref: VariantRef, fws: list[Framework], p: prec.Precision, cap: Capacity, opts: Options
+    ref: VariantRef,
+    fws: list[Framework],
+    p: prec.Precision,
+    cap: Capacity,
+    opts: Options,
+    known: Weights | None = None,
 ) -> list[_Eval]:
-    w = weights(ref.model, ref.variant, p)
+    """Each framework's need and placement; ``known``: weights read from a file."""
+    w = known or weights(ref.model, ref.variant, p)
     if w is None:
         return []
     out = []
@@ -227,15 +281,23 @@ def framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
     return platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)
 
 
-def _pick(evals: list[_Eval], cap: Capacity, order: list[str]) -> _Eval:
-    """Best verdict; then installed frameworks; then the smaller need; then catalog order."""
+def _pick(
+    evals: list[_Eval], cap: Capacity, order: list[str], specs: tuple[GpuSpec, ...] = ()
+) -> _Eval:
+    """Best verdict; then a runtime made for that device (recommend.PREFERRED); then
+    installed frameworks; then the preference order; then the smaller need; then
+    catalog order."""
 
-    def key(e: _Eval) -> tuple[int, bool, int, int]:
+    def key(e: _Eval) -> tuple[int, bool, bool, int, int, int]:
         o = e.need.overheads
         need = e.need.weights + e.need.kv + o.gpu_compute + o.gpu_per_device + o.cpu_process
+        cls = device_class(e.placement.verdict, e.placement.gpus, cap, specs)
+        fit = runtime_rank(e.framework.id, cls)
         return (
             rank(e.placement.verdict),
+            fit >= len(PREFERRED[cls]),
             e.framework.id not in cap.installed,
+            fit,
             need,
             order.index(e.framework.id),
         )
@@ -324,11 +386,24 @@ def _result(
     if m.kind in DECODERS:
         active = round(e.weights.bytes * e.weights.active_fraction)
         speed = decode_speed(e.placement, cap, active, e.need.kv)
+        arch = ref.variant.arch
+        if arch is not None:
+            per_token = prefill_flops_per_token(
+                active_decoder_params(arch),
+                arch.layers,
+                arch.heads * arch.effective_head_dim,
+                wl.context_tokens,
+            )
+            speed = with_prefill(speed, e.placement, cap, per_token, wl.context_tokens)
     reasons = list(e.placement.reasons)
     if e.weights.rejected:
         reasons.append(e.weights.rejected)
     if e.precision.name in REPACKED and e.placement.verdict in ("cpu", "offload"):
         reasons.append(REPACK_NOTE)
+    if mlx.uses_mlx(e.framework) and e.placement.verdict == "gpu":
+        slot = next((g for g in cap.gpus if g.index in e.placement.gpus), None)
+        warning = mlx.wired_warning(e.weights.bytes, slot.free_bytes if slot else None)
+        reasons += [warning] if warning else []
     reasons += disk_lines
     decoder = m.kind in DECODERS
     default_ctx = None
@@ -475,8 +550,14 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
                 )
             )
             continue
-        best = _pick(evals, cap, order)
-        usable = [e.framework.id for e in evals if e.placement.verdict in RUNNABLE]
+        best = _pick(evals, cap, order, catalog.gpus)
+        # Only frameworks that run this precision the same way (same placement kind,
+        # so the same device): a CPU-only option is not listed on a GPU row.
+        usable = [
+            e.framework.id
+            for e in evals
+            if e.placement.verdict in RUNNABLE and e.placement.verdict == best.placement.verdict
+        ]
         result = _result(ref, best, cap, opts, usable)
         if cap.nodes and result.verdict not in ("gpu", "multi-gpu"):
             result = across_nodes(ref, evals, cap, opts, result)
@@ -513,17 +594,25 @@ def best_result(results: list[Result]) -> Result:
 
 
 def max_context(
-    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options, best: Result
+    ref: VariantRef,
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    best: Result,
+    known: tuple[prec.Precision, Weights] | None = None,
 ) -> int | None:
-    """The largest context at which ``best``'s precision and framework keep its verdict."""
+    """The largest context at which ``best``'s precision and framework keep its verdict.
+
+    ``known``: the precision and weights when they come from a file rather than the catalog.
+    """
     arch = ref.variant.arch
     if arch is None or best.verdict not in RUNNABLE or best.precision is None:
         return None
     if best.verdict == "multi-node":
         return None  # the layout is planned for the context asked; not searched yet
     fw = catalog.framework_by_id[best.framework or ""]
-    p = prec.PRECISIONS[best.precision]
-    w = weights(ref.model, ref.variant, p)
+    p, w = known if known else (prec.PRECISIONS[best.precision], None)
+    w = w or weights(ref.model, ref.variant, p)
     if w is None:
         return None
     target = rank(best.verdict)
@@ -544,10 +633,17 @@ def max_context(
 
 
 def summarize(
-    ref: VariantRef, results: list[Result], catalog: Catalog, cap: Capacity, opts: Options
+    ref: VariantRef,
+    results: list[Result],
+    catalog: Catalog,
+    cap: Capacity,
+    opts: Options,
+    known: tuple[prec.Precision, Weights] | None = None,
 ) -> Summary:
     opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
-    best = best_result(results)
+    prefer: Any = opts.prefer
+    advice = recommend(results, ref.model, cap, catalog.gpus, prefer)
+    best = advice.result if advice else best_result(results)
     speed = best.tokens_per_second.tokens_per_second if best.tokens_per_second else None
     return Summary(
         model_id=ref.id,
@@ -556,8 +652,12 @@ def summarize(
         verdict=best.verdict,
         precision=best.precision,
         framework=best.framework,
-        max_context_tokens=max_context(ref, catalog, cap, opts, best),
+        max_context_tokens=max_context(ref, catalog, cap, opts, best, known),
         tokens_per_second=speed,
         reason=best.reasons[0] if best.reasons else "",
         results=len(results),
+        why=advice.why if advice else (),
+        best_quality=as_choice(advice.best_quality) if advice else None,
+        prefer=opts.prefer,
+        disk_fits=best.disk_fits,
     )

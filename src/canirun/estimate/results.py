@@ -57,7 +57,8 @@ class Workload:
     batch: int | None = None  # None: per kind (32 sentences for embeddings, else 1)
     resolution: int | None = None  # image side in pixels; None: each model's native size
     seq_len: int | None = None  # residues (AlphaFold); None: the published reference length
-    flash_attention: bool = False
+    # None: each runtime's default (llama.cpp: `-fa auto`, on since PR #15434).
+    flash_attention: bool | None = None
     # llama.cpp's --swa-full: sliding-window layers cache the whole context.
     swa_full: bool = False
     # Rate up to the rope-scaled context the model card documents (YaRN...), not the native one.
@@ -93,6 +94,11 @@ class Speed:
     efficiency: tuple[float, float] = (0.5, 0.6)
     device: str | None = None
     note: str | None = None
+    # Prompt processing (prefill) is compute-bound: FLOP/s x efficiency / FLOPs per token.
+    prefill_tokens_per_second: float | None = None
+    time_to_first_token_s: float | None = None  # for the whole context as the prompt
+    compute_flops_per_s: int | None = None
+    prefill_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +160,20 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """One way to run a model here, as the summary reports it."""
+
+    __pydantic_config__ = _STRICT
+
+    verdict: Verdict
+    precision: str | None
+    framework: str | None
+    tokens_per_second: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
-    """The best way to run one variant here: best verdict, then best precision."""
+    """What canirun recommends running here for one variant (estimate/recommend.py)."""
 
     __pydantic_config__ = _STRICT
 
@@ -169,5 +187,11 @@ class Summary:
     tokens_per_second: float | None = None
     reason: str = ""
     results: int = field(default=0)
+    # Why this option: the recommendation rule's steps, in words.
+    why: tuple[str, ...] = ()
+    # The highest-quality option that runs here, whatever its speed.
+    best_quality: Choice | None = None
+    prefer: str = "balanced"
+    disk_fits: bool | None = None
     # Whether this variant meets the --require/--min-tps gate; None without one.
     requirement_met: bool | None = None

@@ -12,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from canirun.catalog.schema import Arch, Backend, Framework, Model, Variant
+from canirun.catalog.schema import (
+    Arch,
+    Backend,
+    Denoiser,
+    Encoder,
+    Framework,
+    ImageInput,
+    Model,
+    Variant,
+)
 from canirun.estimate.results import Workload
 from canirun.units import format_bytes
 
@@ -226,7 +235,7 @@ def _llamacpp_overheads(
 ) -> Overheads:
     """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
     context writes of it, the work buffer, and the process (issue 17)."""
-    seqs, ctx, flash = workload.sequences, workload.context_tokens, workload.flash_attention
+    seqs, ctx, flash = workload.sequences, workload.context_tokens, llamacpp_flash(workload)
     reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
     touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
     batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
@@ -254,7 +263,8 @@ def _llamacpp_overheads(
             "cpu-compute",
             touched,
             f"compute buffer on the CPU: {format_bytes(touched)} written at a full context"
-            f"{unwritten} (llama.cpp; measured)",
+            f"{unwritten} (llama.cpp, n_ubatch {LLAMA_CPP_UBATCH}, flash attention {fa}; "
+            "measured)",
         ),
         Term(
             "cpu-compute",
@@ -368,6 +378,24 @@ def _overheads(
     )
 
 
+def fixed_overheads(framework: Framework, precision_family: str) -> Overheads:
+    """The runtime's costs that do not depend on the model (no compute buffers):
+    a floor for a model whose KV cache and buffers are unknown."""
+    return _overheads(framework, uses_ggml(framework, precision_family), [], [])
+
+
+# llama.cpp's `-fa auto` default (PR #15434, 2025-08; rules/runtime-defaults.toml)
+# resolves to on for the CUDA, Metal and CPU backends.
+LLAMA_CPP_FLASH_DEFAULT = True
+
+
+def llamacpp_flash(workload: Workload) -> bool:
+    """Flash attention as llama.cpp will run it: the user's choice, else its default."""
+    if workload.flash_attention is None:
+        return LLAMA_CPP_FLASH_DEFAULT
+    return workload.flash_attention
+
+
 def llm_overheads(
     framework: Framework,
     arch: Arch,
@@ -425,6 +453,30 @@ def other_overheads(
 DIFFUSION_ACTIVATION_SHARE = 0.5
 # sentence-transformers' SentenceTransformer.encode(batch_size=32) default.
 EMBEDDING_BATCH = 32
+# Tokens per text an embedding estimate assumes when the model reads more than
+# this (nomic-embed, bge-m3: 8,192): retrieval chunks are usually this long, and
+# attention memory grows with the square of the length. --seq-len overrides it.
+EMBEDDING_TOKENS = 512
+
+# Diffusion transformers (FLUX, SD3/3.5): one block live at a time, with fused
+# attention (PyTorch SDPA, the default of diffusers and ComfyUI) so no tokens x tokens
+# score matrix: per token, the feed-forward intermediate twice and a dozen
+# hidden-width tensors (the joint image and text streams, q/k/v, attention output,
+# modulation), at 4 bytes each whatever the weights' precision, because 16-bit
+# pipelines upcast norms, rotary embeddings and attention inputs to fp32: a bf16 FLUX
+# block measured 0.90 GB at 1024 px, 87 % of the fp32 block's 1.03 GB
+# (tests/reference/diffusion-measured.toml, CPU). FLUX.1-dev at 1024 px gives 1.13
+# GB; on a GPU the diffusers benchmark measured its bf16 transformer 0.46 GiB above
+# its 23.80 GB of weights (huggingface.co/datasets/diffusers/benchmarks).
+DIT_BYTES_PER_ELEMENT = 4
+# VAE decoding at full resolution: 4,608 bytes per output pixel (18 tensors of 128
+# channels x 2 bytes), at any precision. Calibrated on SD3 Medium in diffusers: 18.765
+# GB published for the whole pipeline in fp16 at 1024 px (huggingface.co/blog/sd3),
+# read as GiB, less its 15.39 GB of weights, leaves 4.76 GB. A decode of the same
+# 16-channel VAE measured 3,870-4,083 bytes per pixel in fp32 at 512 and 1024 px
+# (tests/reference/diffusion-measured.toml), so the constant covers fp32 decodes
+# (and VAEs upcast to fp32) too. Estimate.
+VAE_BYTES_PER_PIXEL = 4608
 
 
 def default_batch(kind: str) -> int:
@@ -436,6 +488,8 @@ def activations(
 ) -> tuple[int, str]:
     """Activation memory for the non-decoder kinds, with how it was derived."""
     batch = workload.batch or default_batch(model.kind)
+    if model.kind == "diffusion" and variant.denoiser is not None:
+        return _dit_pipeline(variant, variant.denoiser, workload, batch)
     if model.kind == "diffusion":
         half = (variant.params.total if variant.params else weights_bytes // 2) * 2
         native = variant.output.resolution if variant.output else None
@@ -449,11 +503,99 @@ def activations(
         )
     enc = variant.encoder
     if enc is not None:
-        tokens = enc.max_tokens
-        # One layer live at a time: f32 attention scores plus the MLP intermediate.
-        scores = tokens * tokens * enc.heads * 4
-        mlp = tokens * (enc.intermediate + 4 * enc.hidden) * 4
-        act = (scores + mlp) * batch
-        return act, f"{tokens} tokens x batch {batch}: attention scores + MLP, one layer (estimate)"
+        tokens, capped = enc.max_tokens, ""
+        if model.kind == "embedding":
+            tokens = min(enc.max_tokens, workload.seq_len or EMBEDDING_TOKENS)
+            if tokens < enc.max_tokens:
+                capped = f" (reads up to {enc.max_tokens:,}; --seq-len)"
+        act = encoder_activations(enc, tokens, batch)
+        return act, (
+            f"{tokens} tokens{capped} x batch {batch}: attention scores + MLP, one layer (estimate)"
+        )
     act = round(weights_bytes * 0.2)
     return act, "20% of the weights (no architecture numbers; estimate)"
+
+
+def encoder_activations(enc: Encoder, tokens: int, batch: int) -> int:
+    """One encoder layer live at a time: f32 attention scores plus the MLP intermediate."""
+    scores = tokens * tokens * enc.heads * 4
+    mlp = tokens * (enc.intermediate + 4 * enc.hidden) * 4
+    return (scores + mlp) * batch
+
+
+def dit_tokens(d: Denoiser, side: int) -> int:
+    return (side // d.pixels_per_token) ** 2 + d.text_tokens
+
+
+def dit_activation_bytes(d: Denoiser, side: int, batch: int) -> int:
+    per_token = (2 * d.intermediate + 12 * d.hidden) * DIT_BYTES_PER_ELEMENT
+    return dit_tokens(d, side) * per_token * batch * d.guidance_batch
+
+
+def vae_decode_bytes(side: int, batch: int) -> int:
+    return side * side * VAE_BYTES_PER_PIXEL * batch
+
+
+def diffusion_side(variant: Variant, workload: Workload) -> int:
+    native = variant.output.resolution if variant.output else 1024
+    return workload.resolution or native
+
+
+def _dit_pipeline(variant: Variant, d: Denoiser, workload: Workload, batch: int) -> tuple[int, str]:
+    """Peak activations of a DiT pipeline: the denoiser's or the VAE decode's, whichever is larger.
+
+    The stages run one after another, so their activations never coexist.
+    """
+    side = diffusion_side(variant, workload)
+    dit = dit_activation_bytes(d, side, batch)
+    vae = vae_decode_bytes(side, batch)
+    cfg = ", x2 for classifier-free guidance" if d.guidance_batch == 2 else ""
+    return max(dit, vae), (
+        f"{side} px, batch {batch}: denoiser {format_bytes(dit)} ({dit_tokens(d, side):,} tokens"
+        f"{cfg}), VAE decode {format_bytes(vae)}; the larger counts (estimate)"
+    )
+
+
+def offload_peak(variant: Variant, bytes_per_param: float, workload: Workload) -> int | None:
+    """GPU bytes of the largest stage when a runtime keeps one stage resident at a time.
+
+    diffusers' enable_model_cpu_offload() and ComfyUI's smart memory (when the
+    whole pipeline does not fit) run the text encoders, then the denoiser, then
+    the VAE; each stage needs its own weights plus its own activations. The text
+    encoders count as one stage: SD3 Medium's published offload peak (12.06 GB,
+    huggingface.co/blog/sd3) is all three of them (11.16 GB), not T5 alone (9.52 GB).
+    """
+    d = variant.denoiser
+    if d is None or not variant.components:
+        return None
+    side = diffusion_side(variant, workload)
+    batch = workload.batch or 1
+    stages: dict[str, int] = {}
+    for i, c in enumerate(variant.components):
+        stage = c.role or f"component {i}"
+        stages[stage] = stages.get(stage, 0) + round(c.params * bytes_per_param)
+    stages["denoiser"] = stages.get("denoiser", 0) + dit_activation_bytes(d, side, batch)
+    stages["vae"] = stages.get("vae", 0) + vae_decode_bytes(side, batch)
+    return max(stages.values())
+
+
+def vision_activations(enc: Encoder, image: ImageInput) -> int:
+    """The vision tower encoding one image: all its tiles' patches in one sequence.
+
+    Without fused attention (transformers' eager path, llama.cpp without flash
+    attention) a full-attention layer holds the f32 scores and their softmax at
+    once, plus the gated MLP and a dozen hidden-width tensors: Qwen2.5-VL's tower
+    on 5,476 patches peaked 4.19 GB above its weights in fp32 with eager attention
+    (0.44 GB with SDPA; tests/reference/diffusion-measured.toml, CPU), against
+    4.33 GB here. An upper bound for runtimes with fused attention.
+    """
+    tokens = enc.max_tokens * image.tiles
+    scores = 2 * tokens * tokens * enc.heads * 4
+    rest = tokens * (2 * enc.intermediate + 12 * enc.hidden) * 4
+    return scores + rest
+
+
+def cross_attention_kv(arch: Arch, image: ImageInput, bytes_per_element: float) -> int:
+    """KV of the cross-attention layers: the image states, once per image (Llama 3.2 Vision)."""
+    per_token = 2 * arch.kv_heads * arch.effective_head_dim
+    return round(image.cross_attention_layers * image.cross_tokens * per_token * bytes_per_element)

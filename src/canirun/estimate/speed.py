@@ -8,11 +8,18 @@ always carries its inputs, so a user can check it with ``llama-bench``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.placement import Placement
 from canirun.estimate.results import Speed
 
 EFFICIENCY = (0.5, 0.6)
+
+
+def _sig(x: float) -> float:
+    """Three significant figures: 0.1 steps would make 0.46 and 0.54 tok/s look equal."""
+    return float(f"{x:.3g}")
 
 
 def _range(bandwidth: float, per_token: int) -> tuple[float, float, float]:
@@ -38,9 +45,9 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
         bandwidth = gpu_bw * (len(used) if placement.split == "tensor-parallel" else 1)
         low, mid, high = _range(bandwidth, per_token)
         return Speed(
-            round(mid, 1),
-            round(low, 1),
-            round(high, 1),
+            _sig(mid),
+            _sig(low),
+            _sig(high),
             round(bandwidth),
             per_token,
             EFFICIENCY,
@@ -59,9 +66,7 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
         )
     if placement.verdict == "cpu":
         low, mid, high = _range(ram_bw, per_token)
-        return Speed(
-            round(mid, 1), round(low, 1), round(high, 1), ram_bw, per_token, EFFICIENCY, "cpu"
-        )
+        return Speed(_sig(mid), _sig(low), _sig(high), ram_bw, per_token, EFFICIENCY, "cpu")
     if gpu_bw is None or placement.gpu_bytes is None or placement.ram_bytes is None:
         return Speed(None, None, None, None, per_token, EFFICIENCY, "gpu+cpu", "bandwidth unknown")
     share_gpu = placement.gpu_bytes / (placement.gpu_bytes + placement.ram_bytes)
@@ -71,13 +76,63 @@ def decode_speed(placement: Placement, cap: Capacity, active_weights: int, kv: i
     ]
     low, high = 1 / seconds[0], 1 / seconds[1]
     return Speed(
-        round((low + high) / 2, 1),
-        round(low, 1),
-        round(high, 1),
+        _sig((low + high) / 2),
+        _sig(low),
+        _sig(high),
         None,
         per_token,
         EFFICIENCY,
         "gpu+cpu",
         f"{share_gpu:.0%} of the bytes read from GPU memory at {gpu_bw / 1e9:.0f} GB/s, "
         f"the rest from RAM at {ram_bw / 1e9:.0f} GB/s",
+    )
+
+
+# Share of peak compute prefill reaches: calibrated on llama.cpp's CPU backend
+# (benchmarks/speed.py on this project's 2-core VM); GPUs assumed the same. Estimate.
+PREFILL_EFFICIENCY = 0.5
+
+
+def prefill_flops_per_token(active_params: int, layers: int, attn_width: int, context: int) -> int:
+    """2 FLOPs per active weight, plus causal attention over half the context on average."""
+    return 2 * active_params + 2 * layers * context * attn_width
+
+
+def with_prefill(
+    speed: Speed | None,
+    placement: Placement,
+    cap: Capacity,
+    flops_per_token: int,
+    context: int,
+) -> Speed | None:
+    """Add prompt-processing speed and time to first token (the whole context as prompt)."""
+    if speed is None:
+        return None
+    slots = {s.index: s for s in cap.gpus}
+    used = [slots[i] for i in placement.gpus if i in slots]
+    if placement.verdict in ("gpu", "multi-gpu", "multi-node", "offload") and used:
+        known = [s.fp16_flops_per_s for s in used if s.fp16_flops_per_s]
+        parallel = len(used) if placement.split == "tensor-parallel" else 1
+        flops = min(known) * parallel if len(known) == len(used) else None
+        what, missing = "GPU fp16 tensor throughput (GPU table)", "no FP16 figure for this GPU"
+    else:
+        flops, what = cap.cpu_flops_per_s, "CPU cores x clock x FLOP/cycle"
+        missing = "the CPU's clock was not read"
+    if not flops or flops_per_token <= 0:
+        return replace(speed, prefill_note=f"unknown: {missing}")
+    tps = flops * PREFILL_EFFICIENCY / flops_per_token
+    return replace(
+        speed,
+        prefill_tokens_per_second=_sig(tps),
+        time_to_first_token_s=_sig(context / tps),
+        compute_flops_per_s=round(flops),
+        prefill_note=(
+            f"{what} {flops / 1e12:.3g} TFLOP/s x {PREFILL_EFFICIENCY} / "
+            f"{flops_per_token / 1e9:.3g} GFLOP per token"
+            + (
+                " (GPU+RAM: the GPU's share only, an upper bound)"
+                if placement.verdict == "offload"
+                else ""
+            )
+        ),
     )

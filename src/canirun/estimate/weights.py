@@ -57,12 +57,18 @@ def _formula(
             per_layer = tuple(gguf.repeating_layer_bytes(arch, arch.gguf_arch, precision.name))
             how = f"{precision.name} tensor by tensor from the architecture (llama.cpp's recipe)"
             return size + extra, how, per_layer
-        size = round(params.total * precision.bits / 8)
-        return (
-            size,
-            f"{params.total:,} params x {precision.bits} bits (typical {precision.name} file)",
-            None,
+        tower = _non_decoder_params(variant) if model.kind == "vlm" else 0
+        size = round((params.total - tower) * precision.bits / 8) + tower * 2
+        how = (
+            f"{params.total - tower:,} params x {precision.bits} bits "
+            f"(typical {precision.name} file)"
         )
+        if tower:
+            # Ollama and llama.cpp keep the vision tower and projector in F16.
+            how += f" + {tower:,} vision params in F16"
+        return size, how, None
+    if precision.family == "mlx":
+        return _mlx_formula(variant, precision)
     per_param = torch_bytes_per_param(precision.name)
     if arch is not None and precision.name == "mxfp4":
         experts = routed_expert_params(arch)
@@ -82,6 +88,28 @@ def _formula(
         how = f"{params.total:,} params x {per_param:g} bytes ({precision.name})"
     layers = _torch_layers(variant, per_param)
     return size, how, layers
+
+
+def _mlx_formula(variant: Variant, precision: Precision) -> tuple[int, str, tuple[int, ...] | None]:
+    """mlx_lm.convert -q quantises every module that has `to_quantized`: all Linear layers
+    *and* the Embedding (and an untied lm_head), so the embedding table and the head are
+    quantised too; norms, biases and anything outside the decoder stay 16-bit. (MoE
+    routers some models keep at 8 bits are under 0.1 % of the weights: counted at the
+    nominal width.)"""
+    params, arch = variant.params, variant.arch
+    assert params is not None
+    bytes_per = precision.bits / 8
+    if arch is None:
+        size = round(params.total * bytes_per)
+        return size, f"{params.total:,} params x {precision.bits:g} bits ({precision.name})", None
+    quantised = min(params.total, decoder_params(arch))
+    kept = params.total - quantised
+    size = round(quantised * bytes_per + kept * 2)
+    how = (
+        f"{quantised:,} params (linear layers, embeddings, head) x {precision.bits:g} bits "
+        f"({precision.name}: per-64 16-bit scale and bias) + {kept:,} others x 2 B"
+    )
+    return size, how, _torch_layers(variant, bytes_per)
 
 
 def _non_decoder_params(variant: Variant) -> int:
@@ -105,7 +133,7 @@ def _matching_file(model: Model, variant: Variant, precision: Precision) -> File
             continue
         if precision.family == "ggml" and f.format == "gguf":
             return f
-        if precision.family == "torch" and f.format in TORCH_FORMATS:
+        if precision.family in ("torch", "mlx") and f.format in TORCH_FORMATS:
             return f
     return None
 
@@ -120,7 +148,7 @@ def weights(model: Model, variant: Variant, precision: Precision) -> Weights | N
     if formula is None:
         return None
     size, how, layers = formula
-    active = _active_fraction(variant)
+    active = _active_fraction(variant) * _decoder_share(model, variant, precision, size)
     published = _matching_file(model, variant, precision)
     if published is not None:
         real = published.size_bytes
@@ -141,6 +169,15 @@ def weights(model: Model, variant: Variant, precision: Precision) -> Weights | N
         )
         return Weights(size, how, None, True, layers, active, rejected)
     return Weights(size, how, None, True, layers, active)
+
+
+def _decoder_share(model: Model, variant: Variant, precision: Precision, size: int) -> float:
+    """Share of a VLM's weight bytes that decoding reads: the vision tower runs once per
+    image, not per token. The tower stays 16-bit except in fp32 (see ``_formula``)."""
+    if model.kind != "vlm" or size <= 0:
+        return 1.0
+    tower = _non_decoder_params(variant) * (4 if precision.name == "fp32" else 2)
+    return max(0.0, 1 - tower / size)
 
 
 def _active_fraction(variant: Variant) -> float:

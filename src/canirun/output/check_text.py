@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from canirun.estimate.precision import PRECISIONS
-from canirun.estimate.results import RUNNABLE, Result, Summary, rank
+from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.output import safe
 from canirun.output.scan_text import (
     COLOURS,
@@ -13,12 +12,12 @@ from canirun.output.scan_text import (
     speed_range,
     verdict_text,
 )
-from canirun.report import CheckReport
+from canirun.report import CheckReport, MatchInfo
 from canirun.units import format_gib
 
 _COLUMNS = (
     ("Precision", 10),
-    ("Runs here", 13),
+    ("Runs here", 16),
     ("Framework", 21),
     ("Needs", 10),
     ("GPU layers", 10),
@@ -55,13 +54,10 @@ def _best_line(s: Summary) -> str:
             "cpu": "on the CPU",
         }[s.verdict]
         ctx = f", up to {s.max_context_tokens:,} tokens of context" if s.max_context_tokens else ""
-        return f"  Best here: {s.precision} with {s.framework} {where}{ctx}."
+        lines = [f"  Recommended here: {s.precision} with {s.framework} {where}{ctx}."]
+        lines += [f"    - {why}" for why in s.why]
+        return "\n".join(lines)
     return f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"
-
-
-def _quality(r: Result) -> int:
-    p = PRECISIONS.get(r.precision or "")
-    return p.quality if p else 0
 
 
 def _speed_of(r: Result) -> tuple[float, float] | None:
@@ -71,31 +67,18 @@ def _speed_of(r: Result) -> tuple[float, float] | None:
     return tps.low, tps.high
 
 
-def _faster_line(s: Summary, results: list[Result]) -> str | None:
-    """A quicker option when the best-quality one is slow: same placement or better,
-    faster even at its low estimate than the best one at its high estimate, and
-    of the highest quality among those."""
-    best = next(
-        (r for r in results if r.precision == s.precision and r.framework == s.framework), None
-    )
-    best_speed = _speed_of(best) if best else None
-    if best is None or best_speed is None:
+def _quality_line(s: Summary, results: list[Result]) -> str | None:
+    """The highest-quality option that runs, when the recommendation is another one."""
+    top = s.best_quality
+    if top is None or (top.precision, top.framework) == (s.precision, s.framework):
         return None
-    quicker = [
-        (speed, r)
-        for r in results
-        if (speed := _speed_of(r)) is not None
-        and speed[0] > best_speed[1]
-        and rank(r.verdict) <= rank(best.verdict)
-    ]
-    if not quicker:
-        return None
-    # The best quality among the clearly faster ones, not simply the fastest (Q2_K).
-    (low, high), top = max(quicker, key=lambda item: _quality(item[1]))
-    return (
-        f"  Faster here: {top.precision} with {top.framework}, {speed_range(low, high)} "
-        f"tok/s (vs {speed_range(*best_speed)})."
+    row = next(
+        (r for r in results if (r.precision, r.framework) == (top.precision, top.framework)), None
     )
+    speed = _speed_of(row) if row else None
+    tps = f", {speed_range(*speed)} tok/s" if speed else ""
+    where = verdict_text(top.verdict, row)
+    return f"  Highest quality here: {top.precision} with {top.framework} ({where}{tps})."
 
 
 def _explain(r: Result) -> list[str]:
@@ -124,6 +107,28 @@ def _explain(r: Result) -> list[str]:
             )
         elif speed.note:
             lines.append(f"      speed: {speed.note}")
+        if speed.prefill_tokens_per_second is not None:
+            lines.append(
+                f"      prefill: {speed.prefill_note} = {speed.prefill_tokens_per_second:g} tok/s; "
+                f"time to first token for {r.context_tokens or 0:,} tokens: "
+                f"{speed.time_to_first_token_s:g} s (estimate)"
+            )
+        elif speed.prefill_note:
+            lines.append(f"      prefill: {speed.prefill_note}")
+    return lines
+
+
+def _heading(match: MatchInfo, s: Summary) -> list[str]:
+    if match.how in ("file", "hub"):
+        origin = "read from the Hub" if match.how == "hub" else "read from the file"
+        head = f"{s.name}  ({origin}: {match.query})"
+    else:
+        head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
+    lines = ["", safe.line(head)]
+    if match.precision:
+        lines.append(safe.line(f"  precision {match.precision}, as the name says"))
+    if match.note:
+        lines.append(safe.line(f"  note: {match.note}"))
     return lines
 
 
@@ -136,18 +141,13 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
     for match in report.matches:
         s = summaries[match.model_id]
         results = by_model.get(match.model_id, [])
-        head = f"{s.name}  ({match.model_id}; {match.how} match for {match.query!r})"
-        lines += ["", safe.line(head)]
-        if match.precision:
-            lines.append(safe.line(f"  precision {match.precision}, as the name says"))
-        if match.note:
-            lines.append(safe.line(f"  note: {match.note}"))
+        lines += _heading(match, s)
         runnable = [r for r in results if r.precision is not None]
         if runnable:
             lines.append(_row([t for t, _ in _COLUMNS], None))
             for r in runnable:
                 lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
-        more = [_best_line(s), _faster_line(s, results) or ""]
+        more = [_best_line(s), _quality_line(s, results) or ""]
         if explain:
             for r in results:
                 more += _explain(r)

@@ -73,6 +73,8 @@ def verdict_text(verdict: str, result: Result | None) -> str:
     if verdict == "multi-node" and result and result.parallel:
         p = result.parallel
         text = f"{p.nodes} nodes {p.tensor}x{p.pipeline}"
+    if result is not None and result.disk_fits is False:
+        text += ", no disk"
     return text
 
 
@@ -99,7 +101,7 @@ def _ctx(summary: Summary) -> str:
 
 COLUMNS = (
     ("Model", 30),
-    ("Runs here", 12),
+    ("Runs here", 16),
     ("Precision", 9),
     ("Framework", 21),
     ("Needs", 10),

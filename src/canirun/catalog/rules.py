@@ -1,0 +1,195 @@
+"""What really runs where, and the runtime defaults canirun assumes: two data tables.
+
+``rules/capabilities.toml`` says which precisions each framework runs on each kind of
+device (NVIDIA by compute capability, AMD by gfx target, Apple, Intel, the CPU by
+instruction set); ``rules/runtime-defaults.toml`` records runtime defaults with the
+version they apply from. Both are validated here (unknown keys are errors) and read
+once per process. ``supports`` answers one question and says which entry decided it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from canirun.catalog.schema import ComputeCapability
+
+DeviceKind = Literal["nvidia", "amd", "apple", "intel", "cpu"]
+# Stands for every GGUF/GGML file type (Q4_K_M, Q8_0, F16 ...).
+GGML = "ggml"
+Day = str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Capability(_Strict):
+    frameworks: list[str] = Field(min_length=1)
+    device: DeviceKind
+    min_cc: ComputeCapability | None = None
+    below_cc: ComputeCapability | None = None
+    archs: list[str] = Field(default_factory=list, description="AMD gfx targets; empty: any")
+    cpu_flags: list[str] = Field(default_factory=list, description="any of these; empty: any")
+    precisions: list[str] = Field(min_length=1)
+    how: str
+    source: str
+    checked: Day = Field(pattern=r"^\d{4}-\d\d-\d\d$")
+
+
+class CapabilityFile(_Strict):
+    sources: dict[str, str]
+    entry: list[Capability]
+
+    @model_validator(mode="after")
+    def _sourced(self) -> CapabilityFile:
+        for e in self.entry:
+            if e.source not in self.sources:
+                raise ValueError(f"entry for {e.frameworks} names unknown source {e.source!r}")
+        return self
+
+
+class RuntimeDefault(_Strict):
+    framework: str
+    setting: str
+    value: str
+    since: str
+    used: str
+    source: str
+    checked: Day = Field(pattern=r"^\d{4}-\d\d-\d\d$")
+
+
+class DefaultsFile(_Strict):
+    sources: dict[str, str]
+    default: list[RuntimeDefault]
+
+    @model_validator(mode="after")
+    def _sourced(self) -> DefaultsFile:
+        for d in self.default:
+            if d.source not in self.sources:
+                raise ValueError(f"{d.framework} {d.setting}: unknown source {d.source!r}")
+        return self
+
+
+def _read(name: str) -> object:
+    text = resources.files("canirun.catalog").joinpath("rules", name).read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def capabilities() -> CapabilityFile:
+    return CapabilityFile.model_validate(_read("capabilities.toml"))
+
+
+@cache
+def runtime_defaults() -> DefaultsFile:
+    return DefaultsFile.model_validate(_read("runtime-defaults.toml"))
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """The device a placement runs on, as the capability table sees it."""
+
+    kind: DeviceKind
+    compute_capability: str | None = None  # NVIDIA
+    arch: str | None = None  # AMD gfx target, when probed
+    cpu_flags: frozenset[str] | None = None  # None: not read
+
+    @property
+    def label(self) -> str:
+        if self.kind == "nvidia" and self.compute_capability:
+            return f"NVIDIA compute capability {self.compute_capability}"
+        if self.kind == "cpu":
+            return "the CPU"
+        return {"amd": "AMD GPUs", "apple": "Apple GPUs", "intel": "Intel GPUs"}.get(
+            self.kind, self.kind
+        ) + (f" ({self.arch})" if self.arch else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    runs: bool
+    how: str
+    source: str | None = None
+    # Runs only if a figure the probe could not read allows it (an unknown compute
+    # capability against a minimum): the caller must not count that as a fit.
+    doubt: str | None = None
+
+
+def _cc(text: str | None) -> tuple[int, int] | None:
+    """ "8.9" -> (8, 9); None for an unknown or garbled compute capability."""
+    if text is None:
+        return None
+    major, _, minor = text.strip().partition(".")
+    for part in (major, minor or "0"):
+        if not (part.isascii() and part.isdigit() and len(part) <= 3):
+            return None
+    return int(major), int(minor or 0)
+
+
+def _device_matches(e: Capability, d: Device) -> bool:
+    if e.device != d.kind:
+        return False
+    cc = _cc(d.compute_capability)
+    # An unknown compute capability is not refused here; supports() marks the
+    # answer as a doubt so that it never counts as a fit.
+    low, high = _cc(e.min_cc), _cc(e.below_cc)
+    if cc is not None and low is not None and cc < low:
+        return False
+    if cc is not None and high is not None and cc >= high:
+        return False
+    if e.archs and (d.arch is None or d.arch not in e.archs):
+        return False
+    return not (e.cpu_flags and d.cpu_flags is not None and not d.cpu_flags & set(e.cpu_flags))
+
+
+def supports(
+    framework: str, device: Device, precision: str, family: str, table: CapabilityFile | None = None
+) -> Support:
+    """Can ``framework`` run ``precision`` (of ``family`` ggml/torch) on ``device``?"""
+    table = table or capabilities()
+    if not any(framework in e.frameworks for e in table.entry):
+        # A framework the table does not cover yet: frameworks.toml alone decides.
+        return Support(True, f"{framework} is not in the capability table")
+    token = GGML if family == "ggml" else precision
+    listed = [e for e in table.entry if framework in e.frameworks and e.device == device.kind]
+    for e in listed:
+        if token in e.precisions and _device_matches(e, device):
+            doubt = None
+            if (e.min_cc or e.below_cc) and _cc(device.compute_capability) is None:
+                doubt = (
+                    f"{precision} with {framework} needs {_condition(e)}; "
+                    "compute capability unknown"
+                )
+            return Support(True, e.how, table.sources[e.source], doubt)
+    if not listed:
+        return Support(False, f"{framework} has no {device.kind} backend in the capability table")
+    near = next((e for e in listed if token in e.precisions), None)
+    if near is not None:
+        return Support(
+            False,
+            f"{precision} with {framework} needs {_condition(near)}",
+            table.sources[near.source],
+        )
+    return Support(False, f"{framework} does not run {precision} on {device.label}")
+
+
+def _condition(e: Capability) -> str:
+    if e.min_cc and e.below_cc:
+        return f"compute capability {e.min_cc} to below {e.below_cc}"
+    if e.min_cc:
+        return f"compute capability {e.min_cc} or newer ({e.how})"
+    if e.archs:
+        return f"one of {', '.join(e.archs)} ({e.how})"
+    if e.cpu_flags:
+        return f"a CPU with {' or '.join(e.cpu_flags)} ({e.how})"
+    return e.how
+
+
+def defaults_for(frameworks: set[str]) -> list[RuntimeDefault]:
+    return [d for d in runtime_defaults().default if d.framework in frameworks]
