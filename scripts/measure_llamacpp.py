@@ -22,6 +22,16 @@ What it measures (every load in a fresh subprocess, so runs cannot pollute each 
                   16-layer files at n_ctx 4096.
   baseline_rss    RSS of a Python process that imported llama_cpp (and initialised the
                   backend) but loaded nothing.
+  peak_rss        (--parts peak; issue 17) peak RSS (VmHWM) of a fresh process with the context
+                  filled: a prompt of n_ctx - 16 tokens, then 8 generated, use_mmap off, for
+                  2-layer files of the Llama 3.2 1B (GQA, 8 KV heads), Qwen1.5-0.5B (MHA),
+                  Gemma-2-2B-like (256k vocabulary) and Llama 3 8B widths at Q4_K_M and Q8_0,
+                  n_ctx 512 / 2048 (flash attention off and on, f16 and q8_0 KV) and 8192 (a
+                  lean subset: a filled 8k context takes 1-7 minutes on one thread), and the
+                  real 16-layer 1B at 2048 (--shapes llama-3.2-1b --peak-ctx 2048).  Rows go to
+                  WORKDIR/peak-rows.jsonl as they are measured (a re-run resumes);
+                  --append-peak puts them at the end of --out.  Run it with `nice -n 19` and
+                  --threads 1 on a shared machine.
 
 The GGUF files are written here with the `gguf` package (GGUFWriter): llama architecture,
 published widths, random F16 weights, a minimal SentencePiece-style ("llama") tokenizer with
@@ -36,9 +46,10 @@ disk ~5.5 GB under --workdir; peak RSS of one load ~5 GB):
     python scripts/measure_llamacpp.py                  # all parts, writes the TOML
     python scripts/measure_llamacpp.py --parts compute --shapes llama-3-8b --out /tmp/x.toml
 
-Options: --parts (baseline,compute,model), --shapes (for the compute part), --workdir (default
-/tmp/llmeasure; GGUF files are written there and deleted when done unless --keep), --threads,
---out, --json (also dump the raw rows), --from-json (rewrite --out from such a dump).
+Options: --parts (baseline,compute,model,peak), --peak-ctx, --append-peak, --shapes (for the
+compute and peak parts), --workdir (default /tmp/llmeasure; GGUF files are written there and
+deleted when done unless --keep), --threads, --out, --json (also dump the raw rows),
+--from-json (rewrite --out from such a dump).
 
 Measured with llama-cpp-python 0.3.36 (bundled llama.cpp / ggml 0.25.3), CPU backend, on a
 2-core AMD EPYC VM with 24 GiB RAM.  The bundled ggml reported
@@ -103,6 +114,17 @@ SHAPES: dict[str, dict] = {
         vocab=128256,
         tied=False,
         real_layers=32,
+    ),
+    # Qwen1.5-0.5B widths (multi-head attention: kv_heads = heads), no qkv bias.
+    "qwen1.5-0.5b-mha": dict(
+        hidden=1024,
+        heads=16,
+        kv_heads=16,
+        head_dim=64,
+        ffn=2816,
+        vocab=151936,
+        tied=True,
+        real_layers=24,
     ),
     # Gemma 2 2B widths written as a plain llama-arch file (no soft-capping, no SWA).
     "gemma-like-256k": dict(
@@ -351,6 +373,71 @@ def child_load(spec: dict) -> dict:  # noqa: PLR0915
     return res
 
 
+def child_peak(spec: dict) -> dict:
+    """The issue-17 workload: a prompt of n_ctx - 16 tokens, then 8 generated tokens, one at a
+    time (only the last position's logits are computed, as in any generation).  Reports the
+    peak resident memory (VmHWM) and what llama.cpp printed."""
+    base = read_status()
+    import llama_cpp
+
+    after_import = read_status()
+    kw = dict(
+        n_ctx=spec["n_ctx"],
+        n_batch=spec["n_batch"],
+        n_ubatch=spec["n_ubatch"],
+        flash_attn=spec["flash_attn"],
+        n_gpu_layers=0,
+        use_mmap=False,
+        n_threads=spec["threads"],
+        n_threads_batch=spec["threads"],
+        verbose=True,
+    )
+    if spec.get("type_k"):
+        kw["type_k"] = kw["type_v"] = GGML_TYPE[spec["type_k"]]
+    log = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed below)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(log.fileno(), 2)
+    err, after_load, after_prompt, t_fill = None, None, None, 0.0
+    try:
+        llm = llama_cpp.Llama(model_path=spec["model"], **kw)
+        after_load = read_status()
+        n_vocab, n_ctx = llm.n_vocab(), llm.n_ctx()
+        prompt = [1] + [300 + (i * 7919) % (n_vocab - 300) for i in range(n_ctx - 17)]
+        t0 = time.time()
+        llm.eval(prompt)
+        after_prompt = read_status()
+        for i in range(8):
+            llm.eval([300 + (i * 104729) % (n_vocab - 300)])
+        t_fill = time.time() - t0
+        del llm
+    except Exception as exc:  # report, do not hide
+        err = repr(exc)
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace")
+    res = parse_log(text)
+    m = DTOR_RE.search(text)
+    if m:
+        res["compute_exact_mib"] = float(m.group(1))
+    res.update(
+        spec=spec,
+        rss_base=base,
+        rss_import=after_import,
+        rss_load=after_load,
+        rss_prompt=after_prompt,
+        rss_end=read_status(),
+        t_fill=round(t_fill, 1),
+        error=err,
+    )
+    if err:
+        res["log_tail"] = text[-3000:]
+    return res
+
+
 def child_baseline(_spec: dict) -> dict:
     bare = read_status()
     import llama_cpp
@@ -379,7 +466,12 @@ def child_quantize(spec: dict) -> dict:
     return dict(rc=rc, seconds=round(time.time() - t0, 1))
 
 
-CHILD = {"load": child_load, "baseline": child_baseline, "quantize": child_quantize}
+CHILD = {
+    "peak": child_peak,
+    "load": child_load,
+    "baseline": child_baseline,
+    "quantize": child_quantize,
+}
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -692,6 +784,109 @@ def part_model(workdir: Path, threads: int, rows: dict, keep: bool) -> None:
             p.unlink()
 
 
+# The issue-17 set: (shape, layers, weights, n_ctx, flash_attn, kv type).  Fewer layers than the
+# real model keep a filled context affordable on 2 cores; what depends on depth (weights, KV)
+# is printed by llama.cpp and held apart, what does not (compute buffer, scratch) is the point.
+PEAK_CTX = (512, 2048, 8192)
+
+
+def peak_plan(shapes: list[str], ctxs: tuple[int, ...]) -> list[tuple]:
+    plan: list[tuple] = []
+    for n_ctx in ctxs:  # small contexts first: they are cheap, so a cut-short run has them all
+        for name in shapes:
+            layers = 2
+            if n_ctx >= 8192:
+                # A filled 8k context costs minutes on one thread: Q4_K_M with flash attention
+                # off and on for every shape, and one q8_0 cache.
+                plan.append((name, layers, "Q4_K_M", n_ctx, False, "f16"))
+                plan.append((name, layers, "Q4_K_M", n_ctx, True, "f16"))
+                if name == "llama-3.2-1b":
+                    plan.append((name, layers, "Q8_0", n_ctx, True, "q8_0"))
+                continue
+            for fa in (False, True):
+                plan.append((name, layers, "Q4_K_M", n_ctx, fa, "f16"))
+            plan.append((name, layers, "Q8_0", n_ctx, True, "f16"))
+            plan.append((name, layers, "Q8_0", n_ctx, True, "q8_0"))
+    if "llama-3.2-1b" in shapes and 2048 in ctxs:  # the real depth, the issue's headline case
+        plan += [("llama-3.2-1b", 16, "Q4_K_M", 2048, fa, "f16") for fa in (True, False)]
+    return plan
+
+
+def part_peak(workdir: Path, threads: int, rows: dict, keep: bool, plan: list[tuple]) -> None:
+    """Peak RSS with the context filled (n_ctx - 16 prompt tokens, 8 generated), mmap off."""
+    jl = workdir / "peak-rows.jsonl"
+    done = set()
+    if jl.exists():  # resume: rows already measured are kept, not re-run
+        for ln in jl.read_text().splitlines():
+            row = json.loads(ln)
+            rows["peak_rss"].append(row)
+            done.add(tuple(row["key"]))
+    files: dict[tuple, Path] = {}
+    for name, layers, ft, n_ctx, fa, kvt in plan:
+        key = [name, layers, ft, n_ctx, fa, kvt]
+        if tuple(key) in done:
+            continue
+        fk = (name, layers, ft)
+        if fk not in files:
+            f16 = ensure_gguf(workdir, name, layers)
+            files[fk] = (
+                f16 if ft == "F16" else ensure_quant(workdir, f16, name, layers, ft, threads)
+            )
+        path = files[fk]
+        spec = dict(
+            model=str(path),
+            n_ctx=n_ctx,
+            n_batch=2048,
+            n_ubatch=512,
+            flash_attn=fa,
+            type_k=None if kvt == "f16" else kvt,
+            threads=threads,
+        )
+        r = run_child("peak", spec, timeout=3600)
+        if r.get("error"):
+            log(f"ERROR peak {key}: {r['error']}\n{r.get('log_tail', '')[-1500:]}")
+            continue
+        mb, kv, eff = r["model_buffers"], r.get("kv") or {}, r["ctx"]
+        row = dict(
+            shape_fields(name),
+            key=key,
+            layers=layers,
+            precision=ft,
+            file_bytes=path.stat().st_size,
+            n_ctx=int(eff.get("n_ctx", n_ctx)),
+            n_batch=int(eff.get("n_batch", 2048)),
+            n_ubatch=int(eff.get("n_ubatch", 512)),
+            flash_attn=fa,
+            kv_type=kvt,
+            threads=threads,
+            prompt_tokens=int(eff.get("n_ctx", n_ctx)) - 16,
+            generated_tokens=8,
+            model_buffers=", ".join(f"{k} = {v:.2f}" for k, v in mb.items()),
+            model_buffers_mib=round(sum(mb.values()), 2),
+            repack_mib=mb.get("CPU_REPACK", 0.0),
+            kv_mib=kv.get("size_mib"),
+            compute_mib=cpu_compute(r),
+            output_mib=round(sum(r["output_buffers"].values()), 2),
+            rss_import_mib=round(r["rss_import"]["VmRSS"], 1),
+            rss_load_mib=round(r["rss_load"]["VmRSS"], 1),
+            rss_prompt_mib=round(r["rss_prompt"]["VmRSS"], 1),
+            peak_rss_mib=round(r["rss_end"]["VmHWM"], 1),
+            fill_seconds=r["t_fill"],
+        )
+        row = {k: v for k, v in row.items() if v is not None}
+        rows["peak_rss"].append(row)
+        with jl.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        log(
+            f"peak {key}: load {row['rss_load_mib']} peak {row['peak_rss_mib']} MiB "
+            f"(model {row['model_buffers_mib']}, kv {row.get('kv_mib')}, compute "
+            f"{row.get('compute_mib')}) {row['fill_seconds']}s"
+        )
+    if not keep:
+        for p in {*files.values()}:
+            p.unlink(missing_ok=True)
+
+
 def part_baseline(rows: dict) -> None:
     r = run_child("baseline", {})
     rows["baseline_rss"].append(
@@ -745,6 +940,38 @@ HEADER = """\
 """
 
 
+PEAK_MARK = "# ---- [[peak_rss]]"
+PEAK_HEADER = f"""
+{PEAK_MARK}: issue 17's workload (scripts/measure_llamacpp.py --parts peak).  A fresh process,
+# use_mmap off, n_batch 2048, n_ubatch 512, CPU backend; a prompt of n_ctx - 16 tokens (evaluated
+# in n_batch chunks, the last token of each chunk asking for logits), then 8 tokens generated
+# one at a time.  peak_rss_mib is VmHWM at the end (the peak over load and generation).
+# model_buffers_mib is the sum of the printed model buffers (CPU + CPU_REPACK), file_bytes the
+# GGUF file.  `layers` is less than the real model's to keep a filled context affordable on two
+# cores: depth changes the weights and the KV cache, which llama.cpp prints, not the compute
+# buffer or the work buffer.  threads = n_threads and n_threads_batch; 2 threads gave the same
+# peak as 1 (qwen1.5-0.5b-mha Q4_K_M, n_ctx 2048, flash attention off: 342.3 MiB each time,
+# in this set and in two re-runs with 1 and 2 threads).
+"""
+
+
+def append_peak(rows: list[dict], out: Path, ver: str) -> None:
+    """Replace the [[peak_rss]] tables at the end of --out, keeping everything before them."""
+    text = (
+        out.read_text(encoding="utf-8") if out.exists() else HEADER.format(ver=ver, src=SOURCE_NOTE)
+    )
+    text = text.split("\n" + PEAK_MARK)[0].rstrip("\n") + "\n"
+    parts = [text, PEAK_HEADER]
+    for item in rows:
+        row = dict({k: v for k, v in item.items() if k != "key"}, llama_cpp_python=ver)
+        parts.append(
+            "\n[[peak_rss]]\n"
+            + "\n".join(f"{k} = {toml_value(v)}" for k, v in row.items() if v is not None)
+            + "\n"
+        )
+    out.write_text("".join(parts), encoding="utf-8")
+
+
 def write_toml(rows: dict, out: Path, ver: str) -> None:
     parts = [HEADER.format(ver=ver, src=SOURCE_NOTE)]
     for kind, items in rows.items():
@@ -770,8 +997,12 @@ def main() -> int:
         "--parts", default="baseline,compute,model", help="comma list of baseline,compute,model"
     )
     ap.add_argument("--shapes", default=",".join(SHAPES), help="shapes for the compute/kv part")
+    ap.add_argument("--peak-ctx", default=",".join(map(str, PEAK_CTX)), help="n_ctx for peak")
     ap.add_argument("--keep", action="store_true", help="keep the generated GGUF files")
     ap.add_argument("--json", help="also dump the raw rows to this JSON file")
+    ap.add_argument(
+        "--append-peak", help="measure nothing: put a peak-rows.jsonl's rows at the end of --out"
+    )
     ap.add_argument("--from-json", help="measure nothing: rewrite --out from a --json dump")
     a = ap.parse_args()
 
@@ -782,6 +1013,11 @@ def main() -> int:
     from importlib.metadata import version
 
     ver = version("llama_cpp_python")
+    if a.append_peak:
+        peak = [json.loads(ln) for ln in Path(a.append_peak).read_text().splitlines() if ln]
+        append_peak(peak, Path(a.out), ver)
+        log(f"appended {len(peak)} [[peak_rss]] rows to {a.out}")
+        return 0
     if a.from_json:
         write_toml(json.loads(Path(a.from_json).read_text()), Path(a.out), ver)
         log(f"wrote {a.out}")
@@ -789,7 +1025,8 @@ def main() -> int:
     workdir = Path(a.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     rows: dict = {
-        k: [] for k in ("compute_buffer", "kv_cache", "model_buffer", "rss", "baseline_rss")
+        k: []
+        for k in ("compute_buffer", "kv_cache", "model_buffer", "rss", "baseline_rss", "peak_rss")
     }
     parts = set(a.parts.split(","))
     if "baseline" in parts:
@@ -798,6 +1035,9 @@ def main() -> int:
         part_compute(workdir, a.threads, rows, a.keep, a.shapes.split(","))
     if "model" in parts:
         part_model(workdir, a.threads, rows, a.keep)
+    if "peak" in parts:
+        ctxs = tuple(int(c) for c in a.peak_ctx.split(","))
+        part_peak(workdir, a.threads, rows, a.keep, peak_plan(a.shapes.split(","), ctxs))
     rows = {k: v for k, v in rows.items() if v}
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))

@@ -105,3 +105,29 @@ def _llama_cpp():  # type: ignore[no-untyped-def]
     from canirun.catalog import load_catalog
 
     return load_catalog(user_dir=False).framework_by_id["llama.cpp"]
+
+
+def _peak_comparisons():  # type: ignore[no-untyped-def]
+    from tests.llamacpp_peak import compare, peak_rows
+
+    return [compare(r) for r in peak_rows()]
+
+
+def test_peak_rss_set_covers_the_issue_17_conditions() -> None:
+    from tests.llamacpp_peak import peak_rows
+
+    rows = peak_rows()
+    assert {r["n_ctx"] for r in rows} >= {512, 2048, 4096, 8192}
+    assert {r["flash_attn"] for r in rows} == {False, True}
+    assert {r["kv_type"] for r in rows} == {"f16", "q8_0"}
+    assert {r["precision"] for r in rows} >= {"Q4_K_M", "Q8_0"}
+    assert any(r["kv_heads"] == r["heads"] for r in rows)  # multi-head attention
+    assert any(r["vocab"] >= 256000 for r in rows)
+
+
+def test_cpu_estimate_is_tight_on_peak_resident_memory_with_the_context_filled() -> None:
+    """Issue 17's target: every load 0 ... +5 % of peak RSS, the median at most +3 %."""
+    comps = _peak_comparisons()
+    bad = [f"{c.label}: {c.error:+.1%}" for c in comps if not 0 <= c.error <= 0.05]
+    assert not bad, bad
+    assert statistics.median(c.error for c in comps) <= 0.03

@@ -188,7 +188,7 @@ def build_need(
         if mlx.uses_mlx(fw):
             over = mlx.overheads(fw, v.arch, wl, backends)
         else:
-            over = llm_overheads(fw, v.arch, wl, p.family, backends)
+            over = llm_overheads(fw, v.arch, wl, p.family, backends, p.name)
         over = _with_image(over, ref)
         per_kv = kv / v.arch.layers
         layers = _with_kv(w.layers, per_kv) if w.layers else None

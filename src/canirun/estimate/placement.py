@@ -405,7 +405,9 @@ def _layer_offload(
             on_gpu += sum(layers[start:k]) + fixed_gpu
             spare.append(room)
     process = need.overheads.cpu_process
-    in_ram = need.weights + need.kv - sum(layers[:k]) + need.overheads.cpu_compute + process
+    # the CPU's compute buffer is pinned host memory with a GPU taking part: all of it counts
+    ram_compute = need.overheads.cpu_compute + need.overheads.cpu_pinned
+    in_ram = need.weights + need.kv - sum(layers[:k]) + ram_compute + process
     if k == 0 or in_ram > ram:
         return None
     names = ", ".join(f"{s.label}{_via(s)}" for s in used)

@@ -317,7 +317,13 @@ def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     if pl.verdict == "cpu" or (unplaced and not gpu_capable):
         counts = {"cpu-compute": 1, "process": 1, "cpu-backend": 1}
     elif pl.verdict == "offload":
-        counts = {"gpu-device": 1, "gpu-compute": 1, "cpu-compute": 1, "process": 1}
+        counts = {
+            "gpu-device": 1,
+            "gpu-compute": 1,
+            "cpu-compute": 1,
+            "cpu-pinned": 1,
+            "process": 1,
+        }
     else:
         n = max(1, len(pl.gpus))
         counts = {"gpu-device": n, "gpu-compute": n}

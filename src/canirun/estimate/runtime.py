@@ -42,6 +42,26 @@ TORCH_CUDA_CONTEXT_SOURCE = "https://github.com/pytorch/pytorch/pull/86509"
 # PyTorch: an estimate.
 GGML_PROCESS_RAM = 128 * MIB
 TORCH_PROCESS_RAM = 1024 * MIB
+# A llama.cpp LLM process besides its printed buffers, measured with the context filled
+# (tests/reference/llamacpp-measured.toml, [[peak_rss]]): 43 MiB is `import llama_cpp` with the
+# backend initialised ([[baseline_rss]]); the vocabulary (token strings, scores, the
+# token-to-id map, the piece cache) adds about 140 bytes a token (128k-256k vocabularies
+# measured); loading leaves about 0.5 MiB of allocator slack a layer (2- and 16-layer files;
+# repacked weights leave more: see _llamacpp_overheads). The
+# base (43 MiB + 6) is rounded up over the allocator noise: loads of one file at other contexts
+# left up to ~6 MiB more or less besides their printed buffers.
+LLAMACPP_PROCESS_BASE = 49 * MIB
+LLAMACPP_PROCESS_PER_TOKEN = 140
+LLAMACPP_PROCESS_PER_LAYER = MIB // 2
+# llama-cpp-python's llama_batch: llama_batch_init(n_batch, 0, n_ctx) mallocs an n_ctx-long
+# seq_id array for each of n_batch tokens, and the allocator writes one page of each.
+LLAMACPP_BATCH = 2048
+PAGE = 4096
+# Without flash attention: intermediate-wide FFN tensors that reach beyond the other tensors
+# of a layer where the attention scores are small (see _fragmented_attention_ffn; fitted).
+LLAMACPP_FFN_FRAGMENTED = 2.9
+# GGUF types whose weights llama.cpp's CPU backend repacks at load on x86 (ggml-cpu/repack.cpp).
+REPACKED_PREFIXES = ("Q4_0", "Q4_K", "IQ4_NL")
 
 GGML_FRAMEWORKS = frozenset({"llama.cpp", "ollama", "text-generation-webui", "whisper.cpp"})
 
@@ -55,8 +75,11 @@ VLLM_MAX_SEQS = 256
 # Where a cost is paid, so a breakdown lists exactly what its total counts:
 # "gpu-device" on every GPU used, "gpu-compute" on the GPU doing the work,
 # "cpu-compute" when the CPU does it, "process" in RAM always, "cpu-backend" in
-# RAM only when the model runs on the CPU (vLLM's CPU KV cache space).
-Where = Literal["gpu-device", "gpu-compute", "cpu-compute", "process", "cpu-backend"]
+# RAM only when the model runs on the CPU (vLLM's CPU KV cache space), "cpu-pinned" in RAM
+# only when a GPU takes part (GPU + RAM): llama.cpp then puts the CPU's compute buffer in the
+# first GPU's pinned host buffer type, all of its reservation resident (src/llama-context.cpp,
+# "use the host buffer of the first device CPU"), not only the pages it writes.
+Where = Literal["gpu-device", "gpu-compute", "cpu-compute", "process", "cpu-backend", "cpu-pinned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +98,7 @@ class Overheads:
     gpu_fraction: float  # share of a GPU's memory the runtime uses at most
     lines: tuple[str, ...]  # notes without an amount of their own (a runtime's cap)
     cpu_backend: int = 0  # reserved in RAM only when the model runs on the CPU
+    cpu_pinned: int = 0  # in RAM besides cpu_compute when a GPU takes part (GPU + RAM)
     terms: tuple[Term, ...] = ()  # every amount above, one line each (CUDA's per-GPU ones)
     # gpu_per_device on each GPU backend (backends.toml): its context plus the
     # framework's reserves for that backend. gpu_per_device itself is CUDA's.
@@ -108,6 +132,20 @@ def _reserves(framework: Framework) -> tuple[list[Term], list[Term]]:
     return gpu, cpu
 
 
+def _llamacpp_phases(arch: Arch, ctx: int, flash: bool) -> tuple[int, int, int]:
+    """The live sets of llama.cpp's three graph phases for one n_ubatch: attention, FFN,
+    and the f32 logits of n_ubatch outputs (the worst batch the allocator reserves for)."""
+    ub = LLAMA_CPP_UBATCH
+    kv_dim = arch.kv_heads * arch.effective_head_dim
+    ffn = ub * 4 * (3 * arch.intermediate + 4 * arch.hidden)
+    logits = ub * arch.vocab * 4 + ub * arch.hidden * 8
+    if flash:
+        attention = ub * ctx * 2 + ffn
+    else:
+        attention = ub * ctx * (arch.heads + 1) * 4 + ub * 4 * (5 * arch.hidden + 2 * kv_dim)
+    return attention, ffn, logits
+
+
 def llamacpp_compute_buffer(arch: Arch, context: int, sequences: int, flash: bool) -> int:
     """llama.cpp's compute buffer reservation for one device.
 
@@ -120,16 +158,141 @@ def llamacpp_compute_buffer(arch: Arch, context: int, sequences: int, flash: boo
     flash attention on and off (tests/reference/llamacpp-measured.toml): median
     error under 1 %, worst 8.5 % (9 MiB) low, at 512 tokens.
     """
-    ub = LLAMA_CPP_UBATCH
-    ctx = context * sequences
-    kv_dim = arch.kv_heads * arch.effective_head_dim
-    ffn = ub * 4 * (3 * arch.intermediate + 4 * arch.hidden)
-    logits = ub * arch.vocab * 4 + ub * arch.hidden * 8
-    if flash:
-        attention = ub * ctx * 2 + ffn
-    else:
-        attention = ub * ctx * (arch.heads + 1) * 4 + ub * 4 * (5 * arch.hidden + 2 * kv_dim)
+    attention, ffn, logits = _llamacpp_phases(arch, context * sequences, flash)
     return max(attention, logits, ffn) + arch.vocab * 4 * sequences  # + the output buffer
+
+
+def _fragmented_attention_ffn(arch: Arch, ctx: int) -> int:
+    """Without flash attention, the pages the attention and FFN of one layer reach together.
+
+    ggml-alloc frees the f32 score matrix (ub x n_ctx x heads) after the product with V and
+    places the FFN's intermediate-wide tensors (gate, up, their product) in that hole only as
+    far as they fit; the rest go beyond the layer's other tensors. Where the scores are no
+    larger than the FFN (few heads, short contexts: Gemma-2-2B widths at 2k wrote 20 MiB past
+    both phases) the extent is about the other tensors + 2.9 intermediate-wide tensors (fitted,
+    and kept monotonic in n_ctx rather than following the allocator's saw-tooth).
+    """
+    ub = LLAMA_CPP_UBATCH
+    kv_dim = arch.kv_heads * arch.effective_head_dim
+    others = ub * 4 * (5 * arch.hidden + 2 * kv_dim) + ub * ctx * 4  # + the f32 mask
+    scores = ub * ctx * arch.heads * 4
+    wide = ub * arch.intermediate * 4
+    return others + max(scores, round(LLAMACPP_FFN_FRAGMENTED * wide))
+
+
+def llamacpp_cpu_resident(arch: Arch, context: int, sequences: int, flash: bool) -> tuple[int, int]:
+    """What of the compute buffer a filled context really writes on the CPU, and the CPU
+    backend's work buffer: (compute as touched, work buffer).
+
+    The reservation is malloc'd, so on the CPU only the pages a graph writes become
+    resident (on a GPU the whole reservation is allocated: see llamacpp_compute_buffer).
+    Generating asks for the logits of one position per sequence (llama_batch.logits), so the
+    n_ubatch x vocabulary logits block the allocator reserves for is never written; a filled
+    context does write the whole attention phase (the last ubatch attends over all n_ctx
+    cells) and the FFN. The work buffer (ggml-cpu.c, ggml_graph_plan; kept between graphs)
+    holds each matrix product's activations converted to the weights' dot type: without flash
+    attention the largest is the softmaxed scores (n_ubatch x n_ctx x heads) made f16 for the
+    product with the f16 V cache; with it, the FFN input, at most 2 bytes (f16) a value.
+    Held to peak resident memory measured with the context filled
+    (tests/reference/llamacpp-measured.toml, [[peak_rss]]).
+    """
+    ub, ctx = LLAMA_CPP_UBATCH, context * sequences
+    attention, _, _ = _llamacpp_phases(arch, ctx, flash)
+    # The FFN as it runs: gate, up and their fused SwiGLU product (3 x intermediate) beside
+    # about three hidden-wide tensors (the residual, its norm, the output), f32; the
+    # reservation's fit above allows four hidden-wide ones.
+    ffn = ub * 4 * (3 * arch.intermediate + 3 * arch.hidden)
+    if flash:
+        # The mask, ub x n_ctx: llama.cpp writes it in f32 (llm_graph_input_attn_kv) and casts
+        # it to f16 for ggml_flash_attn_ext; the f16 copy is live through every layer beside the
+        # FFN. (Counting the f32 input as well was 20 MiB high at 8k: it is not live then.)
+        attention = ub * ctx * 2 + ffn
+    if not flash:
+        attention = max(attention, _fragmented_attention_ffn(arch, ctx))
+    touched = max(attention, ffn) + arch.vocab * 4 * sequences  # + the output buffer
+    work = ub * max(arch.intermediate, arch.hidden) * 2
+    if not flash:
+        work = max(work, ub * ctx * arch.heads * 2)
+    return touched, work
+
+
+def llamacpp_process_ram(arch: Arch) -> int:
+    """The llama.cpp process in RAM besides its printed buffers: the runtime and Python
+    binding, the vocabulary, and allocator slack left from loading."""
+    return (
+        LLAMACPP_PROCESS_BASE
+        + arch.vocab * LLAMACPP_PROCESS_PER_TOKEN
+        + arch.layers * LLAMACPP_PROCESS_PER_LAYER
+    )
+
+
+def _llamacpp_overheads(
+    framework: Framework,
+    arch: Arch,
+    workload: Workload,
+    backends: tuple[Backend, ...],
+    precision: str = "",
+) -> Overheads:
+    """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
+    context writes of it, the work buffer, and the process (issue 17)."""
+    seqs, ctx, flash = workload.sequences, workload.context_tokens, llamacpp_flash(workload)
+    reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
+    touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
+    batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
+    # Weights the CPU backend repacks (Q4_0, Q4_K on x86) are read through a staging buffer the
+    # size of a tensor, and the heap keeps up to the largest (an FFN matrix at Q4_K, 144 bytes
+    # per 256 weights) resident after loading: Q4_K_M files left 5-9 MiB more than Q8_0 at
+    # Llama 3.2 1B widths and 15-29 MiB more at Llama 3 8B widths, more at longer contexts.
+    repack = 0
+    if precision.upper().startswith(REPACKED_PREFIXES):
+        repack = arch.intermediate * arch.hidden * 144 // 256
+    process = llamacpp_process_ram(arch) + batch + repack
+    fa = "on" if flash else "off"
+    line = (
+        f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
+        f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
+    )
+    unwritten = (
+        f"; the rest of the {format_bytes(reserved)} reservation (the n_ubatch-wide logits "
+        "block: generation asks for one position's logits) is never written"
+        if reserved > touched
+        else ""
+    )
+    cpu = [
+        Term(
+            "cpu-compute",
+            touched,
+            f"compute buffer on the CPU: {format_bytes(touched)} written at a full context"
+            f"{unwritten} (llama.cpp, n_ubatch {LLAMA_CPP_UBATCH}, flash attention {fa}; "
+            "measured)",
+        ),
+        Term(
+            "cpu-compute",
+            work,
+            f"CPU backend work buffer: {format_bytes(work)} (activations converted for each "
+            "matrix product" + ("" if flash else ", the f16 attention scores") + ")",
+        ),
+    ]
+    if reserved > touched:
+        cpu.append(
+            Term(
+                "cpu-pinned",
+                reserved - touched,
+                "the unwritten rest of the CPU compute buffer, resident as pinned memory "
+                f"when a GPU takes part: {format_bytes(reserved - touched)}",
+            )
+        )
+    gpu = [Term("gpu-compute", reserved, _on(line, "GPU"))]
+    process_term = Term(
+        "process",
+        process,
+        f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
+        f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
+        "batch"
+        + (f", {format_bytes(repack)} left from repacking {precision} at load" if repack else "")
+        + "; measured)",
+    )
+    return _overheads(framework, True, gpu, cpu, backends, process_term)
 
 
 def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
@@ -160,6 +323,7 @@ def _overheads(
     gpu_work: list[Term],
     cpu_work: list[Term],
     backends: tuple[Backend, ...] = (),
+    process_term: Term | None = None,
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent terms."""
@@ -190,6 +354,8 @@ def _overheads(
         )
         for b in backends
     )
+    if process_term is not None:
+        process, process_line = process_term.bytes, process_term.text
     terms = (
         *reserves,
         Term("gpu-device", context, context_line),
@@ -201,7 +367,8 @@ def _overheads(
     return Overheads(
         gpu_per_device=context + sum(t.bytes for t in reserves),
         gpu_compute=sum(t.bytes for t in gpu_work),
-        cpu_compute=sum(t.bytes for t in cpu_work),
+        cpu_compute=sum(t.bytes for t in cpu_work if t.where == "cpu-compute"),
+        cpu_pinned=sum(t.bytes for t in cpu_work if t.where == "cpu-pinned"),
         cpu_process=process,
         gpu_fraction=fraction,
         lines=tuple(notes),
@@ -235,32 +402,11 @@ def llm_overheads(
     workload: Workload,
     precision_family: str,
     backends: tuple[Backend, ...] = (),
+    precision: str = "",
 ) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
-        flash = llamacpp_flash(workload)
-        compute = llamacpp_compute_buffer(arch, workload.context_tokens, seqs, flash)
-        # Without flash attention the CPU backend also keeps an f16 copy of the
-        # attention scores outside the printed buffer: resident memory at a full
-        # context was ~200 MiB above the buffers for a 1B model at 4k (measured).
-        fa = "on" if flash else "off"
-        line = (
-            f"compute buffer: {format_bytes(compute)} (llama.cpp, n_ubatch "
-            f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
-        )
-        cpu = [Term("cpu-compute", compute, _on(line, "CPU"))]
-        if not flash:
-            scratch = LLAMA_CPP_UBATCH * workload.context_tokens * seqs * arch.heads * 2
-            cpu.append(
-                Term(
-                    "cpu-compute",
-                    scratch,
-                    f"attention scratch on the CPU: {format_bytes(scratch)} (f16 scores "
-                    "outside the compute buffer, flash attention off; measured)",
-                )
-            )
-        gpu = [Term("gpu-compute", compute, _on(line, "GPU"))]
-        return _overheads(framework, True, gpu, cpu, backends)
+        return _llamacpp_overheads(framework, arch, workload, backends, precision)
     if framework.id == "vllm":
         tokens, samplers = VLLM_BATCHED_TOKENS, VLLM_MAX_SEQS
     else:
