@@ -168,10 +168,12 @@ def main() -> int:
         return 0
     from scripts.measure_llamacpp import SHAPES
 
-    from canirun.hardware.bandwidth import measure_copy_bandwidth
+    from canirun.hardware import probe
 
     bandwidth = round(args.ram_bandwidth * 1e9) if args.ram_bandwidth else None
-    bandwidth = bandwidth or measure_copy_bandwidth() or 0
+    # The probe's own test: a safe share of free memory, one thread per usable core.
+    measured = probe(measure_bandwidth=True).hardware.memory.bandwidth_bytes_per_s
+    bandwidth = bandwidth or measured or 0
     from canirun.estimate.capacity import cpu_flops
     from canirun.hardware.cpu import parse_cpuinfo
 
