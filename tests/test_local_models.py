@@ -31,22 +31,12 @@ from tests.model_files import (
     write_gguf,
     write_safetensors,
 )
+from tests.test_cli_commands import WORKSTATION
 
 runner = CliRunner()
 GIB = 2**30
-BOX = {
-    "cpu": {"logical_cores": 16, "arch": "x86_64"},
-    "memory": {"total_bytes": 64 * GIB},
-    "gpus": [
-        {
-            "vendor": "nvidia",
-            "name": "NVIDIA GeForce RTX 4090",
-            "memory_total_bytes": 24 * GIB,
-            "compute_capability": "8.9",
-        }
-    ],
-    "os": {"system": "Linux", "machine": "x86_64", "docker": {"cli": False}},
-}
+# The CLI tests' workstation, without CPU flags (so no framework's ISA rule applies).
+BOX = {**WORKSTATION, "cpu": {"logical_cores": 16, "arch": "x86_64"}}
 
 
 @pytest.fixture
