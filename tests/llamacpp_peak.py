@@ -44,8 +44,9 @@ def peak_rows() -> list[dict[str, object]]:
 
 
 def arch_of(row: dict[str, object]) -> Arch:
+    """The measured file's shape (rows without a layer count are the 4-layer files)."""
     return Arch(
-        layers=row["layers"],
+        layers=int(row.get("layers", 4)),  # type: ignore[call-overload]
         hidden=row["hidden"],
         heads=row["heads"],
         kv_heads=row["kv_heads"],

@@ -13,28 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from canirun.catalog.schema import Arch
 from canirun.estimate.kv import kv_cache_bytes
 from canirun.estimate.runtime import llamacpp_compute_buffer
+from tests.llamacpp_peak import arch_of
 
 MEASURED = tomllib.loads(
     (Path(__file__).parent / "reference" / "llamacpp-measured.toml").read_text()
 )
 MIB = 2**20
-
-
-def arch_of(row: dict[str, object]) -> Arch:
-    return Arch(
-        layers=int(row.get("layers", 4)),  # type: ignore[call-overload]
-        hidden=row["hidden"],
-        heads=row["heads"],
-        kv_heads=row["kv_heads"],
-        head_dim=row["head_dim"],
-        intermediate=row["ffn"],
-        vocab=row["vocab"],
-        max_context=131072,
-        source="https://example.org/measured",
-    )  # type: ignore[arg-type]
 
 
 def compute_error(row: dict[str, object]) -> float:
