@@ -85,3 +85,22 @@ def test_unreachable_ray_address_is_one_line_exit_2() -> None:
     assert result.exit_code == 2
     assert "--ray 127.0.0.1:1: cannot connect to a Ray cluster" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ray_auto_without_a_cluster_says_so_in_canirun_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ray's own error (2.60) when `auto` finds no cluster; the session cluster above would
+    # be found on this machine, so the connection itself is the seam here.
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        raise ConnectionError(
+            "Could not find any running Ray instance. Please specify the one to connect to "
+            "by setting `--address` flag or `RAY_ADDRESS` environment variable."
+        )
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    result = CliRunner().invoke(app, ["check", "llama", "--ray", "auto"])
+    assert result.exit_code == 2
+    assert "none is running here (start one with `ray start --head`" in result.stderr
+    assert "--address" not in result.stderr

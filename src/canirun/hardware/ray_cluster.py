@@ -74,6 +74,9 @@ def _connect(ray: Any, address: str) -> bool:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Could not find any running Ray instance" in first:
+            # Ray's own advice names its flags (--address), not canirun's.
+            first = "none is running here (start one with `ray start --head`, or give HOST:PORT)"
         raise InputError(f"--ray {address}: cannot connect to a Ray cluster: {first}") from None
     return True
 
