@@ -28,7 +28,10 @@ What it measures (every load in a fresh subprocess, so runs cannot pollute each 
                   Gemma-2-2B-like (256k vocabulary) and Llama 3 8B widths at Q4_K_M and Q8_0,
                   n_ctx 512 / 2048 (flash attention off and on, f16 and q8_0 KV) and 8192 (a
                   lean subset: a filled 8k context takes 1-7 minutes on one thread), and the
-                  real 16-layer 1B at 2048 (--shapes llama-3.2-1b --peak-ctx 2048).  Rows go to
+                  real 16-layer 1B at 2048 (--shapes llama-3.2-1b --peak-ctx 2048); or only the
+                  loads named with --peak-case SHAPE:LAYERS:WEIGHTS:N_CTX:on|off:KV (the 32k
+                  rows: a filled 32k context took 10 minutes for the 2-layer 1B with flash
+                  attention, with 2 threads on a shared machine).  Rows go to
                   WORKDIR/peak-rows.jsonl as they are measured (a re-run resumes);
                   --append-peak puts them at the end of --out.  Run it with `nice -n 19` and
                   --threads 1 on a shared machine.
@@ -812,6 +815,14 @@ def peak_plan(shapes: list[str], ctxs: tuple[int, ...]) -> list[tuple]:
     return plan
 
 
+def parse_case(text: str) -> tuple:
+    """One --peak-case, SHAPE:LAYERS:WEIGHTS:N_CTX:FA:KV (FA is on or off)."""
+    name, layers, ft, n_ctx, fa, kvt = text.split(":")
+    if name not in SHAPES or fa not in ("on", "off") or kvt not in BYTES_PER_ELT:
+        raise SystemExit(f"--peak-case {text}: expected SHAPE:LAYERS:WEIGHTS:N_CTX:on|off:KV")
+    return (name, int(layers), ft, int(n_ctx), fa == "on", kvt)
+
+
 def part_peak(workdir: Path, threads: int, rows: dict, keep: bool, plan: list[tuple]) -> None:
     """Peak RSS with the context filled (n_ctx - 16 prompt tokens, 8 generated), mmap off."""
     jl = workdir / "peak-rows.jsonl"
@@ -828,10 +839,12 @@ def part_peak(workdir: Path, threads: int, rows: dict, keep: bool, plan: list[tu
             continue
         fk = (name, layers, ft)
         if fk not in files:
-            f16 = ensure_gguf(workdir, name, layers)
-            files[fk] = (
-                f16 if ft == "F16" else ensure_quant(workdir, f16, name, layers, ft, threads)
-            )
+            files[fk] = model_path(workdir, name, layers, ft)
+            if not files[fk].exists():  # a kept quantized file needs no F16 (16 GB at 8B)
+                f16 = ensure_gguf(workdir, name, layers)
+                files[fk] = (
+                    f16 if ft == "F16" else ensure_quant(workdir, f16, name, layers, ft, threads)
+                )
         path = files[fk]
         spec = dict(
             model=str(path),
@@ -998,6 +1011,12 @@ def main() -> int:
     )
     ap.add_argument("--shapes", default=",".join(SHAPES), help="shapes for the compute/kv part")
     ap.add_argument("--peak-ctx", default=",".join(map(str, PEAK_CTX)), help="n_ctx for peak")
+    ap.add_argument(
+        "--peak-case",
+        action="append",
+        metavar="SHAPE:LAYERS:WEIGHTS:N_CTX:FA:KV",
+        help="measure only these peak loads, e.g. llama-3.2-1b:2:Q4_K_M:32768:on:f16 (repeatable)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the generated GGUF files")
     ap.add_argument("--json", help="also dump the raw rows to this JSON file")
     ap.add_argument(
@@ -1037,7 +1056,12 @@ def main() -> int:
         part_model(workdir, a.threads, rows, a.keep)
     if "peak" in parts:
         ctxs = tuple(int(c) for c in a.peak_ctx.split(","))
-        part_peak(workdir, a.threads, rows, a.keep, peak_plan(a.shapes.split(","), ctxs))
+        plan = (
+            [parse_case(c) for c in a.peak_case]
+            if a.peak_case
+            else peak_plan(a.shapes.split(","), ctxs)
+        )
+        part_peak(workdir, a.threads, rows, a.keep, plan)
     rows = {k: v for k, v in rows.items() if v}
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
