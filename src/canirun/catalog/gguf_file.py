@@ -35,8 +35,11 @@ CHUNK = 1 << 20
 # walk, which the tests compare it with.
 FAST_SKIP = True
 RUN_WINDOW = 1 << 16  # bytes a first try looks at; doubles while runs fill it
+RUN_MIN_WINDOW = 1 << 12  # twice the last run, but at least this
 RUN_MAX_WINDOW = 1 << 18  # 256 KiB: its scratch arrays stay in a core's cache
-RUN_MIN_STRINGS = 64  # a try that proves fewer doubles the exact walk before the next
+# A try costs about what the exact walk takes for a hundred strings: one that
+# proves fewer than this doubles the walk before the next.
+RUN_MIN_STRINGS = 256
 RUN_MAX_BACKOFF = 4096
 
 _SCALARS: dict[int, str] = {
@@ -233,12 +236,12 @@ class _Pace:
         self.backoff = 1
 
     def after(self, done: int, nbytes: int) -> None:
+        if nbytes * 2 >= self.window:  # the run filled the window: look further next time
+            self.window = min(self.window * 2, RUN_MAX_WINDOW)
+        else:  # it stopped at a string it could not prove: size the window to the run
+            self.window = max(RUN_MIN_WINDOW, nbytes * 2)
         if done >= RUN_MIN_STRINGS:
             self.backoff = 1
-            if nbytes * 2 >= self.window:
-                self.window = min(self.window * 2, RUN_MAX_WINDOW)
-            else:  # it stopped at a string it could not prove: size the window to the run
-                self.window = max(RUN_WINDOW, nbytes * 2)
         else:
             self.backoff = min(self.backoff * 2, RUN_MAX_BACKOFF)
             self.slow = self.backoff
