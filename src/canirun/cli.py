@@ -144,10 +144,10 @@ ModelsDirOpt = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        from canirun import __version__
+        from canirun.entry import version_text
         from canirun.output.files import emit
 
-        emit(f"canirun {__version__}\n")
+        emit(version_text())
         raise typer.Exit()
 
 
@@ -365,28 +365,9 @@ def hardware(
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
-    from canirun import jsonsafe
-    from canirun.catalog.compiled import shipped_detect_specs
-    from canirun.envelope import envelope
-    from canirun.hardware import load_host
-    from canirun.output.files import emit, write_atomic
+    from canirun.entry import show_hardware
 
-    detect = None if hardware_file is not None else shipped_detect_specs()
-    host = load_host(hardware_file, models_dir, detect=detect)
-    if any(not g.memory_bandwidth_bytes_per_s for g in host.hardware.gpus):
-        from canirun.catalog import load_catalog
-        from canirun.estimate.capacity import with_published_figures
-
-        host = with_published_figures(host, load_catalog().gpus)
-    text = jsonsafe.dumps(envelope(host, "hardware"), indent=2) + "\n"
-    if output is not None:
-        write_atomic(output, text)
-    if as_json:
-        emit(text)
-    else:
-        from canirun.output.hardware_text import render_hardware
-
-        emit(render_hardware(host))
+    show_hardware(as_json, output, hardware_file, models_dir)
 
 
 FORMATS = ("text", "json", "markdown", "junit")

@@ -21,12 +21,12 @@ def _shipped_files() -> list[tuple[str, str]]:
 
 
 def sources_digest(files: list[tuple[str, str]]) -> str:
-    import hashlib
+    from canirun.sha import sha256
 
-    digest = hashlib.sha256()
+    digest = sha256()
     for name, text in files:
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:

@@ -137,6 +137,11 @@ def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
 
+def _predicates(i: int, n: int) -> tuple[bool, ...]:
+    """Every test the recipe makes on a layer index (or the attn_v counter) ``i`` of ``n``."""
+    return (i < 2, i < 4, i < n // 16, i < n // 8, _use_more_bits(i, n))
+
+
 class _Recipe:
     """The per-tensor choices of llama_tensor_get_type_impl for one file type."""
 
@@ -280,6 +285,9 @@ def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...
     if has_output_tensor(arch, gguf_arch):
         edges.append(Tensor("output", None, arch.vocab * arch.hidden, arch.hidden))
     templates: dict[bool, list[tuple[Tensor, str | None]]] = {}
+    # A layer's bytes depend on its index only through the recipe's predicates on it
+    # (and on the attn_v counter), so layers that agree on them are sized once.
+    sized: dict[tuple[bool, tuple[bool, ...], tuple[bool, ...]], tuple[float, int, int]] = {}
     per_layer = [0] * arch.layers
     for layer in range(arch.layers):
         moe = is_moe_layer(arch, layer)
@@ -288,12 +296,22 @@ def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...
                 (t, None if t.category in _LAYER_DEPENDENT else recipe.choose(t))
                 for t in _layer_tensors(arch, layer, fused)
             ]
-        size = 0.0
-        for t, fixed in templates[moe]:
-            kind = fixed or recipe.choose(Tensor(t.category, layer, t.elements, t.ncols, t.expert))
-            tensor_bytes = t.elements * GGML_BPW[kind] / 8
-            size += tensor_bytes
-            per_layer[layer] += round(tensor_bytes)
+        key = (moe, _predicates(layer, arch.layers), _predicates(recipe.i_attn_v, arch.layers))
+        known = sized.get(key)
+        if known is not None:
+            size, rounded, attn_v_seen = known
+            recipe.i_attn_v += attn_v_seen
+        else:
+            size, rounded, counter = 0.0, 0, recipe.i_attn_v
+            for t, fixed in templates[moe]:
+                kind = fixed or recipe.choose(
+                    Tensor(t.category, layer, t.elements, t.ncols, t.expert)
+                )
+                tensor_bytes = t.elements * GGML_BPW[kind] / 8
+                size += tensor_bytes
+                rounded += round(tensor_bytes)
+            sized[key] = (size, rounded, recipe.i_attn_v - counter)
+        per_layer[layer] = rounded
         total += size
     # The recipe sees token_embd first and output last, as in the file; neither depends
     # on the layer counters, so their order relative to the layers does not matter.

@@ -404,6 +404,33 @@ def llm_overheads(
     backends: tuple[Backend, ...] = (),
     precision: str = "",
 ) -> Overheads:
+    repacked = precision if precision.upper().startswith(REPACKED_PREFIXES) else ""
+    key = (id(framework), id(backends), arch, workload, precision_family, repacked)
+    known = _OVERHEADS.get(key)
+    # The entry keeps framework and backends alive, so their ids cannot be reused.
+    if known is not None and known[0] is framework and known[1] is backends:
+        return known[2]
+    if len(_OVERHEADS) >= _OVERHEADS_KEPT:
+        _OVERHEADS.clear()
+    found = _llm_overheads(framework, arch, workload, precision_family, backends, repacked)
+    _OVERHEADS[key] = (framework, backends, found)
+    return found
+
+
+# llm_overheads is pure and a scan asks it the same question for every precision of a
+# family (and again in the largest-context search): computed once per question.
+_OVERHEADS: dict[tuple[object, ...], tuple[Framework, tuple[Backend, ...], Overheads]] = {}
+_OVERHEADS_KEPT = 4096
+
+
+def _llm_overheads(
+    framework: Framework,
+    arch: Arch,
+    workload: Workload,
+    precision_family: str,
+    backends: tuple[Backend, ...],
+    precision: str,
+) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):
         return _llamacpp_overheads(framework, arch, workload, backends, precision)
