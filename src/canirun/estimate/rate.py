@@ -19,6 +19,7 @@ from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.faster import faster_option
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
@@ -103,6 +104,14 @@ def _base(ref: VariantRef) -> dict[str, Any]:
 
 def _sources(m: Model, variant_key: str | None = None) -> tuple[str, ...]:
     """URLs behind the figures used: the variant's own blocks and the model-wide ones."""
+    return _SOURCES.get((m,), variant_key, lambda: _find_sources(m, variant_key))
+
+
+# Every result of a variant cites the same sources: looked up once per variant.
+_SOURCES: ByIdentity[tuple[str, ...]] = ByIdentity()
+
+
+def _find_sources(m: Model, variant_key: str | None) -> tuple[str, ...]:
     refs = []
     for where, figure in m.figures():
         if where.endswith(" ollama"):
