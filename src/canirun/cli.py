@@ -702,8 +702,7 @@ def frameworks(
 ) -> None:
     """Which serving frameworks can run here, which are installed, and what they could serve."""
     from canirun import options
-    from canirun.estimate.rate import Options
-    from canirun.evaluate import machine_capacity, rate_all, statuses
+    from canirun.evaluate import framework_statuses, machine_capacity
     from canirun.output.catalog_text import render_frameworks
     from canirun.output.files import emit
     from canirun.whatif import WhatIf
@@ -714,7 +713,7 @@ def frameworks(
     )
     host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=False)
     cap = machine_capacity(host, catalog)
-    found = statuses(catalog, cap, rate_all(catalog.variants(), catalog, cap, Options()))
+    found = framework_statuses(catalog, cap)
     if as_json:
         from canirun.report import FrameworkListing
 
