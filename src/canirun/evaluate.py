@@ -35,7 +35,7 @@ from canirun.report import (
     LocalReport,
     ScanReport,
 )
-from canirun.resolve import Match
+from canirun.resolve import Match, vocabulary
 from canirun.units import format_bytes
 
 NO_GATE = Gate()
@@ -318,7 +318,7 @@ def check_report(
     files: list[tuple[str, LocalModel, str]] = []
     names: list[str] = []
     for q in queries:
-        if local_eval.is_path_query(q):
+        if local_eval.is_path_query(q, lambda: vocabulary(catalog)):
             files.append((q, local_eval.read_query(q), "file"))
         elif online and local_eval.is_repo_id(q):
             files.append((q, local_eval.read_hub(q), "hub"))
