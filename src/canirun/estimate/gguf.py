@@ -15,8 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from canirun.catalog.schema import Arch
+
+if TYPE_CHECKING:
+    from canirun.catalog.loader import Catalog
 from canirun.estimate.params import is_moe_layer
 from canirun.estimate.precision import GGML_BLOCK, GGML_BPW
 
@@ -257,12 +261,63 @@ def tensor_types(arch: Arch, gguf_arch: str, ftype: str) -> list[tuple[Tensor, s
 
 def gguf_weight_bytes(arch: Arch, gguf_arch: str, ftype: str) -> int:
     """Bytes of tensor data in a GGUF file of this type (norms kept in F32)."""
-    return _layout(arch, gguf_arch, ftype)[0]
+    return _known_layout(arch, gguf_arch, ftype)[0]
 
 
 def repeating_layer_bytes(arch: Arch, gguf_arch: str, ftype: str) -> list[int]:
     """Bytes of each repeating layer, for partial GPU offload (index = layer)."""
-    return list(_layout(arch, gguf_arch, ftype)[1])
+    return list(_known_layout(arch, gguf_arch, ftype)[1])
+
+
+Layout = tuple[int, tuple[int, ...]]
+
+
+def encode_layout(layout: Layout) -> list[Any]:
+    """[total, [[bytes, layers], ...]]: the per-layer bytes run-length encoded (most
+    layers of a file are the same size), as compiled.json keeps them."""
+    total, per_layer = layout
+    runs: list[list[int]] = []
+    for size in per_layer:
+        if runs and runs[-1][0] == size:
+            runs[-1][1] += 1
+        else:
+            runs.append([size, 1])
+    return [total, runs]
+
+
+def decode_layout(encoded: list[Any]) -> Layout:
+    total, runs = encoded
+    return int(total), tuple(int(size) for size, count in runs for _ in range(int(count)))
+
+
+def seed_layouts(catalog: Catalog) -> None:
+    """Take the shipped variants' layouts that scripts/compile_catalog.py worked out (a
+    test keeps them equal to _layout's), so a scan does not replay the recipe for them."""
+    if (_SEEDED_FROM and _SEEDED_FROM[0] is catalog) or not catalog.gguf_layouts:
+        return
+    _SEEDED.clear()
+    for ref in catalog.variants():
+        arch = ref.variant.arch
+        if arch is None or arch.gguf_arch is None:
+            continue
+        for ftype, encoded in catalog.gguf_layouts.get(ref.id, {}).items():
+            _SEEDED[(id(arch), arch.gguf_arch, ftype)] = (arch, encoded)
+    _SEEDED_FROM[:] = [catalog]
+
+
+_SEEDED: dict[tuple[int, str, str], tuple[Arch, Any]] = {}
+_SEEDED_FROM: list[Catalog] = []  # the catalog seeded from (kept alive: ids stay its own)
+
+
+def _known_layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
+    seeded = _SEEDED.get((id(arch), gguf_arch, ftype))
+    if seeded is not None and seeded[0] is arch:  # the entry keeps arch alive
+        known = seeded[1]
+        if isinstance(known, list):  # decoded on first use
+            known = decode_layout(known)
+            _SEEDED[(id(arch), gguf_arch, ftype)] = (arch, known)
+        return known  # type: ignore[no-any-return]
+    return _layout(arch, gguf_arch, ftype)
 
 
 # Categories whose type depends on the layer index (llama.cpp's use_more_bits and
@@ -271,7 +326,7 @@ _LAYER_DEPENDENT = frozenset({"attn_v", "attn_qkv", "ffn_down"})
 
 
 @lru_cache(maxsize=1024)
-def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...]]:
+def _layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
     """Total tensor bytes and bytes per repeating layer, one recipe pass.
 
     A scan asks for the same file several times (each framework, the largest-context

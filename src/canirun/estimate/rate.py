@@ -19,6 +19,7 @@ from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.faster import faster_option
+from canirun.estimate.gguf import seed_layouts
 from canirun.estimate.memo import ByIdentity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
@@ -518,6 +519,7 @@ def rate_variant(
     when the variant cannot run locally at all (API-only, no figures). The workload is
     first fitted to the model (context capped at its maximum), and that is said.
     """
+    seed_layouts(catalog)
     workload, notes = effective_workload(ref, opts.workload)
     opts = replace(opts, workload=workload)
     results = _rate(ref, catalog, cap, opts)
