@@ -12,7 +12,7 @@ Only the standard (non-imatrix, non-IQ) recipes are modelled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -296,27 +296,33 @@ def seed_layouts(catalog: Catalog) -> None:
     if (_SEEDED_FROM and _SEEDED_FROM[0] is catalog) or not catalog.gguf_layouts:
         return
     _SEEDED.clear()
+    _DECODED.clear()
     for ref in catalog.variants():
         arch = ref.variant.arch
-        if arch is None or arch.gguf_arch is None:
-            continue
-        for ftype, encoded in catalog.gguf_layouts.get(ref.id, {}).items():
-            _SEEDED[(id(arch), arch.gguf_arch, ftype)] = (arch, encoded)
+        layouts = catalog.gguf_layouts.get(ref.id)
+        if arch is not None and arch.gguf_arch is not None and layouts:
+            _SEEDED[id(arch)] = (arch, layouts)
     _SEEDED_FROM[:] = [catalog]
 
 
-_SEEDED: dict[tuple[int, str, str], tuple[Arch, Any]] = {}
-_SEEDED_FROM: list[Catalog] = []  # the catalog seeded from (kept alive: ids stay its own)
+# id(arch) -> (arch, {file type: encoded layout}); each entry keeps its arch alive, so
+# the id stays its own. Decoded layouts are kept once asked for.
+_SEEDED: dict[int, tuple[Arch, Mapping[str, Any]]] = {}
+_DECODED: dict[tuple[int, str, str], Layout] = {}
+_SEEDED_FROM: list[Catalog] = []  # the catalog seeded from
 
 
 def _known_layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
-    seeded = _SEEDED.get((id(arch), gguf_arch, ftype))
-    if seeded is not None and seeded[0] is arch:  # the entry keeps arch alive
-        known = seeded[1]
-        if isinstance(known, list):  # decoded on first use
-            known = decode_layout(known)
-            _SEEDED[(id(arch), gguf_arch, ftype)] = (arch, known)
-        return known  # type: ignore[no-any-return]
+    key = (id(arch), gguf_arch, ftype)
+    known = _DECODED.get(key)
+    if known is not None:
+        return known
+    seeded = _SEEDED.get(id(arch))
+    if seeded is not None and seeded[0] is arch and gguf_arch == arch.gguf_arch:
+        encoded = seeded[1].get(ftype)
+        if encoded is not None:
+            known = _DECODED[key] = decode_layout(encoded)
+            return known
     return _layout(arch, gguf_arch, ftype)
 
 
