@@ -443,6 +443,22 @@ def test_folders_fifos_and_missing_paths(tmp_path: Path, box: Path) -> None:
         assert message in result.stderr, result.stderr
 
 
+def test_a_catalog_name_that_ends_like_a_file_is_the_catalog_s(
+    tmp_path: Path, box: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AlphaFold 3's alias "af3.bin" is its parameter file's name: with no such file here
+    it is the catalog entry, not a missing file; a file of that name wins when it exists."""
+    monkeypatch.chdir(tmp_path)
+    named = check("af3.bin", "--hardware", str(box), "--json")
+    assert named.exit_code in (0, 1), named.output
+    assert json.loads(named.stdout)["summary"][0]["model_id"].startswith("alphafold-3")
+    assert check("not-in-the-catalog.bin", "--hardware", str(box)).exit_code == 2
+    (tmp_path / "af3.bin").write_bytes(b"not a model")
+    on_disk = check("af3.bin", "--hardware", str(box))
+    assert on_disk.exit_code == 2
+    assert "af3.bin" in on_disk.stderr
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
