@@ -294,7 +294,9 @@ class _Runs:
         cand = np.flatnonzero(start)  # every one leaves room for its 8-byte length
         if not len(cand) or cand[0] != 0:
             return off, 0
-        nxt = cand + 8 + a[cand]
+        nxt = np.take(a, cand).astype(np.int64)  # where each candidate's string ends
+        nxt += 8
+        nxt += cand
         broken = np.flatnonzero(nxt[:-1] != cand[1:])
         last = int(broken[0]) if len(broken) else len(cand) - 1  # the run: cand[0..last]
         if last >= left:
