@@ -184,6 +184,23 @@ def test_a_whole_fake_header_inside_a_token_is_not_taken_for_the_real_one() -> N
     assert header == both(vocab_blob(tokens))[1]
 
 
+@pytest.mark.parametrize("high", [16, 24, 40, 56])
+def test_a_length_is_never_read_from_its_low_byte_alone(high: int) -> None:
+    """A length of 5 + 2**high starts like a 5-byte string, and the bytes 5 in look like
+    more strings: a reader trusting the low byte would walk into the text. Whether the
+    string is really that long (2**16) or runs past the end (the rest), the same answer."""
+    text = b"AAAAA" + FAKE_LENGTH * 40 + b"x"
+    length = 5 + 2**high
+    real = text + bytes(length - len(text)) if high == 16 else text
+    body = b"".join(_str(t) for t in [b"tok"] * 300)
+    body += struct.pack("<Q", length) + real + b"".join(_str(t) for t in [b"tok"] * 300)
+    array = _str(b"tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 601) + body
+    blob = gguf_blob([u32("llama.block_count", 2), array])
+    fast, slow = both(blob)
+    assert fast == slow
+    assert isinstance(fast, GgufHeader) == (high == 16)
+
+
 TOKEN = st.one_of(
     st.binary(min_size=1, max_size=16),
     st.binary(max_size=0),
