@@ -11,14 +11,19 @@ import csv
 import html
 import io
 from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from canirun.envelope import now_utc
 from canirun.estimate.results import RUNNABLE
-from canirun.fleet import Fleet
+from canirun.fleet import Cell, Fleet, MachineReport, Skipped
 from canirun.output import safe
-from canirun.output.scan_text import CATEGORY_TITLES, VERDICT_TEXT
-from canirun.report import FleetCell, FleetReport, FleetRow
+from canirun.output.labels import CATEGORY_TITLES, VERDICT_TEXT
 from canirun.units import format_gib
+
+if TYPE_CHECKING:
+    from canirun.report import FleetReport
 
 _SHORT = VERDICT_TEXT
 _COLOURS = {
@@ -35,15 +40,46 @@ _COLOURS = {
 _RANK = {v: i for i, v in enumerate(_SHORT)}
 
 
-def fleet_report(fleet: Fleet) -> FleetReport:
-    from canirun import __version__
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    """The merged fleet as the renderers show it: models in category order (only one
+    category with --category), each machine's cell read from its own column.
 
-    rows = []
+    Markdown, CSV and HTML render from this, never from the JSON report's models: a
+    fleet of 1,000 machines has 178,000 cells, and building a pydantic object for
+    each would cost more than reading the reports.
+    """
+
+    machines: Sequence[MachineReport]
+    rows: tuple[tuple[str, str, str], ...]  # (model_id, name, category)
+    skipped: Sequence[Skipped]
+    superseded: int
+    partial_merged: int
+    created_at: str
+
+
+def matrix(fleet: Fleet, category: str | None = None) -> Matrix:
     order = {c: i for i, c in enumerate(CATEGORY_TITLES)}
     models = sorted(fleet.models, key=lambda m: order.get(m[2], len(order)))  # stable in-category
-    for model_id, name, category in models:
+    return Matrix(
+        machines=fleet.machines,
+        rows=tuple(m for m in models if category is None or m[2] == category),
+        skipped=fleet.skipped,
+        superseded=fleet.superseded,
+        partial_merged=fleet.partial_merged,
+        created_at=now_utc(),
+    )
+
+
+def fleet_report(fleet: Fleet | Matrix) -> FleetReport:
+    from canirun import __version__
+    from canirun.report import FleetReport  # JSON only: the other formats need no models
+
+    view = fleet if isinstance(fleet, Matrix) else matrix(fleet)
+    rows = []
+    for model_id, name, category in view.rows:
         cells = []
-        for m in fleet.machines:
+        for m in view.machines:
             cell = m.cells.get(model_id)
             if cell is not None:
                 cells.append(
@@ -59,7 +95,7 @@ def fleet_report(fleet: Fleet) -> FleetReport:
     return FleetReport.model_validate(
         {
             "tool": {"name": "canirun", "version": __version__},
-            "created_at": now_utc(),
+            "created_at": view.created_at,
             "machines": [
                 {
                     "key": m.key,
@@ -73,17 +109,17 @@ def fleet_report(fleet: Fleet) -> FleetReport:
                     "gpus": m.gpus,
                     "partial": m.partial,
                 }
-                for m in fleet.machines
+                for m in view.machines
             ],
             "rows": rows,
-            "skipped": [{"file": s.file, "reason": s.reason} for s in fleet.skipped],
-            "superseded": fleet.superseded,
-            "partial_merged": fleet.partial_merged,
+            "skipped": [{"file": s.file, "reason": s.reason} for s in view.skipped],
+            "superseded": view.superseded,
+            "partial_merged": view.partial_merged,
         }
     )
 
 
-def _cell_text(cell: FleetCell | None) -> str:
+def _cell_text(cell: Cell | None) -> str:
     if cell is None:
         return ""
     text = _SHORT.get(cell.verdict, cell.verdict)
@@ -91,52 +127,63 @@ def _cell_text(cell: FleetCell | None) -> str:
     return f"{text} {cell.precision}" if cell.precision and runs else text
 
 
-def _row_texts(report: FleetReport, row: FleetRow) -> list[str]:
-    by_machine = {c.machine: c for c in row.cells}
-    return [_cell_text(by_machine.get(m.key)) for m in report.machines]
+def _texts(safe_text: Callable[[str], str]) -> Callable[[Cell | None], str]:
+    """``_cell_text`` made safe by ``safe_text``, each distinct cell written once: a
+    fleet repeats few distinct cells thousands of times."""
+    written: dict[int, str] = {}  # by id: the merge shares equal cells, all alive meanwhile
+
+    def text(cell: Cell | None) -> str:
+        found = written.get(id(cell))
+        if found is None:
+            found = written[id(cell)] = safe_text(_cell_text(cell))
+        return found
+
+    return text
 
 
-def _labels(report: FleetReport) -> list[str]:
+def _labels(view: Matrix) -> list[str]:
     """Hostnames, with a short machine id where two machines share one."""
-    counts = Counter(m.hostname for m in report.machines)
+    counts = Counter(m.hostname for m in view.machines)
     labels = [
         m.hostname if counts[m.hostname] < 2 else f"{m.hostname} ({(m.machine_id or '?')[:8]})"
-        for m in report.machines
+        for m in view.machines
     ]
     return [
         f"{label} (partial)" if m.partial else label
-        for label, m in zip(labels, report.machines, strict=True)
+        for label, m in zip(labels, view.machines, strict=True)
     ]
 
 
-def render_markdown(report: FleetReport) -> str:
-    labels = _labels(report)
+def render_markdown(view: Matrix) -> str:
+    labels = _labels(view)
     lines = ["## canirun fleet", ""]
     lines.append(
-        f"{len(report.machines)} machines, {len(report.rows)} models; "
-        f"{len(report.skipped)} files skipped, {report.superseded} older reports replaced, "
-        f"{report.partial_merged} partial reports (checks) merged in."
+        f"{len(view.machines)} machines, {len(view.rows)} models; "
+        f"{len(view.skipped)} files skipped, {view.superseded} older reports replaced, "
+        f"{view.partial_merged} partial reports (checks) merged in."
     )
     cell = safe.markdown_cell
     header = " | ".join(cell(label) for label in labels)
     lines += ["", f"| Model | {header} |", "|---" * (len(labels) + 1) + "|"]
-    for row in report.rows:
-        texts = " | ".join(cell(t) for t in _row_texts(report, row))
-        lines.append(f"| {cell(row.name)} | {texts} |")
-    if report.skipped:
+    text = _texts(cell)
+    for model_id, name, _ in view.rows:
+        texts = " | ".join([text(m.cells.get(model_id)) for m in view.machines])
+        lines.append(f"| {cell(name)} | {texts} |")
+    if view.skipped:
         lines += ["", "Skipped files:", ""]
-        lines += [f"- `{safe.markdown_code(s.file)}`: {cell(s.reason)}" for s in report.skipped]
+        lines += [f"- `{safe.markdown_code(s.file)}`: {cell(s.reason)}" for s in view.skipped]
     return "\n".join(lines) + "\n"
 
 
-def render_csv(report: FleetReport) -> str:
+def render_csv(view: Matrix) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     cell = safe.csv_cell
-    writer.writerow([cell(t) for t in ("model_id", "name", "category", *_labels(report))])
-    for row in report.rows:
-        texts = (row.model_id, row.name, row.category, *_row_texts(report, row))
-        writer.writerow([cell(t) for t in texts])
+    writer.writerow([cell(t) for t in ("model_id", "name", "category", *_labels(view))])
+    text = _texts(cell)
+    for model_id, name, category in view.rows:
+        texts = [text(m.cells.get(model_id)) for m in view.machines]
+        writer.writerow([cell(model_id), cell(name), cell(category), *texts])
     return out.getvalue()
 
 
@@ -162,54 +209,62 @@ table.tHead.addEventListener('click',e=>{
 """
 
 
-def render_html(report: FleetReport) -> str:
+def _html_cell(cell: Cell | None) -> str:
     e = html.escape
-    labels = _labels(report)
+    if cell is None:
+        return '<td data-rank="99"></td>'
+    tip = f"{cell.verdict}"
+    if cell.precision:
+        tip += f", {cell.precision} with {cell.framework}"
+    if cell.tokens_per_second:
+        tip += f", ~{cell.tokens_per_second:g} tok/s"
+    colour = _COLOURS.get(cell.verdict, "#757575")
+    rank = _RANK.get(cell.verdict, 98)
+    return (
+        f'<td class="v" data-rank="{rank}" style="background:{colour}" '
+        f'title="{e(tip)}">{e(_cell_text(cell))}</td>'
+    )
+
+
+def render_html(view: Matrix) -> str:
+    e = html.escape
+    labels = _labels(view)
     head = ["<th>Model</th>", "<th>Category</th>"]
-    for label, m in zip(labels, report.machines, strict=True):
+    for label, m in zip(labels, view.machines, strict=True):
         detail = f"{m.cpu or '?'}; {format_gib(m.ram_bytes)} RAM; {', '.join(m.gpus) or 'no GPU'}"
         detail += f"; report {m.created_at}"
         head.append(f'<th title="{e(detail)}">{e(label)}</th>')
     body = []
-    for row in report.rows:
+    written: dict[int, str] = {}  # as in _texts: each distinct cell once
+    for model_id, name, category in view.rows:
         tds = [
-            f"<td>{e(row.name)}</td>",
-            f"<td>{e(CATEGORY_TITLES.get(row.category, row.category))}</td>",
+            f'<tr data-category="{e(category)}"><td>{e(name)}</td>',
+            f"<td>{e(CATEGORY_TITLES.get(category, category))}</td>",
         ]
-        by_machine = {c.machine: c for c in row.cells}
-        for m in report.machines:
-            cell = by_machine.get(m.key)
-            if cell is None:
-                tds.append('<td data-rank="99"></td>')
-                continue
-            tip = f"{cell.verdict}"
-            if cell.precision:
-                tip += f", {cell.precision} with {cell.framework}"
-            if cell.tokens_per_second:
-                tip += f", ~{cell.tokens_per_second:g} tok/s"
-            colour = _COLOURS.get(cell.verdict, "#757575")
-            rank = _RANK.get(cell.verdict, 98)
-            tds.append(
-                f'<td class="v" data-rank="{rank}" style="background:{colour}" '
-                f'title="{e(tip)}">{e(_cell_text(cell))}</td>'
-            )
-        body.append(f'<tr data-category="{e(row.category)}">' + "".join(tds) + "</tr>")
+        for m in view.machines:
+            cell = m.cells.get(model_id)
+            td = written.get(id(cell))
+            if td is None:
+                td = written[id(cell)] = _html_cell(cell)
+            tds.append(td)
+        tds.append("</tr>")
+        body.append("".join(tds))
     options = "".join(
         f'<option value="{e(c)}">{e(t)}</option>'
         for c, t in CATEGORY_TITLES.items()
-        if any(r.category == c for r in report.rows)
+        if any(r[2] == c for r in view.rows)
     )
     legend = "".join(
         f'<span style="background:{_COLOURS[v]}">{e(t)}</span>' for v, t in _SHORT.items()
     )
-    skipped = "".join(f"<li><code>{e(s.file)}</code>: {e(s.reason)}</li>" for s in report.skipped)
+    skipped = "".join(f"<li><code>{e(s.file)}</code>: {e(s.reason)}</li>" for s in view.skipped)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>canirun fleet</title>"
         f"<style>{_STYLE}</style></head><body>"
-        f"<h1>canirun fleet</h1><p>{len(report.machines)} machines, {len(report.rows)} models, "
-        f"written {e(report.created_at)}; {len(report.skipped)} files skipped, "
-        f"{report.superseded} older reports replaced, {report.partial_merged} partial reports "
+        f"<h1>canirun fleet</h1><p>{len(view.machines)} machines, {len(view.rows)} models, "
+        f"written {e(view.created_at)}; {len(view.skipped)} files skipped, "
+        f"{view.superseded} older reports replaced, {view.partial_merged} partial reports "
         "(checks) merged in. Click a column to sort.</p>"
         f'<p><label>Category <select id="category"><option value="">all</option>{options}'
         f'</select></label></p><p class="legend">{legend}</p>'
