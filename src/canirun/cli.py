@@ -803,7 +803,7 @@ def fleet(
     render = {
         "markdown": fleet_formats.render_markdown,
         "csv": fleet_formats.render_csv,
-        "json": lambda v: _json_text(fleet_formats.fleet_report(v)),
+        "json": fleet_formats.render_json,
         "html": fleet_formats.render_html,
     }[fmt]
     text = render(view)

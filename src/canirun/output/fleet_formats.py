@@ -13,7 +13,7 @@ import io
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from canirun.envelope import now_utc
 from canirun.estimate.results import RUNNABLE
@@ -71,27 +71,29 @@ def matrix(fleet: Fleet, category: str | None = None) -> Matrix:
     )
 
 
-def fleet_report(fleet: Fleet | Matrix) -> FleetReport:
+def _row(view: Matrix, model_id: str, name: str, category: str) -> dict[str, Any]:
+    cells = []
+    for m in view.machines:
+        cell = m.cells.get(model_id)
+        if cell is not None:
+            cells.append(
+                {
+                    "machine": m.key,
+                    "verdict": cell.verdict,
+                    "precision": cell.precision,
+                    "framework": cell.framework,
+                    "tokens_per_second": cell.tokens_per_second,
+                }
+            )
+    return {"model_id": model_id, "name": name, "category": category, "cells": cells}
+
+
+def fleet_report(fleet: Fleet | Matrix, *, with_rows: bool = True) -> FleetReport:
     from canirun import __version__
-    from canirun.report import FleetReport  # JSON only: the other formats need no models
+    from canirun.report import FleetReport, FleetRow  # JSON only: the others need no models
 
     view = fleet if isinstance(fleet, Matrix) else matrix(fleet)
-    rows = []
-    for model_id, name, category in view.rows:
-        cells = []
-        for m in view.machines:
-            cell = m.cells.get(model_id)
-            if cell is not None:
-                cells.append(
-                    {
-                        "machine": m.key,
-                        "verdict": cell.verdict,
-                        "precision": cell.precision,
-                        "framework": cell.framework,
-                        "tokens_per_second": cell.tokens_per_second,
-                    }
-                )
-        rows.append({"model_id": model_id, "name": name, "category": category, "cells": cells})
+    rows = [FleetRow.model_validate(_row(view, *r)) for r in view.rows] if with_rows else []
     return FleetReport.model_validate(
         {
             "tool": {"name": "canirun", "version": __version__},
@@ -117,6 +119,32 @@ def fleet_report(fleet: Fleet | Matrix) -> FleetReport:
             "partial_merged": view.partial_merged,
         }
     )
+
+
+# In the indent-2 layout a newline and two spaces start a top-level key (JSON strings
+# hold no raw newline), so this is the report's own `rows`, written empty.
+_NO_ROWS = '\n  "rows": [],\n'
+
+
+def render_json(view: Matrix) -> str:
+    """The `fleet` JSON report: byte for byte ``jsonsafe.dumps_model(fleet_report(view),
+    indent=2)`` and a newline, but built and written one row at a time, so that a
+    fleet's 178,000 cells are never all pydantic objects at once (time and memory)."""
+    from canirun import jsonsafe
+    from canirun.report import FleetRow
+
+    frame = jsonsafe.dumps_model(fleet_report(view, with_rows=False), indent=2)
+    if not view.rows:
+        return frame + "\n"
+    before, marker, after = frame.partition(_NO_ROWS)
+    if not marker:  # never in canirun's layout; the slow way still gives the same bytes
+        return jsonsafe.dumps_model(fleet_report(view), indent=2) + "\n"
+    parts = [before, '\n  "rows": [\n    ']
+    for i, r in enumerate(view.rows):
+        row = jsonsafe.dumps_model(FleetRow.model_validate(_row(view, *r)), indent=2)
+        parts += [",\n    " if i else "", row.replace("\n", "\n    ")]
+    parts += ["\n  ],\n", after, "\n"]
+    return "".join(parts)
 
 
 def _cell_text(cell: Cell | None) -> str:
