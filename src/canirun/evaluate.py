@@ -35,7 +35,7 @@ from canirun.report import (
     LocalReport,
     ScanReport,
 )
-from canirun.resolve import Match, vocabulary
+from canirun.resolve import Match, join_spec_words, vocabulary
 from canirun.units import format_bytes
 
 NO_GATE = Gate()
@@ -317,6 +317,7 @@ def check_report(
 
     files: list[tuple[str, LocalModel, str]] = []
     names: list[str] = []
+    queries = join_spec_words(queries, local_eval.is_path_query)
     for q in queries:
         if local_eval.is_path_query(q, lambda: vocabulary(catalog)):
             files.append((q, local_eval.read_query(q), "file"))
