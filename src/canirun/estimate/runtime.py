@@ -54,6 +54,12 @@ TORCH_PROCESS_RAM = 1024 * MIB
 LLAMACPP_PROCESS_BASE = 49 * MIB
 LLAMACPP_PROCESS_PER_TOKEN = 140
 LLAMACPP_PROCESS_PER_LAYER = MIB // 2
+# Per cell of the context: llama.cpp's KV cell metadata (llama-kv-cells.h: pos and shift, an
+# int32 each, and a std::bitset<LLAMA_MAX_SEQ> of sequences, filled at load; one std::map node
+# in seq_pos for each cell used), llama-cpp-python's int32 input_ids, and the prompt itself as
+# Python ints. Fitted: filling 8k -> 32k left 145-166 bytes a cell beyond the other terms
+# (Llama 3.2 1B and Qwen1.5-0.5B widths, flash attention on); rounded up.
+LLAMACPP_PROCESS_PER_CELL = 160
 # llama-cpp-python's llama_batch: llama_batch_init(n_batch, 0, n_ctx) mallocs an n_ctx-long
 # seq_id array for each of n_batch tokens, and the allocator writes one page of each.
 LLAMACPP_BATCH = 2048
@@ -247,7 +253,8 @@ def _llamacpp_overheads(
     repack = 0
     if precision.upper().startswith(REPACKED_PREFIXES):
         repack = arch.intermediate * arch.hidden * 144 // 256
-    process = llamacpp_process_ram(arch) + batch + repack
+    cells = ctx * seqs * LLAMACPP_PROCESS_PER_CELL
+    process = llamacpp_process_ram(arch) + batch + repack + cells
     fa = "on" if flash else "off"
     line = (
         f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
@@ -289,7 +296,7 @@ def _llamacpp_overheads(
         process,
         f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
         f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
-        "batch"
+        f"batch, {format_bytes(cells)} of per-cell context state"
         + (f", {format_bytes(repack)} left from repacking {precision} at load" if repack else "")
         + "; measured)",
     )
