@@ -19,8 +19,10 @@ import time
 
 NAMES = """
 from canirun.catalog import load_catalog
-from canirun.resolve import vocabulary
-print("\\n".join(vocabulary(load_catalog(user_dir=False))))
+from canirun.resolve import _SPEC_WORD, vocabulary
+# A bare size or version ("14") joins the name before it, as a user means it.
+words = [w for w in vocabulary(load_catalog(user_dir=False)) if not _SPEC_WORD.match(w)]
+print("\\n".join(words))
 """
 BUDGET_S = 1.0
 

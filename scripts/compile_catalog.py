@@ -3,7 +3,8 @@
     python scripts/compile_catalog.py
 
 The TOML files stay the source of truth; the JSON only spares every run the
-~25 ms that Python's pure-Python TOML parser needs. The loader uses it only
+~25 ms that Python's pure-Python TOML parser needs, and the replay of llama.cpp's
+quantisation recipe for each shipped variant's GGUF file types. The loader uses it only
 while its digest matches the TOML files, and tests/test_catalog.py fails when
 it is stale, so run this after editing any shipped catalog file.
 """
@@ -14,14 +15,33 @@ import json
 import tomllib
 from pathlib import Path
 
-from canirun.catalog.loader import COMPILED, _shipped_files, sources_digest
+from canirun.catalog.loader import COMPILED, Catalog, _merge, _parse, _shipped_files, sources_digest
+from canirun.estimate import gguf
+from canirun.estimate.precision import PRECISIONS
+
+
+def gguf_layouts(catalog: Catalog) -> dict[str, dict[str, object]]:
+    """Every shipped variant's GGUF layout (total and per-layer bytes) per GGML file type,
+    so that a run looks them up instead of replaying llama.cpp's recipe (issue 15)."""
+    ftypes = sorted(name for name, p in PRECISIONS.items() if p.family == "ggml")
+    out: dict[str, dict[str, object]] = {}
+    for ref in catalog.variants():
+        arch = ref.variant.arch
+        if arch is None or arch.gguf_arch is None:
+            continue
+        out[ref.id] = {f: gguf.encode_layout(gguf._layout(arch, arch.gguf_arch, f)) for f in ftypes}
+    return out
 
 
 def main() -> int:
     files = _shipped_files()
+    parsed = {name: tomllib.loads(text) for name, text in files}
     compiled = {
         "digest": sources_digest(files),
-        "files": {name: tomllib.loads(text) for name, text in files},
+        "files": parsed,
+        "gguf_layouts": gguf_layouts(
+            _merge([(n, _parse(n, "", raw)) for n, raw in parsed.items()])
+        ),
     }
     target = Path(__file__).resolve().parent.parent / "src/canirun/catalog/data" / COMPILED
     target.write_text(json.dumps(compiled, separators=(",", ":"), sort_keys=True) + "\n")

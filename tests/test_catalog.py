@@ -251,6 +251,30 @@ def test_the_precompiled_catalog_matches_the_toml() -> None:
     )
 
 
+def test_the_precompiled_gguf_layouts_are_what_the_recipe_gives() -> None:
+    """compiled.json's layouts spare a scan the recipe replay; they must be exactly what
+    estimate.gguf computes today (a recipe change needs scripts/compile_catalog.py)."""
+    from scripts.compile_catalog import gguf_layouts
+
+    from canirun.estimate import gguf
+
+    catalog = load_catalog(user_dir=False)
+    assert catalog.gguf_layouts, "compiled.json has no GGUF layouts"
+    assert catalog.gguf_layouts == gguf_layouts(catalog), (
+        "compiled.json's GGUF layouts are stale: run python scripts/compile_catalog.py"
+    )
+    ref = catalog.variant_by_id["llama-3.1-8b"]
+    arch = ref.variant.arch
+    assert arch is not None
+    assert arch.gguf_arch is not None
+    gguf.seed_layouts(catalog)
+    encoded = catalog.gguf_layouts[ref.id]["Q4_K_M"]
+    assert gguf.repeating_layer_bytes(arch, arch.gguf_arch, "Q4_K_M") == list(
+        gguf.decode_layout(encoded)[1]
+    )
+    assert len(gguf.decode_layout(encoded)[1]) == arch.layers == 32
+
+
 def test_the_toml_is_used_when_the_precompiled_copy_is_stale() -> None:
     from canirun.catalog.loader import _precompiled, _shipped_files
 

@@ -315,3 +315,48 @@ def test_every_kind_gets_a_runnable_verdict_on_a_big_machine(kind: str) -> None:
             continue
         verdicts = {r.verdict for r in rate(ref.id, h)}
         assert verdicts & RUNNABLE, (ref.id, verdicts)
+
+
+_GGUF_FTYPES = sorted(n for n, p in PRECISIONS.items() if p.family == "ggml")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    layers=st.integers(1, 130),
+    fused=st.booleans(),
+    experts=st.sampled_from([None, 8, 64]),
+    ftype=st.sampled_from(_GGUF_FTYPES),
+)
+def test_layer_bytes_equal_a_replay_of_every_tensor(
+    layers: int, fused: bool, experts: int | None, ftype: str
+) -> None:
+    """_layout sizes layers that agree on the recipe's index tests once (issue 15's
+    speed work); the sizes must equal replaying llama.cpp's recipe tensor by tensor."""
+    from canirun.catalog.schema import Arch
+
+    arch = Arch(
+        layers=layers,
+        hidden=1024,
+        heads=16,
+        kv_heads=4 if experts != 8 else 16,
+        head_dim=64,
+        intermediate=2816,
+        vocab=32000,
+        max_context=8192,
+        experts=experts,
+        experts_per_token=2 if experts else None,
+        dense_layers=1 if experts == 64 else 0,
+        gguf_arch="falcon" if fused and experts is None else "llama",
+        source="test",
+    )
+    gguf_arch = arch.gguf_arch or "llama"
+    per_layer = [0.0] * layers
+    total = 0.0
+    for tensor, kind in gguf.tensor_types(arch, gguf_arch, ftype):
+        size = tensor.elements * gguf.GGML_BPW[kind] / 8
+        total += size
+        if tensor.layer is not None:
+            per_layer[tensor.layer] += round(size)
+    assert gguf.repeating_layer_bytes(arch, gguf_arch, ftype) == per_layer
+    norms = (2 * layers + 1) * arch.hidden * 4
+    assert abs(gguf.gguf_weight_bytes(arch, gguf_arch, ftype) - (round(total) + norms)) <= 1

@@ -63,6 +63,14 @@ def test_the_cases_cover_real_reports() -> None:
     }
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if "--json" not in CASES[c]])
+def test_text_shows_no_escaped_line_breaks_of_its_own(case: str) -> None:
+    """Escaping control characters is for text that came from outside; canirun's own
+    multi-line answers (the recommendation and its reasons) are separate lines."""
+    _, out = read_golden(case)
+    assert "\\x0a" not in out
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if "--json" in CASES[c]])
 def test_json_bytes_are_what_the_standard_encoder_writes(case: str) -> None:
     # Reports are serialised by pydantic's encoder for speed; the bytes stay those of

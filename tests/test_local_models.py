@@ -203,6 +203,67 @@ def test_a_file_with_a_catalog_models_shapes_gets_the_catalog_estimate(
         )
 
 
+def _mla_metadata(arch: Arch, name: str) -> dict[str, object]:
+    """The keys llama.cpp's converter writes for DeepSeek-V2/V3 since its MLA support
+    (convert_hf_to_gguf.py, DeepseekV2Model: MQA over the latent, per-head *_mla widths)."""
+    a, latent, rope = "deepseek2", arch.kv_lora_rank or 0, arch.qk_rope_head_dim or 0
+    return {
+        "general.name": name,
+        f"{a}.block_count": arch.layers,
+        f"{a}.context_length": arch.max_context,
+        f"{a}.embedding_length": arch.hidden,
+        f"{a}.feed_forward_length": arch.dense_intermediate,
+        f"{a}.expert_feed_forward_length": arch.intermediate,
+        f"{a}.expert_count": arch.experts,
+        f"{a}.expert_used_count": arch.experts_per_token,
+        f"{a}.expert_shared_count": arch.shared_experts,
+        f"{a}.leading_dense_block_count": arch.dense_layers,
+        f"{a}.attention.head_count": arch.heads,
+        f"{a}.attention.head_count_kv": 1,
+        f"{a}.attention.q_lora_rank": arch.q_lora_rank,
+        f"{a}.attention.kv_lora_rank": latent,
+        f"{a}.attention.key_length": latent + rope,
+        f"{a}.attention.value_length": latent,
+        f"{a}.attention.key_length_mla": arch.effective_head_dim,
+        f"{a}.attention.value_length_mla": arch.v_head_dim,
+        f"{a}.rope.dimension_count": rope,
+        f"{a}.vocab_size": arch.vocab,
+    }
+
+
+def test_an_mla_file_gets_deepseeks_latent_kv_cache(tmp_path: Path, box: Path) -> None:
+    """A GGUF with DeepSeek-V3's published shapes, keyed as llama.cpp writes MLA files: the
+    KV cache is the latent (kv_lora_rank + rope per token per layer), as for the catalog
+    entry, and the runtime's overheads agree with the catalog's."""
+    arch = load_catalog().variant_by_id["deepseek-v3-671b"].variant.arch
+    assert arch is not None
+    assert arch.is_mla
+    path = tmp_path / "DeepSeek-V3-Q4_K_M.gguf"
+    tensors = [("token_embd.weight", (arch.hidden, arch.vocab), "Q4_K")]
+    from gguf.constants import LlamaFileType
+
+    meta = _mla_metadata(arch, "DeepSeek V3") | {
+        "general.file_type": int(LlamaFileType.MOSTLY_Q4_K_M)
+    }
+    write_gguf(path, "deepseek2", meta, tensors)
+    model = gguf_model(path)
+    assert model.arch is not None, model.arch_missing
+    got = model.arch
+    assert (got.kv_lora_rank, got.qk_rope_head_dim, got.v_head_dim) == (512, 64, 128)
+    assert (got.effective_head_dim, got.kv_heads, got.dense_layers) == (192, 128, 3)
+    for ctx in (4096, 32768):
+        expected = kv_cache_bytes(arch, ctx, runtime="llama.cpp")
+        assert kv_cache_bytes(got, ctx, runtime="llama.cpp") == expected
+        assert expected == arch.layers * (512 + 64) * ctx * 2
+    report = check_json("deepseek-v3-671b", str(path), "-p", "Q4_K_M", "--hardware", str(box))
+    catalog, local = report.results
+    assert [r.framework for r in report.results] == [catalog.framework] * 2, report.results
+    assert local.memory is not None
+    assert catalog.memory is not None
+    assert local.memory.kv_cache_bytes == catalog.memory.kv_cache_bytes
+    assert local.memory.overhead_bytes == catalog.memory.overhead_bytes
+
+
 # --- Hugging Face folders -----------------------------------------------------------------
 
 
@@ -334,7 +395,15 @@ def test_an_unknown_kv_cache_is_too_big_when_the_weights_alone_do_not_fit(tmp_pa
 @pytest.mark.parametrize(
     ("meta", "reason"),
     [
-        ({"mystery.attention.kv_lora_rank": 512}, "MLA latent KV cache is not modelled"),
+        ({"mystery.attention.kv_lora_rank": 512}, "an MLA file from before llama.cpp's MLA"),
+        (
+            {
+                "mystery.attention.kv_lora_rank": 512,
+                "mystery.attention.key_length_mla": 192,
+                "mystery.attention.indexer.head_count": 64,
+            },
+            "sparse-attention indexer",
+        ),
         ({"mystery.ssm.state_size": 16}, "recurrent (state-space) layers"),
         ({"mystery.attention.head_count_kv": [0, 8]}, "layers without attention"),
     ],
@@ -441,6 +510,22 @@ def test_folders_fifos_and_missing_paths(tmp_path: Path, box: Path) -> None:
         result = check(query, "--hardware", str(box))
         assert result.exit_code == 2, (query, result.output)
         assert message in result.stderr, result.stderr
+
+
+def test_a_catalog_name_that_ends_like_a_file_is_the_catalog_s(
+    tmp_path: Path, box: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AlphaFold 3's alias "af3.bin" is its parameter file's name: with no such file here
+    it is the catalog entry, not a missing file; a file of that name wins when it exists."""
+    monkeypatch.chdir(tmp_path)
+    named = check("af3.bin", "--hardware", str(box), "--json")
+    assert named.exit_code in (0, 1), named.output
+    assert json.loads(named.stdout)["summary"][0]["model_id"].startswith("alphafold-3")
+    assert check("not-in-the-catalog.bin", "--hardware", str(box)).exit_code == 2
+    (tmp_path / "af3.bin").write_bytes(b"not a model")
+    on_disk = check("af3.bin", "--hardware", str(box))
+    assert on_disk.exit_code == 2
+    assert "af3.bin" in on_disk.stderr
 
 
 @settings(

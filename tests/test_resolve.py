@@ -371,3 +371,36 @@ def test_the_move_script_round_trips_a_real_file() -> None:
     assert changed == sum(1 for t, _ in want.values() if t)
     moved = [v.ollama for m in parsed.model for v in m.variants if v.ollama]
     assert all(o.estimate and o.as_of == "2025-03" for o in moved)
+
+
+def test_unquoted_size_and_version_words_belong_to_the_name_before_them() -> None:
+    from canirun.resolve import join_spec_words
+
+    def never(query: str) -> bool:
+        return False
+
+    assert join_spec_words(["qwen3", "30b", "a3b"], never) == ["qwen3 30b a3b"]
+    assert join_spec_words(["llama", "3.1", "8B", "instruct"], never) == ["llama 3.1 8B instruct"]
+    assert join_spec_words(["mixtral", "8x7b", "gemma", "3", "27b"], never) == [
+        "mixtral 8x7b",
+        "gemma 3 27b",
+    ]
+    # A first word stands alone; a path never joins, nor is joined.
+    assert join_spec_words(["8b"], never) == ["8b"]
+    is_path = {"./m.gguf"}.__contains__
+    assert join_spec_words(["./m.gguf", "8b"], is_path) == ["./m.gguf", "8b"]
+    assert join_spec_words(["llama", "phi4"], never) == ["llama", "phi4"]
+
+
+def test_check_reads_an_unquoted_multi_word_name_as_one(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from canirun.cli import app
+
+    hardware = Path(__file__).parent / "data" / "workstation.json"
+    args = ["check", "qwen3", "30b", "a3b", "--json", "--hardware", str(hardware)]
+    done = CliRunner().invoke(app, [*args, "--ram-bandwidth", "off"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert [m["model_id"] for m in report["matches"]] == ["qwen3-moe-30b-a3b"]
+    assert report["matches"][0]["query"] == "qwen3 30b a3b"

@@ -1,5 +1,5 @@
 """``python -m canirun``."""
 
-from canirun.cli import main
+from canirun.entry import main
 
 raise SystemExit(main())

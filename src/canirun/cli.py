@@ -144,10 +144,10 @@ ModelsDirOpt = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        from canirun import __version__
+        from canirun.entry import version_text
         from canirun.output.files import emit
 
-        emit(f"canirun {__version__}\n")
+        emit(version_text())
         raise typer.Exit()
 
 
@@ -365,28 +365,9 @@ def hardware(
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Show what canirun sees on this machine: CPU, memory, disk, GPUs, OS."""
-    from canirun import jsonsafe
-    from canirun.catalog.compiled import shipped_detect_specs
-    from canirun.envelope import envelope
-    from canirun.hardware import load_host
-    from canirun.output.files import emit, write_atomic
+    from canirun.entry import show_hardware
 
-    detect = None if hardware_file is not None else shipped_detect_specs()
-    host = load_host(hardware_file, models_dir, detect=detect)
-    if any(not g.memory_bandwidth_bytes_per_s for g in host.hardware.gpus):
-        from canirun.catalog import load_catalog
-        from canirun.estimate.capacity import with_published_figures
-
-        host = with_published_figures(host, load_catalog().gpus)
-    text = jsonsafe.dumps(envelope(host, "hardware"), indent=2) + "\n"
-    if output is not None:
-        write_atomic(output, text)
-    if as_json:
-        emit(text)
-    else:
-        from canirun.output.hardware_text import render_hardware
-
-        emit(render_hardware(host))
+    show_hardware(as_json, output, hardware_file, models_dir)
 
 
 FORMATS = ("text", "json", "markdown", "junit")
@@ -721,8 +702,7 @@ def frameworks(
 ) -> None:
     """Which serving frameworks can run here, which are installed, and what they could serve."""
     from canirun import options
-    from canirun.estimate.rate import Options
-    from canirun.evaluate import machine_capacity, rate_all, statuses
+    from canirun.evaluate import framework_statuses, machine_capacity
     from canirun.output.catalog_text import render_frameworks
     from canirun.output.files import emit
     from canirun.whatif import WhatIf
@@ -733,7 +713,7 @@ def frameworks(
     )
     host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=False)
     cap = machine_capacity(host, catalog)
-    found = statuses(catalog, cap, rate_all(catalog.variants(), catalog, cap, Options()))
+    found = framework_statuses(catalog, cap)
     if as_json:
         from canirun.report import FrameworkListing
 

@@ -35,7 +35,7 @@ from canirun.report import (
     LocalReport,
     ScanReport,
 )
-from canirun.resolve import Match
+from canirun.resolve import Match, join_spec_words, vocabulary
 from canirun.units import format_bytes
 
 NO_GATE = Gate()
@@ -119,12 +119,25 @@ def rate_all(
     return rated
 
 
+def framework_statuses(catalog: Catalog, cap: Capacity) -> list[FrameworkStatus]:
+    """`canirun frameworks`: each framework's status and the variants it runs here. Only
+    the results are needed, not each variant's summary (its largest-context search)."""
+    rated = [(ref.id, rate_variant(ref, catalog, cap, Options())) for ref in catalog.variants()]
+    return _statuses(catalog, cap, rated)
+
+
 def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[FrameworkStatus]:
+    return _statuses(catalog, cap, [(item.summary.model_id, item.results) for item in rated])
+
+
+def _statuses(
+    catalog: Catalog, cap: Capacity, rated: list[tuple[str, list[Result]]]
+) -> list[FrameworkStatus]:
     serves: dict[str, list[str]] = {f.id: [] for f in catalog.frameworks}
-    for item in rated:
-        runnable = {fw for r in item.results if r.verdict in RUNNABLE for fw in r.frameworks}
+    for model_id, results in rated:
+        runnable = {fw for r in results if r.verdict in RUNNABLE for fw in r.frameworks}
         for fid in runnable:
-            serves.setdefault(fid, []).append(item.summary.model_id)
+            serves.setdefault(fid, []).append(model_id)
     out = []
     for fw in catalog.frameworks:
         status = framework_status(fw, cap)
@@ -304,8 +317,9 @@ def check_report(
 
     files: list[tuple[str, LocalModel, str]] = []
     names: list[str] = []
+    queries = join_spec_words(queries, local_eval.is_path_query)
     for q in queries:
-        if local_eval.is_path_query(q):
+        if local_eval.is_path_query(q, lambda: vocabulary(catalog)):
             files.append((q, local_eval.read_query(q), "file"))
         elif online and local_eval.is_repo_id(q):
             files.append((q, local_eval.read_hub(q), "hub"))

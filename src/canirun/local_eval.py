@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from canirun.catalog.local_find import Found, Search, Skipped
@@ -20,14 +20,20 @@ _PATHLIKE = ("/", "./", "../", "~", ".\\", "..\\")
 _SUFFIXES = (".gguf", ".safetensors", ".bin")
 
 
-def is_path_query(query: str) -> bool:
-    """Whether ``query`` means a file or folder: it exists, or it can only be a path."""
+def is_path_query(query: str, catalog_names: Callable[[], Iterable[str]] | None = None) -> bool:
+    """Whether ``query`` means a file or folder: it exists, or it can only be a path. A
+    name that only ends like a model file ("af3.bin") and is one of ``catalog_names``
+    (asked only then) is the catalog's name."""
     q = query.strip()
     if not q:
         return False
     if os.path.lexists(os.path.expanduser(q)):
         return True
-    return q.startswith(_PATHLIKE) or q.lower().endswith(_SUFFIXES)
+    if q.startswith(_PATHLIKE):
+        return True
+    if not q.lower().endswith(_SUFFIXES):
+        return False
+    return catalog_names is None or q.lower() not in {n.lower() for n in catalog_names()}
 
 
 def _magic(path: Path) -> bytes:

@@ -19,7 +19,7 @@ from canirun.hardware.model import Hardware, Machine, ProbeIssue
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Tool(_Strict):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from canirun.catalog.loader import Catalog, VariantRef
@@ -128,6 +129,26 @@ def _score(entry: _Entry, query: str, tokens: list[str]) -> tuple[int, str] | No
         family_bonus = 10 if entry.family.split()[0] == tokens[0] else 0
         return 60 + family_bonus - min(len(entry.words), 20) // 4, "words"
     return None
+
+
+# Words that are never a model on their own: a size (8b, 30b, a3b, e4b, 8x7b, 270m), a
+# version (3, 3.1), a tuning suffix. Typed unquoted after a name they belong to it.
+_SPEC_WORD = re.compile(
+    r"^(?:[ae]?\d+(?:\.\d+)?[bmk]|\d+x\d+(?:\.\d+)?b|v?\d+(?:\.\d+)*|instruct|it|chat|base)$",
+    re.IGNORECASE,
+)
+
+
+def join_spec_words(queries: list[str], keep: Callable[[str], bool]) -> list[str]:
+    """``check qwen3 30b a3b`` means "qwen3 30b a3b": a query made only of size, version or
+    tuning words joins the one before it, unless ``keep`` says either stands alone (a path)."""
+    out: list[str] = []
+    for query in queries:
+        if out and _SPEC_WORD.match(query.strip()) and not keep(out[-1]) and not keep(query):
+            out[-1] = f"{out[-1]} {query.strip()}"
+        else:
+            out.append(query)
+    return out
 
 
 def vocabulary(catalog: Catalog) -> list[str]:

@@ -21,17 +21,24 @@ def _shipped_files() -> list[tuple[str, str]]:
 
 
 def sources_digest(files: list[tuple[str, str]]) -> str:
-    import hashlib
+    from canirun.sha import sha256
 
-    digest = hashlib.sha256()
+    digest = sha256()
     for name, text in files:
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:
     """The shipped TOML already parsed into JSON (tomllib is pure Python and slow);
     used only while its digest matches the TOML files, which stay the source of truth."""
+    parsed = (compiled_document(files) or {}).get("files")
+    return parsed if isinstance(parsed, dict) else None
+
+
+def compiled_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """compiled.json whole: the parsed files and, per shipped variant, the GGUF layouts
+    worked out from them (scripts/compile_catalog.py); None when stale or unreadable."""
     import json
 
     try:
@@ -41,8 +48,7 @@ def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:
         return None
     if not isinstance(compiled, dict) or compiled.get("digest") != sources_digest(files):
         return None
-    parsed = compiled.get("files")
-    return parsed if isinstance(parsed, dict) else None
+    return compiled
 
 
 def shipped_detect_specs() -> list[tuple[str, list[str], list[str]]]:

@@ -204,9 +204,18 @@ class Derive:
 
     def unsupported(self) -> str | None:
         """Attention the KV formula does not cover yet: the KV cache is then unknown."""
-        if self.raw("attention.kv_lora_rank"):
+        if self.raw("attention.kv_lora_rank") and not self.num("attention.key_length_mla"):
+            # Files converted before llama.cpp's MLA support (ggml-org/llama.cpp#12801) hold
+            # attn_kv_b and no *_mla lengths: how today's llama.cpp caches them is not sized.
             return (
-                f"{self.key('attention.kv_lora_rank')}: the MLA latent KV cache is not modelled yet"
+                f"{self.key('attention.kv_lora_rank')} without "
+                f"{self.key('attention.key_length_mla')}: an MLA file from before llama.cpp's "
+                "MLA support, whose KV cache is not modelled"
+            )
+        if self.raw("attention.indexer.head_count"):
+            return (
+                f"{self.key('attention.indexer.head_count')}: the sparse-attention indexer's "
+                "cache (DeepSeek-V3.2) is not modelled yet"
             )
         if any(
             k.startswith((self.key("ssm."), self.key("wkv."), self.key("shortconv.")))
@@ -267,22 +276,61 @@ class Derive:
         if (experts is None) != (used is None):
             experts = used = None
         window, local = self.window(layers)
-        return Arch(
-            source="file",
-            layers=layers,
-            hidden=hidden,
-            heads=heads,
-            kv_heads=kv_heads,
-            head_dim=head_dim,
-            intermediate=self.need(ffn, "feed_forward_length"),
-            vocab=self.need(self.vocab(), "vocab_size"),
-            max_context=self.need(self.num("context_length"), "context_length"),
-            experts=experts,
-            experts_per_token=used,
-            sliding_window=window,
-            local_layers=local,
-            gguf_arch=self.a,
-        )
+        fields: dict[str, Any] = {
+            "source": "file",
+            "layers": layers,
+            "hidden": hidden,
+            "heads": heads,
+            "kv_heads": kv_heads,
+            "head_dim": head_dim,
+            "intermediate": self.need(ffn, "feed_forward_length"),
+            "vocab": self.need(self.vocab(), "vocab_size"),
+            "max_context": self.need(self.num("context_length"), "context_length"),
+            "experts": experts,
+            "experts_per_token": used,
+            "sliding_window": window,
+            "local_layers": local,
+            "gguf_arch": self.a,
+        }
+        if experts:
+            fields |= self._moe_layout()
+        return Arch(**(fields | self._mla(heads)))
+
+    def _moe_layout(self) -> dict[str, Any]:
+        """Dense leading layers and shared experts (DeepSeek, Kimi, GLM-4.5)."""
+        out: dict[str, Any] = {}
+        dense = self.num("leading_dense_block_count")
+        if dense:
+            out["dense_layers"] = dense
+            if self.num("expert_feed_forward_length") and self.per_layer("feed_forward_length"):
+                out["dense_intermediate"] = self.per_layer("feed_forward_length")
+        shared = self.num("expert_shared_count")
+        if shared:
+            out["shared_experts"] = shared
+            width = self.num("expert_shared_feed_forward_length")
+            out |= {"shared_intermediate": width} if width else {}
+        return out
+
+    def _mla(self, heads: int) -> dict[str, Any]:
+        """MLA as llama.cpp's converter writes it since ggml-org/llama.cpp#12801:
+        key_length/value_length are the cached latent (kv_lora_rank + rope, kv_lora_rank, one
+        KV head), key_length_mla/value_length_mla the per-head widths; canirun's Arch keeps the
+        per-head form, as the catalog does from config.json (the cache is sized from the
+        latent either way)."""
+        latent = self.num("attention.kv_lora_rank")
+        if not latent:
+            return {}
+        rope = self.need(self.num("rope.dimension_count"), "rope.dimension_count")
+        return {
+            "kv_lora_rank": latent,
+            "q_lora_rank": self.num("attention.q_lora_rank") or None,
+            "qk_rope_head_dim": rope,
+            "head_dim": self.num("attention.key_length_mla"),
+            "v_head_dim": self.need(
+                self.num("attention.value_length_mla"), "attention.value_length_mla"
+            ),
+            "kv_heads": heads,
+        }
 
     def encoder(self) -> Encoder | None:
         from pydantic import ValidationError

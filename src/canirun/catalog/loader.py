@@ -10,8 +10,8 @@ shipped one is refused, never silently preferred.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from canirun.catalog.compiled import (  # noqa: F401  (re-exported for scripts)
     SHIPPED,
     _precompiled,
     _shipped_files,
+    compiled_document,
     shipped_detect_specs,
     sources_digest,
 )
@@ -51,6 +52,9 @@ class Catalog:
     backends: tuple[Backend, ...] = ()
     # Files of the user's catalog.d/ that were skipped, and why (the CLI prints them).
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # Shipped variant id -> GGUF file type -> its layout, precomputed in compiled.json
+    # (estimate.gguf.encode_layout); empty when the TOML was parsed instead.
+    gguf_layouts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
 
     def variants(self) -> Iterator[VariantRef]:
         for model in self.models:
@@ -215,7 +219,8 @@ def _check_references(catalog: Catalog) -> None:
 def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) -> Catalog:
     """The shipped catalog plus user files; cached per process and arguments."""
     shipped = _shipped_files()
-    compiled = _precompiled(shipped) or {}
+    document = compiled_document(shipped) or {}
+    compiled = document.get("files") or {}
     parsed = [(name, _parse(name, text, compiled.get(name)), False) for name, text in shipped]
     warnings: list[str] = []
     if user_dir:
@@ -230,4 +235,6 @@ def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) ->
     for extra in extra_files:
         name, text = _read_user_file(Path(extra))
         parsed.append((name, _parse(name, text), False))
-    return _merge_skipping(parsed, warnings)
+    catalog = _merge_skipping(parsed, warnings)
+    layouts = document.get("gguf_layouts")
+    return replace(catalog, gguf_layouts=layouts) if isinstance(layouts, dict) else catalog

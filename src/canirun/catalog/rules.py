@@ -152,7 +152,19 @@ def supports(
     framework: str, device: Device, precision: str, family: str, table: CapabilityFile | None = None
 ) -> Support:
     """Can ``framework`` run ``precision`` (of ``family`` ggml/torch) on ``device``?"""
-    table = table or capabilities()
+    if table is None:  # the shipped table: the same question comes for every model
+        return _shipped_supports(framework, device, precision, family)
+    return _supports(framework, device, precision, family, table)
+
+
+@cache
+def _shipped_supports(framework: str, device: Device, precision: str, family: str) -> Support:
+    return _supports(framework, device, precision, family, capabilities())
+
+
+def _supports(
+    framework: str, device: Device, precision: str, family: str, table: CapabilityFile
+) -> Support:
     if not any(framework in e.frameworks for e in table.entry):
         # A framework the table does not cover yet: frameworks.toml alone decides.
         return Support(True, f"{framework} is not in the capability table")

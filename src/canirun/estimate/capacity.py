@@ -86,14 +86,48 @@ def normalize_gpu_name(text: str) -> str:
 
 def match_gpu_spec(name: str, specs: tuple[GpuSpec, ...]) -> GpuSpec | None:
     """The catalog GPU a probed name denotes: the longest alias or name contained in it."""
+    table = _spec_keys(specs)
+    if name in table.matches:
+        return table.matches[name]
     target = f" {normalize_gpu_name(name)} "
     best: tuple[int, GpuSpec] | None = None
-    for spec in specs:
-        for candidate in (spec.name, *spec.aliases):
-            key = normalize_gpu_name(candidate)
-            if key and f" {key} " in target and (best is None or len(key) > best[0]):
-                best = (len(key), spec)
-    return best[1] if best else None
+    for key, spec in table.keys:
+        if f" {key} " in target and (best is None or len(key) > best[0]):
+            best = (len(key), spec)
+    found = best[1] if best else None
+    if len(table.matches) < 1024:
+        table.matches[name] = found
+    return found
+
+
+@dataclass
+class _SpecTable:
+    specs: tuple[GpuSpec, ...]  # kept alive, so that its id stays its own
+    keys: tuple[tuple[str, GpuSpec], ...]
+    matches: dict[str, GpuSpec | None]
+
+
+def _spec_keys(specs: tuple[GpuSpec, ...]) -> _SpecTable:
+    """Every spec's normalised name and aliases, worked out once per GPU table, and the
+    names matched so far: placing one model asks for the GPU's spec again for every
+    framework and precision."""
+    known = _SPEC_KEYS.get(id(specs))
+    if known is not None and known.specs is specs:
+        return known
+    keys = tuple(
+        (key, spec)
+        for spec in specs
+        for key in (normalize_gpu_name(c) for c in (spec.name, *spec.aliases))
+        if key
+    )
+    if len(_SPEC_KEYS) >= 64:
+        _SPEC_KEYS.clear()
+    table = _SpecTable(specs, keys, {})
+    _SPEC_KEYS[id(specs)] = table
+    return table
+
+
+_SPEC_KEYS: dict[int, _SpecTable] = {}
 
 
 def with_published_figures(host: Host, specs: tuple[GpuSpec, ...]) -> Host:

@@ -12,11 +12,15 @@ Only the standard (non-imatrix, non-IQ) recipes are modelled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from canirun.catalog.schema import Arch
+
+if TYPE_CHECKING:
+    from canirun.catalog.loader import Catalog
 from canirun.estimate.params import is_moe_layer
 from canirun.estimate.precision import GGML_BLOCK, GGML_BPW
 
@@ -137,6 +141,11 @@ def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
 
+def _predicates(i: int, n: int) -> tuple[bool, ...]:
+    """Every test the recipe makes on a layer index (or the attn_v counter) ``i`` of ``n``."""
+    return (i < 2, i < 4, i < n // 16, i < n // 8, _use_more_bits(i, n))
+
+
 class _Recipe:
     """The per-tensor choices of llama_tensor_get_type_impl for one file type."""
 
@@ -252,12 +261,69 @@ def tensor_types(arch: Arch, gguf_arch: str, ftype: str) -> list[tuple[Tensor, s
 
 def gguf_weight_bytes(arch: Arch, gguf_arch: str, ftype: str) -> int:
     """Bytes of tensor data in a GGUF file of this type (norms kept in F32)."""
-    return _layout(arch, gguf_arch, ftype)[0]
+    return _known_layout(arch, gguf_arch, ftype)[0]
 
 
 def repeating_layer_bytes(arch: Arch, gguf_arch: str, ftype: str) -> list[int]:
     """Bytes of each repeating layer, for partial GPU offload (index = layer)."""
-    return list(_layout(arch, gguf_arch, ftype)[1])
+    return list(_known_layout(arch, gguf_arch, ftype)[1])
+
+
+Layout = tuple[int, tuple[int, ...]]
+
+
+def encode_layout(layout: Layout) -> list[Any]:
+    """[total, [[bytes, layers], ...]]: the per-layer bytes run-length encoded (most
+    layers of a file are the same size), as compiled.json keeps them."""
+    total, per_layer = layout
+    runs: list[list[int]] = []
+    for size in per_layer:
+        if runs and runs[-1][0] == size:
+            runs[-1][1] += 1
+        else:
+            runs.append([size, 1])
+    return [total, runs]
+
+
+def decode_layout(encoded: list[Any]) -> Layout:
+    total, runs = encoded
+    return int(total), tuple(int(size) for size, count in runs for _ in range(int(count)))
+
+
+def seed_layouts(catalog: Catalog) -> None:
+    """Take the shipped variants' layouts that scripts/compile_catalog.py worked out (a
+    test keeps them equal to _layout's), so a scan does not replay the recipe for them."""
+    if (_SEEDED_FROM and _SEEDED_FROM[0] is catalog) or not catalog.gguf_layouts:
+        return
+    _SEEDED.clear()
+    _DECODED.clear()
+    for ref in catalog.variants():
+        arch = ref.variant.arch
+        layouts = catalog.gguf_layouts.get(ref.id)
+        if arch is not None and arch.gguf_arch is not None and layouts:
+            _SEEDED[id(arch)] = (arch, layouts)
+    _SEEDED_FROM[:] = [catalog]
+
+
+# id(arch) -> (arch, {file type: encoded layout}); each entry keeps its arch alive, so
+# the id stays its own. Decoded layouts are kept once asked for.
+_SEEDED: dict[int, tuple[Arch, Mapping[str, Any]]] = {}
+_DECODED: dict[tuple[int, str, str], Layout] = {}
+_SEEDED_FROM: list[Catalog] = []  # the catalog seeded from
+
+
+def _known_layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
+    key = (id(arch), gguf_arch, ftype)
+    known = _DECODED.get(key)
+    if known is not None:
+        return known
+    seeded = _SEEDED.get(id(arch))
+    if seeded is not None and seeded[0] is arch and gguf_arch == arch.gguf_arch:
+        encoded = seeded[1].get(ftype)
+        if encoded is not None:
+            known = _DECODED[key] = decode_layout(encoded)
+            return known
+    return _layout(arch, gguf_arch, ftype)
 
 
 # Categories whose type depends on the layer index (llama.cpp's use_more_bits and
@@ -266,7 +332,7 @@ _LAYER_DEPENDENT = frozenset({"attn_v", "attn_qkv", "ffn_down"})
 
 
 @lru_cache(maxsize=1024)
-def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...]]:
+def _layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
     """Total tensor bytes and bytes per repeating layer, one recipe pass.
 
     A scan asks for the same file several times (each framework, the largest-context
@@ -280,6 +346,9 @@ def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...
     if has_output_tensor(arch, gguf_arch):
         edges.append(Tensor("output", None, arch.vocab * arch.hidden, arch.hidden))
     templates: dict[bool, list[tuple[Tensor, str | None]]] = {}
+    # A layer's bytes depend on its index only through the recipe's predicates on it
+    # (and on the attn_v counter), so layers that agree on them are sized once.
+    sized: dict[tuple[bool, tuple[bool, ...], tuple[bool, ...]], tuple[float, int, int]] = {}
     per_layer = [0] * arch.layers
     for layer in range(arch.layers):
         moe = is_moe_layer(arch, layer)
@@ -288,12 +357,22 @@ def _layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int, ...
                 (t, None if t.category in _LAYER_DEPENDENT else recipe.choose(t))
                 for t in _layer_tensors(arch, layer, fused)
             ]
-        size = 0.0
-        for t, fixed in templates[moe]:
-            kind = fixed or recipe.choose(Tensor(t.category, layer, t.elements, t.ncols, t.expert))
-            tensor_bytes = t.elements * GGML_BPW[kind] / 8
-            size += tensor_bytes
-            per_layer[layer] += round(tensor_bytes)
+        key = (moe, _predicates(layer, arch.layers), _predicates(recipe.i_attn_v, arch.layers))
+        known = sized.get(key)
+        if known is not None:
+            size, rounded, attn_v_seen = known
+            recipe.i_attn_v += attn_v_seen
+        else:
+            size, rounded, counter = 0.0, 0, recipe.i_attn_v
+            for t, fixed in templates[moe]:
+                kind = fixed or recipe.choose(
+                    Tensor(t.category, layer, t.elements, t.ncols, t.expert)
+                )
+                tensor_bytes = t.elements * GGML_BPW[kind] / 8
+                size += tensor_bytes
+                rounded += round(tensor_bytes)
+            sized[key] = (size, rounded, recipe.i_attn_v - counter)
+        per_layer[layer] = rounded
         total += size
     # The recipe sees token_embd first and output last, as in the file; neither depends
     # on the layer counters, so their order relative to the layers does not matter.

@@ -15,6 +15,7 @@ from canirun.catalog.rules import Device, DeviceKind, Support, supports
 from canirun.catalog.schema import Framework
 from canirun.estimate.backends import choose
 from canirun.estimate.capacity import Capacity, GpuSlot
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.results import Verdict
 from canirun.estimate.runtime import Overheads
 from canirun.units import format_gib
@@ -124,7 +125,23 @@ def usable_gpus(
     """GPUs this framework can drive (each with the backend it would use), why the
     others are left out, and the GPUs it may or may not drive (a minimum compute
     capability that cannot be checked)."""
-    out, notes, doubts = [], [], []
+    out, notes, doubts = _USABLE.get(
+        (cap, framework), (precision, family), lambda: _usable(cap, framework, precision, family)
+    )
+    return list(out), list(notes), list(doubts)
+
+
+_Usable = tuple[tuple[GpuSlot, ...], tuple[str, ...], tuple[tuple[GpuSlot, str], ...]]
+# The same question for every model of a scan: answered once per framework and precision.
+_USABLE: ByIdentity[_Usable] = ByIdentity()
+
+
+def _usable(
+    cap: Capacity, framework: Framework, precision: str | None, family: str | None
+) -> _Usable:
+    out: list[GpuSlot] = []
+    notes: list[str] = []
+    doubts: list[tuple[GpuSlot, str]] = []
     for probed in cap.gpus:
         if probed.vendor not in framework.accelerators:
             notes.append(f"{probed.label}: {framework.name} has no {probed.vendor} support")
@@ -163,7 +180,7 @@ def usable_gpus(
             )
         else:
             out.append(slot)
-    return out, notes, doubts
+    return tuple(out), tuple(notes), tuple(doubts)
 
 
 def parse_cc(text: str | None) -> tuple[int, int] | None:

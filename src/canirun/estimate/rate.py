@@ -19,6 +19,8 @@ from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.faster import faster_option
+from canirun.estimate.gguf import seed_layouts
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
@@ -111,6 +113,14 @@ def _base(ref: VariantRef) -> dict[str, Any]:
 
 def _sources(m: Model, variant_key: str | None = None) -> tuple[str, ...]:
     """URLs behind the figures used: the variant's own blocks and the model-wide ones."""
+    return _SOURCES.get((m,), variant_key, lambda: _find_sources(m, variant_key))
+
+
+# Every result of a variant cites the same sources: looked up once per variant.
+_SOURCES: ByIdentity[tuple[str, ...]] = ByIdentity()
+
+
+def _find_sources(m: Model, variant_key: str | None) -> tuple[str, ...]:
     refs = []
     for where, figure in m.figures():
         if where.endswith(" ollama"):
@@ -532,6 +542,7 @@ def rate_variant(
     when the variant cannot run locally at all (API-only, no figures). The workload is
     first fitted to the model (context capped at its maximum), and that is said.
     """
+    seed_layouts(catalog)
     workload, notes = effective_workload(ref, opts.workload)
     opts = replace(opts, workload=workload)
     results = _rate(ref, catalog, cap, opts)

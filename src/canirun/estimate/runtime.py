@@ -22,6 +22,7 @@ from canirun.catalog.schema import (
     Model,
     Variant,
 )
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.results import Workload
 from canirun.units import format_bytes
 
@@ -317,6 +318,31 @@ def uses_ggml(framework: Framework, precision_family: str) -> bool:
     return framework.id in GGML_FRAMEWORKS and precision_family == "ggml"
 
 
+def _fixed_terms(framework: Framework, ggml: bool, backends: tuple[Backend, ...]) -> _FixedTerms:
+    """The framework's reserves and its per-backend GPU costs: the same for every model,
+    so worked out once per (framework, runtime kind, backends)."""
+    return _FIXED.get(
+        (framework, backends), ggml, lambda: _fixed_terms_of(framework, ggml, backends)
+    )
+
+
+def _fixed_terms_of(framework: Framework, ggml: bool, backends: tuple[Backend, ...]) -> _FixedTerms:
+    reserves, backend = _reserves(framework)
+    by_backend = tuple(
+        (
+            b.id,
+            (b.ggml_context_bytes if ggml else b.torch_context_bytes)
+            + gpu_reserve(framework, b.id),
+        )
+        for b in backends
+    )
+    return tuple(reserves), tuple(backend), by_backend
+
+
+_FixedTerms = tuple[tuple[Term, ...], tuple[Term, ...], tuple[tuple[str, int], ...]]
+_FIXED: ByIdentity[_FixedTerms] = ByIdentity(1024)
+
+
 def _overheads(
     framework: Framework,
     ggml: bool,
@@ -327,7 +353,7 @@ def _overheads(
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent terms."""
-    reserves, backend = _reserves(framework)
+    reserves, backend, by_backend = _fixed_terms(framework, ggml, backends)
     if ggml:
         context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
         context_line = (
@@ -346,14 +372,6 @@ def _overheads(
     notes = []
     if fraction < 1:
         notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
-    by_backend = tuple(
-        (
-            b.id,
-            (b.ggml_context_bytes if ggml else b.torch_context_bytes)
-            + gpu_reserve(framework, b.id),
-        )
-        for b in backends
-    )
     if process_term is not None:
         process, process_line = process_term.bytes, process_term.text
     terms = (
@@ -403,6 +421,27 @@ def llm_overheads(
     precision_family: str,
     backends: tuple[Backend, ...] = (),
     precision: str = "",
+) -> Overheads:
+    repacked = precision if precision.upper().startswith(REPACKED_PREFIXES) else ""
+    return _OVERHEADS.get(
+        (framework, backends),
+        (arch, workload, precision_family, repacked),
+        lambda: _llm_overheads(framework, arch, workload, precision_family, backends, repacked),
+    )
+
+
+# llm_overheads is pure and a scan asks it the same question for every precision of a
+# family (and again in the largest-context search): computed once per question.
+_OVERHEADS: ByIdentity[Overheads] = ByIdentity()
+
+
+def _llm_overheads(
+    framework: Framework,
+    arch: Arch,
+    workload: Workload,
+    precision_family: str,
+    backends: tuple[Backend, ...],
+    precision: str,
 ) -> Overheads:
     seqs = workload.sequences
     if uses_ggml(framework, precision_family):

@@ -263,9 +263,9 @@ def _raw_machine_id(root: Path) -> str | None:
 
 def hash_machine_id(raw: str) -> str:
     """Salted and truncated, so reports can be told apart without leaking the raw id."""
-    import hashlib
+    from canirun.sha import sha256
 
-    return hashlib.sha256(f"canirun-machine-id:{raw}".encode()).hexdigest()[:32]
+    return str(sha256(f"canirun-machine-id:{raw}".encode()).hexdigest())[:32]
 
 
 def probe_machine(root: Path, issues: Issues) -> Machine:

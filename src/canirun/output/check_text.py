@@ -45,7 +45,7 @@ def _row(cells: list[str], colour: str | None) -> str:
     return f"\x1b[{colour}m{line}\x1b[0m" if colour else line
 
 
-def _best_line(s: Summary) -> str:
+def _best_lines(s: Summary) -> list[str]:
     if s.verdict in RUNNABLE:
         where = {
             "gpu": "on the GPU",
@@ -56,9 +56,8 @@ def _best_line(s: Summary) -> str:
         }[s.verdict]
         ctx = f", up to {s.max_context_tokens:,} tokens of context" if s.max_context_tokens else ""
         lines = [f"  Recommended here: {s.precision} with {s.framework} {where}{ctx}."]
-        lines += [f"    - {why}" for why in s.why]
-        return "\n".join(lines)
-    return f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"
+        return lines + [f"    - {why}" for why in s.why]  # each made safe as its own line
+    return [f"  Verdict: {verdict_text(s.verdict, None)}. {s.reason}"]
 
 
 def _quality_line(s: Summary, results: list[Result]) -> str | None:
@@ -155,7 +154,7 @@ def render_check(report: CheckReport, *, explain: bool = False, colour: bool = F
             lines.append(_row([t for t, _ in _COLUMNS], None))
             for r in runnable:
                 lines.append(_row(_cells(r), COLOURS[r.verdict] if colour else None))
-        more = [_best_line(s), _quality_line(s, results) or "", _faster_line(s) or ""]
+        more = [*_best_lines(s), _quality_line(s, results) or "", _faster_line(s) or ""]
         if explain:
             for r in results:
                 more += _explain(r)

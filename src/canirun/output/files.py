@@ -7,7 +7,6 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 
 from canirun.errors import InputError, PipeClosed
@@ -132,6 +131,8 @@ def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
         raise InputError(f"{flag} {path}: {exc}") from None
     folder = _folder(target, flag) if str(target.parent) else Path(".")
     try:
+        import tempfile  # only when writing a file: it costs start-up time
+
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise InputError(f"{flag} {path}: cannot write in {folder}: {os_reason(exc)}") from None

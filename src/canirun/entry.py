@@ -1,0 +1,95 @@
+"""The console script. Two argument lists are answered without the command-line framework.
+
+``canirun --version`` and ``canirun hardware [--json]`` are what scripts and CI jobs
+run most, and importing typer costs more than the whole answer (issue 15's budgets:
+2x and 2.5x a bare ``import psutil``). Exactly these argument lists take the short way;
+anything else, including any other flag on ``hardware``, goes to ``canirun.cli``. Both
+ways call the same function and end in the same exit codes (tests compare them).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_OK, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 2, 130, 141
+
+
+def version_text() -> str:
+    from canirun import __version__
+
+    return f"canirun {__version__}\n"
+
+
+def show_hardware(
+    as_json: bool,
+    output: Path | None = None,
+    hardware_file: Path | None = None,
+    models_dir: Path | None = None,
+) -> None:
+    """`canirun hardware`: what canirun sees here (or in a hardware file), as text or JSON."""
+    from canirun import jsonsafe
+    from canirun.catalog.compiled import shipped_detect_specs
+    from canirun.envelope import envelope
+    from canirun.hardware import load_host
+    from canirun.output.files import emit, write_atomic
+
+    detect = None if hardware_file is not None else shipped_detect_specs()
+    host = load_host(hardware_file, models_dir, detect=detect)
+    if any(not g.memory_bandwidth_bytes_per_s for g in host.hardware.gpus):
+        from canirun.catalog import load_catalog
+        from canirun.estimate.capacity import with_published_figures
+
+        host = with_published_figures(host, load_catalog().gpus)
+    text = jsonsafe.dumps(envelope(host, "hardware"), indent=2) + "\n"
+    if output is not None:
+        write_atomic(output, text)
+    if as_json:
+        emit(text)
+    else:
+        from canirun.output.hardware_text import render_hardware
+
+        emit(render_hardware(host))
+
+
+def _print_version() -> None:
+    from canirun.output.files import emit
+
+    emit(version_text())
+
+
+SHORT_WAYS: dict[tuple[str, ...], Callable[[], None]] = {
+    ("--version",): _print_version,
+    ("hardware",): lambda: show_hardware(as_json=False),
+    ("hardware", "--json"): lambda: show_hardware(as_json=True),
+}
+
+
+def _guarded(run: Callable[[], None]) -> int:
+    """The exit codes of cli._Commands: bad input one line and 2, a closed pipe 141."""
+    from canirun.errors import InputError, PipeClosed
+    from canirun.output.files import say, silence_stdout
+
+    try:
+        run()
+    except InputError as exc:
+        say(f"canirun: error: {exc}")
+        return EXIT_INPUT
+    except (PipeClosed, BrokenPipeError):
+        silence_stdout()
+        return EXIT_PIPE
+    except KeyboardInterrupt:
+        say("")  # click ends an interrupted line the same way
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tuple(sys.argv[1:] if argv is None else argv)
+    short = SHORT_WAYS.get(args)
+    if short is not None:
+        return _guarded(short)
+    from canirun.cli import main as full
+
+    return full(list(args))

@@ -1,0 +1,36 @@
+"""Memoising the estimator's pure functions over catalog records.
+
+A scan asks the same questions many times (every framework, every precision, every step
+of the largest-context search). The answers depend on catalog records — pydantic models
+whose list fields make them unhashable — and on small hashable values. ``ByIdentity``
+keys on the records' identities; each entry keeps its records alive, so no other object
+can take one of their ids while the entry exists, and a lookup checks identity too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ByIdentity(Generic[T]):
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: dict[tuple[tuple[int, ...], Hashable], tuple[tuple[object, ...], T]] = {}
+
+    def get(self, records: tuple[object, ...], extra: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``'s value, worked out once per (records, extra)."""
+        key = (tuple(map(id, records)), extra)
+        entry = self._entries.get(key)
+        if entry is not None and all(a is b for a, b in zip(entry[0], records, strict=True)):
+            return entry[1]
+        value = compute()
+        if len(self._entries) >= self._size:
+            self._entries.clear()  # bounded; a long-lived process (the API) starts afresh
+        self._entries[key] = (records, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
