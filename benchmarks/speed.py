@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 CHILD = Path(__file__).resolve().parent / "speed_child.py"
+PHASES = ("prefill", "decode_short", "decode_long")
+MIN_BUSY = 0.5  # reference rows need the phase's threads to have run at least half the time
 # Widths too narrow for the matrix work to count: what is left is llama.cpp's fixed cost per
 # token and layer (graph build, a thread barrier per graph node).
 TINY = dict(
@@ -127,6 +129,8 @@ def estimate(run: dict, cap) -> dict:  # type: ignore[no-untyped-def]
             assert speed.low is not None
             assert speed.high is not None
             out[phase] = (speed.low, speed.high)
+    if "prefill" not in run:
+        return out
     prompt = run["prefill"]["tokens"]
     per_token = prefill_flops_per_token(
         active_decoder_params(arch), arch.layers, arch.heads * arch.effective_head_dim, prompt
@@ -226,14 +230,14 @@ def table(runs: list[dict], bandwidth: int, clock: float, flops_per_cycle: int |
             measured = rate(data)
             mid = (low + high) / 2
             ratio = measured / mid
-            ratios["prefill" if phase == "prefill" else "decode"].append(ratio)
+            if run["shape"] != "tiny":  # "tiny" calibrates the fixed cost: not a prediction
+                ratios["prefill" if phase == "prefill" else "decode"].append(ratio)
             where = "prefill" if phase == "prefill" else f"decode@{data['position']}"
             shown = f"{low:.3g}" if low == high else f"{low:.3g}-{high:.3g}"
             print(
                 f"{run['shape'] + ':' + str(run['layers']):<16}{run['ftype']:<8}"
                 f"{run['threads']:>4}{where:>14}{measured:>10.3g}{shown:>16}{ratio:>7.2f}"
-                f"{run.get(phase + '_load', run['load_before']):>6.1f}"
-                f"{run.get(phase + '_busy', data['cpu_s'] / data['wall_s'] / run['threads']):>6.2f}"
+                f"{run[phase + '_load']:>6.1f}{run[phase + '_busy']:>6.2f}"
             )
     for kind, values in ratios.items():
         if values:
@@ -249,22 +253,26 @@ def rate(phase: dict) -> float:
     return phase.get("p25_tps", phase["tps"])
 
 
+def busy(run: dict, phase: str) -> float:
+    """CPU time / threads / wall time of a phase: 1.0 when its threads ran throughout."""
+    data = run[phase]
+    return data["cpu_s"] / data["wall_s"] / run["threads"]
+
+
 def best_runs(runs: list[dict]) -> list[dict]:
-    """Per (shape, layers, type, threads): the run with the fastest decode phases merged."""
+    """Per (shape, layers, type, threads, flash attention): the fastest run of each phase,
+    among phases whose threads had the cores at least MIN_BUSY of the time."""
     best: dict[tuple, dict] = {}
     for run in runs:
         key = (run["shape"], run["layers"], run["ftype"], run["threads"], run.get("flash_attn"))
-        if key not in best:
-            best[key] = json.loads(json.dumps(run))
-            continue
-        kept = best[key]
-        for phase in ("prefill", "decode_short", "decode_long"):
-            if phase in run and (phase not in kept or rate(run[phase]) > rate(kept[phase])):
+        kept = best.setdefault(key, {k: v for k, v in run.items() if not k.startswith(PHASES)})
+        for phase in PHASES:
+            if phase not in run or busy(run, phase) < MIN_BUSY:
+                continue
+            if phase not in kept or rate(run[phase]) > rate(kept[phase]):
                 kept[phase] = run[phase]
                 kept[f"{phase}_load"] = run["load_before"]
-                kept[f"{phase}_busy"] = round(
-                    run[phase]["cpu_s"] / run[phase]["wall_s"] / run["threads"], 3
-                )
+                kept[f"{phase}_busy"] = round(busy(run, phase), 3)
     return list(best.values())
 
 
@@ -277,7 +285,6 @@ def toml_rows(runs: list[dict]) -> str:
             if phase not in run:
                 continue
             data = run[phase]
-            busy = run.get(f"{phase}_busy", data["cpu_s"] / data["wall_s"] / run["threads"])
             fields = {
                 "shape": run["shape"],
                 **{k: shape[k] for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn")},
@@ -293,8 +300,8 @@ def toml_rows(runs: list[dict]) -> str:
                 "tokens_per_s": round(rate(data), 3),
                 "run_tokens_per_s": round(data["tps"], 3),
                 "fastest_tokens_per_s": round(data.get("fastest_tps", data["tps"]), 3),
-                "load": round(run.get(f"{phase}_load", run["load_before"]), 2),
-                "busy": round(busy, 2),
+                "load": round(run[f"{phase}_load"], 2),
+                "busy": round(run[f"{phase}_busy"], 2),
             }
             lines.append("[[run]]")
             for key, value in fields.items():

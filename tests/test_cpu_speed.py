@@ -199,3 +199,31 @@ def test_llama_cpp_prefill_uses_256_bit_peak_even_with_avx512_flags() -> None:
     assert torch is not None
     assert torch.prefill_tokens_per_second is not None
     assert torch.prefill_tokens_per_second > _prefill_estimate(row, avx512)
+
+
+def test_decode_cycles_equal_the_per_tensor_sum_for_catalog_files() -> None:
+    # decode_cycles costs alike layers once; it must match costing every tensor of the recipe.
+    from canirun.catalog.loader import load_catalog
+    from canirun.estimate.gguf import has_output_tensor, tensor_types
+    from canirun.estimate.speed import CPU_CYCLES_PER_WEIGHT
+
+    checked = 0
+    archs = [
+        v.arch for m in load_catalog().models for v in m.variants if v.arch and v.arch.gguf_arch
+    ]
+    # Every MoE (its layer patterns) and every 4th dense model, to stay fast.
+    for index, arch in enumerate(archs):
+        if not arch.experts and index % 4:
+            continue
+        share = arch.experts_per_token / arch.experts if arch.experts_per_token else 1
+        tied = not has_output_tensor(arch, arch.gguf_arch)
+        for ftype in ("Q4_K_M", "Q5_K_M"):
+            expected = sum(
+                t.elements * (share if t.expert == "exps" else 1) * CPU_CYCLES_PER_WEIGHT[k]
+                for t, k in tensor_types(arch, arch.gguf_arch, ftype)
+                if t.category != "token_embd" or tied
+            )
+            got = decode_cycles(arch, arch.gguf_arch, ftype, "x86")
+            assert got == pytest.approx(expected, rel=1e-9), (arch, ftype)
+            checked += 1
+    assert checked > 40

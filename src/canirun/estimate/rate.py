@@ -401,6 +401,8 @@ def _cpu_work(e: _Eval, arch: Arch | None, cap: Capacity, context: int) -> CpuWo
     isa = cpu_isa(cap.arch)
     if e.precision.family != "ggml" or arch is None or not arch.gguf_arch or isa is None:
         return None
+    if e.placement.verdict not in ("cpu", "offload"):
+        return None  # the CPU computes nothing per token
     return CpuWork(
         decode_cycles(arch, arch.gguf_arch, e.precision.name, isa),
         attention_cycles(arch, min(context, arch.max_context)),
@@ -427,7 +429,8 @@ def _result(
                 arch.heads * arch.effective_head_dim,
                 wl.context_tokens,
             )
-            gguf_type = e.precision.name if work is not None else None
+            cpu_gguf = e.precision.family == "ggml" and cpu_isa(cap.arch) is not None
+            gguf_type = e.precision.name if cpu_gguf else None
             speed = with_prefill(speed, e.placement, cap, per_token, wl.context_tokens, gguf_type)
     reasons = list(e.placement.reasons)
     if e.weights.rejected:

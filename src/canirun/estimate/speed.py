@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from canirun.catalog.schema import Arch
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.params import is_moe_layer
 from canirun.estimate.placement import Placement
 from canirun.estimate.results import Speed
 
@@ -341,22 +342,49 @@ def decode_cycles(arch: Arch, gguf_arch: str, ftype: str, isa: str) -> float | N
     """Core cycles one token's matrix-vector products take in llama.cpp, or None when a
     block type of the file has no figure. The token embedding is a row lookup, not a
     product (unless tied: then it is also the output head); routed experts count at
-    their active share."""
-    from canirun.estimate.gguf import has_output_tensor, tensor_types
+    their active share. Layers that the recipe treats alike are costed once, as in
+    gguf._layout (a 94-layer MoE has thousands of tensors)."""
+    from canirun.estimate import gguf
 
     share = arch.experts_per_token / arch.experts if arch.experts and arch.experts_per_token else 1
-    tied_head = not has_output_tensor(arch, gguf_arch)
-    scale = ARM_SCALE if isa == "arm" else 1.0
-    cycles = 0.0
-    for tensor, kind in tensor_types(arch, gguf_arch, ftype):
-        if tensor.category == "token_embd" and not tied_head:
-            continue
-        per_weight = CPU_CYCLES_PER_WEIGHT.get(kind)
+    recipe = gguf._Recipe(ftype, arch, gguf_arch)
+    fused = gguf_arch in gguf.FUSED_QKV
+
+    def cost(tensor: gguf.Tensor) -> float | None:
+        per_weight = CPU_CYCLES_PER_WEIGHT.get(recipe.choose(tensor))
         if per_weight is None:
             return None
-        active = share if tensor.expert == "exps" else 1
-        cycles += tensor.elements * active * per_weight * scale
-    return cycles
+        return tensor.elements * (share if tensor.expert == "exps" else 1) * per_weight
+
+    total = 0.0
+    done: dict[tuple[bool, tuple[bool, ...], tuple[bool, ...]], tuple[float, int]] = {}
+    for layer in range(arch.layers):
+        moe = is_moe_layer(arch, layer)
+        key = (
+            moe,
+            gguf._predicates(layer, arch.layers),
+            gguf._predicates(recipe.i_attn_v, arch.layers),
+        )
+        if key not in done:
+            counter, cycles = recipe.i_attn_v, 0.0
+            for tensor in gguf._layer_tensors(arch, layer, fused):
+                one = cost(tensor)
+                if one is None:
+                    return None
+                cycles += one
+            done[key] = (cycles, recipe.i_attn_v - counter)
+        else:
+            recipe.i_attn_v += done[key][1]
+        total += done[key][0]
+    heads = [gguf.Tensor("token_embd", None, arch.vocab * arch.hidden, arch.hidden)]
+    if gguf.has_output_tensor(arch, gguf_arch):
+        heads = [gguf.Tensor("output", None, arch.vocab * arch.hidden, arch.hidden)]
+    for tensor in heads:
+        one = cost(tensor)
+        if one is None:
+            return None
+        total += one
+    return total * (ARM_SCALE if isa == "arm" else 1.0)
 
 
 def attention_cycles(arch: Arch, position: int) -> float:
