@@ -214,7 +214,7 @@ def table(runs: list[dict], bandwidth: int, clock: float, flops_per_cycle: int |
     from canirun.hardware.cpu import parse_cpuinfo
 
     print(
-        f"{'shape':<16}{'type':<8}{'thr':>4}{'phase':>14}{'measured':>10}{'estimated':>16}"
+        f"{'shape':<16}{'type':<10}{'thr':>4}{'phase':>14}{'measured':>10}{'estimated':>16}"
         f"{'ratio':>7}{'load':>6}{'busy':>6}"
     )
     ratios: dict[str, list[float]] = {"decode": [], "prefill": []}
@@ -235,7 +235,8 @@ def table(runs: list[dict], bandwidth: int, clock: float, flops_per_cycle: int |
             where = "prefill" if phase == "prefill" else f"decode@{data['position']}"
             shown = f"{low:.3g}" if low == high else f"{low:.3g}-{high:.3g}"
             print(
-                f"{run['shape'] + ':' + str(run['layers']):<16}{run['ftype']:<8}"
+                f"{run['shape'] + ':' + str(run['layers']):<16}"
+                f"{run['ftype'] + ('+fa' if run.get('flash_attn') else ''):<10}"
                 f"{run['threads']:>4}{where:>14}{measured:>10.3g}{shown:>16}{ratio:>7.2f}"
                 f"{run[phase + '_load']:>6.1f}{run[phase + '_busy']:>6.2f}"
             )
@@ -264,7 +265,13 @@ def best_runs(runs: list[dict]) -> list[dict]:
     among phases whose threads had the cores at least MIN_BUSY of the time."""
     best: dict[tuple, dict] = {}
     for run in runs:
-        key = (run["shape"], run["layers"], run["ftype"], run["threads"], run.get("flash_attn"))
+        key = (
+            run["shape"],
+            run["layers"],
+            run["ftype"],
+            run["threads"],
+            bool(run.get("flash_attn")),
+        )
         kept = best.setdefault(key, {k: v for k, v in run.items() if not k.startswith(PHASES)})
         for phase in PHASES:
             if phase not in run or busy(run, phase) < MIN_BUSY:

@@ -171,13 +171,13 @@ PREFILL_EFFICIENCY = 0.5
 # Arm (NEON, 4 lanes), whatever AVX-512 flags say. Its share of that peak by GGUF file type,
 # calibrated with benchmarks/speed.py (128-token prompts on the 2-vCPU VM; repacked Q4_K runs
 # int8 dot products, which beat the fp32 peak): Q4_K_M 1B 184 GFLOP/s of 166, 7B-wide 150;
-# Q8_0 73-105; Q6_K 155; F16 108-116. Others: the 0.5 estimate.
+# Q8_0 105-114; Q6_K 155; F16 108-116. Others: the 0.5 estimate.
 CPU_PREFILL_FLOP_PER_CYCLE = {"x86": 32, "arm": 16}
 CPU_PREFILL_EFFICIENCY = {
     "Q4_K_M": 0.9,
     "Q4_K_S": 0.9,
     "Q4_0": 0.9,
-    "Q8_0": 0.5,
+    "Q8_0": 0.6,
     "Q6_K": 0.8,
     "F16": 0.65,
 }
