@@ -233,3 +233,24 @@ def test_github_summary_outside_github(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_format_conflicts() -> None:
     assert runner.invoke(app, ["scan", "--json", "--format", "junit"]).exit_code == 2
     assert runner.invoke(app, ["scan", "--format", "yaml"]).exit_code == 2
+
+
+@pytest.mark.parametrize("category", [None, "code", "no-such-category"])
+def test_fleet_json_row_by_row_is_the_whole_report(reports: Path, category: str | None) -> None:
+    # render_json writes one row at a time; the bytes are those of the whole model,
+    # names that need escaping included (quotes, a newline, C1 controls, U+2028).
+    import dataclasses
+
+    from canirun import jsonsafe
+    from canirun.output import fleet_formats
+
+    fleet = merge(sorted(reports.glob("*.json")))
+    odd = 'a "quoted"\nname\x85\u2028\\'
+    first = fleet.machines[0]
+    fleet.machines[0] = dataclasses.replace(
+        first, hostname=odd, models={k: (odd, c) for k, (_, c) in first.models.items()}
+    )
+    view = fleet_formats.matrix(fleet, category)
+    whole = jsonsafe.dumps_model(fleet_formats.fleet_report(view), indent=2) + "\n"
+    assert fleet_formats.render_json(view) == whole
+    assert (len(view.rows) > 0) == (category != "no-such-category")

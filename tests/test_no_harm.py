@@ -179,44 +179,12 @@ def test_a_copy_test_without_threads_is_a_note(monkeypatch: pytest.MonkeyPatch) 
     assert "threads" in result.note
 
 
-# -- 1. worker pools -------------------------------------------------------------------------
-
-
-def test_the_fleet_pool_follows_usable_cores_and_free_memory(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """128 host cores, 2 usable, and 1 GiB free: 2 workers; 300 MiB free: none."""
-    import psutil
-
-    from canirun.hardware import cgroup
-
-    monkeypatch.setattr(cgroup, "read_cgroup_limits", lambda *_: cgroup.CgroupLimits())
-    monkeypatch.setattr(os, "cpu_count", lambda: 128)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
-
-    class Vm:
-        available = GIB
-
-    monkeypatch.setattr(psutil, "virtual_memory", lambda: Vm)
-    assert fleet.pool_size() == 2
-    Vm.available = 300 * MIB
-    assert fleet.pool_size() == 1
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(128)))
-    Vm.available = 1024 * GIB
-    assert fleet.pool_size() == fleet.MAX_WORKERS
-    assert fleet.pool_size(500) == fleet.MAX_WORKERS
-    # In a container: 4 GiB limit, 3.5 GiB used, so 512 MiB of room whatever the host has.
-    limits = cgroup.CgroupLimits(version=2, memory_limit=4 * GIB, memory_used=3584 * MIB)
-    monkeypatch.setattr(cgroup, "read_cgroup_limits", lambda *_: limits)
-    assert fleet.pool_size() == 1
-    unknown = cgroup.CgroupLimits(version=2, memory_limit=4 * GIB, memory_used=None)
-    monkeypatch.setattr(cgroup, "read_cgroup_limits", lambda *_: unknown)
-    assert fleet.pool_size() == 1
+# -- 1. worker processes ----------------------------------------------------------------------
 
 
 @functools.cache
 def _small_report() -> str:
-    """A real `check` report (fleet reads check reports too): small, so 65 copies are cheap."""
+    """A real `check` report (fleet reads check reports too): small, so many copies are cheap."""
     args = ["check", "llama3:8b", "--json", "--ram-bandwidth", "off", "--hardware", str(HARDWARE)]
     return runner.invoke(app, args).stdout
 
@@ -228,19 +196,21 @@ def _reports(folder: Path, count: int) -> None:
         (folder / f"r{i}.json").write_text(json.dumps(data))
 
 
-def test_a_pool_that_cannot_start_reads_in_this_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A read-only /dev/shm makes ProcessPoolExecutor raise OSError: same answer, serially."""
+# A folder large enough that the old reader would have started worker processes.
+MANY = 65
 
-    class NoShm:
-        def __init__(self, *_: object, **__: object) -> None:
-            raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(fleet, "ProcessPoolExecutor", NoShm)
-    _reports(tmp_path, fleet.POOL_THRESHOLD)
-    merged = fleet.merge(fleet.expand([str(tmp_path)]), workers=4)
-    assert len(merged.machines) == fleet.POOL_THRESHOLD
+def test_fleet_reads_in_its_own_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker processes: on a machine shared with others, fleet takes one core."""
+
+    def no_fork(*_: object, **__: object) -> None:
+        raise AssertionError("fleet started a process")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(subprocess, "Popen", no_fork)
+    _reports(tmp_path, MANY)
+    merged = fleet.merge(fleet.expand([str(tmp_path)]))
+    assert len(merged.machines) == MANY
 
 
 @pytest.mark.skipif(
@@ -249,7 +219,7 @@ def test_a_pool_that_cannot_start_reads_in_this_process(
 )
 def test_fleet_with_a_really_read_only_dev_shm(tmp_path: Path) -> None:
     """A real read-only tmpfs over /dev/shm in a private mount namespace."""
-    _reports(tmp_path, fleet.POOL_THRESHOLD + 1)
+    _reports(tmp_path, MANY)
     src = Path(__file__).resolve().parent.parent / "src"
     script = (
         "mount -t tmpfs -o ro tmpfs /dev/shm || exit 77; "
@@ -262,7 +232,7 @@ def test_fleet_with_a_really_read_only_dev_shm(tmp_path: Path) -> None:
         pytest.skip("mounting is not allowed here")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert f"host-{fleet.POOL_THRESHOLD}" in done.stdout
+    assert f"host-{MANY - 1}" in done.stdout
 
 
 # -- 2. --output and the job summary ---------------------------------------------------------

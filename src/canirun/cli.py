@@ -774,26 +774,23 @@ def fleet(
         say(f"canirun: warning: skipped {skipped.file}: {skipped.reason}")
     if not merged.machines:
         raise InputError(f"fleet: none of the {len(merged.skipped)} files is a readable report")
-    report = fleet_formats.fleet_report(merged)
     if category is not None:
         from canirun.catalog.query import CATEGORIES
 
         if category not in CATEGORIES:
             raise InputError(f"--category: {category!r} is not one of {', '.join(CATEGORIES)}")
-        report = report.model_copy(
-            update={"rows": tuple(r for r in report.rows if r.category == category)}
-        )
+    view = fleet_formats.matrix(merged, category)
     render = {
         "markdown": fleet_formats.render_markdown,
         "csv": fleet_formats.render_csv,
-        "json": _json_text,
+        "json": fleet_formats.render_json,
         "html": fleet_formats.render_html,
     }[fmt]
-    text = render(report)
+    text = render(view)
     if output is not None:
         write_atomic(output, text)
         say(
-            f"canirun: wrote {output}: {len(report.machines)} machines, {len(report.rows)} "
+            f"canirun: wrote {output}: {len(view.machines)} machines, {len(view.rows)} "
             f"models, {len(merged.skipped)} files skipped"
         )
     else:

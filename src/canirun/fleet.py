@@ -5,32 +5,43 @@ reads files, folders and globs of them. A machine is its hostname plus its
 hashed machine id; its newest full scan is the base, and newer partial reports
 (a check, a scan limited by --precision/--framework) update the models they
 rated; what-if reports (--gpu/--vram/--ram) describe no real machine and are
-skipped. A file that is not a
-readable canirun scan report (corrupt, truncated, foreign, another major schema
-version) is skipped with a reason and counted: one bad file never aborts the
-merge. Only what the matrix needs is kept from each report, so memory stays
-flat however many reports are read.
+skipped. A file that is not a readable canirun scan report (corrupt,
+truncated, foreign, another major schema version) is skipped with a reason and
+counted: one bad file never aborts the merge.
+
+Only what the matrix needs is read and kept: the fields it shows are checked
+(types, finite numbers) and the rest of a report is not fleet's to judge. In
+canirun's own layout the per-variant `results` (96 % of a full scan) are not
+even read (see ``_head``); any other layout is parsed whole and gives the same
+matrix. Memory stays flat however many reports are read.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
+import json
+import math
 import os
 import re
+import stat
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from canirun.envelope import SCHEMA_VERSION
 from canirun.errors import InputError
-from canirun.inputs import REPORT_LIMIT, ParseRefused, ReadRefused, parse_json, read_limited
+from canirun.inputs import MAX_DEPTH as MAX_NESTING
+from canirun.inputs import (
+    REPORT_LIMIT,
+    ParseRefused,
+    ReadRefused,
+    check_shape,
+    read_limited,
+)
 
 READABLE_MAJOR = SCHEMA_VERSION.split(".")[0]
-# Below this many files a process pool costs more than it saves.
-POOL_THRESHOLD = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,173 +225,278 @@ def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def _cells(data: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], dict[str, Cell]]:
+class _BadNumber(Exception):
+    """A number fleet uses that no canirun report holds; the message is the reason."""
+
+
+# Integers beyond int64 and non-finite floats mean nothing in a report (as inputs.check_shape).
+_BIGGEST = 2**63
+
+
+def _number(value: Any, where: str) -> Any:
+    """``value``, unless it is a number no report means (checked only where fleet uses it)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) >= _BIGGEST:
+        raise _BadNumber(f"{where}: the number is too large")
+    if isinstance(value, float) and not math.isfinite(value):
+        token = "NaN" if math.isnan(value) else "Infinity"  # as JSON files spell them
+        raise _BadNumber(f"{where}: {token} is not a finite number, which canirun needs")
+    return value
+
+
+class _Interned:
+    """One shared object per distinct cell and model name: a fleet of similar machines
+    repeats them thousands of times, and frozen values can be shared. Keyed by the
+    values as read (and the speed's type: True == 1 in a key, but a bool is no speed)."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[Any, ...], Cell] = {}
+        self.models: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def cell(self, i: int, verdict: str, precision: Any, framework: Any, tps: Any) -> Cell:
+        key = (verdict, precision, framework, tps, type(tps))
+        try:
+            return self.cells[key]
+        except KeyError:
+            found = self.cells[key] = _cell(i, verdict, precision, framework, tps)
+        except TypeError:  # a list or an object where a name belongs: not kept
+            found = _cell(i, verdict, precision, framework, tps)
+        return found
+
+
+def _cell(i: int, verdict: str, precision: Any, framework: Any, tps: Any) -> Cell:
+    tps = _number(tps, f"summary.{i}.tokens_per_second")
+    return Cell(
+        verdict=verdict,
+        precision=precision if isinstance(precision, str) else None,
+        framework=framework if isinstance(framework, str) else None,
+        tokens_per_second=float(tps)
+        if isinstance(tps, (int, float)) and not isinstance(tps, bool)
+        else None,
+    )
+
+
+def _cells(
+    data: dict[str, Any], interned: _Interned
+) -> tuple[dict[str, tuple[str, str]], dict[str, Cell]]:
     models: dict[str, tuple[str, str]] = {}
     cells: dict[str, Cell] = {}
-    for row in _get(data, "summary", kind=list):
+    known = interned.models
+    for i, row in enumerate(_get(data, "summary", kind=list)):
         if not isinstance(row, dict):
             raise _Foreign("summary rows are not objects")
-        model_id = _get(row, "model_id", kind=str)
-        models[model_id] = (_get(row, "name", kind=str), _get(row, "category", kind=str))
-        tps = row.get("tokens_per_second")
-        cells[model_id] = Cell(
-            verdict=_get(row, "verdict", kind=str),
-            precision=row.get("precision") if isinstance(row.get("precision"), str) else None,
-            framework=row.get("framework") if isinstance(row.get("framework"), str) else None,
-            tokens_per_second=float(tps)
-            if isinstance(tps, (int, float)) and not isinstance(tps, bool)
-            else None,
+        get = row.get
+        model_id: Any = get("model_id")
+        name: Any = get("name")
+        category: Any = get("category")
+        verdict: Any = get("verdict")
+        if not (
+            type(model_id) is str
+            and type(name) is str
+            and type(category) is str
+            and type(verdict) is str
+        ):
+            for key in ("model_id", "name", "category", "verdict"):
+                _get(row, key, kind=str)  # the first one missing or wrong says why
+        info = (name, category)
+        models[model_id] = known.setdefault(info, info)
+        cells[model_id] = interned.cell(
+            i, verdict, get("precision"), get("framework"), get("tokens_per_second")
         )
     return models, cells
 
 
-_RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[')
-# A bare NaN/Infinity, or a number whose exponent has 3 digits (1e400 overflows), as a
-# JSON value: after ':', '[' or ','. Digits inside strings (commit hashes in source URLs
-# such as ".../tree/3a66f5a4...8e173c...") are no number and must not disable the fast path.
-_NON_FINITE = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity|[\d.]+[eE][+-]?\d{3})")
+# What the matrix reads of a report, and of each of its summary rows.
+HEAD_KEYS: tuple[str, ...] = ("schema_version", "kind", "tool", "created_at", "basis", "partial")
+HEAD_KEYS += ("machine", "hardware", "summary")
+ROW_KEYS: tuple[str, ...] = ("model_id", "name", "category", "verdict", "precision")
+ROW_KEYS += ("framework", "tokens_per_second")
 
 
-def _without_results(raw: bytes) -> Any | None:
-    """Parse a canirun report without its `results` array, or None if that is unsafe.
+@functools.cache
+def _slim() -> Any:
+    """A JSON reader that keeps only what the matrix reads (HEAD_KEYS, ROW_KEYS).
 
-    `results` is the report's last key and 96 % of its bytes, and the matrix
-    does not need it. Its key is the last `"results"` in the file (summary rows
-    come before it and hold a number under that name; results rows have no such
-    key; inside a JSON string every quote is escaped), so cutting there and
-    closing the object gives the rest of the report. Anything unexpected
-    returns None: the caller then parses the whole file.
+    pydantic-core's validator (Rust, and pydantic's own engine; pydantic itself is
+    not imported) with a schema of optional keys of any value: the keys fleet
+    does not read are checked as JSON and dropped, never built as Python objects
+    (most of a report's head is the summary rows' reasons and explanations). The
+    values kept are the plain JSON values json.loads gives; ``_reduce`` checks
+    them exactly as it checks a file parsed whole. A summary row that is not an
+    object fails here, and the whole file then says why.
     """
-    start = raw.rfind(b'"results"')
-    if start < 0 or _RESULTS_KEY.match(raw, start) is None:
-        return None
-    if raw.find(b'\n  "', start) != -1:
-        # Another top-level key follows `results` (a check report's query and matches):
-        # cutting here would lose it. JSON strings hold no raw newline, so in canirun's
-        # indent-2 layout a newline, two spaces and a quote starts a top-level key.
-        return None
-    head = raw[:start].rstrip()
-    if not head.endswith(b","):
+    from pydantic_core import SchemaValidator
+
+    def optional(keys: tuple[str, ...], **schemas: Any) -> dict[str, Any]:
+        fields = {k: schemas.get(k, {"type": "any"}) for k in keys}
+        return {
+            "type": "typed-dict",
+            "fields": {
+                k: {"type": "typed-dict-field", "schema": v, "required": False}
+                for k, v in fields.items()
+            },
+        }
+
+    row = optional(ROW_KEYS)
+    return SchemaValidator(optional(HEAD_KEYS, summary={"type": "list", "items_schema": row}))
+
+
+_RESULTS_KEY = re.compile(rb'"results"\s*:\s*\[')
+# canirun's own layout (json, indent 2; pinned by tests/test_golden.py) ends a report with
+# the last row of a top-level array: "    }", "  ]", "}". In that layout a newline and
+# "}" at column 0 only ever close the top-level object, so a file ending so is whole.
+_LAYOUT_END = b"\n    }\n  ]\n}"
+_HEAD_CHUNK = 64 * 1024  # a full scan's head is about 150 KB
+
+
+def _head(path: Path) -> bytearray | None:
+    """The report up to its top-level `results`, as a JSON object, or None.
+
+    `results` is 96 % of a full report and the matrix does not use it. When the
+    file ends as canirun's layout does, only the part before the first
+    ``"results": [`` is read, closed with "}". That the cut parses as one object
+    proves the key is the report's own (a nested one would leave brackets open),
+    whatever the layout before it. Anything else (another layout, a refusal,
+    a cut that does not parse) returns None: read_report then reads the whole
+    file, which gives the same answer.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):
         return None
     try:
-        data = parse_json(head[:-1] + b"}")
-    except ValueError:  # ParseRefused too: the caller then parses the whole file
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > REPORT_LIMIT:
+            return None
+        end = os.pread(fd, 64, max(0, info.st_size - 64)).rstrip()
+        if not end.endswith(_LAYOUT_END):
+            return None
+        buf = bytearray()
+        while len(buf) < info.st_size:
+            chunk = os.read(fd, _HEAD_CHUNK)
+            if not chunk:
+                return None
+            searched = max(0, len(buf) - 64)  # a key split between two reads
+            buf += chunk
+            found = _RESULTS_KEY.search(buf, searched)
+            if found is not None:
+                del buf[found.start() :]
+                head = buf.rstrip()
+                if not head.endswith(b","):
+                    return None
+                head[-1:] = b"}"
+                return head
         return None
-    return data if isinstance(data, dict) and "summary" in data else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def _load(raw: bytes) -> Any:
-    # Only canirun's own layout (indent 2) takes the fast path, and only when the
-    # file ends where that layout closes the last result, `results` and the report:
-    # "    }", a top-level "  ]" then "}". Anything else, a truncated file included
-    # (even one that happens to end in "  ]\n}"), is parsed whole. A bare NaN/Infinity
-    # or a float past its range in the skipped part would go unseen: anything that
-    # looks like one sends the file to the strict full parse.
-    if raw.rstrip().endswith(b"\n    }\n  ]\n}") and not _NON_FINITE.search(raw):
-        data = _without_results(raw)
-        if data is not None:
-            return data
-    return parse_json(raw)
+def _parse_whole(raw: bytes) -> Any:
+    """json.loads, with inputs.parse_json's refusals but not its check of every number:
+    only the numbers fleet uses are checked (``_number``), whichever way it was read."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ParseRefused(f"nested more than {MAX_NESTING} levels deep") from None
+    except ValueError as exc:
+        if "Exceeds the limit" in str(exc):
+            raise ParseRefused("an integer with thousands of digits") from None
+        raise
 
 
-def read_report(path: Path) -> MachineReport | Skipped:
+def read_report(path: Path, interned: _Interned | None = None) -> MachineReport | Skipped:
     """One report file, reduced to what the matrix needs; never raises."""
+    interned = interned or _Interned()
+    head = _head(path)
+    if head is not None:
+        try:
+            found = _reduce(_slim().validate_json(head), path, interned)
+        except (ValueError, RecursionError, _Foreign, _BadNumber):
+            pass  # the whole file says why, as any other layout would
+        else:
+            return found
     try:
         raw = read_limited(path, REPORT_LIMIT)
     except ReadRefused as exc:
         return Skipped(str(path), str(exc))
     try:
-        data = _load(raw)
+        data = _parse_whole(raw)
     except ParseRefused as exc:
         return Skipped(str(path), str(exc))
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         return Skipped(str(path), f"not valid JSON (corrupt or truncated?): {exc}")
     try:
-        version = _get(data, "schema_version", kind=str)
-        if _get(data, "tool", "name", kind=str) != "canirun":
-            raise _Foreign("not written by canirun")
-        if version.split(".")[0] != READABLE_MAJOR:
-            return Skipped(str(path), f"schema {version}: this canirun reads {READABLE_MAJOR}.x")
-        kind = _get(data, "kind", kind=str)
-        if kind not in ("scan", "check", "local"):
-            raise _Foreign(f"a {kind!r} report has no model results (use scan, check or local)")
-        if data.get("basis") == "what-if":
-            return Skipped(str(path), "a what-if report (--gpu/--vram/--ram): not a real machine")
-        partial = data.get("partial")
-        partial = kind != "scan" if not isinstance(partial, bool) else partial
-        hostname = _get(data, "machine", "hostname", kind=(str, type(None))) or "unknown host"
-        machine_id = _get(data, "machine", "id", kind=(str, type(None)))
-        gpus = tuple(
-            str(g.get("name"))
-            for g in _get(data, "hardware", "gpus", kind=list)
-            if isinstance(g, dict)
-        )
-        ram = _get(data, "hardware", "memory", "total_bytes", kind=(int, type(None)))
-        models, cells = _cells(data)
-        return MachineReport(
-            key=f"{hostname}#{machine_id or '?'}",
-            hostname=hostname,
-            machine_id=machine_id,
-            created_at=_get(data, "created_at", kind=str),
-            file=str(path),
-            schema_version=version,
-            cpu=_get(data, "hardware", "cpu", "model", kind=(str, type(None))),
-            ram_bytes=ram,
-            gpus=gpus,
-            models=models,
-            cells=cells,
-            partial=partial,
-        )
+        return _reduce(data, path, interned)
+    except _BadNumber as exc:
+        return Skipped(str(path), str(exc))
     except _Foreign as exc:
+        try:  # a document nested too deep is better called so
+            check_shape(data)
+        except ParseRefused as deep:
+            return Skipped(str(path), str(deep))
         return Skipped(str(path), f"not a canirun scan report: {exc}")
 
 
-MAX_WORKERS = 8
-# What one worker may need at worst: a report at the size limit, parsed.
-WORKER_MEMORY = 512 * 2**20
+def _reduce(data: Any, path: Path, interned: _Interned) -> MachineReport | Skipped:
+    """The matrix's part of a parsed report; _Foreign or _BadNumber when it has none."""
+    version = _get(data, "schema_version", kind=str)
+    if _get(data, "tool", "name", kind=str) != "canirun":
+        raise _Foreign("not written by canirun")
+    if version.split(".")[0] != READABLE_MAJOR:
+        return Skipped(str(path), f"schema {version}: this canirun reads {READABLE_MAJOR}.x")
+    kind = _get(data, "kind", kind=str)
+    if kind not in ("scan", "check", "local"):
+        raise _Foreign(f"a {kind!r} report has no model results (use scan, check or local)")
+    if data.get("basis") == "what-if":
+        return Skipped(str(path), "a what-if report (--gpu/--vram/--ram): not a real machine")
+    partial = data.get("partial")
+    partial = kind != "scan" if not isinstance(partial, bool) else partial
+    hostname = _get(data, "machine", "hostname", kind=(str, type(None))) or "unknown host"
+    machine_id = _get(data, "machine", "id", kind=(str, type(None)))
+    gpus = tuple(
+        str(_number(g.get("name"), f"hardware.gpus.{i}.name"))
+        for i, g in enumerate(_get(data, "hardware", "gpus", kind=list))
+        if isinstance(g, dict)
+    )
+    ram = _number(
+        _get(data, "hardware", "memory", "total_bytes", kind=(int, type(None))),
+        "hardware.memory.total_bytes",
+    )
+    models, cells = _cells(data, interned)
+    return MachineReport(
+        key=f"{hostname}#{machine_id or '?'}",
+        hostname=hostname,
+        machine_id=machine_id,
+        created_at=_get(data, "created_at", kind=str),
+        file=str(path),
+        schema_version=version,
+        cpu=_get(data, "hardware", "cpu", "model", kind=(str, type(None))),
+        ram_bytes=ram,
+        gpus=gpus,
+        models=models,
+        cells=cells,
+        partial=partial,
+    )
 
 
-def pool_size(workers: int | None = None) -> int:
-    """Worker processes for many reports: the usable cores, at most 8, and no more
-    than the free memory holds (one worker per 512 MiB; unknown memory: none).
-
-    os.cpu_count() is the host's: a container pinned to 2 of 128 cores that
-    started 128 workers would thrash its quota and hold 128 interpreters.
-    """
-    if workers:
-        return max(1, min(workers, MAX_WORKERS))
-    from canirun.hardware.cgroup import read_cgroup_limits
-    from canirun.hardware.cpu import usable_core_count
-    from canirun.hardware.system import free_memory
-
-    limits = read_cgroup_limits()
-    room = free_memory(limits)
-    by_memory = room // WORKER_MEMORY if room is not None else 1
-    return max(1, min(usable_core_count(limits.cpu_quota), MAX_WORKERS, by_memory))
-
-
-def _read_all(paths: list[Path], workers: int | None) -> list[MachineReport | Skipped]:
-    count = pool_size(workers)
-    if len(paths) < POOL_THRESHOLD or count < 2:
-        return [read_report(p) for p in paths]
-    try:
-        with ProcessPoolExecutor(max_workers=count) as pool:
-            return list(pool.map(read_report, paths, chunksize=16))
-    except (OSError, ImportError, BrokenProcessPool):
-        # No working /dev/shm (read-only or missing: the pool's semaphores live
-        # there), no fork: reading in this process gives the same answer, slower.
-        return [read_report(p) for p in paths]
-
-
-def merge(paths: list[Path], *, workers: int | None = None) -> Fleet:
+def merge(paths: list[Path]) -> Fleet:
     """Read scan/check reports into one column per machine: its newest full scan (by
     created_at, then file name), updated by newer partial reports (checks, what-ifs);
-    files that are not canirun reports are listed as skipped, never fatal. Large
-    folders are read by `workers` processes.
+    files that are not canirun reports are listed as skipped, never fatal.
+
+    One file at a time, in this process: each is reduced to its column as it is
+    read (about a millisecond for a full scan), so 1,000 reports take a second and
+    the memory of one; a pool of worker processes cost more (starting, sending
+    every column back) than it saved.
     """
     fleet = Fleet()
     by_machine: dict[str, list[MachineReport]] = {}
-    for item in _read_all(paths, workers):
+    interned = _Interned()
+    for item in (read_report(p, interned) for p in paths):
         if isinstance(item, Skipped):
             fleet.skipped.append(item)
         else:

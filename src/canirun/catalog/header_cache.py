@@ -1,8 +1,8 @@
 """What `canirun local` read from each model's headers, kept between runs.
 
-Walking a GGUF tokenizer (hundreds of thousands of strings) costs ~0.1 s a file
-in Python; a cache keyed by every file's path, size and modification time makes
-the next run read only what changed. It lives in the user cache directory
+Reading a GGUF header means getting past its tokenizer (hundreds of thousands
+of strings, ~10 ms a file); a cache keyed by every file's path, size and
+modification time makes the next run read only what changed. It lives in the user cache directory
 (``~/.cache/canirun/local-headers.json`` on Linux), is written atomically, holds
 at most ``MAX_ENTRIES`` models, and is ignored when unreadable or from another
 canirun version: it can only save time, never change an answer.

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from canirun.catalog.schema import Framework, Gpu, Model
 from canirun.estimate.frameworks import FrameworkStatus
 from canirun.output import safe
-from canirun.output.scan_text import CATEGORY_TITLES, cut
+from canirun.output.labels import CATEGORY_TITLES
+from canirun.output.scan_text import cut
 from canirun.units import format_gib
 
 

@@ -13,7 +13,8 @@ from xml.etree import ElementTree as ET
 
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.output import safe
-from canirun.output.scan_text import CATEGORY_TITLES, verdict_text
+from canirun.output.labels import CATEGORY_TITLES
+from canirun.output.scan_text import verdict_text
 from canirun.report import ScanReport
 from canirun.units import format_gib
 

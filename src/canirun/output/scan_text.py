@@ -13,30 +13,10 @@ from collections.abc import Iterable
 from canirun.estimate.frameworks import FrameworkStatus
 from canirun.estimate.results import Result, Summary
 from canirun.output import safe
+from canirun.output.labels import CATEGORY_TITLES, VERDICT_TEXT
 from canirun.report import Assumptions, ScanReport
 from canirun.units import format_gib
 
-CATEGORY_TITLES = {
-    "foundation": "Foundation models (open weights)",
-    "industry": "Industry models",
-    "code": "Code",
-    "vision": "Vision",
-    "speech": "Speech and audio",
-    "multimodal": "Multimodal",
-    "science": "Science and medicine",
-    "embeddings": "Embeddings and retrieval",
-}
-VERDICT_TEXT = {
-    "gpu": "GPU",
-    "multi-gpu": "multi-GPU",
-    "multi-node": "multi-node",
-    "offload": "GPU+RAM",
-    "cpu": "CPU",
-    "too-big": "too big",
-    "unsupported": "unsupported",
-    "api-only": "API only",
-    "unknown": "unknown",
-}
 COLOURS = {
     "gpu": "32",
     "multi-gpu": "32",
