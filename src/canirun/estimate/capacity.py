@@ -72,6 +72,9 @@ class Capacity:
     cpu_flags: frozenset[str] | None = None
     # Peak fp32 FLOP/s of the usable cores (cores x clock x FLOP/cycle); None: clock unknown.
     cpu_flops_per_s: int | None = None
+    # Usable cores and their clock (Hz), for the CPU decode compute limit; None: unknown.
+    cpu_cores: float | None = None
+    cpu_clock_hz: int | None = None
     backends: tuple[Backend, ...] = ()
     # Every node of the cluster, this one included; empty when rating one machine.
     nodes: tuple[ClusterNode, ...] = ()
@@ -249,6 +252,7 @@ def capacity(
     ram = hw.memory.usable_bytes
     system = (hw.os.system or "").lower() or None
     arch = hw.cpu.arch or ({"aarch64": "arm64"}.get(hw.os.machine or "", hw.os.machine))
+    cores = hw.cpu.usable_cores or hw.cpu.logical_cores
     return Capacity(
         gpus=tuple(_slot(g, gpu_specs, ram) for g in hw.gpus),
         ram_usable_bytes=ram,
@@ -261,8 +265,8 @@ def capacity(
         docker=hw.os.docker.usable,
         installed=installed,
         cpu_flags=frozenset(hw.cpu.flags) if hw.cpu.flags is not None else None,
-        cpu_flops_per_s=cpu_flops(
-            hw.cpu.usable_cores or hw.cpu.logical_cores, hw.cpu.max_frequency_mhz, hw.cpu.flags
-        ),
+        cpu_flops_per_s=cpu_flops(cores, hw.cpu.max_frequency_mhz, hw.cpu.flags),
+        cpu_cores=cores,
+        cpu_clock_hz=round(hw.cpu.max_frequency_mhz * 1e6) if hw.cpu.max_frequency_mhz else None,
         backends=backends,
     )

@@ -41,7 +41,15 @@ from canirun.estimate.results import (
     Workload,
     rank,
 )
-from canirun.estimate.speed import decode_speed, prefill_flops_per_token, with_prefill
+from canirun.estimate.speed import (
+    CpuWork,
+    attention_cycles,
+    cpu_isa,
+    decode_cycles,
+    decode_speed,
+    prefill_flops_per_token,
+    with_prefill,
+)
 from canirun.estimate.weights import Weights, weights
 from canirun.units import format_bytes, format_gib, parse_size
 
@@ -387,6 +395,21 @@ def _disk(ref: VariantRef, w: Weights, cap: Capacity) -> tuple[int, bool | None,
     return need, fits, lines
 
 
+def _cpu_work(e: _Eval, arch: Arch | None, cap: Capacity, context: int) -> CpuWork | None:
+    """llama.cpp's CPU work per token at the end of the context, for a GGUF file; None for
+    other runtimes (their CPU decode stays memory-bound)."""
+    isa = cpu_isa(cap.arch)
+    if e.precision.family != "ggml" or arch is None or not arch.gguf_arch or isa is None:
+        return None
+    if e.placement.verdict not in ("cpu", "offload"):
+        return None  # the CPU computes nothing per token
+    return CpuWork(
+        decode_cycles(arch, arch.gguf_arch, e.precision.name, isa),
+        attention_cycles(arch, min(context, arch.max_context)),
+        arch.layers,
+    )
+
+
 def _result(
     ref: VariantRef, e: _Eval, cap: Capacity, opts: Options, frameworks: list[str]
 ) -> Result:
@@ -396,8 +419,9 @@ def _result(
     speed = None
     if m.kind in DECODERS:
         active = round(e.weights.bytes * e.weights.active_fraction)
-        speed = decode_speed(e.placement, cap, active, e.need.kv)
         arch = ref.variant.arch
+        work = _cpu_work(e, arch, cap, wl.context_tokens)
+        speed = decode_speed(e.placement, cap, active, e.need.kv, work)
         if arch is not None:
             per_token = prefill_flops_per_token(
                 active_decoder_params(arch),
@@ -405,7 +429,9 @@ def _result(
                 arch.heads * arch.effective_head_dim,
                 wl.context_tokens,
             )
-            speed = with_prefill(speed, e.placement, cap, per_token, wl.context_tokens)
+            cpu_gguf = e.precision.family == "ggml" and cpu_isa(cap.arch) is not None
+            gguf_type = e.precision.name if cpu_gguf else None
+            speed = with_prefill(speed, e.placement, cap, per_token, wl.context_tokens, gguf_type)
     reasons = list(e.placement.reasons)
     if e.weights.rejected:
         reasons.append(e.weights.rejected)

@@ -49,6 +49,10 @@ def probe_cpu(root: Path, limits: CgroupLimits, issues: Issues) -> Cpu:
     physical = _psutil_call(issues, "physical core count", psutil.cpu_count, False)
     freq = _psutil_call(issues, "CPU frequency", psutil.cpu_freq)
     max_mhz = float(freq.max) if freq is not None and freq.max else None
+    if max_mhz is None and freq is not None and freq.current:
+        # VMs often hide the maximum (psutil gives 0.0); the current clock is what the
+        # vCPU runs at, and on a host that scales its clock down, a cautious stand-in.
+        max_mhz = float(freq.current)
     affinity = cpu_info.affinity_cores()
     bounds = [float(v) for v in (logical, affinity, limits.cpu_quota) if v]
     return Cpu(

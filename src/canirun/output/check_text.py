@@ -102,6 +102,9 @@ def _explain(r: Result) -> list[str]:
                 f"      speed: {speed.bytes_per_token / 1e9:.2f} GB per token, {speed.note}; "
                 f"x {eff} = {speed.low}-{speed.high} tok/s"
             )
+        elif speed.low is not None and speed.device == "cpu" and speed.note:
+            # CPU decode: memory, compute and fixed terms, all in the note.
+            lines.append(f"      speed: {speed.low}-{speed.high} tok/s, {speed.note}")
         elif speed.low is not None and speed.bytes_per_token:
             bw = f"{(speed.bandwidth_bytes_per_s or 0) / 1e9:.0f} GB/s"
             lines.append(
