@@ -31,6 +31,7 @@ from canirun.estimate.speed import (
     prefill_flops_per_token,
     with_prefill,
 )
+from tests.llamacpp_peak import arch_of
 
 REFERENCE = tomllib.loads(
     (Path(__file__).parent / "reference" / "cpu-speed-measured.toml").read_text()
@@ -41,19 +42,8 @@ RUNS = [r for r in REFERENCE["run"] if r["shape"] != "tiny"]
 
 
 def _arch(row: dict) -> Arch:
-    return Arch(
-        layers=row["layers"],
-        hidden=row["hidden"],
-        heads=row["heads"],
-        kv_heads=row["kv_heads"],
-        head_dim=row["head_dim"],
-        intermediate=row["ffn"],
-        vocab=row["vocab"],
-        max_context=131072,
-        tied_embeddings=row["tied"],
-        gguf_arch="llama",
-        source="https://github.com/ggml-org/llama.cpp",
-    )
+    """The measured file's shape, as the memory measurements read theirs."""
+    return arch_of(row).model_copy(update={"tied_embeddings": row["tied"], "gguf_arch": "llama"})
 
 
 def _cap(threads: int, bandwidth: float | None = None, clock: float | None = None) -> Capacity:
