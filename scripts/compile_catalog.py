@@ -15,6 +15,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from canirun.catalog.compiled import DETECT, detect_document
 from canirun.catalog.loader import COMPILED, Catalog, _merge, _parse, _shipped_files, sources_digest
 from canirun.estimate import gguf
 from canirun.estimate.precision import PRECISIONS
@@ -45,6 +46,8 @@ def main() -> int:
     }
     target = Path(__file__).resolve().parent.parent / "src/canirun/catalog/data" / COMPILED
     target.write_text(json.dumps(compiled, separators=(",", ":"), sort_keys=True) + "\n")
+    detect = target.with_name(DETECT)
+    detect.write_text(json.dumps(detect_document(files), indent=1, sort_keys=True) + "\n")
     print(f"wrote {target} ({target.stat().st_size:,} bytes, {len(files)} files)")
     return 0
 

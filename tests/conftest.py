@@ -56,5 +56,5 @@ def installed_packages(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     test adds them to the returned set."""
     monkeypatch.setenv("PATH", _path_without_frameworks(os.environ.get("PATH", "")))
     present: set[str] = set()
-    monkeypatch.setattr(software, "_has_distribution", lambda name: name in present)
+    monkeypatch.setattr(software, "_has_distribution", lambda name, installed: name in present)
     return present

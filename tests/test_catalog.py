@@ -275,6 +275,23 @@ def test_the_precompiled_gguf_layouts_are_what_the_recipe_gives() -> None:
     assert len(gguf.decode_layout(encoded)[1]) == arch.layers == 32
 
 
+def test_detect_json_is_current() -> None:
+    """detect.json (the probe's framework specs) must be what compile_catalog.py writes
+    today: an edited detect entry, or a framework added to another file, fails here."""
+    import json
+
+    from canirun.catalog.compiled import DETECT, _small_detect, detect_document
+    from canirun.catalog.loader import _shipped_files
+
+    stored = json.loads(
+        (Path(__file__).parents[1] / "src/canirun/catalog/data" / DETECT).read_text()
+    )
+    assert stored == json.loads(json.dumps(detect_document(_shipped_files()))), (
+        "src/canirun/catalog/data/detect.json is stale: run python scripts/compile_catalog.py"
+    )
+    assert _small_detect() is not None
+
+
 def test_the_toml_is_used_when_the_precompiled_copy_is_stale() -> None:
     from canirun.catalog.loader import _precompiled, _shipped_files
 

@@ -83,3 +83,33 @@ def test_the_test_machine_has_no_frameworks_unless_a_test_says(
     vllm_dists = next(dists for fid, _, dists in specs if fid == "vllm")
     installed_packages.add(vllm_dists[0])
     assert probe(detect=specs).hardware.software.frameworks == ("vllm",)
+
+
+def test_installed_distributions_are_what_importlib_metadata_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-listing scan stands in for importlib.metadata (start-up time): the same
+    names on this interpreter's sys.path, and on a made-up one with both metadata kinds, a
+    zip entry and a folder this user cannot list."""
+    import sys
+    from importlib import metadata
+
+    from canirun.hardware.software import installed_distributions, normalise
+
+    theirs = {normalise(d.metadata["Name"]) for d in metadata.distributions() if d.metadata["Name"]}
+    assert installed_distributions() == theirs
+    assert "pydantic" in theirs
+
+    site = tmp_path / "site"
+    for folder in ("Llama_CPP_Python-0.3.36.dist-info", "openai_whisper-2025.1.egg-info"):
+        (site / folder).mkdir(parents=True)
+        (site / folder / ("METADATA" if "dist" in folder else "PKG-INFO")).write_text(
+            f"Metadata-Version: 2.1\nName: {folder.split('-')[0]}\nVersion: 1\n"
+        )
+    (site / "not_a_distribution.py").write_text("")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    monkeypatch.setattr(sys, "path", [str(site), str(tmp_path / "lib.zip"), str(locked)])
+    found = installed_distributions()
+    assert found == {"llama-cpp-python", "openai-whisper"}
+    assert found == {normalise(d.metadata["Name"]) for d in metadata.distributions()}

@@ -21,7 +21,8 @@ try:
     main()
 except SystemExit:
     pass
-HEAVY = ("pydantic", "canirun.catalog.schema", "canirun.report", "typer", "hashlib")
+HEAVY = ("pydantic", "canirun.catalog.schema", "canirun.report", "typer", "hashlib",
+         "importlib.metadata")
 heavy = [m for m in HEAVY if m in sys.modules]
 print(json.dumps(heavy), file=sys.stderr)
 """

@@ -51,12 +51,62 @@ def compiled_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
     return compiled
 
 
+DETECT = "detect.json"
+
+
+def detect_document(files: list[tuple[str, str]]) -> dict[str, Any]:
+    """detect.json's content for these shipped files: the frameworks' detection specs and a
+    digest of only the files that define frameworks (scripts/compile_catalog.py writes it)."""
+    parsed = {name: _frameworks(text) for name, text in files}
+    sources = [(name, text) for name, text in files if parsed[name]]
+    specs = [spec for name, _ in sources for spec in parsed[name]]
+    return {
+        "files": [name for name, _ in sources],
+        "digest": sources_digest(sources),
+        "specs": specs,
+    }
+
+
+def _frameworks(text: str) -> list[list[Any]]:
+    import tomllib
+
+    out = []
+    for fw in tomllib.loads(text).get("framework", []):
+        found = fw.get("detect", {})
+        out.append([fw["id"], list(found.get("commands", [])), list(found.get("python", []))])
+    return out
+
+
+def _small_detect() -> list[tuple[str, list[str], list[str]]] | None:
+    """The specs from detect.json while the few files it names are unchanged: the probe
+    then reads one small TOML file instead of the whole catalog and compiled.json."""
+    import json
+
+    try:
+        data = resources.files("canirun.catalog").joinpath("data", DETECT)
+        doc = json.loads(data.read_text("utf-8"))
+        folder = resources.files("canirun.catalog").joinpath("data")
+        names = [str(n) for n in doc["files"]]
+        files = [
+            (n, folder.joinpath(n.removeprefix(f"{SHIPPED}/")).read_text("utf-8")) for n in names
+        ]
+        if doc["digest"] != sources_digest(files):
+            return None
+        return [(str(i), list(c), list(p)) for i, c, p in doc["specs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def shipped_detect_specs() -> list[tuple[str, list[str], list[str]]]:
     """How to spot each shipped framework (id, commands, Python packages), for the probe.
 
-    Read from the compiled JSON without pydantic, so `canirun hardware` stays fast; the
-    same figures are validated when the catalog loads (a test keeps the two equal).
+    Read without pydantic, from detect.json (or the compiled JSON), so `canirun hardware`
+    stays fast; the same figures are validated when the catalog loads (a test keeps the two
+    equal, another that detect.json is current).
     """
+    small = _small_detect()
+    if small is not None:
+        return small
     shipped = _shipped_files()
     compiled = _precompiled(shipped)
     if compiled is None:
