@@ -13,7 +13,7 @@ Only the standard (non-imatrix, non-IQ) recipes are modelled.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -331,25 +331,23 @@ def _known_layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
 _LAYER_DEPENDENT = frozenset({"attn_v", "attn_qkv", "ffn_down"})
 
 
-@lru_cache(maxsize=1024)
-def _layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
-    """Total tensor bytes and bytes per repeating layer, one recipe pass.
+TypedLayer = tuple[tuple[Tensor, str], ...]
 
-    A scan asks for the same file several times (each framework, the largest-context
-    search) and a 94-layer MoE has thousands of tensors, so this is cached (Arch is a
-    frozen model) and replays the recipe per layer only for the layer-dependent tensors.
+
+@lru_cache(maxsize=1024)
+def typed_tensors(arch: Arch, gguf_arch: str, ftype: str) -> tuple[list[TypedLayer], TypedLayer]:
+    """Each repeating layer's tensors with the type llama.cpp's recipe gives them, and the
+    edge tensors (token_embd, then output when the file has one).
+
+    A layer's types depend on its index only through the recipe's tests on it (and on the
+    attn_v counter), so layers that agree on them share one tuple, the same object: a
+    94-layer MoE has thousands of tensors, and callers cost each distinct layer once.
     """
     recipe = _Recipe(ftype, arch, gguf_arch)
     fused = gguf_arch in FUSED_QKV
-    total = 0.0
-    edges = [Tensor("token_embd", None, arch.vocab * arch.hidden, arch.hidden)]
-    if has_output_tensor(arch, gguf_arch):
-        edges.append(Tensor("output", None, arch.vocab * arch.hidden, arch.hidden))
     templates: dict[bool, list[tuple[Tensor, str | None]]] = {}
-    # A layer's bytes depend on its index only through the recipe's predicates on it
-    # (and on the attn_v counter), so layers that agree on them are sized once.
-    sized: dict[tuple[bool, tuple[bool, ...], tuple[bool, ...]], tuple[float, int, int]] = {}
-    per_layer = [0] * arch.layers
+    alike: dict[tuple[bool, tuple[bool, ...], tuple[bool, ...]], tuple[TypedLayer, int]] = {}
+    layers: list[TypedLayer] = []
     for layer in range(arch.layers):
         moe = is_moe_layer(arch, layer)
         if moe not in templates:
@@ -358,25 +356,41 @@ def _layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
                 for t in _layer_tensors(arch, layer, fused)
             ]
         key = (moe, _predicates(layer, arch.layers), _predicates(recipe.i_attn_v, arch.layers))
-        known = sized.get(key)
+        known = alike.get(key)
         if known is not None:
-            size, rounded, attn_v_seen = known
+            typed, attn_v_seen = known
             recipe.i_attn_v += attn_v_seen
         else:
-            size, rounded, counter = 0.0, 0, recipe.i_attn_v
-            for t, fixed in templates[moe]:
-                kind = fixed or recipe.choose(
-                    Tensor(t.category, layer, t.elements, t.ncols, t.expert)
-                )
-                tensor_bytes = t.elements * GGML_BPW[kind] / 8
-                size += tensor_bytes
-                rounded += round(tensor_bytes)
-            sized[key] = (size, rounded, recipe.i_attn_v - counter)
-        per_layer[layer] = rounded
-        total += size
+            counter = recipe.i_attn_v
+            typed = tuple(
+                (t, fixed or recipe.choose(replace(t, layer=layer))) for t, fixed in templates[moe]
+            )
+            alike[key] = (typed, recipe.i_attn_v - counter)
+        layers.append(typed)
     # The recipe sees token_embd first and output last, as in the file; neither depends
     # on the layer counters, so their order relative to the layers does not matter.
-    total += sum(t.elements * GGML_BPW[recipe.choose(t)] / 8 for t in edges)
+    edges = [Tensor("token_embd", None, arch.vocab * arch.hidden, arch.hidden)]
+    if has_output_tensor(arch, gguf_arch):
+        edges.append(Tensor("output", None, arch.vocab * arch.hidden, arch.hidden))
+    return layers, tuple((t, recipe.choose(t)) for t in edges)
+
+
+@lru_cache(maxsize=1024)
+def _layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:
+    """Total tensor bytes and bytes per repeating layer (cached: a scan asks for the same
+    file for each framework and again in the largest-context search)."""
+    layers, edges = typed_tensors(arch, gguf_arch, ftype)
+    sized: dict[int, tuple[float, int]] = {}  # id of a shared layer tuple -> its bytes
+    total = 0.0
+    per_layer = []
+    for typed in layers:
+        known = sized.get(id(typed))
+        if known is None:
+            sizes = [t.elements * GGML_BPW[kind] / 8 for t, kind in typed]
+            known = sized[id(typed)] = (sum(sizes), sum(map(round, sizes)))
+        total += known[0]
+        per_layer.append(known[1])
+    total += sum(t.elements * GGML_BPW[kind] / 8 for t, kind in edges)
     norms = (2 * arch.layers + 1) * arch.hidden * 4
     positions = (arch.learned_positions or 0) * arch.hidden * 4  # llama.cpp keeps them F32
     return round(total) + norms + positions, tuple(per_layer)

@@ -21,7 +21,6 @@ from functools import lru_cache
 
 from canirun.catalog.schema import Arch
 from canirun.estimate.capacity import Capacity
-from canirun.estimate.params import is_moe_layer
 from canirun.estimate.placement import Placement
 from canirun.estimate.results import Speed
 
@@ -342,48 +341,35 @@ def decode_cycles(arch: Arch, gguf_arch: str, ftype: str, isa: str) -> float | N
     """Core cycles one token's matrix-vector products take in llama.cpp, or None when a
     block type of the file has no figure. The token embedding is a row lookup, not a
     product (unless tied: then it is also the output head); routed experts count at
-    their active share. Layers that the recipe treats alike are costed once, as in
-    gguf._layout (a 94-layer MoE has thousands of tensors)."""
+    their active share. Layers that the recipe treats alike share one tuple in
+    gguf.typed_tensors and are costed once."""
     from canirun.estimate import gguf
 
     share = arch.experts_per_token / arch.experts if arch.experts and arch.experts_per_token else 1
-    recipe = gguf._Recipe(ftype, arch, gguf_arch)
-    fused = gguf_arch in gguf.FUSED_QKV
 
-    def cost(tensor: gguf.Tensor) -> float | None:
-        per_weight = CPU_CYCLES_PER_WEIGHT.get(recipe.choose(tensor))
-        if per_weight is None:
-            return None
-        return tensor.elements * (share if tensor.expert == "exps" else 1) * per_weight
+    def cycles_of(typed: gguf.TypedLayer) -> float | None:
+        cycles = 0.0
+        for tensor, kind in typed:
+            per_weight = CPU_CYCLES_PER_WEIGHT.get(kind)
+            if per_weight is None:
+                return None
+            cycles += tensor.elements * (share if tensor.expert == "exps" else 1) * per_weight
+        return cycles
 
+    layers, edges = gguf.typed_tensors(arch, gguf_arch, ftype)
+    costed: dict[int, float | None] = {}  # id of a shared layer tuple -> its cycles
     total = 0.0
-    done: dict[tuple[bool, tuple[bool, ...], tuple[bool, ...]], tuple[float, int]] = {}
-    for layer in range(arch.layers):
-        moe = is_moe_layer(arch, layer)
-        key = (
-            moe,
-            gguf._predicates(layer, arch.layers),
-            gguf._predicates(recipe.i_attn_v, arch.layers),
-        )
-        if key not in done:
-            counter, cycles = recipe.i_attn_v, 0.0
-            for tensor in gguf._layer_tensors(arch, layer, fused):
-                one = cost(tensor)
-                if one is None:
-                    return None
-                cycles += one
-            done[key] = (cycles, recipe.i_attn_v - counter)
-        else:
-            recipe.i_attn_v += done[key][1]
-        total += done[key][0]
-    heads = [gguf.Tensor("token_embd", None, arch.vocab * arch.hidden, arch.hidden)]
-    if gguf.has_output_tensor(arch, gguf_arch):
-        heads = [gguf.Tensor("output", None, arch.vocab * arch.hidden, arch.hidden)]
-    for tensor in heads:
-        one = cost(tensor)
-        if one is None:
+    for typed in layers:
+        if id(typed) not in costed:
+            costed[id(typed)] = cycles_of(typed)
+        cycles = costed[id(typed)]
+        if cycles is None:
             return None
-        total += one
+        total += cycles
+    head = cycles_of(edges[-1:])  # the output head, or the tied embedding doubling as it
+    if head is None:
+        return None
+    total += head
     return total * (ARM_SCALE if isa == "arm" else 1.0)
 
 
