@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from canirun.catalog.schema import Backend
 from canirun.catalog.schema import Gpu as GpuSpec
+from canirun.estimate.memo import ByIdentity
 from canirun.hardware.model import Gpu, Host
 
 GIB = 2**30
@@ -85,49 +86,36 @@ def normalize_gpu_name(text: str) -> str:
 
 
 def match_gpu_spec(name: str, specs: tuple[GpuSpec, ...]) -> GpuSpec | None:
-    """The catalog GPU a probed name denotes: the longest alias or name contained in it."""
-    table = _spec_keys(specs)
-    if name in table.matches:
-        return table.matches[name]
+    """The catalog GPU a probed name denotes: the longest alias or name contained in it.
+    Memoised: placing one model asks again for every framework and precision."""
+    return _MATCHES.get((specs,), name, lambda: _match(name, _spec_keys(specs)))
+
+
+def _match(name: str, keys: tuple[tuple[str, GpuSpec], ...]) -> GpuSpec | None:
     target = f" {normalize_gpu_name(name)} "
     best: tuple[int, GpuSpec] | None = None
-    for key, spec in table.keys:
+    for key, spec in keys:
         if f" {key} " in target and (best is None or len(key) > best[0]):
             best = (len(key), spec)
-    found = best[1] if best else None
-    if len(table.matches) < 1024:
-        table.matches[name] = found
-    return found
+    return best[1] if best else None
 
 
-@dataclass
-class _SpecTable:
-    specs: tuple[GpuSpec, ...]  # kept alive, so that its id stays its own
-    keys: tuple[tuple[str, GpuSpec], ...]
-    matches: dict[str, GpuSpec | None]
+def _spec_keys(specs: tuple[GpuSpec, ...]) -> tuple[tuple[str, GpuSpec], ...]:
+    """Every spec's normalised name and aliases, worked out once per GPU table."""
+
+    def keys() -> tuple[tuple[str, GpuSpec], ...]:
+        return tuple(
+            (key, spec)
+            for spec in specs
+            for key in (normalize_gpu_name(c) for c in (spec.name, *spec.aliases))
+            if key
+        )
+
+    return _SPEC_KEYS.get((specs,), None, keys)
 
 
-def _spec_keys(specs: tuple[GpuSpec, ...]) -> _SpecTable:
-    """Every spec's normalised name and aliases, worked out once per GPU table, and the
-    names matched so far: placing one model asks for the GPU's spec again for every
-    framework and precision."""
-    known = _SPEC_KEYS.get(id(specs))
-    if known is not None and known.specs is specs:
-        return known
-    keys = tuple(
-        (key, spec)
-        for spec in specs
-        for key in (normalize_gpu_name(c) for c in (spec.name, *spec.aliases))
-        if key
-    )
-    if len(_SPEC_KEYS) >= 64:
-        _SPEC_KEYS.clear()
-    table = _SpecTable(specs, keys, {})
-    _SPEC_KEYS[id(specs)] = table
-    return table
-
-
-_SPEC_KEYS: dict[int, _SpecTable] = {}
+_SPEC_KEYS: ByIdentity[tuple[tuple[str, GpuSpec], ...]] = ByIdentity(64)
+_MATCHES: ByIdentity[GpuSpec | None] = ByIdentity(1024)
 
 
 def with_published_figures(host: Host, specs: tuple[GpuSpec, ...]) -> Host:
