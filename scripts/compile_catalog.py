@@ -17,7 +17,7 @@ from pathlib import Path
 
 from canirun.catalog.compiled import DETECT, detect_document
 from canirun.catalog.loader import COMPILED, Catalog, _merge, _parse, _shipped_files, sources_digest
-from canirun.estimate import gguf
+from canirun.estimate import gguf, speed
 from canirun.estimate.precision import PRECISIONS
 
 
@@ -34,16 +34,29 @@ def gguf_layouts(catalog: Catalog) -> dict[str, dict[str, object]]:
     return out
 
 
+def decode_cycles(catalog: Catalog) -> dict[str, dict[str, float | None]]:
+    """Every shipped variant's llama.cpp x86 decode cycles per token per GGML file type,
+    so that a scan looks them up instead of costing every tensor (issue 15)."""
+    ftypes = sorted(name for name, p in PRECISIONS.items() if p.family == "ggml")
+    out: dict[str, dict[str, float | None]] = {}
+    for ref in catalog.variants():
+        arch = ref.variant.arch
+        if arch is None or arch.gguf_arch is None:
+            continue
+        out[ref.id] = {f: speed.x86_decode_cycles(arch, arch.gguf_arch, f) for f in ftypes}
+    return out
+
+
 def main() -> int:
     files = _shipped_files()
     parsed = {name: tomllib.loads(text) for name, text in files}
     compiled = {
         "digest": sources_digest(files),
         "files": parsed,
-        "gguf_layouts": gguf_layouts(
-            _merge([(n, _parse(n, "", raw)) for n, raw in parsed.items()])
-        ),
     }
+    catalog = _merge([(n, _parse(n, "", raw)) for n, raw in parsed.items()])
+    compiled["gguf_layouts"] = gguf_layouts(catalog)
+    compiled["decode_cycles"] = decode_cycles(catalog)
     target = Path(__file__).resolve().parent.parent / "src/canirun/catalog/data" / COMPILED
     target.write_text(json.dumps(compiled, separators=(",", ":"), sort_keys=True) + "\n")
     detect = target.with_name(DETECT)

@@ -275,6 +275,31 @@ def test_the_precompiled_gguf_layouts_are_what_the_recipe_gives() -> None:
     assert len(gguf.decode_layout(encoded)[1]) == arch.layers == 32
 
 
+def test_the_precompiled_decode_cycles_are_what_the_tensors_give() -> None:
+    """compiled.json's decode cycles spare a scan the per-tensor costing; they must be
+    exactly what estimate.speed computes today, and a scan must use them."""
+    from scripts.compile_catalog import decode_cycles
+
+    from canirun.estimate import gguf, speed
+
+    catalog = load_catalog(user_dir=False)
+    assert catalog.decode_cycles, "compiled.json has no decode cycles"
+    assert catalog.decode_cycles == decode_cycles(catalog), (
+        "compiled.json's decode cycles are stale: run python scripts/compile_catalog.py"
+    )
+    arch = catalog.variant_by_id["llama-3.1-8b"].variant.arch
+    assert arch is not None and arch.gguf_arch is not None
+    gguf.seed_layouts(catalog)
+    found, cycles = gguf.seeded_cycles(arch, arch.gguf_arch, "Q4_K_M")
+    assert found and cycles == catalog.decode_cycles["llama-3.1-8b"]["Q4_K_M"] > 0
+    assert speed.decode_cycles(arch, arch.gguf_arch, "Q4_K_M", "x86") == cycles
+    assert speed.decode_cycles(arch, arch.gguf_arch, "Q4_K_M", "arm") == cycles * speed.ARM_SCALE
+    # A copy of the arch (a user file with the same shapes) is not the seeded one: worked out.
+    copy = arch.model_copy()
+    assert gguf.seeded_cycles(copy, arch.gguf_arch, "Q4_K_M") == (False, None)
+    assert speed.decode_cycles(copy, arch.gguf_arch, "Q4_K_M", "x86") == cycles
+
+
 def test_detect_json_is_current() -> None:
     """detect.json (the probe's framework specs) must be what compile_catalog.py writes
     today: an edited detect entry, or a framework added to another file, fails here."""

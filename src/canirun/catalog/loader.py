@@ -55,6 +55,9 @@ class Catalog:
     # Shipped variant id -> GGUF file type -> its layout, precomputed in compiled.json
     # (estimate.gguf.encode_layout); empty when the TOML was parsed instead.
     gguf_layouts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
+    # Shipped variant id -> GGUF file type -> llama.cpp's x86 decode cycles per token
+    # (estimate.speed.x86_decode_cycles), precomputed in compiled.json likewise.
+    decode_cycles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
 
     def variants(self) -> Iterator[VariantRef]:
         for model in self.models:
@@ -237,4 +240,9 @@ def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) ->
         parsed.append((name, _parse(name, text), False))
     catalog = _merge_skipping(parsed, warnings)
     layouts = document.get("gguf_layouts")
-    return replace(catalog, gguf_layouts=layouts) if isinstance(layouts, dict) else catalog
+    cycles = document.get("decode_cycles")
+    return replace(
+        catalog,
+        gguf_layouts=layouts if isinstance(layouts, dict) else {},
+        decode_cycles=cycles if isinstance(cycles, dict) else {},
+    )

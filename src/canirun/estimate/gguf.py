@@ -293,16 +293,34 @@ def decode_layout(encoded: list[Any]) -> Layout:
 def seed_layouts(catalog: Catalog) -> None:
     """Take the shipped variants' layouts that scripts/compile_catalog.py worked out (a
     test keeps them equal to _layout's), so a scan does not replay the recipe for them."""
-    if (_SEEDED_FROM and _SEEDED_FROM[0] is catalog) or not catalog.gguf_layouts:
+    if (_SEEDED_FROM and _SEEDED_FROM[0] is catalog) or not (
+        catalog.gguf_layouts or catalog.decode_cycles
+    ):
         return
     _SEEDED.clear()
     _DECODED.clear()
+    _SEEDED_CYCLES.clear()
     for ref in catalog.variants():
         arch = ref.variant.arch
         layouts = catalog.gguf_layouts.get(ref.id)
         if arch is not None and arch.gguf_arch is not None and layouts:
             _SEEDED[id(arch)] = (arch, layouts)
+        cycles = catalog.decode_cycles.get(ref.id)
+        if arch is not None and arch.gguf_arch is not None and cycles:
+            _SEEDED_CYCLES[id(arch)] = (arch, cycles)
     _SEEDED_FROM[:] = [catalog]
+
+
+def seeded_cycles(arch: Arch, gguf_arch: str, ftype: str) -> tuple[bool, float | None]:
+    """(True, x86 decode cycles) when compiled.json has them for this shipped arch and file
+    type (None: a block type has no figure); (False, None) when they must be worked out."""
+    seeded = _SEEDED_CYCLES.get(id(arch))
+    if seeded is None or seeded[0] is not arch or gguf_arch != arch.gguf_arch:
+        return False, None
+    if ftype not in seeded[1]:
+        return False, None
+    cycles = seeded[1][ftype]
+    return True, None if cycles is None else float(cycles)
 
 
 # id(arch) -> (arch, {file type: encoded layout}); each entry keeps its arch alive, so
@@ -310,6 +328,8 @@ def seed_layouts(catalog: Catalog) -> None:
 _SEEDED: dict[int, tuple[Arch, Mapping[str, Any]]] = {}
 _DECODED: dict[tuple[int, str, str], Layout] = {}
 _SEEDED_FROM: list[Catalog] = []  # the catalog seeded from
+# id(arch) -> (arch, {file type: x86 decode cycles or None}), as _SEEDED.
+_SEEDED_CYCLES: dict[int, tuple[Arch, Mapping[str, Any]]] = {}
 
 
 def _known_layout(arch: Arch, gguf_arch: str, ftype: str) -> Layout:

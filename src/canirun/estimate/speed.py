@@ -336,13 +336,27 @@ class CpuWork:
         return CpuWork(cycles, self.attention_cycles * fraction, round(self.layers * fraction))
 
 
-@lru_cache(maxsize=1024)
 def decode_cycles(arch: Arch, gguf_arch: str, ftype: str, isa: str) -> float | None:
     """Core cycles one token's matrix-vector products take in llama.cpp, or None when a
-    block type of the file has no figure. The token embedding is a row lookup, not a
-    product (unless tied: then it is also the output head); routed experts count at
-    their active share. Layers that the recipe treats alike share one tuple in
-    gguf.typed_tensors and are costed once."""
+    block type of the file has no figure. The shipped variants' x86 figures are
+    precomputed in compiled.json (gguf.seed_layouts; a test keeps them equal to
+    x86_decode_cycles); Arm scales them by ARM_SCALE."""
+    from canirun.estimate import gguf
+
+    found, cycles = gguf.seeded_cycles(arch, gguf_arch, ftype)
+    if not found:
+        cycles = x86_decode_cycles(arch, gguf_arch, ftype)
+    if cycles is None:
+        return None
+    return cycles * (ARM_SCALE if isa == "arm" else 1.0)
+
+
+@lru_cache(maxsize=1024)
+def x86_decode_cycles(arch: Arch, gguf_arch: str, ftype: str) -> float | None:
+    """decode_cycles on x86 worked out from the file's tensors. The token embedding is a
+    row lookup, not a product (unless tied: then it is also the output head); routed
+    experts count at their active share. Layers that the recipe treats alike share one
+    tuple in gguf.typed_tensors and are costed once."""
     from canirun.estimate import gguf
 
     share = arch.experts_per_token / arch.experts if arch.experts and arch.experts_per_token else 1
@@ -370,7 +384,7 @@ def decode_cycles(arch: Arch, gguf_arch: str, ftype: str, isa: str) -> float | N
     if head is None:
         return None
     total += head
-    return total * (ARM_SCALE if isa == "arm" else 1.0)
+    return total
 
 
 def attention_cycles(arch: Arch, position: int) -> float:
