@@ -288,10 +288,12 @@ def test_the_precompiled_decode_cycles_are_what_the_tensors_give() -> None:
         "compiled.json's decode cycles are stale: run python scripts/compile_catalog.py"
     )
     arch = catalog.variant_by_id["llama-3.1-8b"].variant.arch
-    assert arch is not None and arch.gguf_arch is not None
+    assert arch is not None
+    assert arch.gguf_arch is not None
     gguf.seed_layouts(catalog)
     found, cycles = gguf.seeded_cycles(arch, arch.gguf_arch, "Q4_K_M")
-    assert found and cycles == catalog.decode_cycles["llama-3.1-8b"]["Q4_K_M"] > 0
+    assert found
+    assert cycles == catalog.decode_cycles["llama-3.1-8b"]["Q4_K_M"] > 0
     assert speed.decode_cycles(arch, arch.gguf_arch, "Q4_K_M", "x86") == cycles
     assert speed.decode_cycles(arch, arch.gguf_arch, "Q4_K_M", "arm") == cycles * speed.ARM_SCALE
     # A copy of the arch (a user file with the same shapes) is not the seeded one: worked out.
