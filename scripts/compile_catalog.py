@@ -12,11 +12,21 @@ it is stale, so run this after editing any shipped catalog file.
 from __future__ import annotations
 
 import json
+import pickle
 import tomllib
 from pathlib import Path
 
 from canirun.catalog.compiled import DETECT, detect_document
-from canirun.catalog.loader import COMPILED, Catalog, _merge, _parse, _shipped_files, sources_digest
+from canirun.catalog.loader import (
+    COMPILED,
+    VALIDATED,
+    Catalog,
+    _merge,
+    _parse,
+    _shipped_files,
+    sources_digest,
+    validated_stamp,
+)
 from canirun.estimate import gguf, speed
 from canirun.estimate.precision import PRECISIONS
 
@@ -47,6 +57,20 @@ def decode_cycles(catalog: Catalog) -> dict[str, dict[str, float | None]]:
     return out
 
 
+def validated_pickle(files: list[tuple[str, str]], compiled: dict[str, object]) -> bytes:
+    """catalog.pickle: the shipped files validated, with the layouts and decode cycles, under
+    the stamp the loader checks (loader.validated_stamp)."""
+    # From the JSON as written (its keys sorted), exactly as the loader reads compiled.json.
+    raw = json.loads(json.dumps(compiled["files"], sort_keys=True))
+    document = {
+        "files": {name: _parse(name, "", raw[name]) for name, _ in files},
+        "gguf_layouts": compiled["gguf_layouts"],
+        "decode_cycles": compiled["decode_cycles"],
+    }
+    payload = pickle.dumps(document, protocol=5)
+    return pickle.dumps((validated_stamp(files), payload), protocol=5)
+
+
 def main() -> int:
     files = _shipped_files()
     parsed = {name: tomllib.loads(text) for name, text in files}
@@ -59,6 +83,8 @@ def main() -> int:
     compiled["decode_cycles"] = decode_cycles(catalog)
     target = Path(__file__).resolve().parent.parent / "src/canirun/catalog/data" / COMPILED
     target.write_text(json.dumps(compiled, separators=(",", ":"), sort_keys=True) + "\n")
+    validated = target.with_name(VALIDATED)
+    validated.write_bytes(validated_pickle(files, compiled))
     detect = target.with_name(DETECT)
     detect.write_text(json.dumps(detect_document(files), indent=1, sort_keys=True) + "\n")
     print(f"wrote {target} ({target.stat().st_size:,} bytes, {len(files)} files)")

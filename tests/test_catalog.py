@@ -302,6 +302,72 @@ def test_the_precompiled_decode_cycles_are_what_the_tensors_give() -> None:
     assert speed.decode_cycles(copy, arch.gguf_arch, "Q4_K_M", "x86") == cycles
 
 
+def _pickled() -> tuple[dict[str, str], dict[str, object]]:
+    import pickle
+    from importlib import resources
+
+    from canirun.catalog.loader import VALIDATED
+
+    raw = resources.files("canirun.catalog").joinpath("data", VALIDATED).read_bytes()
+    stamp, payload = pickle.loads(raw)
+    return stamp, pickle.loads(payload)
+
+
+def test_the_validated_pickle_is_current() -> None:
+    """catalog.pickle spares every run the schema build and validation; it must be stamped
+    with today's TOML and schema.py (an edit needs scripts/compile_catalog.py) and, under
+    the pydantic and Python it was written with, be what the loader uses."""
+    from canirun.catalog.loader import _shipped_files, validated_document, validated_stamp
+
+    files = _shipped_files()
+    stamp, _ = _pickled()
+    want = validated_stamp(files)
+    assert (stamp["digest"], stamp["schema"]) == (want["digest"], want["schema"]), (
+        "src/canirun/catalog/data/catalog.pickle is stale: run python scripts/compile_catalog.py"
+    )
+    if (stamp["pydantic"], stamp["python"]) == (want["pydantic"], want["python"]):
+        assert validated_document(files) is not None
+    else:  # another pydantic or Python: the loader validates the TOML instead
+        assert validated_document(files) is None
+
+
+def test_the_validated_pickle_is_what_validation_gives() -> None:
+    """The pickled entries, layouts and cycles equal what the compiled JSON validates to, so
+    a run from the pickle and a run from the TOML rate alike."""
+    from canirun.catalog.loader import _parse, _shipped_files, compiled_document
+
+    files = _shipped_files()
+    compiled = compiled_document(files)
+    assert compiled is not None
+    _, document = _pickled()
+    assert document["files"] == {n: _parse(n, t, compiled["files"][n]) for n, t in files}
+    assert document["gguf_layouts"] == compiled["gguf_layouts"]
+    assert document["decode_cycles"] == compiled["decode_cycles"]
+
+
+def test_a_stale_or_broken_pickle_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from canirun.catalog import loader
+
+    files = loader._shipped_files()
+    edited = [(files[0][0], files[0][1] + "\n# edited\n"), *files[1:]]
+    assert loader.validated_document(edited) is None
+    with monkeypatch.context() as m:
+        m.setattr(loader, "VALIDATED", "compiled.json")  # not a pickle at all
+        assert loader.validated_document(files) is None
+        m.setattr(loader, "VALIDATED", "no-such-file.pickle")
+        assert loader.validated_document(files) is None
+    monkeypatch.setattr(loader, "validated_stamp", lambda _files: {"schema": "other"})
+    assert loader.validated_document(files) is None
+    loader.load_catalog.cache_clear()
+    try:
+        catalog = loader.load_catalog(user_dir=False)  # validated from compiled.json instead
+        assert catalog.variant_by_id["llama-3.1-8b"].variant.arch is not None
+        assert catalog.decode_cycles
+        assert catalog.gguf_layouts
+    finally:
+        loader.load_catalog.cache_clear()
+
+
 def test_detect_json_is_current() -> None:
     """detect.json (the probe's framework specs) must be what compile_catalog.py writes
     today: an edited detect entry, or a framework added to another file, fails here."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -218,13 +219,58 @@ def _check_references(catalog: Catalog) -> None:
                 )
 
 
+# The shipped files already validated, pickled by scripts/compile_catalog.py with their
+# layouts and decode cycles. It is the package's own data, written by the same build as its
+# code, and used only while its stamp matches: the TOML files' digest, schema.py's text, the
+# pydantic and Python versions. Anything else (a stale or unreadable file) validates the TOML.
+VALIDATED = "catalog.pickle"
+
+
+def validated_stamp(files: list[tuple[str, str]]) -> dict[str, str]:
+    import sys
+
+    import pydantic
+
+    from canirun.sha import sha256
+
+    schema_text = resources.files("canirun.catalog").joinpath("schema.py").read_bytes()
+    return {
+        "digest": sources_digest(files),
+        "schema": str(sha256(schema_text).hexdigest()),
+        "pydantic": str(pydantic.VERSION),
+        "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+    }
+
+
+def validated_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The pickled validated catalog when it is current for these files, else None."""
+    import pickle
+
+    try:
+        raw = resources.files("canirun.catalog").joinpath("data", VALIDATED).read_bytes()
+        stamp, payload = pickle.loads(raw)  # a dict of str and a bytes object
+        if stamp != validated_stamp(files):
+            return None
+        document = pickle.loads(payload)
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError):
+        return None
+    except pickle.UnpicklingError:
+        return None
+    ok = isinstance(document, dict) and isinstance(document.get("files"), dict)
+    return document if ok and {n for n, _ in files} == set(document["files"]) else None
+
+
 @functools.lru_cache(maxsize=8)
 def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) -> Catalog:
     """The shipped catalog plus user files; cached per process and arguments."""
     shipped = _shipped_files()
-    document = compiled_document(shipped) or {}
-    compiled = document.get("files") or {}
-    parsed = [(name, _parse(name, text, compiled.get(name)), False) for name, text in shipped]
+    document = validated_document(shipped)
+    if document is not None:
+        parsed = [(name, document["files"][name], False) for name, _ in shipped]
+    else:
+        document = compiled_document(shipped) or {}
+        compiled = document.get("files") or {}
+        parsed = [(name, _parse(name, text, compiled.get(name)), False) for name, text in shipped]
     warnings: list[str] = []
     if user_dir:
         # One broken file in catalog.d/ must not stop every command: it is skipped,

@@ -92,7 +92,9 @@ Pixels = Annotated[int, Field(gt=0, le=2**16)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the shipped catalog arrives validated (loader.VALIDATED), so a run
+    # builds the validators only when it validates a user's file (~55 ms at import).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Figure(Strict):
