@@ -22,6 +22,7 @@ SUFFIX = "-copy"
 
 REBUILD = """
 import json, sys
+SUFFIX = "@SUFFIX@"
 from pathlib import Path
 from canirun.catalog import loader
 data = Path(loader.__file__).parent / "data"
@@ -33,8 +34,20 @@ compiled = json.loads((data / loader.COMPILED).read_text(encoding="utf-8"))
 for name, parsed in twins.items():
     compiled["files"][f"{loader.SHIPPED}/{name}"] = parsed
 compiled["digest"] = loader.sources_digest(files)
+# A twin has its original's shapes: a release would precompute the same layouts and cycles.
+for parsed in twins.values():
+    for model in parsed["model"]:
+        for variant in model.get("variants", []):
+            twin, key = f"{model['id']}-{variant['key']}", variant["key"]
+            original = f"{model['id'].removesuffix(SUFFIX)}-{key}"
+            for table in ("gguf_layouts", "decode_cycles"):
+                known = compiled.get(table, {})
+                if original in known:
+                    known[twin] = known[original]
 (data / loader.COMPILED).write_text(json.dumps(compiled, separators=(",", ":"), sort_keys=True))
-"""
+if hasattr(loader, "validated_pickle"):  # releases since the validated catalog.pickle
+    (data / loader.VALIDATED).write_bytes(loader.validated_pickle(files, compiled))
+""".replace("@SUFFIX@", SUFFIX)
 
 
 def _twin_model(model: dict[str, Any]) -> dict[str, Any]:

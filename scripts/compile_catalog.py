@@ -12,7 +12,8 @@ it is stale, so run this after editing any shipped catalog file.
 from __future__ import annotations
 
 import json
-import pickle
+import os
+import sys
 import tomllib
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from canirun.catalog.loader import (
     _parse,
     _shipped_files,
     sources_digest,
-    validated_stamp,
+    validated_pickle,
 )
 from canirun.estimate import gguf, speed
 from canirun.estimate.precision import PRECISIONS
@@ -57,21 +58,12 @@ def decode_cycles(catalog: Catalog) -> dict[str, dict[str, float | None]]:
     return out
 
 
-def validated_pickle(files: list[tuple[str, str]], compiled: dict[str, object]) -> bytes:
-    """catalog.pickle: the shipped files validated, with the layouts and decode cycles, under
-    the stamp the loader checks (loader.validated_stamp)."""
-    # From the JSON as written (its keys sorted), exactly as the loader reads compiled.json.
-    raw = json.loads(json.dumps(compiled["files"], sort_keys=True))
-    document = {
-        "files": {name: _parse(name, "", raw[name]) for name, _ in files},
-        "gguf_layouts": compiled["gguf_layouts"],
-        "decode_cycles": compiled["decode_cycles"],
-    }
-    payload = pickle.dumps(document, protocol=5)
-    return pickle.dumps((validated_stamp(files), payload), protocol=5)
-
-
 def main() -> int:
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # catalog.pickle holds pydantic's fields-set sets, whose order follows the string
+        # hash seed: one fixed seed makes the file the same bytes on every run.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     files = _shipped_files()
     parsed = {name: tomllib.loads(text) for name, text in files}
     compiled = {
@@ -84,7 +76,7 @@ def main() -> int:
     target = Path(__file__).resolve().parent.parent / "src/canirun/catalog/data" / COMPILED
     target.write_text(json.dumps(compiled, separators=(",", ":"), sort_keys=True) + "\n")
     validated = target.with_name(VALIDATED)
-    validated.write_bytes(validated_pickle(files, compiled))
+    validated.write_bytes(validated_pickle(files, compiled))  # the same data, validated
     detect = target.with_name(DETECT)
     detect.write_text(json.dumps(detect_document(files), indent=1, sort_keys=True) + "\n")
     print(f"wrote {target} ({target.stat().st_size:,} bytes, {len(files)} files)")

@@ -28,8 +28,10 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Tests never read the developer's own user catalog or HF cache settings."""
+    """Tests never read the developer's own user catalog, caches or HF cache settings."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    # The RAM bandwidth kept per machine (hardware.bandwidth_cache) and the header cache.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)

@@ -436,3 +436,123 @@ def test_the_job_summary_keeps_what_was_there(
     text = summary.read_text()
     assert text.startswith("# earlier step\n")
     assert "Llama 3" in text
+
+
+# -- the copy test's figure, kept per machine (issue 14: a CI gate must not flap) -----------
+
+
+def test_the_kept_figure_is_reused_until_asked_to_measure_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """First run measures and keeps; the next reuses (no copy test); refresh measures again."""
+    from canirun.hardware import bandwidth_cache
+
+    figures = iter([11 * 10**9, 22 * 10**9])
+    runs: list[int] = []
+
+    def fake(budget: int, cores: int) -> bandwidth.Measurement:
+        runs.append(cores)
+        return bandwidth.Measurement(next(figures), 1, 2 * budget)
+
+    monkeypatch.setattr(bandwidth, "measure_ram_bandwidth", fake)
+    _cgroup_tree(tmp_path, str(64 * GIB), str(GIB), "max 100000")
+    cache = tmp_path / "cache" / "ram-bandwidth.json"
+
+    def rated(refresh: bool = False) -> tuple[int | None, str | None]:
+        host = probe(
+            tmp_path / "models",
+            root=tmp_path,
+            nvml=FakeNvml(),
+            env={},
+            measure_bandwidth=True,
+            bandwidth_cache=cache,
+            refresh_bandwidth=refresh,
+        )
+        memory = host.hardware.memory
+        return memory.bandwidth_bytes_per_s, memory.bandwidth_source
+
+    assert rated() == (11 * 10**9, "measured")
+    assert cache.is_file()
+    value, source = rated()
+    assert len(runs) == 1  # the second run did not copy anything
+    assert value == 11 * 10**9
+    assert source is not None
+    assert source.startswith("measured 20")
+    assert source.endswith(", kept")
+    assert rated(refresh=True) == (22 * 10**9, "measured")
+    assert rated()[0] == 22 * 10**9  # the new figure replaced the old one
+    assert len(runs) == 2
+    assert not list(cache.parent.glob(".*.tmp"))  # written atomically, nothing left over
+    data = bandwidth_cache._read(cache)
+    assert [v["bytes_per_s"] for v in data.values()] == [22 * 10**9]
+
+
+def test_a_kept_figure_is_only_this_machines_and_not_too_old(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from canirun.hardware import bandwidth_cache as bc
+
+    path = tmp_path / "bw.json"
+    now = bc.now_utc()
+    here = bc.machine_key("box", "EPYC 9654", 16, 64 * GIB)
+    assert bc.keep(here, 50 * 10**9, now, path) is None
+    assert bc.lookup(here, now, path) == bc.Kept(50 * 10**9, bc._iso(now))
+    # Another machine sharing the home directory, or this one with fewer cores or less RAM.
+    for other in (
+        bc.machine_key("other", "EPYC 9654", 16, 64 * GIB),
+        bc.machine_key("box", "EPYC 9654", 8, 64 * GIB),
+        bc.machine_key("box", "EPYC 9654", 16, 32 * GIB),
+    ):
+        assert bc.lookup(other, now, path) is None
+    assert bc.lookup(here, now + timedelta(days=bc.MAX_AGE_DAYS + 1), path) is None
+    assert bc.lookup(here, now - timedelta(days=1), path) is None  # from the future: clock moved
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        '{"format": 1, "machines": []}',
+        '{"format": 999, "machines": {}}',
+        '{"format": 1, "machines": {"k": {"bytes_per_s": "fast", "measured_at": "x"}}}',
+        '{"format": 1, "machines": {"k": {"bytes_per_s": true, "measured_at": "2026-01-01"}}}',
+        '{"format": 1, "machines": {"k": {"bytes_per_s": 5, "measured_at": "yesterday"}}}',
+        '{"format": 1, "machines": {"k": {"bytes_per_s": 5, "measured_at": "2026-12-01T00:00"}}}',
+        "[" * 100_000,
+    ],
+)
+def test_a_damaged_cache_is_ignored_and_replaced(tmp_path: Path, content: str) -> None:
+    from canirun.hardware import bandwidth_cache as bc
+
+    path = tmp_path / "bw.json"
+    path.write_text(content)
+    now = bc.now_utc()
+    assert bc.lookup("k", now, path) is None
+    assert bc.keep("k", 7 * 10**9, now, path) is None
+    assert bc.lookup("k", now, path) == bc.Kept(7 * 10**9, bc._iso(now))
+
+
+def test_an_unwritable_cache_is_a_note_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setattr(
+        bandwidth,
+        "measure_ram_bandwidth",
+        lambda budget, cores: bandwidth.Measurement(9 * 10**9, 1, budget),
+    )
+    _cgroup_tree(tmp_path, str(64 * GIB), str(GIB), "max 100000")
+    host = probe(
+        tmp_path / "models",
+        root=tmp_path,
+        nvml=FakeNvml(),
+        env={},
+        measure_bandwidth=True,
+        bandwidth_cache=blocker / "ram-bandwidth.json",
+    )
+    assert host.hardware.memory.bandwidth_bytes_per_s == 9 * 10**9
+    notes = [i.message for i in host.issues if i.source == "bandwidth"]
+    assert len(notes) == 1
+    assert notes[0].startswith("RAM bandwidth not kept:")
+    assert blocker.read_text().startswith("a file")

@@ -76,8 +76,10 @@ def test_sizes_too_small_for_any_machine_are_refused(value: str) -> None:
 def test_sizes_and_rates_with_units_still_work() -> None:
     assert size_flag("--ram", "64GB") == 64 * 10**9
     assert size_flag("--ram", "16 GiB") == 16 * GIB
-    assert bandwidth_flag("80GB/s") == (False, 80 * 10**9)
-    assert bandwidth_flag("off") == (False, None)
+    assert bandwidth_flag("80GB/s") == (False, 80 * 10**9, False)
+    assert bandwidth_flag("off") == (False, None, False)
+    assert bandwidth_flag(None) == (True, None, False)  # the kept figure, else a copy test
+    assert bandwidth_flag("measure") == (True, None, True)
 
 
 @settings(max_examples=200, deadline=None)

@@ -96,9 +96,11 @@ def prepare(
 ) -> Prepared:
     """Turn the common flags of ``scan``/``check`` (as the CLI spells them) into inputs.
 
-    ``ram_bandwidth`` is a figure such as "80GB/s", or "off" to skip the short
-    RAM copy test; it is never measured for another machine (``hardware_file``
-    or ``ram``), because this machine's speed says nothing about that one.
+    ``ram_bandwidth`` is a figure such as "80GB/s", "measure" to run the short RAM
+    copy test again (by default the figure kept from this machine's last test is
+    reused, see hardware.bandwidth_cache), or "off" to skip it; it is never measured
+    for another machine (``hardware_file`` or ``ram``), because this machine's speed
+    says nothing about that one.
     ``nodes`` rates a cluster of that many machines like this one (after the
     what-ifs); ``cluster`` a folder with one report per node, whose largest node
     is the machine rated unless ``hardware_file`` or a what-if says otherwise;
@@ -127,7 +129,7 @@ def prepare(
         swa_full=swa_full,
     )
     opts = options.rate_options(wl, list(precision), framework, catalog, prefer)
-    measure, bandwidth = options.bandwidth_flag(ram_bandwidth)
+    measure, bandwidth, refresh = options.bandwidth_flag(ram_bandwidth)
     given = [flag for flag, v in (("--nodes", nodes), ("--cluster", cluster), ("--ray", ray)) if v]
     if len(given) > 1:
         raise InputError(f"{' and '.join(given)} describe the cluster twice: give one")
@@ -142,7 +144,12 @@ def prepare(
     if what.ram is not None or hardware_file is not None:
         measure = False
     host = options.host_for(
-        _path(hardware_file), _path(models_dir), what, catalog, measure_bandwidth=measure
+        _path(hardware_file),
+        _path(models_dir),
+        what,
+        catalog,
+        measure_bandwidth=measure,
+        refresh_bandwidth=refresh,
     )
     if nodes is not None:
         from canirun.hardware.cluster import identical_nodes

@@ -169,7 +169,13 @@ def assumptions(
     if source == "measured":
         notes.append(
             "RAM bandwidth: a copy test measured here on every usable core at once, "
-            "as multi-threaded runtimes read memory"
+            "as multi-threaded runtimes read memory; kept for this machine's next runs"
+        )
+    elif source and source.startswith("measured "):
+        notes.append(
+            f"RAM bandwidth: this machine's copy test ({source}): the figure kept from its "
+            "last measurement on every usable core, so estimates stay put; "
+            "--ram-bandwidth measure measures again"
         )
     return Assumptions(
         workload=opts.workload,

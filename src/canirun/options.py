@@ -52,21 +52,27 @@ def size_flag(flag: str, text: str | None) -> int | None:
     return value
 
 
-def bandwidth_flag(text: str | None) -> tuple[bool, int | None]:
-    """--ram-bandwidth: (measure here?, the user's figure). 'off' skips both."""
+def bandwidth_flag(text: str | None) -> tuple[bool, int | None, bool]:
+    """--ram-bandwidth: (measure here?, the user's figure, measure anew?). By default the
+    figure kept from an earlier copy test on this machine is reused; 'measure' measures
+    again (and keeps the new figure); 'off' skips both."""
     if text is None:
-        return True, None
+        return True, None, False
     if text.strip().lower() == "off":
-        return False, None
+        return False, None, False
+    if text.strip().lower() == "measure":
+        return True, None, True
     if not _HAS_UNIT.search(text):
-        raise InputError(f"--ram-bandwidth: {text!r} has no unit; write {RATE_FORMS}, or off")
+        raise InputError(
+            f"--ram-bandwidth: {text!r} has no unit; write {RATE_FORMS}, measure or off"
+        )
     try:
         value = parse_rate(text) if "/" in text else parse_size(text)
     except ValueError as exc:
         raise InputError(f"--ram-bandwidth: {exc}; write {RATE_FORMS}") from None
     if value < MIN_BANDWIDTH:
         raise InputError(f"--ram-bandwidth: {text!r} is less than 1 MB/s; write {RATE_FORMS}")
-    return False, value
+    return False, value, False
 
 
 def precision_flag(values: Sequence[str]) -> tuple[str, ...] | None:
@@ -237,10 +243,26 @@ def host_for(
     catalog: Catalog,
     *,
     measure_bandwidth: bool,
+    refresh_bandwidth: bool = False,
 ) -> Host:
+    """The machine rated: probed here (the RAM copy test's figure kept per machine in the
+    user cache, measured anew with ``refresh_bandwidth``), or read from a hardware file;
+    then the what-ifs applied."""
     from canirun import whatif
     from canirun.hardware import load_host
 
     detect = [(f.id, f.detect.commands, f.detect.python) for f in catalog.frameworks]
-    host = load_host(hardware, models_dir, measure_bandwidth=measure_bandwidth, detect=detect)
+    cache = None
+    if measure_bandwidth and hardware is None:
+        from canirun.hardware.bandwidth_cache import cache_file
+
+        cache = cache_file()
+    host = load_host(
+        hardware,
+        models_dir,
+        measure_bandwidth=measure_bandwidth,
+        detect=detect,
+        bandwidth_cache=cache,
+        refresh_bandwidth=refresh_bandwidth,
+    )
     return whatif.apply(host, what, catalog.gpus)

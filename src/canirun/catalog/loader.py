@@ -242,19 +242,54 @@ def validated_stamp(files: list[tuple[str, str]]) -> dict[str, str]:
     }
 
 
+def validated_pickle(files: list[tuple[str, str]], compiled: dict[str, Any]) -> bytes:
+    """catalog.pickle's content for compiled.json's document (scripts/compile_catalog.py):
+    the shipped files validated, with the layouts and decode cycles, under the stamp that
+    validated_document checks."""
+    import json
+    import pickle
+
+    # From the JSON as written (keys sorted), exactly as _parse sees compiled.json.
+    raw = json.loads(json.dumps(compiled["files"], sort_keys=True))
+    document = {
+        "files": {name: _parse(name, "", raw[name]) for name, _ in files},
+        "gguf_layouts": compiled.get("gguf_layouts", {}),
+        "decode_cycles": compiled.get("decode_cycles", {}),
+    }
+    payload = pickle.dumps(document, protocol=5)
+    return pickle.dumps((validated_stamp(files), payload), protocol=5)
+
+
+def _unpickle(data: bytes) -> Any:
+    """pickle.loads that can build nothing but catalog entries (the schema's own classes)
+    and plain values: no other class or function is reachable, so a tampered file cannot
+    run code (the "restricting globals" recipe of the pickle documentation)."""
+    import io
+    import pickle
+
+    from canirun.catalog import schema
+
+    class CatalogUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            found = getattr(schema, name, None) if module == schema.__name__ else None
+            if isinstance(found, type) and issubclass(found, schema.Strict):
+                return found
+            raise pickle.UnpicklingError(f"{VALIDATED} holds {module}.{name}, not a catalog entry")
+
+    return CatalogUnpickler(io.BytesIO(data)).load()
+
+
 def validated_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
     """The pickled validated catalog when it is current for these files, else None."""
-    import pickle
+    from pickle import UnpicklingError
 
     try:
         raw = resources.files("canirun.catalog").joinpath("data", VALIDATED).read_bytes()
-        stamp, payload = pickle.loads(raw)  # a dict of str and a bytes object
+        stamp, payload = _unpickle(raw)  # a dict of str and a bytes object
         if stamp != validated_stamp(files):
             return None
-        document = pickle.loads(payload)
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError):
-        return None
-    except pickle.UnpicklingError:
+        document = _unpickle(payload)
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, UnpicklingError):
         return None
     ok = isinstance(document, dict) and isinstance(document.get("files"), dict)
     return document if ok and {n for n, _ in files} == set(document["files"]) else None

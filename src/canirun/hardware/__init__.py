@@ -99,12 +99,16 @@ def probe(
     run: Any | None = None,
     system_name: str | None = None,
     detect: Sequence[DetectSpec] | None = None,
+    bandwidth_cache: Path | None = None,
+    refresh_bandwidth: bool = False,
 ) -> Host:
     """Probe this machine. ``root``, ``nvml``, ``env``, ``run`` (the macOS backend's
     command runner; on Windows a function returning the registry readers) and
     ``system_name`` ("linux", "darwin", "windows") are seams for tests.
 
-    ``measure_bandwidth`` adds a ~0.1 s RAM copy test for CPU speed estimates;
+    ``measure_bandwidth`` adds a ~0.1 s RAM copy test for CPU speed estimates, whose
+    figure is kept in ``bandwidth_cache`` (a file; None keeps nothing) and reused there
+    for this machine unless ``refresh_bandwidth``;
     ``detect`` (from the catalog) says how to spot installed serving frameworks.
     """
     from canirun.hardware import system
@@ -116,7 +120,8 @@ def probe(
     cpu = system.probe_cpu(root, limits, issues)
     memory = system.probe_memory(limits, issues)
     if measure_bandwidth:
-        memory = _measure_bandwidth(memory, limits, issues)
+        kept = (bandwidth_cache, refresh_bandwidth, cpu)
+        memory = _measure_bandwidth(memory, limits, issues, kept)
     disk = system.probe_disk(models_dir or system.default_models_dir(env), issues)
     os_info = system.probe_os(root)
     gpus, gpu_issues, apple_probe = probe_gpus(
@@ -134,11 +139,27 @@ def probe(
     return Host(hardware=hardware, machine=machine, issues=(*issues, *gpu_issues))
 
 
-def _measure_bandwidth(memory: Any, limits: Any, issues: list[ProbeIssue]) -> Any:
-    """The RAM copy test, sized to what is free here, or a note saying why it was skipped."""
-    from canirun.hardware import bandwidth
+def _measure_bandwidth(
+    memory: Any, limits: Any, issues: list[ProbeIssue], kept: tuple[Path | None, bool, Cpu]
+) -> Any:
+    """The RAM copy test, sized to what is free here, or a note saying why it was skipped;
+    the figure kept from this machine's last test when there is one (kept: the cache file,
+    whether to measure anew, the CPU probed)."""
+    from canirun.hardware import bandwidth, bandwidth_cache
     from canirun.hardware.cpu import usable_core_count
 
+    cache, refresh, cpu = kept
+    cores = usable_core_count(limits.cpu_quota)
+    key = bandwidth_cache.machine_key(_host_name(), cpu.model, cores, memory.total_bytes or 0)
+    now = bandwidth_cache.now_utc()
+    if cache is not None and not refresh:
+        found = bandwidth_cache.lookup(key, now, cache)
+        if found is not None:
+            return dataclasses.replace(
+                memory,
+                bandwidth_bytes_per_s=found.bytes_per_s,
+                bandwidth_source=f"measured {found.measured_at[:10]}, kept",
+            )
     budget, why = bandwidth.memory_budget(
         memory.available_bytes,
         limits.memory_limit,
@@ -148,13 +169,23 @@ def _measure_bandwidth(memory: Any, limits: Any, issues: list[ProbeIssue]) -> An
     if budget is None:
         issues.append(ProbeIssue("bandwidth", f"RAM bandwidth not measured: {why}", "info"))
         return memory
-    result = bandwidth.measure_ram_bandwidth(budget, usable_core_count(limits.cpu_quota))
+    result = bandwidth.measure_ram_bandwidth(budget, cores)
     if result.bytes_per_s is None:
         issues.append(ProbeIssue("bandwidth", f"RAM bandwidth not measured: {result.note}", "info"))
         return memory
+    if cache is not None:
+        problem = bandwidth_cache.keep(key, result.bytes_per_s, now, cache)
+        if problem is not None:
+            issues.append(ProbeIssue("bandwidth", f"RAM bandwidth not kept: {problem}", "info"))
     return dataclasses.replace(
         memory, bandwidth_bytes_per_s=result.bytes_per_s, bandwidth_source="measured"
     )
+
+
+def _host_name() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def _with_core_levels(cpu: Cpu, apple_probe: Any) -> Cpu:
@@ -171,6 +202,8 @@ def load_host(
     *,
     measure_bandwidth: bool = False,
     detect: Sequence[DetectSpec] | None = None,
+    bandwidth_cache: Path | None = None,
+    refresh_bandwidth: bool = False,
 ) -> Host:
     """This machine probed, or the machine a --hardware file describes.
 
@@ -178,7 +211,13 @@ def load_host(
     installed on the machine reading it says nothing about the one it describes.
     """
     if hardware_file is None:
-        return probe(models_dir, measure_bandwidth=measure_bandwidth, detect=detect)
+        return probe(
+            models_dir,
+            measure_bandwidth=measure_bandwidth,
+            detect=detect,
+            bandwidth_cache=bandwidth_cache,
+            refresh_bandwidth=refresh_bandwidth,
+        )
     if models_dir is not None:
         from canirun.errors import InputError
 
