@@ -548,6 +548,14 @@ def activations(
             f"{batch} (estimate calibrated on published diffusers measurements)"
         )
     enc = variant.encoder
+    if enc is not None and model.kind == "vision":
+        per_element = vit_element_bytes(variant, weights_bytes)
+        act = vit_activations(enc, batch, per_element)
+        return act, (
+            f"{enc.max_tokens:,} patches x batch {batch}: {VIT_SCORE_COPIES} attention-score "
+            f"tensors ({enc.heads} heads) + MLP at {per_element} bytes, one layer (eager "
+            "attention; estimate calibrated on published SAM peaks)"
+        )
     if enc is not None:
         tokens, capped = enc.max_tokens, ""
         if model.kind == "embedding":
@@ -560,6 +568,37 @@ def activations(
         )
     act = round(weights_bytes * 0.2)
     return act, "20% of the weights (no architecture numbers; estimate)"
+
+
+# ViT image encoders (SAM, DINOv2) in PyTorch's eager attention (Meta's code, transformers'
+# eager path): at the peak of a global-attention layer three tokens x tokens tensors per head
+# are live. SAM adds its decomposed relative positions in two steps (scores + rel_h, then
+# + rel_w) while the scores are still referenced; transformers' SamVisionAttention does the same
+# and its float32 softmax of 16-bit scores is again 2 + 4 bytes a value. A plain ViT holds two
+# (the scores and their scaled copy, then softmax's input and output), so this is one score
+# tensor high there. Measured by the PyTorch team (segment-anything-fast,
+# tests/reference/vision.toml): SAM ViT-H at 1024 px, 16 heads over 64x64 patches, peaked at
+# 28,806 MiB for 8 images in fp32 and 14,424 MiB in bf16: 2,445 / 1,222 MiB of weights,
+# 3 x 1 GiB / 3 x 0.5 GiB of scores per image, and about 220 / 115 MiB per image of everything
+# else (the MLP and hidden-width terms below plan 400 / 200 MiB). The scores follow the
+# activations' precision: fp32 runs keep them in fp32, 16-bit runs in 16 bits. Estimate.
+VIT_SCORE_COPIES = 3
+
+
+def vit_element_bytes(variant: Variant, weights_bytes: int) -> int:
+    """Bytes per activation value: fp32 weights compute in fp32, everything else in 16 bits."""
+    params = variant.params.total if variant.params else 0
+    return 4 if params and weights_bytes / params > 3 else 2
+
+
+def vit_activations(enc: Encoder, batch: int, per_element: int) -> int:
+    """A ViT image encoder's peak activations: one global-attention layer live at a time
+    (VIT_SCORE_COPIES score tensors) beside the MLP intermediate (twice, for gated MLPs) and a
+    dozen hidden-width tensors, per image."""
+    tokens = enc.max_tokens
+    scores = VIT_SCORE_COPIES * tokens * tokens * enc.heads
+    rest = tokens * (2 * enc.intermediate + 12 * enc.hidden)
+    return (scores + rest) * per_element * batch
 
 
 def encoder_activations(enc: Encoder, tokens: int, batch: int) -> int:
