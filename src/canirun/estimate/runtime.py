@@ -9,6 +9,7 @@ buffers, activations) is computed here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -242,6 +243,23 @@ def _llamacpp_overheads(
 ) -> Overheads:
     """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
     context writes of it, the work buffer, and the process (issue 17)."""
+    gpu, cpu, process_term = _llamacpp_terms(arch, workload, precision)
+    return _overheads(framework, True, gpu, cpu, backends, process_term)
+
+
+_LlamacppTerms = tuple[tuple[Term, ...], tuple[Term, ...], Term]
+# The same for every GGML framework (llama.cpp, Ollama, Text Generation WebUI): worked out
+# once per architecture, workload and repacked type.
+_LLAMACPP_TERMS: ByIdentity[_LlamacppTerms] = ByIdentity()
+
+
+def _llamacpp_terms(arch: Arch, workload: Workload, precision: str) -> _LlamacppTerms:
+    return _LLAMACPP_TERMS.get(
+        (arch,), (workload, precision), lambda: _llamacpp_terms_of(arch, workload, precision)
+    )
+
+
+def _llamacpp_terms_of(arch: Arch, workload: Workload, precision: str) -> _LlamacppTerms:
     seqs, ctx, flash = workload.sequences, workload.context_tokens, llamacpp_flash(workload)
     reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
     touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
@@ -300,7 +318,7 @@ def _llamacpp_overheads(
         + (f", {format_bytes(repack)} left from repacking {precision} at load" if repack else "")
         + "; measured)",
     )
-    return _overheads(framework, True, gpu, cpu, backends, process_term)
+    return tuple(gpu), tuple(cpu), process_term
 
 
 def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
@@ -350,51 +368,63 @@ _FixedTerms = tuple[tuple[Term, ...], tuple[Term, ...], tuple[tuple[str, int], .
 _FIXED: ByIdentity[_FixedTerms] = ByIdentity(1024)
 
 
+# The runtime's CUDA context and its process in RAM: constants, so their lines are written
+# once (ggml runtime: True; PyTorch: False).
+_RUNTIME_TERMS: dict[bool, tuple[Term, Term]] = {
+    True: (
+        Term(
+            "gpu-device",
+            GGML_CUDA_CONTEXT,
+            f"GPU runtime context: {format_bytes(GGML_CUDA_CONTEXT)} per GPU (llama.cpp on "
+            "CUDA, an estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)",
+        ),
+        Term(
+            "process",
+            GGML_PROCESS_RAM,
+            f"the process itself in RAM: {format_bytes(GGML_PROCESS_RAM)} (llama.cpp, measured)",
+        ),
+    ),
+    False: (
+        Term(
+            "gpu-device",
+            TORCH_CUDA_CONTEXT,
+            f"GPU runtime context: {format_bytes(TORCH_CUDA_CONTEXT)} per GPU (PyTorch on CUDA, "
+            f"measured: {TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and "
+            "XPU)",
+        ),
+        Term(
+            "process",
+            TORCH_PROCESS_RAM,
+            f"the process itself in RAM: {format_bytes(TORCH_PROCESS_RAM)} (PyTorch, estimate)",
+        ),
+    ),
+}
+
+
 def _overheads(
     framework: Framework,
     ggml: bool,
-    gpu_work: list[Term],
-    cpu_work: list[Term],
+    gpu_work: Sequence[Term],
+    cpu_work: Sequence[Term],
     backends: tuple[Backend, ...] = (),
     process_term: Term | None = None,
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent terms."""
     reserves, backend, by_backend = _fixed_terms(framework, ggml, backends)
-    if ggml:
-        context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
-        context_line = (
-            f"GPU runtime context: {format_bytes(context)} per GPU (llama.cpp on CUDA, an "
-            "estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)"
-        )
-        process_line = f"the process itself in RAM: {format_bytes(process)} (llama.cpp, measured)"
-    else:
-        context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
-        context_line = (
-            f"GPU runtime context: {format_bytes(context)} per GPU (PyTorch on CUDA, measured: "
-            f"{TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and XPU)"
-        )
-        process_line = f"the process itself in RAM: {format_bytes(process)} (PyTorch, estimate)"
+    context, default_process = _RUNTIME_TERMS[ggml]
+    process = default_process if process_term is None else process_term
     fraction = framework.gpu_memory_fraction or 1.0
     notes = []
     if fraction < 1:
         notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
-    if process_term is not None:
-        process, process_line = process_term.bytes, process_term.text
-    terms = (
-        *reserves,
-        Term("gpu-device", context, context_line),
-        *gpu_work,
-        *cpu_work,
-        Term("process", process, process_line),
-        *backend,
-    )
+    terms = (*reserves, context, *gpu_work, *cpu_work, process, *backend)
     return Overheads(
-        gpu_per_device=context + sum(t.bytes for t in reserves),
+        gpu_per_device=context.bytes + sum(t.bytes for t in reserves),
         gpu_compute=sum(t.bytes for t in gpu_work),
         cpu_compute=sum(t.bytes for t in cpu_work if t.where == "cpu-compute"),
         cpu_pinned=sum(t.bytes for t in cpu_work if t.where == "cpu-pinned"),
-        cpu_process=process,
+        cpu_process=process.bytes,
         gpu_fraction=fraction,
         lines=tuple(notes),
         cpu_backend=sum(t.bytes for t in backend),
@@ -431,8 +461,8 @@ def llm_overheads(
 ) -> Overheads:
     repacked = precision if precision.upper().startswith(REPACKED_PREFIXES) else ""
     return _OVERHEADS.get(
-        (framework, backends),
-        (arch, workload, precision_family, repacked),
+        (framework, backends, arch),
+        (workload, precision_family, repacked),
         lambda: _llm_overheads(framework, arch, workload, precision_family, backends, repacked),
     )
 
