@@ -9,7 +9,9 @@ says how much is left.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 from canirun.catalog.rules import Device, DeviceKind, Support, supports
 from canirun.catalog.schema import Framework
@@ -196,7 +198,11 @@ def parse_cc(text: str | None) -> tuple[int, int] | None:
 
 def device_cost(need: Need, slot: GpuSlot) -> int:
     """The runtime's fixed cost on this GPU: its backend's context and reserves."""
-    return dict(need.overheads.by_backend).get(slot.backend or "", need.overheads.gpu_per_device)
+    backend = slot.backend or ""
+    for name, cost in reversed(need.overheads.by_backend):  # the last entry wins, as in a dict
+        if name == backend:
+            return cost
+    return need.overheads.gpu_per_device
 
 
 def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None, int, int | None]:
@@ -208,6 +214,8 @@ def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None
 
 
 def _with(placement: Placement, *more: str) -> Placement:
+    if not more:
+        return placement
     return replace(placement, reasons=(*placement.reasons, *more))
 
 
@@ -224,11 +232,70 @@ def _rank(slots: list[GpuSlot], fraction: float) -> list[GpuSlot]:
     return sorted(slots, key=key, reverse=True)
 
 
-def _first_fit(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
+@dataclass(frozen=True, slots=True)
+class _Pools:
+    """GPUs in the order placement tries them (largest budget first), with their budgets."""
+
+    slots: tuple[GpuSlot, ...]
+    budgets: tuple[int | None, ...]
+
+
+def _pools(slots: list[GpuSlot], fraction: float) -> _Pools:
+    ranked = _rank(slots, fraction)
+    return _Pools(tuple(ranked), tuple(gpu_budget(s, fraction) for s in ranked))
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    """What placing any need on this machine with one framework, precision and GPU share
+    starts from: the same for every model of a scan, so worked out once."""
+
+    usable: _Pools
+    notes: tuple[str, ...]  # GPUs the framework cannot drive, and why
+    unknown: tuple[str, ...]  # usable GPUs whose budget cannot be told
+    doubts: tuple[str, ...]  # GPUs it may or may not drive, and why
+    everything: _Pools  # the usable GPUs and the doubtful ones
+    cpu_ok: Support | None  # the capability table's answer on the CPU (cpu_only_ok only)
+
+
+def _setting(
+    cap: Capacity, framework: Framework, precision: str | None, family: str | None, fraction: float
+) -> _Setting:
+    return _SETTINGS.get(
+        (cap, framework),
+        (precision, family, fraction),
+        lambda: _setting_of(cap, framework, precision, family, fraction),
+    )
+
+
+_SETTINGS: ByIdentity[_Setting] = ByIdentity()
+
+
+def _setting_of(
+    cap: Capacity, framework: Framework, precision: str | None, family: str | None, fraction: float
+) -> _Setting:
+    gpus, notes, doubts = usable_gpus(cap, framework, precision, family)
+    usable = _pools(gpus, fraction)
+    unknown = tuple(
+        _budget_unknown(s) for s, b in zip(usable.slots, usable.budgets, strict=True) if b is None
+    )
+    everything = _pools(gpus + [s for s, _ in doubts], fraction) if doubts else usable
+    cpu_ok = runs(framework, cpu_device(cap), precision, family) if framework.cpu_only_ok else None
+    return _Setting(
+        usable,
+        tuple(notes),
+        unknown,
+        tuple(why for _, why in doubts),
+        everything,
+        cpu_ok,
+    )
+
+
+def _first_fit(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    if not pools.slots:
+        return None
     for option in (_one_gpu, _multi_gpu, _offload):
-        found = option(need, ranked, cap, framework, fraction)
+        found = option(need, pools, cap, framework)
         if found is not None:
             return found
     return None
@@ -242,25 +309,20 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
     the framework needs a GPU there is none of, or "too-big". Every placement carries
     its reasons, misses and framework notes included.
     """
-    gpus, notes, doubts = usable_gpus(cap, framework, need.precision, need.family)
-    fraction = need.overheads.gpu_fraction
-    ranked = _rank(gpus, fraction)
-    unknown = [_budget_unknown(s) for s in ranked if gpu_budget(s, fraction) is None]
-    found = _first_fit(need, ranked, cap, framework, fraction)
+    setting = _setting(cap, framework, need.precision, need.family, need.overheads.gpu_fraction)
+    pools = setting.usable
+    found = _first_fit(need, pools, cap, framework)
     if found is not None:
-        return _with(found, *notes)
-    if doubts:
+        return _with(found, *setting.notes)
+    unknown = list(setting.unknown)
+    notes = list(setting.notes)
+    if setting.doubts:
         # It would fit on a GPU this framework may not support: that is not a fit.
-        everything = _rank(gpus + [s for s, _ in doubts], fraction)
-        if _first_fit(need, everything, cap, framework, fraction) is not None:
-            unknown += [why for _, why in doubts]
-        ranked = everything
-    misses = _why_not_gpu(need, ranked, fraction)
-    cpu_ok = (
-        runs(framework, cpu_device(cap), need.precision, need.family)
-        if framework.cpu_only_ok
-        else None
-    )
+        if _first_fit(need, setting.everything, cap, framework) is not None:
+            unknown += setting.doubts
+        pools = setting.everything
+    misses = _why_not_gpu(need, pools)
+    cpu_ok = setting.cpu_ok
     if cpu_ok is not None and not cpu_ok.runs:
         notes.append(f"CPU: {cpu_ok.how}")
     cpu = _cpu(need, cap, framework) if cpu_ok is None or cpu_ok.runs else None
@@ -272,23 +334,21 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         misses += cpu.reasons
     if unknown:
         return Placement("unknown", reasons=(*dict.fromkeys(unknown), *misses, *notes))
-    if not ranked and cpu is None:
+    if not pools.slots and cpu is None:
         first = f"{framework.name} cannot run {need.precision or 'it'} on any device here"
         if not framework.cpu_only_ok:
             first = f"{framework.name} needs a supported GPU"
         return Placement("unsupported", reasons=(first, *notes))
-    attempt = _best_attempt(need, ranked, cap, framework, fraction)
+    attempt = _best_attempt(need, pools, cap, framework)
     return Placement(
         "too-big",
         reasons=(*misses, *attempt, *notes) or ("no memory pool is large enough",),
     )
 
 
-def _best_attempt(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> list[str]:
+def _best_attempt(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> list[str]:
     """One line on the largest combination tried: all GPUs together, then GPUs plus RAM."""
-    budgets = [b for b in (gpu_budget(s, fraction) for s in ranked) if b is not None]
+    budgets = [b for b in pools.budgets if b is not None]
     fixed = need.overheads.gpu_per_device + need.overheads.gpu_compute
     body = need.weights + need.kv
     lines = []
@@ -309,12 +369,14 @@ def _best_attempt(
     return lines
 
 
-def _one_gpu(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
-    for slot in ranked:
-        fits, total, left = _on_one_gpu(need, slot, fraction)
-        if fits:
+def _one_gpu(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    body = need.weights + need.kv + need.overheads.gpu_compute
+    for slot, budget in zip(pools.slots, pools.budgets, strict=True):
+        if budget is None:
+            continue
+        total = body + device_cost(need, slot)
+        if total <= budget:
+            left = budget - total
             return Placement(
                 "gpu",
                 gpus=(slot.index,) if slot.index is not None else (),
@@ -334,11 +396,14 @@ def _via(slot: GpuSlot) -> str:
     return f" (via {slot.backend})" if slot.backend else ""
 
 
-def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str]:
+def _why_not_gpu(need: Need, pools: _Pools) -> list[str]:
+    body = need.weights + need.kv + need.overheads.gpu_compute
     lines = []
-    for slot in ranked:
-        fits, total, _ = _on_one_gpu(need, slot, fraction)
-        if fits is False:
+    for slot, budget in zip(pools.slots, pools.budgets, strict=True):
+        if budget is None:
+            continue
+        total = body + device_cost(need, slot)
+        if total > budget:
             lines.append(
                 f"needs {format_gib(total)} on one GPU; {slot.label} has "
                 f"{format_gib(slot.free_bytes)} free"
@@ -346,15 +411,13 @@ def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str
     return lines
 
 
-def _multi_gpu(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
+def _multi_gpu(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    ranked = pools.slots
     if framework.multi_gpu == "none" or len(ranked) < 2:
         return None
-    budgets = [gpu_budget(s, fraction) for s in ranked]
-    if any(b is None for b in budgets):
+    if any(b is None for b in pools.budgets):
         return None
-    known = [b or 0 for b in budgets]
+    known = [b or 0 for b in pools.budgets]
     per_device = max(device_cost(need, s) for s in ranked) + need.overheads.gpu_compute
     body = need.weights + need.kv
     if framework.multi_gpu == "tensor-parallel":
@@ -363,10 +426,12 @@ def _multi_gpu(
                 continue
             share = round(body / n) + per_device
             if all(b >= share for b in known[:n]):
-                return _split(ranked[:n], share * n, known[:n], "tensor-parallel", share)
+                return _split(list(ranked[:n]), share * n, known[:n], "tensor-parallel", share)
         return None
     if sum(b - per_device for b in known) >= body:
-        return _split(ranked, body + per_device * len(ranked), known, framework.multi_gpu, None)
+        return _split(
+            list(ranked), body + per_device * len(ranked), known, framework.multi_gpu, None
+        )
     return None
 
 
@@ -387,9 +452,8 @@ def _split(
     )
 
 
-def _offload(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
+def _offload(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    ranked = pools.slots
     if not framework.partial_offload or not ranked:
         return None
     ram = ram_budget(cap)
@@ -398,33 +462,38 @@ def _offload(
     if need.layers:
         # A layer-split runtime (llama.cpp's default) spreads layers over every GPU,
         # in proportion to free memory, and keeps the rest in RAM.
-        spread = ranked if framework.multi_gpu == "layer-split" else ranked[:1]
-        return _layer_offload(need, [s for s in spread if not s.unified], cap, ram, fraction)
-    return _component_offload(need, ranked[0], cap, ram, fraction)
+        n = len(ranked) if framework.multi_gpu == "layer-split" else 1
+        spread = [
+            (s, b) for s, b in zip(ranked[:n], pools.budgets[:n], strict=True) if not s.unified
+        ]
+        return _layer_offload(need, spread, cap, ram)
+    return _component_offload(need, ranked[0], pools.budgets[0], cap, ram)
 
 
 def _layer_offload(
-    need: Need, slots: list[GpuSlot], cap: Capacity, ram: int, fraction: float
+    need: Need, spread: list[tuple[GpuSlot, int | None]], cap: Capacity, ram: int
 ) -> Placement | None:
     layers = need.layers or ()
+    # sums[i]: the first i layers together. Layers are never negative, so the layers that
+    # fit one after another in a GPU's room are those whose running total fits it.
+    sums = list(accumulate(layers, initial=0))
+    n = len(layers)
     k, used, on_gpu, spare = 0, [], 0, []
-    for slot in slots:
-        budget = gpu_budget(slot, fraction)
-        if budget is None or k >= len(layers):
+    for slot, budget in spread:
+        if budget is None or k >= n:
             break
         fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
         room, start = budget - fixed_gpu, k
-        while k < len(layers) and layers[k] <= room:
-            room -= layers[k]
-            k += 1
+        k = max(start, bisect_right(sums, sums[start] + room, lo=start) - 1)
         if k > start:
+            taken = sums[k] - sums[start]
             used.append(slot)
-            on_gpu += sum(layers[start:k]) + fixed_gpu
-            spare.append(room)
+            on_gpu += taken + fixed_gpu
+            spare.append(room - taken)
     process = need.overheads.cpu_process
     # the CPU's compute buffer is pinned host memory with a GPU taking part: all of it counts
     ram_compute = need.overheads.cpu_compute + need.overheads.cpu_pinned
-    in_ram = need.weights + need.kv - sum(layers[:k]) + ram_compute + process
+    in_ram = need.weights + need.kv - sums[k] + ram_compute + process
     if k == 0 or in_ram > ram:
         return None
     names = ", ".join(f"{s.label}{_via(s)}" for s in used)
@@ -437,7 +506,7 @@ def _layer_offload(
         headroom_bytes=min(*spare, ram - in_ram),
         split="layer-split" if len(used) > 1 else None,
         reasons=(
-            f"{k} of {len(layers)} layers fit on {names} ({format_gib(on_gpu)}); "
+            f"{k} of {n} layers fit on {names} ({format_gib(on_gpu)}); "
             f"the rest needs {format_gib(in_ram)} of RAM, "
             f"{format_gib(cap.ram_usable_bytes)} usable",
         ),
@@ -451,9 +520,8 @@ SEQUENTIAL_SHARE = 1 / 8
 
 
 def _component_offload(
-    need: Need, slot: GpuSlot, cap: Capacity, ram: int, fraction: float
+    need: Need, slot: GpuSlot, budget: int | None, cap: Capacity, ram: int
 ) -> Placement | None:
-    budget = gpu_budget(slot, fraction)
     if need.largest_component is None or budget is None:
         return None
     fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
