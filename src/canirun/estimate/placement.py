@@ -133,6 +133,15 @@ def usable_gpus(
     return list(out), list(notes), list(doubts)
 
 
+def any_usable_gpu(cap: Capacity, framework: Framework) -> bool:
+    """Whether ``framework`` can drive a GPU here (any precision): ``usable_gpus``'s first
+    answer, without copying it."""
+    out, _, _ = _USABLE.get(
+        (cap, framework), (None, None), lambda: _usable(cap, framework, None, None)
+    )
+    return bool(out)
+
+
 _Usable = tuple[tuple[GpuSlot, ...], tuple[str, ...], tuple[tuple[GpuSlot, str], ...]]
 # The same question for every model of a scan: answered once per framework and precision.
 _USABLE: ByIdentity[_Usable] = ByIdentity()

@@ -119,6 +119,9 @@ class _Option:
     tps: float | None
     cls: DeviceClass
     native: bool = False  # the dtype the weights are published in
+    # Worked out once: _dominates compares every pair of options.
+    size: int = 0  # _size(result)
+    verdict_rank: int = 0  # rank(result.verdict)
 
     @property
     def fit(self) -> int:
@@ -130,19 +133,20 @@ class _Option:
 
 
 def _dominates(a: _Option, b: _Option) -> bool:
+    if a.quality < b.quality or a.size > b.size:
+        return False
     faster = (
         a.tps >= b.tps
         if a.tps is not None and b.tps is not None
-        else rank(a.result.verdict) <= rank(b.result.verdict)
+        else a.verdict_rank <= b.verdict_rank
     )
-    no_bigger = _size(a.result) <= _size(b.result)
     strictly = (
         a.quality > b.quality
-        or _size(a.result) < _size(b.result)
+        or a.size < b.size
         or (a.tps or 0) > (b.tps or 0)
-        or rank(a.result.verdict) < rank(b.result.verdict)
+        or a.verdict_rank < b.verdict_rank
     )
-    return a.quality >= b.quality and faster and no_bigger and strictly
+    return faster and strictly
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,8 @@ def recommend(
             _tps(r),
             device_class(r.verdict, r.gpus, cap, specs),
             (r.precision or "").lower() == model.native_dtype,
+            _size(r),
+            rank(r.verdict),
         )
         for r in pool
     ]
