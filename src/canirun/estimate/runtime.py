@@ -9,7 +9,7 @@ buffers, activations) is computed here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,11 +90,46 @@ VLLM_MAX_SEQS = 256
 Where = Literal["gpu-device", "gpu-compute", "cpu-compute", "process", "cpu-backend", "cpu-pinned"]
 
 
-@dataclass(frozen=True, slots=True)
 class Term:
+    """An amount, where it is paid, and the line that says it and where it comes from.
+
+    The line may be given as a function that writes it: it is then written the first time
+    it is read. A scan works out the terms of every framework, precision and probed context,
+    and reports the lines of one option per precision. Immutable, like the other records.
+    """
+
+    __slots__ = ("_text", "bytes", "where")
     where: Where
     bytes: int
-    text: str  # says the amount and where it comes from
+    _text: str | Callable[[], str]
+
+    def __init__(self, where: Where, bytes: int, text: str | Callable[[], str]) -> None:
+        object.__setattr__(self, "where", where)
+        object.__setattr__(self, "bytes", bytes)
+        object.__setattr__(self, "_text", text)
+
+    @property
+    def text(self) -> str:
+        text = self._text
+        if not isinstance(text, str):
+            text = text()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Term is immutable: cannot set {name}")
+
+    def _key(self) -> tuple[str, int, str]:
+        return self.where, self.bytes, self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Term) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Term(where={self.where!r}, bytes={self.bytes!r}, text={self.text!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,60 +278,60 @@ def _llamacpp_overheads(
 ) -> Overheads:
     """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
     context writes of it, the work buffer, and the process (issue 17)."""
-    gpu, cpu, process_term = _llamacpp_terms(arch, workload, precision)
+    gpu, cpu, _, _ = core = _llamacpp_core(arch, workload)
+    process_term = _PROCESS.get(
+        (arch, core), precision, lambda: _llamacpp_process(arch, core, precision)
+    )
     return _overheads(framework, True, gpu, cpu, backends, process_term)
 
 
-_LlamacppTerms = tuple[tuple[Term, ...], tuple[Term, ...], Term]
-# The same for every GGML framework (llama.cpp, Ollama, Text Generation WebUI): worked out
-# once per architecture, workload and repacked type.
-_LLAMACPP_TERMS: ByIdentity[_LlamacppTerms] = ByIdentity()
+# The GPU and CPU compute terms, llama-cpp-python's batch and the per-cell state: the same
+# for every GGML framework (llama.cpp, Ollama, Text Generation WebUI) and file type.
+_LlamacppCore = tuple[tuple[Term, ...], tuple[Term, ...], int, int]
+_CORE: ByIdentity[_LlamacppCore] = ByIdentity()
+_PROCESS: ByIdentity[Term] = ByIdentity()
 
 
-def _llamacpp_terms(arch: Arch, workload: Workload, precision: str) -> _LlamacppTerms:
-    return _LLAMACPP_TERMS.get(
-        (arch,), (workload, precision), lambda: _llamacpp_terms_of(arch, workload, precision)
-    )
+def _llamacpp_core(arch: Arch, workload: Workload) -> _LlamacppCore:
+    return _CORE.get((arch,), workload, lambda: _llamacpp_core_of(arch, workload))
 
 
-def _llamacpp_terms_of(arch: Arch, workload: Workload, precision: str) -> _LlamacppTerms:
+def _llamacpp_core_of(arch: Arch, workload: Workload) -> _LlamacppCore:
     seqs, ctx, flash = workload.sequences, workload.context_tokens, llamacpp_flash(workload)
     reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
     touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
     batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
-    # Weights the CPU backend repacks (Q4_0, Q4_K on x86) are read through a staging buffer the
-    # size of a tensor, and the heap keeps up to the largest (an FFN matrix at Q4_K, 144 bytes
-    # per 256 weights) resident after loading: Q4_K_M files left 5-9 MiB more than Q8_0 at
-    # Llama 3.2 1B widths and 15-29 MiB more at Llama 3 8B widths, more at longer contexts.
-    repack = 0
-    if precision.upper().startswith(REPACKED_PREFIXES):
-        repack = arch.intermediate * arch.hidden * 144 // 256
     cells = ctx * seqs * LLAMACPP_PROCESS_PER_CELL
-    process = llamacpp_process_ram(arch) + batch + repack + cells
     fa = "on" if flash else "off"
-    line = (
-        f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
-        f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
-    )
-    unwritten = (
-        f"; the rest of the {format_bytes(reserved)} reservation (the n_ubatch-wide logits "
-        "block: generation asks for one position's logits) is never written"
-        if reserved > touched
-        else ""
-    )
-    cpu = [
-        Term(
-            "cpu-compute",
-            touched,
+
+    def line() -> str:
+        return (
+            f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
+            f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
+        )
+
+    def written() -> str:
+        unwritten = (
+            f"; the rest of the {format_bytes(reserved)} reservation (the n_ubatch-wide logits "
+            "block: generation asks for one position's logits) is never written"
+            if reserved > touched
+            else ""
+        )
+        return (
             f"compute buffer on the CPU: {format_bytes(touched)} written at a full context"
             f"{unwritten} (llama.cpp, n_ubatch {LLAMA_CPP_UBATCH}, flash attention {fa}; "
-            "measured)",
-        ),
+            "measured)"
+        )
+
+    cpu = [
+        Term("cpu-compute", touched, written),
         Term(
             "cpu-compute",
             work,
-            f"CPU backend work buffer: {format_bytes(work)} (activations converted for each "
-            "matrix product" + ("" if flash else ", the f16 attention scores") + ")",
+            lambda: (
+                f"CPU backend work buffer: {format_bytes(work)} (activations converted for each "
+                "matrix product" + ("" if flash else ", the f16 attention scores") + ")"
+            ),
         ),
     ]
     if reserved > touched:
@@ -304,21 +339,41 @@ def _llamacpp_terms_of(arch: Arch, workload: Workload, precision: str) -> _Llama
             Term(
                 "cpu-pinned",
                 reserved - touched,
-                "the unwritten rest of the CPU compute buffer, resident as pinned memory "
-                f"when a GPU takes part: {format_bytes(reserved - touched)}",
+                lambda: (
+                    "the unwritten rest of the CPU compute buffer, resident as pinned memory "
+                    f"when a GPU takes part: {format_bytes(reserved - touched)}"
+                ),
             )
         )
-    gpu = [Term("gpu-compute", reserved, _on(line, "GPU"))]
-    process_term = Term(
+    gpu = (Term("gpu-compute", reserved, lambda: _on(line(), "GPU")),)
+    return gpu, tuple(cpu), batch, cells
+
+
+def _llamacpp_process(arch: Arch, core: _LlamacppCore, precision: str) -> Term:
+    # Weights the CPU backend repacks (Q4_0, Q4_K on x86) are read through a staging buffer the
+    # size of a tensor, and the heap keeps up to the largest (an FFN matrix at Q4_K, 144 bytes
+    # per 256 weights) resident after loading: Q4_K_M files left 5-9 MiB more than Q8_0 at
+    # Llama 3.2 1B widths and 15-29 MiB more at Llama 3 8B widths, more at longer contexts.
+    _, _, batch, cells = core
+    repack = 0
+    if precision.upper().startswith(REPACKED_PREFIXES):
+        repack = arch.intermediate * arch.hidden * 144 // 256
+    process = llamacpp_process_ram(arch) + batch + repack + cells
+    return Term(
         "process",
         process,
-        f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
-        f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
-        f"batch, {format_bytes(cells)} of per-cell context state"
-        + (f", {format_bytes(repack)} left from repacking {precision} at load" if repack else "")
-        + "; measured)",
+        lambda: (
+            f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
+            f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
+            f"batch, {format_bytes(cells)} of per-cell context state"
+            + (
+                f", {format_bytes(repack)} left from repacking {precision} at load"
+                if repack
+                else ""
+            )
+            + "; measured)"
+        ),
     )
-    return tuple(gpu), tuple(cpu), process_term
 
 
 def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
@@ -488,12 +543,15 @@ def _llm_overheads(
     else:
         tokens, samplers = workload.context_tokens * seqs, seqs
     act = _torch_llm_activations(arch, tokens, samplers)
-    line = f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
+
+    def line() -> str:
+        return f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
+
     return _overheads(
         framework,
         False,
-        [Term("gpu-compute", act, _on(line, "GPU"))],
-        [Term("cpu-compute", act, _on(line, "CPU"))],
+        [Term("gpu-compute", act, lambda: _on(line(), "GPU"))],
+        [Term("cpu-compute", act, lambda: _on(line(), "CPU"))],
         backends,
     )
 
