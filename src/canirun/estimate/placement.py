@@ -9,7 +9,9 @@ says how much is left.
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
@@ -52,16 +54,101 @@ class Need:
     family: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+Reasons = tuple[str, ...]
+
+
 class Placement:
+    """Where a need goes and why. ``reasons`` may be given as a function that writes them:
+    they are then written the first time they are read. A scan places every framework,
+    precision and probed context, and reports the reasons of one option per precision.
+    Immutable, like the other records."""
+
+    __slots__ = (
+        "_reasons",
+        "gpu_bytes",
+        "gpu_layers",
+        "gpus",
+        "headroom_bytes",
+        "ram_bytes",
+        "split",
+        "verdict",
+    )
     verdict: Verdict
-    gpus: tuple[int, ...] = ()
-    gpu_layers: int | None = None
-    gpu_bytes: int | None = None
-    ram_bytes: int | None = None
-    headroom_bytes: int | None = None
-    split: str | None = None  # multi-gpu: "tensor-parallel", "layer-split", "device-map"
-    reasons: tuple[str, ...] = ()
+    gpus: tuple[int, ...]
+    gpu_layers: int | None
+    gpu_bytes: int | None
+    ram_bytes: int | None
+    headroom_bytes: int | None
+    split: str | None  # multi-gpu: "tensor-parallel", "layer-split", "device-map"
+    _reasons: Reasons | Callable[[], Reasons]
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        gpus: tuple[int, ...] = (),
+        gpu_layers: int | None = None,
+        gpu_bytes: int | None = None,
+        ram_bytes: int | None = None,
+        headroom_bytes: int | None = None,
+        split: str | None = None,
+        reasons: Reasons | Callable[[], Reasons] = (),
+    ) -> None:
+        put = object.__setattr__
+        put(self, "verdict", verdict)
+        put(self, "gpus", gpus)
+        put(self, "gpu_layers", gpu_layers)
+        put(self, "gpu_bytes", gpu_bytes)
+        put(self, "ram_bytes", ram_bytes)
+        put(self, "headroom_bytes", headroom_bytes)
+        put(self, "split", split)
+        put(self, "_reasons", reasons)
+
+    @property
+    def reasons(self) -> Reasons:
+        reasons = self._reasons
+        if not isinstance(reasons, tuple):
+            reasons = reasons()
+            object.__setattr__(self, "_reasons", reasons)
+        return reasons
+
+    def with_reasons(self, reasons: Reasons | Callable[[], Reasons]) -> Placement:
+        """The same placement with other reasons."""
+        return Placement(
+            self.verdict,
+            self.gpus,
+            self.gpu_layers,
+            self.gpu_bytes,
+            self.ram_bytes,
+            self.headroom_bytes,
+            self.split,
+            reasons,
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Placement is immutable: cannot set {name}")
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.verdict,
+            self.gpus,
+            self.gpu_layers,
+            self.gpu_bytes,
+            self.ram_bytes,
+            self.headroom_bytes,
+            self.split,
+            self.reasons,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Placement) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        names = ("verdict", "gpus", "gpu_layers", "gpu_bytes", "ram_bytes", "headroom_bytes")
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._key(), strict=False))
+        return f"Placement({fields}, split={self.split!r}, reasons={self.reasons!r})"
 
 
 def gpu_headroom(slot: GpuSlot) -> int | None:
@@ -222,10 +309,11 @@ def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None
     return total <= budget, total, budget - total
 
 
-def _with(placement: Placement, *more: str) -> Placement:
+def _with(placement: Placement, more: Sequence[str]) -> Placement:
+    """``placement`` with more reasons after its own (written when read)."""
     if not more:
         return placement
-    return replace(placement, reasons=(*placement.reasons, *more))
+    return placement.with_reasons(lambda: (*placement.reasons, *more))
 
 
 def _budget_unknown(slot: GpuSlot) -> str:
@@ -322,7 +410,7 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
     pools = setting.usable
     found = _first_fit(need, pools, cap, framework)
     if found is not None:
-        return _with(found, *setting.notes)
+        return _with(found, setting.notes)
     unknown = list(setting.unknown)
     notes = list(setting.notes)
     if setting.doubts:
@@ -330,29 +418,36 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         if _first_fit(need, setting.everything, cap, framework) is not None:
             unknown += setting.doubts
         pools = setting.everything
-    misses = _why_not_gpu(need, pools)
     cpu_ok = setting.cpu_ok
     if cpu_ok is not None and not cpu_ok.runs:
         notes.append(f"CPU: {cpu_ok.how}")
     cpu = _cpu(need, cap, framework) if cpu_ok is None or cpu_ok.runs else None
+    tried = pools
+
+    # The reasons are written when read: why each GPU is too small (and the CPU, when it is).
+    def misses() -> list[str]:
+        lines = _why_not_gpu(need, tried)
+        if cpu is not None and cpu.verdict not in ("cpu", "unknown"):
+            lines += cpu.reasons
+        return lines
+
     if cpu is not None and cpu.verdict == "cpu":
-        return _with(cpu, *misses, *notes, *unknown)
+        return cpu.with_reasons(lambda: (*cpu.reasons, *misses(), *notes, *unknown))
     if cpu is not None and cpu.verdict == "unknown":
         unknown += cpu.reasons
-    elif cpu is not None:
-        misses += cpu.reasons
     if unknown:
-        return Placement("unknown", reasons=(*dict.fromkeys(unknown), *misses, *notes))
+        return Placement("unknown", reasons=lambda: (*dict.fromkeys(unknown), *misses(), *notes))
     if not pools.slots and cpu is None:
         first = f"{framework.name} cannot run {need.precision or 'it'} on any device here"
         if not framework.cpu_only_ok:
             first = f"{framework.name} needs a supported GPU"
         return Placement("unsupported", reasons=(first, *notes))
-    attempt = _best_attempt(need, pools, cap, framework)
-    return Placement(
-        "too-big",
-        reasons=(*misses, *attempt, *notes) or ("no memory pool is large enough",),
-    )
+
+    def too_big() -> Reasons:
+        attempt = _best_attempt(need, tried, cap, framework)
+        return (*misses(), *attempt, *notes) or ("no memory pool is large enough",)
+
+    return Placement("too-big", reasons=too_big)
 
 
 def _best_attempt(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> list[str]:
@@ -385,20 +480,23 @@ def _one_gpu(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> 
             continue
         total = body + device_cost(need, slot)
         if total <= budget:
-            left = budget - total
             return Placement(
                 "gpu",
                 gpus=(slot.index,) if slot.index is not None else (),
                 gpu_bytes=total,
                 ram_bytes=need.overheads.cpu_process,
-                headroom_bytes=left,
-                reasons=(
-                    f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
-                    f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
-                    f"{format_gib(gpu_headroom(slot))} headroom)",
-                ),
+                headroom_bytes=budget - total,
+                reasons=functools.partial(_on_gpu_reasons, slot, total, budget - total),
             )
     return None
+
+
+def _on_gpu_reasons(slot: GpuSlot, total: int, left: int) -> Reasons:
+    return (
+        f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
+        f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
+        f"{format_gib(gpu_headroom(slot))} headroom)",
+    )
 
 
 def _via(slot: GpuSlot) -> str:
@@ -447,17 +545,18 @@ def _multi_gpu(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -
 def _split(
     chosen: list[GpuSlot], total: int, budgets: list[int], how: str, share: int | None
 ) -> Placement:
-    names = ", ".join(s.label for s in chosen)
-    each = f" ({format_gib(share)} each)" if share else ""
+    def reasons() -> Reasons:
+        names = ", ".join(s.label for s in chosen)
+        each = f" ({format_gib(share)} each)" if share else ""
+        return (f"needs {format_gib(total)} split over {len(chosen)} GPUs by {how}{each}: {names}",)
+
     return Placement(
         "multi-gpu",
         gpus=tuple(s.index for s in chosen if s.index is not None),
         gpu_bytes=total,
         headroom_bytes=sum(budgets) - total,
         split=how,
-        reasons=(
-            f"needs {format_gib(total)} split over {len(chosen)} GPUs by {how}{each}: {names}",
-        ),
+        reasons=reasons,
     )
 
 
@@ -505,7 +604,15 @@ def _layer_offload(
     in_ram = need.weights + need.kv - sums[k] + ram_compute + process
     if k == 0 or in_ram > ram:
         return None
-    names = ", ".join(f"{s.label}{_via(s)}" for s in used)
+
+    def reasons() -> Reasons:
+        names = ", ".join(f"{s.label}{_via(s)}" for s in used)
+        return (
+            f"{k} of {n} layers fit on {names} ({format_gib(on_gpu)}); "
+            f"the rest needs {format_gib(in_ram)} of RAM, "
+            f"{format_gib(cap.ram_usable_bytes)} usable",
+        )
+
     return Placement(
         "offload",
         gpus=tuple(s.index for s in used if s.index is not None),
@@ -514,11 +621,7 @@ def _layer_offload(
         ram_bytes=in_ram,
         headroom_bytes=min(*spare, ram - in_ram),
         split="layer-split" if len(used) > 1 else None,
-        reasons=(
-            f"{k} of {n} layers fit on {names} ({format_gib(on_gpu)}); "
-            f"the rest needs {format_gib(in_ram)} of RAM, "
-            f"{format_gib(cap.ram_usable_bytes)} usable",
-        ),
+        reasons=reasons,
     )
 
 
@@ -577,13 +680,13 @@ def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
     if total > ram:
         return Placement(
             "too-big",
-            reasons=(f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable",),
+            reasons=lambda: (f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable",),
         )
     return Placement(
         "cpu",
         ram_bytes=total,
         headroom_bytes=ram - total,
-        reasons=(
+        reasons=lambda: (
             f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable "
             f"({format_gib(ram - total)} to spare after "
             f"{format_gib(ram_headroom(usable))} headroom)",

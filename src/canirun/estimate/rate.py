@@ -192,7 +192,7 @@ def _unknown_if(placement: Placement, doubts: tuple[str, ...]) -> Placement:
     """A fit that rests on something unknown (the OS, Docker, ...) is not a fit."""
     if not doubts or placement.verdict not in RUNNABLE:
         return placement
-    return Placement("unknown", reasons=(*doubts, *placement.reasons))
+    return Placement("unknown", reasons=lambda: (*doubts, *placement.reasons))
 
 
 def _retired(m: Model, life: Lifecycle) -> tuple[str, ...]:
