@@ -406,6 +406,17 @@ def _fixed_terms(framework: Framework, ggml: bool, backends: tuple[Backend, ...]
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _FixedTerms:
+    reserves: tuple[Term, ...]  # documented per-GPU reserves on CUDA
+    backend: tuple[Term, ...]  # what its CPU backend reserves in RAM
+    by_backend: tuple[tuple[str, int], ...]
+    per_device: int  # the CUDA context and the reserves
+    cpu_backend: int
+    fraction: float  # the share of each GPU it uses at most
+    notes: tuple[str, ...]
+
+
 def _fixed_terms_of(framework: Framework, ggml: bool, backends: tuple[Backend, ...]) -> _FixedTerms:
     reserves, backend = _reserves(framework)
     by_backend = tuple(
@@ -416,10 +427,21 @@ def _fixed_terms_of(framework: Framework, ggml: bool, backends: tuple[Backend, .
         )
         for b in backends
     )
-    return tuple(reserves), tuple(backend), by_backend
+    fraction = framework.gpu_memory_fraction or 1.0
+    notes = []
+    if fraction < 1:
+        notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
+    return _FixedTerms(
+        tuple(reserves),
+        tuple(backend),
+        by_backend,
+        _RUNTIME_TERMS[ggml][0].bytes + sum(t.bytes for t in reserves),
+        sum(t.bytes for t in backend),
+        fraction,
+        tuple(notes),
+    )
 
 
-_FixedTerms = tuple[tuple[Term, ...], tuple[Term, ...], tuple[tuple[str, int], ...]]
 _FIXED: ByIdentity[_FixedTerms] = ByIdentity(1024)
 
 
@@ -466,25 +488,26 @@ def _overheads(
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent terms."""
-    reserves, backend, by_backend = _fixed_terms(framework, ggml, backends)
+    fixed = _fixed_terms(framework, ggml, backends)
     context, default_process = _RUNTIME_TERMS[ggml]
     process = default_process if process_term is None else process_term
-    fraction = framework.gpu_memory_fraction or 1.0
-    notes = []
-    if fraction < 1:
-        notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
-    terms = (*reserves, context, *gpu_work, *cpu_work, process, *backend)
+    cpu_compute = cpu_pinned = 0
+    for t in cpu_work:
+        if t.where == "cpu-compute":
+            cpu_compute += t.bytes
+        elif t.where == "cpu-pinned":
+            cpu_pinned += t.bytes
     return Overheads(
-        gpu_per_device=context.bytes + sum(t.bytes for t in reserves),
+        gpu_per_device=fixed.per_device,
         gpu_compute=sum(t.bytes for t in gpu_work),
-        cpu_compute=sum(t.bytes for t in cpu_work if t.where == "cpu-compute"),
-        cpu_pinned=sum(t.bytes for t in cpu_work if t.where == "cpu-pinned"),
+        cpu_compute=cpu_compute,
+        cpu_pinned=cpu_pinned,
         cpu_process=process.bytes,
-        gpu_fraction=fraction,
-        lines=tuple(notes),
-        cpu_backend=sum(t.bytes for t in backend),
-        terms=terms,
-        by_backend=by_backend,
+        gpu_fraction=fixed.fraction,
+        lines=fixed.notes,
+        cpu_backend=fixed.cpu_backend,
+        terms=(*fixed.reserves, context, *gpu_work, *cpu_work, process, *fixed.backend),
+        by_backend=fixed.by_backend,
     )
 
 
