@@ -3,8 +3,9 @@
 A scan asks the same questions many times (every framework, every precision, every step
 of the largest-context search). The answers depend on catalog records — pydantic models
 whose list fields make them unhashable — and on small hashable values. ``ByIdentity``
-keys on the records' identities; each entry keeps its records alive, so no other object
-can take one of their ids while the entry exists, and a lookup checks identity too.
+keys on the records' identities. Each entry keeps its records alive, so while the entry
+exists no other object can take one of their ids: a key that matches names the very same
+records, and a lookup needs no identity check of its own.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ T = TypeVar("T")
 class ByIdentity(Generic[T]):
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._entries: dict[tuple[tuple[int, ...], Hashable], tuple[tuple[object, ...], T]] = {}
+        self._entries: dict[Hashable, tuple[tuple[object, ...], T]] = {}
 
     def get(self, records: tuple[object, ...], extra: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``'s value, worked out once per (records, extra)."""
-        key = (tuple(map(id, records)), extra)
+        key = (*map(id, records), extra)
         entry = self._entries.get(key)
-        if entry is not None and all(a is b for a, b in zip(entry[0], records, strict=True)):
+        if entry is not None:
             return entry[1]
         value = compute()
         if len(self._entries) >= self._size:

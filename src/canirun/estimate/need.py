@@ -6,7 +6,6 @@ VRAM table, AlphaFold's memory by sequence length) are floors on top of them.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 
 from canirun.catalog.loader import VariantRef
@@ -14,6 +13,7 @@ from canirun.catalog.schema import Backend, Framework, Model, Requirement, Varia
 from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.kv import KV_BYTES, kv_cache_bytes, runtime_of
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
 from canirun.estimate.runtime import (
@@ -237,11 +237,15 @@ def build_need(
     return need, kv_type
 
 
-@functools.lru_cache(maxsize=4096)
 def _with_kv(layers: tuple[int, ...], per_kv: float) -> tuple[int, ...]:
-    """Each layer's weights plus its share of the KV cache. Memoised: every framework
-    and every context probe of `max_context` asks again for the same file and KV size."""
-    return tuple(map(round, map(per_kv.__add__, layers)))
+    """Each layer's weights plus its share of the KV cache. Memoised on the layers' identity
+    (the weights are memoised, so the same file gives the same tuple, which is then not
+    hashed again): every framework and every context probe of `max_context` asks again for
+    the same file and KV size."""
+    return _LAYERS.get((layers,), per_kv, lambda: tuple(map(round, map(per_kv.__add__, layers))))
+
+
+_LAYERS: ByIdentity[tuple[int, ...]] = ByIdentity()
 
 
 def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> Need:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from canirun.catalog.schema import Arch
+from canirun.estimate.memo import ByIdentity
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,16 @@ def _layers_total(arch: Arch) -> int:
 
 
 def decoder_params(arch: Arch) -> int:
-    """Total parameters implied by the architecture (all experts)."""
+    """Total parameters implied by the architecture (all experts). Memoised: every
+    precision's weights and every result's speed ask it of the same architecture."""
+    return _COUNTS.get((arch,), "decoder", lambda: _decoder_params(arch))
+
+
+def _decoder_params(arch: Arch) -> int:
     return _layers_total(arch) + embedding_params(arch) + output_params(arch)
+
+
+_COUNTS: ByIdentity[int] = ByIdentity()
 
 
 def routed_expert_params(arch: Arch) -> int:
@@ -127,6 +136,10 @@ def routed_expert_params(arch: Arch) -> int:
 
 def active_decoder_params(arch: Arch) -> int:
     """Parameters used per token: only `experts_per_token` routed experts of each MoE layer."""
+    return _COUNTS.get((arch,), "active", lambda: _active_decoder_params(arch))
+
+
+def _active_decoder_params(arch: Arch) -> int:
     if not arch.experts or not arch.experts_per_token:
         return decoder_params(arch)
     unused = round(routed_expert_params(arch) * (1 - arch.experts_per_token / arch.experts))

@@ -9,7 +9,11 @@ says how much is left.
 
 from __future__ import annotations
 
+import functools
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 from canirun.catalog.rules import Device, DeviceKind, Support, supports
 from canirun.catalog.schema import Framework
@@ -50,16 +54,101 @@ class Need:
     family: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+Reasons = tuple[str, ...]
+
+
 class Placement:
+    """Where a need goes and why. ``reasons`` may be given as a function that writes them:
+    they are then written the first time they are read. A scan places every framework,
+    precision and probed context, and reports the reasons of one option per precision.
+    Immutable, like the other records."""
+
+    __slots__ = (
+        "_reasons",
+        "gpu_bytes",
+        "gpu_layers",
+        "gpus",
+        "headroom_bytes",
+        "ram_bytes",
+        "split",
+        "verdict",
+    )
     verdict: Verdict
-    gpus: tuple[int, ...] = ()
-    gpu_layers: int | None = None
-    gpu_bytes: int | None = None
-    ram_bytes: int | None = None
-    headroom_bytes: int | None = None
-    split: str | None = None  # multi-gpu: "tensor-parallel", "layer-split", "device-map"
-    reasons: tuple[str, ...] = ()
+    gpus: tuple[int, ...]
+    gpu_layers: int | None
+    gpu_bytes: int | None
+    ram_bytes: int | None
+    headroom_bytes: int | None
+    split: str | None  # multi-gpu: "tensor-parallel", "layer-split", "device-map"
+    _reasons: Reasons | Callable[[], Reasons]
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        gpus: tuple[int, ...] = (),
+        gpu_layers: int | None = None,
+        gpu_bytes: int | None = None,
+        ram_bytes: int | None = None,
+        headroom_bytes: int | None = None,
+        split: str | None = None,
+        reasons: Reasons | Callable[[], Reasons] = (),
+    ) -> None:
+        put = object.__setattr__
+        put(self, "verdict", verdict)
+        put(self, "gpus", gpus)
+        put(self, "gpu_layers", gpu_layers)
+        put(self, "gpu_bytes", gpu_bytes)
+        put(self, "ram_bytes", ram_bytes)
+        put(self, "headroom_bytes", headroom_bytes)
+        put(self, "split", split)
+        put(self, "_reasons", reasons)
+
+    @property
+    def reasons(self) -> Reasons:
+        reasons = self._reasons
+        if not isinstance(reasons, tuple):
+            reasons = reasons()
+            object.__setattr__(self, "_reasons", reasons)
+        return reasons
+
+    def with_reasons(self, reasons: Reasons | Callable[[], Reasons]) -> Placement:
+        """The same placement with other reasons."""
+        return Placement(
+            self.verdict,
+            self.gpus,
+            self.gpu_layers,
+            self.gpu_bytes,
+            self.ram_bytes,
+            self.headroom_bytes,
+            self.split,
+            reasons,
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Placement is immutable: cannot set {name}")
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.verdict,
+            self.gpus,
+            self.gpu_layers,
+            self.gpu_bytes,
+            self.ram_bytes,
+            self.headroom_bytes,
+            self.split,
+            self.reasons,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Placement) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        names = ("verdict", "gpus", "gpu_layers", "gpu_bytes", "ram_bytes", "headroom_bytes")
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._key(), strict=False))
+        return f"Placement({fields}, split={self.split!r}, reasons={self.reasons!r})"
 
 
 def gpu_headroom(slot: GpuSlot) -> int | None:
@@ -131,6 +220,15 @@ def usable_gpus(
     return list(out), list(notes), list(doubts)
 
 
+def any_usable_gpu(cap: Capacity, framework: Framework) -> bool:
+    """Whether ``framework`` can drive a GPU here (any precision): ``usable_gpus``'s first
+    answer, without copying it."""
+    out, _, _ = _USABLE.get(
+        (cap, framework), (None, None), lambda: _usable(cap, framework, None, None)
+    )
+    return bool(out)
+
+
 _Usable = tuple[tuple[GpuSlot, ...], tuple[str, ...], tuple[tuple[GpuSlot, str], ...]]
 # The same question for every model of a scan: answered once per framework and precision.
 _USABLE: ByIdentity[_Usable] = ByIdentity()
@@ -196,7 +294,11 @@ def parse_cc(text: str | None) -> tuple[int, int] | None:
 
 def device_cost(need: Need, slot: GpuSlot) -> int:
     """The runtime's fixed cost on this GPU: its backend's context and reserves."""
-    return dict(need.overheads.by_backend).get(slot.backend or "", need.overheads.gpu_per_device)
+    backend = slot.backend or ""
+    for name, cost in reversed(need.overheads.by_backend):  # the last entry wins, as in a dict
+        if name == backend:
+            return cost
+    return need.overheads.gpu_per_device
 
 
 def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None, int, int | None]:
@@ -207,8 +309,11 @@ def _on_one_gpu(need: Need, slot: GpuSlot, fraction: float) -> tuple[bool | None
     return total <= budget, total, budget - total
 
 
-def _with(placement: Placement, *more: str) -> Placement:
-    return replace(placement, reasons=(*placement.reasons, *more))
+def _with(placement: Placement, more: Sequence[str]) -> Placement:
+    """``placement`` with more reasons after its own (written when read)."""
+    if not more:
+        return placement
+    return placement.with_reasons(lambda: (*placement.reasons, *more))
 
 
 def _budget_unknown(slot: GpuSlot) -> str:
@@ -224,11 +329,70 @@ def _rank(slots: list[GpuSlot], fraction: float) -> list[GpuSlot]:
     return sorted(slots, key=key, reverse=True)
 
 
-def _first_fit(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
+@dataclass(frozen=True, slots=True)
+class _Pools:
+    """GPUs in the order placement tries them (largest budget first), with their budgets."""
+
+    slots: tuple[GpuSlot, ...]
+    budgets: tuple[int | None, ...]
+
+
+def _pools(slots: list[GpuSlot], fraction: float) -> _Pools:
+    ranked = _rank(slots, fraction)
+    return _Pools(tuple(ranked), tuple(gpu_budget(s, fraction) for s in ranked))
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    """What placing any need on this machine with one framework, precision and GPU share
+    starts from: the same for every model of a scan, so worked out once."""
+
+    usable: _Pools
+    notes: tuple[str, ...]  # GPUs the framework cannot drive, and why
+    unknown: tuple[str, ...]  # usable GPUs whose budget cannot be told
+    doubts: tuple[str, ...]  # GPUs it may or may not drive, and why
+    everything: _Pools  # the usable GPUs and the doubtful ones
+    cpu_ok: Support | None  # the capability table's answer on the CPU (cpu_only_ok only)
+
+
+def _setting(
+    cap: Capacity, framework: Framework, precision: str | None, family: str | None, fraction: float
+) -> _Setting:
+    return _SETTINGS.get(
+        (cap, framework),
+        (precision, family, fraction),
+        lambda: _setting_of(cap, framework, precision, family, fraction),
+    )
+
+
+_SETTINGS: ByIdentity[_Setting] = ByIdentity()
+
+
+def _setting_of(
+    cap: Capacity, framework: Framework, precision: str | None, family: str | None, fraction: float
+) -> _Setting:
+    gpus, notes, doubts = usable_gpus(cap, framework, precision, family)
+    usable = _pools(gpus, fraction)
+    unknown = tuple(
+        _budget_unknown(s) for s, b in zip(usable.slots, usable.budgets, strict=True) if b is None
+    )
+    everything = _pools(gpus + [s for s, _ in doubts], fraction) if doubts else usable
+    cpu_ok = runs(framework, cpu_device(cap), precision, family) if framework.cpu_only_ok else None
+    return _Setting(
+        usable,
+        tuple(notes),
+        unknown,
+        tuple(why for _, why in doubts),
+        everything,
+        cpu_ok,
+    )
+
+
+def _first_fit(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    if not pools.slots:
+        return None
     for option in (_one_gpu, _multi_gpu, _offload):
-        found = option(need, ranked, cap, framework, fraction)
+        found = option(need, pools, cap, framework)
         if found is not None:
             return found
     return None
@@ -242,53 +406,53 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
     the framework needs a GPU there is none of, or "too-big". Every placement carries
     its reasons, misses and framework notes included.
     """
-    gpus, notes, doubts = usable_gpus(cap, framework, need.precision, need.family)
-    fraction = need.overheads.gpu_fraction
-    ranked = _rank(gpus, fraction)
-    unknown = [_budget_unknown(s) for s in ranked if gpu_budget(s, fraction) is None]
-    found = _first_fit(need, ranked, cap, framework, fraction)
+    setting = _setting(cap, framework, need.precision, need.family, need.overheads.gpu_fraction)
+    pools = setting.usable
+    found = _first_fit(need, pools, cap, framework)
     if found is not None:
-        return _with(found, *notes)
-    if doubts:
+        return _with(found, setting.notes)
+    unknown = list(setting.unknown)
+    notes = list(setting.notes)
+    if setting.doubts:
         # It would fit on a GPU this framework may not support: that is not a fit.
-        everything = _rank(gpus + [s for s, _ in doubts], fraction)
-        if _first_fit(need, everything, cap, framework, fraction) is not None:
-            unknown += [why for _, why in doubts]
-        ranked = everything
-    misses = _why_not_gpu(need, ranked, fraction)
-    cpu_ok = (
-        runs(framework, cpu_device(cap), need.precision, need.family)
-        if framework.cpu_only_ok
-        else None
-    )
+        if _first_fit(need, setting.everything, cap, framework) is not None:
+            unknown += setting.doubts
+        pools = setting.everything
+    cpu_ok = setting.cpu_ok
     if cpu_ok is not None and not cpu_ok.runs:
         notes.append(f"CPU: {cpu_ok.how}")
     cpu = _cpu(need, cap, framework) if cpu_ok is None or cpu_ok.runs else None
+    tried = pools
+
+    # The reasons are written when read: why each GPU is too small (and the CPU, when it is).
+    def misses() -> list[str]:
+        lines = _why_not_gpu(need, tried)
+        if cpu is not None and cpu.verdict not in ("cpu", "unknown"):
+            lines += cpu.reasons
+        return lines
+
     if cpu is not None and cpu.verdict == "cpu":
-        return _with(cpu, *misses, *notes, *unknown)
+        return cpu.with_reasons(lambda: (*cpu.reasons, *misses(), *notes, *unknown))
     if cpu is not None and cpu.verdict == "unknown":
         unknown += cpu.reasons
-    elif cpu is not None:
-        misses += cpu.reasons
     if unknown:
-        return Placement("unknown", reasons=(*dict.fromkeys(unknown), *misses, *notes))
-    if not ranked and cpu is None:
+        return Placement("unknown", reasons=lambda: (*dict.fromkeys(unknown), *misses(), *notes))
+    if not pools.slots and cpu is None:
         first = f"{framework.name} cannot run {need.precision or 'it'} on any device here"
         if not framework.cpu_only_ok:
             first = f"{framework.name} needs a supported GPU"
         return Placement("unsupported", reasons=(first, *notes))
-    attempt = _best_attempt(need, ranked, cap, framework, fraction)
-    return Placement(
-        "too-big",
-        reasons=(*misses, *attempt, *notes) or ("no memory pool is large enough",),
-    )
+
+    def too_big() -> Reasons:
+        attempt = _best_attempt(need, tried, cap, framework)
+        return (*misses(), *attempt, *notes) or ("no memory pool is large enough",)
+
+    return Placement("too-big", reasons=too_big)
 
 
-def _best_attempt(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> list[str]:
+def _best_attempt(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> list[str]:
     """One line on the largest combination tried: all GPUs together, then GPUs plus RAM."""
-    budgets = [b for b in (gpu_budget(s, fraction) for s in ranked) if b is not None]
+    budgets = [b for b in pools.budgets if b is not None]
     fixed = need.overheads.gpu_per_device + need.overheads.gpu_compute
     body = need.weights + need.kv
     lines = []
@@ -309,36 +473,44 @@ def _best_attempt(
     return lines
 
 
-def _one_gpu(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
-    for slot in ranked:
-        fits, total, left = _on_one_gpu(need, slot, fraction)
-        if fits:
+def _one_gpu(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    body = need.weights + need.kv + need.overheads.gpu_compute
+    for slot, budget in zip(pools.slots, pools.budgets, strict=True):
+        if budget is None:
+            continue
+        total = body + device_cost(need, slot)
+        if total <= budget:
             return Placement(
                 "gpu",
                 gpus=(slot.index,) if slot.index is not None else (),
                 gpu_bytes=total,
                 ram_bytes=need.overheads.cpu_process,
-                headroom_bytes=left,
-                reasons=(
-                    f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
-                    f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
-                    f"{format_gib(gpu_headroom(slot))} headroom)",
-                ),
+                headroom_bytes=budget - total,
+                reasons=functools.partial(_on_gpu_reasons, slot, total, budget - total),
             )
     return None
+
+
+def _on_gpu_reasons(slot: GpuSlot, total: int, left: int) -> Reasons:
+    return (
+        f"needs {format_gib(total)} on the GPU{_via(slot)}; {slot.label} has "
+        f"{format_gib(slot.free_bytes)} free ({format_gib(left)} to spare after "
+        f"{format_gib(gpu_headroom(slot))} headroom)",
+    )
 
 
 def _via(slot: GpuSlot) -> str:
     return f" (via {slot.backend})" if slot.backend else ""
 
 
-def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str]:
+def _why_not_gpu(need: Need, pools: _Pools) -> list[str]:
+    body = need.weights + need.kv + need.overheads.gpu_compute
     lines = []
-    for slot in ranked:
-        fits, total, _ = _on_one_gpu(need, slot, fraction)
-        if fits is False:
+    for slot, budget in zip(pools.slots, pools.budgets, strict=True):
+        if budget is None:
+            continue
+        total = body + device_cost(need, slot)
+        if total > budget:
             lines.append(
                 f"needs {format_gib(total)} on one GPU; {slot.label} has "
                 f"{format_gib(slot.free_bytes)} free"
@@ -346,15 +518,13 @@ def _why_not_gpu(need: Need, ranked: list[GpuSlot], fraction: float) -> list[str
     return lines
 
 
-def _multi_gpu(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
+def _multi_gpu(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    ranked = pools.slots
     if framework.multi_gpu == "none" or len(ranked) < 2:
         return None
-    budgets = [gpu_budget(s, fraction) for s in ranked]
-    if any(b is None for b in budgets):
+    if any(b is None for b in pools.budgets):
         return None
-    known = [b or 0 for b in budgets]
+    known = [b or 0 for b in pools.budgets]
     per_device = max(device_cost(need, s) for s in ranked) + need.overheads.gpu_compute
     body = need.weights + need.kv
     if framework.multi_gpu == "tensor-parallel":
@@ -363,33 +533,35 @@ def _multi_gpu(
                 continue
             share = round(body / n) + per_device
             if all(b >= share for b in known[:n]):
-                return _split(ranked[:n], share * n, known[:n], "tensor-parallel", share)
+                return _split(list(ranked[:n]), share * n, known[:n], "tensor-parallel", share)
         return None
     if sum(b - per_device for b in known) >= body:
-        return _split(ranked, body + per_device * len(ranked), known, framework.multi_gpu, None)
+        return _split(
+            list(ranked), body + per_device * len(ranked), known, framework.multi_gpu, None
+        )
     return None
 
 
 def _split(
     chosen: list[GpuSlot], total: int, budgets: list[int], how: str, share: int | None
 ) -> Placement:
-    names = ", ".join(s.label for s in chosen)
-    each = f" ({format_gib(share)} each)" if share else ""
+    def reasons() -> Reasons:
+        names = ", ".join(s.label for s in chosen)
+        each = f" ({format_gib(share)} each)" if share else ""
+        return (f"needs {format_gib(total)} split over {len(chosen)} GPUs by {how}{each}: {names}",)
+
     return Placement(
         "multi-gpu",
         gpus=tuple(s.index for s in chosen if s.index is not None),
         gpu_bytes=total,
         headroom_bytes=sum(budgets) - total,
         split=how,
-        reasons=(
-            f"needs {format_gib(total)} split over {len(chosen)} GPUs by {how}{each}: {names}",
-        ),
+        reasons=reasons,
     )
 
 
-def _offload(
-    need: Need, ranked: list[GpuSlot], cap: Capacity, framework: Framework, fraction: float
-) -> Placement | None:
+def _offload(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> Placement | None:
+    ranked = pools.slots
     if not framework.partial_offload or not ranked:
         return None
     ram = ram_budget(cap)
@@ -398,36 +570,49 @@ def _offload(
     if need.layers:
         # A layer-split runtime (llama.cpp's default) spreads layers over every GPU,
         # in proportion to free memory, and keeps the rest in RAM.
-        spread = ranked if framework.multi_gpu == "layer-split" else ranked[:1]
-        return _layer_offload(need, [s for s in spread if not s.unified], cap, ram, fraction)
-    return _component_offload(need, ranked[0], cap, ram, fraction)
+        n = len(ranked) if framework.multi_gpu == "layer-split" else 1
+        spread = [
+            (s, b) for s, b in zip(ranked[:n], pools.budgets[:n], strict=True) if not s.unified
+        ]
+        return _layer_offload(need, spread, cap, ram)
+    return _component_offload(need, ranked[0], pools.budgets[0], cap, ram)
 
 
 def _layer_offload(
-    need: Need, slots: list[GpuSlot], cap: Capacity, ram: int, fraction: float
+    need: Need, spread: list[tuple[GpuSlot, int | None]], cap: Capacity, ram: int
 ) -> Placement | None:
     layers = need.layers or ()
+    # sums[i]: the first i layers together. Layers are never negative, so the layers that
+    # fit one after another in a GPU's room are those whose running total fits it.
+    sums = list(accumulate(layers, initial=0))
+    n = len(layers)
     k, used, on_gpu, spare = 0, [], 0, []
-    for slot in slots:
-        budget = gpu_budget(slot, fraction)
-        if budget is None or k >= len(layers):
+    for slot, budget in spread:
+        if budget is None or k >= n:
             break
         fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
         room, start = budget - fixed_gpu, k
-        while k < len(layers) and layers[k] <= room:
-            room -= layers[k]
-            k += 1
+        k = max(start, bisect_right(sums, sums[start] + room, lo=start) - 1)
         if k > start:
+            taken = sums[k] - sums[start]
             used.append(slot)
-            on_gpu += sum(layers[start:k]) + fixed_gpu
-            spare.append(room)
+            on_gpu += taken + fixed_gpu
+            spare.append(room - taken)
     process = need.overheads.cpu_process
     # the CPU's compute buffer is pinned host memory with a GPU taking part: all of it counts
     ram_compute = need.overheads.cpu_compute + need.overheads.cpu_pinned
-    in_ram = need.weights + need.kv - sum(layers[:k]) + ram_compute + process
+    in_ram = need.weights + need.kv - sums[k] + ram_compute + process
     if k == 0 or in_ram > ram:
         return None
-    names = ", ".join(f"{s.label}{_via(s)}" for s in used)
+
+    def reasons() -> Reasons:
+        names = ", ".join(f"{s.label}{_via(s)}" for s in used)
+        return (
+            f"{k} of {n} layers fit on {names} ({format_gib(on_gpu)}); "
+            f"the rest needs {format_gib(in_ram)} of RAM, "
+            f"{format_gib(cap.ram_usable_bytes)} usable",
+        )
+
     return Placement(
         "offload",
         gpus=tuple(s.index for s in used if s.index is not None),
@@ -436,11 +621,7 @@ def _layer_offload(
         ram_bytes=in_ram,
         headroom_bytes=min(*spare, ram - in_ram),
         split="layer-split" if len(used) > 1 else None,
-        reasons=(
-            f"{k} of {len(layers)} layers fit on {names} ({format_gib(on_gpu)}); "
-            f"the rest needs {format_gib(in_ram)} of RAM, "
-            f"{format_gib(cap.ram_usable_bytes)} usable",
-        ),
+        reasons=reasons,
     )
 
 
@@ -451,9 +632,8 @@ SEQUENTIAL_SHARE = 1 / 8
 
 
 def _component_offload(
-    need: Need, slot: GpuSlot, cap: Capacity, ram: int, fraction: float
+    need: Need, slot: GpuSlot, budget: int | None, cap: Capacity, ram: int
 ) -> Placement | None:
-    budget = gpu_budget(slot, fraction)
     if need.largest_component is None or budget is None:
         return None
     fixed_gpu = device_cost(need, slot) + need.overheads.gpu_compute
@@ -500,13 +680,13 @@ def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
     if total > ram:
         return Placement(
             "too-big",
-            reasons=(f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable",),
+            reasons=lambda: (f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable",),
         )
     return Placement(
         "cpu",
         ram_bytes=total,
         headroom_bytes=ram - total,
-        reasons=(
+        reasons=lambda: (
             f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable "
             f"({format_gib(ram - total)} to spare after "
             f"{format_gib(ram_headroom(usable))} headroom)",

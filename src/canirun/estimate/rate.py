@@ -24,7 +24,7 @@ from canirun.estimate.memo import ByIdentity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
-from canirun.estimate.placement import Need, Placement, place, usable_gpus
+from canirun.estimate.placement import Need, Placement, any_usable_gpu, place
 from canirun.estimate.recommend import (
     PREFERRED,
     as_choice,
@@ -192,7 +192,7 @@ def _unknown_if(placement: Placement, doubts: tuple[str, ...]) -> Placement:
     """A fit that rests on something unknown (the OS, Docker, ...) is not a fit."""
     if not doubts or placement.verdict not in RUNNABLE:
         return placement
-    return Placement("unknown", reasons=(*doubts, *placement.reasons))
+    return Placement("unknown", reasons=lambda: (*doubts, *placement.reasons))
 
 
 def _retired(m: Model, life: Lifecycle) -> tuple[str, ...]:
@@ -285,16 +285,25 @@ def _evaluate(
     if w is None:
         return []
     out = []
+    of_model = model_doubts(ref, cap)
     for fw in fws:
         if not _supports(fw, p, ref.model.kind):
             continue
         need, kv_type = build_need(ref, fw, p, w, opts.workload, cap.backends)
-        doubts = model_doubts(ref, cap) + framework_doubts(fw, cap)
+        doubts = of_model + framework_doubts(fw, cap)
         out.append(_Eval(fw, p, w, need, _unknown_if(place(need, cap, fw), doubts), kv_type))
     return out
 
 
 def framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
+    """What cannot be told about running ``fw`` here: the same for every model of a scan."""
+    return _DOUBTS.get((fw, cap), None, lambda: _framework_doubts(fw, cap))
+
+
+_DOUBTS: ByIdentity[tuple[str, ...]] = ByIdentity(1024)
+
+
+def _framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
     from canirun.estimate.frameworks import platform_doubts
 
     return platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)
@@ -456,7 +465,7 @@ def _result(
         format=fmt or ("ggml" if e.precision.family == "ggml" else "safetensors"),
         context_tokens=wl.context_tokens if decoder else None,
         verdict=e.placement.verdict,
-        memory=_memory(e, bool(usable_gpus(cap, e.framework)[0])),
+        memory=_memory(e, any_usable_gpu(cap, e.framework)),
         framework=e.framework.id,
         frameworks=tuple(frameworks),
         gpu_layers=e.placement.gpu_layers,

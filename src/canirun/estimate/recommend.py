@@ -32,6 +32,7 @@ from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.catalog.schema import Model
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity, GpuSlot, match_gpu_spec
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.results import RUNNABLE, Choice, Result, rank
 
 Prefer = Literal["balanced", "quality", "speed"]
@@ -85,6 +86,15 @@ def device_class(
     """The class of device a placement runs on: the CPU, or its (first) GPU."""
     if verdict == "cpu":
         return "cpu"
+    specs = tuple(specs)
+    return _CLASSES.get((cap, specs), tuple(gpus), lambda: _device_class(gpus, cap, specs))
+
+
+# The same GPUs of the same machine for every option of a scan: classed once.
+_CLASSES: ByIdentity[DeviceClass] = ByIdentity(1024)
+
+
+def _device_class(gpus: Sequence[int], cap: Capacity, specs: Sequence[GpuSpec]) -> DeviceClass:
     slots = [s for s in cap.gpus if s.index in gpus] or list(cap.gpus[:1])
     return slot_class(slots[0], specs) if slots else "cpu"
 
@@ -119,6 +129,9 @@ class _Option:
     tps: float | None
     cls: DeviceClass
     native: bool = False  # the dtype the weights are published in
+    # Worked out once: _dominates compares every pair of options.
+    size: int = 0  # _size(result)
+    verdict_rank: int = 0  # rank(result.verdict)
 
     @property
     def fit(self) -> int:
@@ -130,19 +143,20 @@ class _Option:
 
 
 def _dominates(a: _Option, b: _Option) -> bool:
+    if a.quality < b.quality or a.size > b.size:
+        return False
     faster = (
         a.tps >= b.tps
         if a.tps is not None and b.tps is not None
-        else rank(a.result.verdict) <= rank(b.result.verdict)
+        else a.verdict_rank <= b.verdict_rank
     )
-    no_bigger = _size(a.result) <= _size(b.result)
     strictly = (
         a.quality > b.quality
-        or _size(a.result) < _size(b.result)
+        or a.size < b.size
         or (a.tps or 0) > (b.tps or 0)
-        or rank(a.result.verdict) < rank(b.result.verdict)
+        or a.verdict_rank < b.verdict_rank
     )
-    return a.quality >= b.quality and faster and no_bigger and strictly
+    return faster and strictly
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +189,8 @@ def recommend(
             _tps(r),
             device_class(r.verdict, r.gpus, cap, specs),
             (r.precision or "").lower() == model.native_dtype,
+            _size(r),
+            rank(r.verdict),
         )
         for r in pool
     ]
@@ -205,7 +221,8 @@ def _left_off_disk(runnable: list[Result], chosen_quality: int, model: Model) ->
 
 
 def _dropped_fp32(options: list[_Option], kept: list[_Option], model: Model) -> list[str]:
-    gone = [o for o in options if o not in kept and o.result.precision == "fp32"]
+    # fp32 first: `not in` compares whole results, the precision test is cheap.
+    gone = [o for o in options if o.result.precision == "fp32" and o not in kept]
     if not gone or model.native_dtype == "fp32":
         return []
     published = model.native_dtype or "16-bit"

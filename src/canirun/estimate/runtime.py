@@ -9,6 +9,7 @@ buffers, activations) is computed here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,11 +90,46 @@ VLLM_MAX_SEQS = 256
 Where = Literal["gpu-device", "gpu-compute", "cpu-compute", "process", "cpu-backend", "cpu-pinned"]
 
 
-@dataclass(frozen=True, slots=True)
 class Term:
+    """An amount, where it is paid, and the line that says it and where it comes from.
+
+    The line may be given as a function that writes it: it is then written the first time
+    it is read. A scan works out the terms of every framework, precision and probed context,
+    and reports the lines of one option per precision. Immutable, like the other records.
+    """
+
+    __slots__ = ("_text", "bytes", "where")
     where: Where
     bytes: int
-    text: str  # says the amount and where it comes from
+    _text: str | Callable[[], str]
+
+    def __init__(self, where: Where, bytes: int, text: str | Callable[[], str]) -> None:
+        object.__setattr__(self, "where", where)
+        object.__setattr__(self, "bytes", bytes)
+        object.__setattr__(self, "_text", text)
+
+    @property
+    def text(self) -> str:
+        text = self._text
+        if not isinstance(text, str):
+            text = text()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Term is immutable: cannot set {name}")
+
+    def _key(self) -> tuple[str, int, str]:
+        return self.where, self.bytes, self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Term) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Term(where={self.where!r}, bytes={self.bytes!r}, text={self.text!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,43 +278,60 @@ def _llamacpp_overheads(
 ) -> Overheads:
     """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
     context writes of it, the work buffer, and the process (issue 17)."""
+    gpu, cpu, _, _ = core = _llamacpp_core(arch, workload)
+    process_term = _PROCESS.get(
+        (arch, core), precision, lambda: _llamacpp_process(arch, core, precision)
+    )
+    return _overheads(framework, True, gpu, cpu, backends, process_term)
+
+
+# The GPU and CPU compute terms, llama-cpp-python's batch and the per-cell state: the same
+# for every GGML framework (llama.cpp, Ollama, Text Generation WebUI) and file type.
+_LlamacppCore = tuple[tuple[Term, ...], tuple[Term, ...], int, int]
+_CORE: ByIdentity[_LlamacppCore] = ByIdentity()
+_PROCESS: ByIdentity[Term] = ByIdentity()
+
+
+def _llamacpp_core(arch: Arch, workload: Workload) -> _LlamacppCore:
+    return _CORE.get((arch,), workload, lambda: _llamacpp_core_of(arch, workload))
+
+
+def _llamacpp_core_of(arch: Arch, workload: Workload) -> _LlamacppCore:
     seqs, ctx, flash = workload.sequences, workload.context_tokens, llamacpp_flash(workload)
     reserved = llamacpp_compute_buffer(arch, ctx, seqs, flash)
     touched, work = llamacpp_cpu_resident(arch, ctx, seqs, flash)
     batch = min(ctx, LLAMACPP_BATCH) * min(ctx * 4, PAGE)
-    # Weights the CPU backend repacks (Q4_0, Q4_K on x86) are read through a staging buffer the
-    # size of a tensor, and the heap keeps up to the largest (an FFN matrix at Q4_K, 144 bytes
-    # per 256 weights) resident after loading: Q4_K_M files left 5-9 MiB more than Q8_0 at
-    # Llama 3.2 1B widths and 15-29 MiB more at Llama 3 8B widths, more at longer contexts.
-    repack = 0
-    if precision.upper().startswith(REPACKED_PREFIXES):
-        repack = arch.intermediate * arch.hidden * 144 // 256
     cells = ctx * seqs * LLAMACPP_PROCESS_PER_CELL
-    process = llamacpp_process_ram(arch) + batch + repack + cells
     fa = "on" if flash else "off"
-    line = (
-        f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
-        f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
-    )
-    unwritten = (
-        f"; the rest of the {format_bytes(reserved)} reservation (the n_ubatch-wide logits "
-        "block: generation asks for one position's logits) is never written"
-        if reserved > touched
-        else ""
-    )
-    cpu = [
-        Term(
-            "cpu-compute",
-            touched,
+
+    def line() -> str:
+        return (
+            f"compute buffer: {format_bytes(reserved)} reserved (llama.cpp, n_ubatch "
+            f"{LLAMA_CPP_UBATCH}, flash attention {fa}; calibrated on measured buffers)"
+        )
+
+    def written() -> str:
+        unwritten = (
+            f"; the rest of the {format_bytes(reserved)} reservation (the n_ubatch-wide logits "
+            "block: generation asks for one position's logits) is never written"
+            if reserved > touched
+            else ""
+        )
+        return (
             f"compute buffer on the CPU: {format_bytes(touched)} written at a full context"
             f"{unwritten} (llama.cpp, n_ubatch {LLAMA_CPP_UBATCH}, flash attention {fa}; "
-            "measured)",
-        ),
+            "measured)"
+        )
+
+    cpu = [
+        Term("cpu-compute", touched, written),
         Term(
             "cpu-compute",
             work,
-            f"CPU backend work buffer: {format_bytes(work)} (activations converted for each "
-            "matrix product" + ("" if flash else ", the f16 attention scores") + ")",
+            lambda: (
+                f"CPU backend work buffer: {format_bytes(work)} (activations converted for each "
+                "matrix product" + ("" if flash else ", the f16 attention scores") + ")"
+            ),
         ),
     ]
     if reserved > touched:
@@ -286,21 +339,41 @@ def _llamacpp_overheads(
             Term(
                 "cpu-pinned",
                 reserved - touched,
-                "the unwritten rest of the CPU compute buffer, resident as pinned memory "
-                f"when a GPU takes part: {format_bytes(reserved - touched)}",
+                lambda: (
+                    "the unwritten rest of the CPU compute buffer, resident as pinned memory "
+                    f"when a GPU takes part: {format_bytes(reserved - touched)}"
+                ),
             )
         )
-    gpu = [Term("gpu-compute", reserved, _on(line, "GPU"))]
-    process_term = Term(
+    gpu = (Term("gpu-compute", reserved, lambda: _on(line(), "GPU")),)
+    return gpu, tuple(cpu), batch, cells
+
+
+def _llamacpp_process(arch: Arch, core: _LlamacppCore, precision: str) -> Term:
+    # Weights the CPU backend repacks (Q4_0, Q4_K on x86) are read through a staging buffer the
+    # size of a tensor, and the heap keeps up to the largest (an FFN matrix at Q4_K, 144 bytes
+    # per 256 weights) resident after loading: Q4_K_M files left 5-9 MiB more than Q8_0 at
+    # Llama 3.2 1B widths and 15-29 MiB more at Llama 3 8B widths, more at longer contexts.
+    _, _, batch, cells = core
+    repack = 0
+    if precision.upper().startswith(REPACKED_PREFIXES):
+        repack = arch.intermediate * arch.hidden * 144 // 256
+    process = llamacpp_process_ram(arch) + batch + repack + cells
+    return Term(
         "process",
         process,
-        f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
-        f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
-        f"batch, {format_bytes(cells)} of per-cell context state"
-        + (f", {format_bytes(repack)} left from repacking {precision} at load" if repack else "")
-        + "; measured)",
+        lambda: (
+            f"the process itself in RAM: {format_bytes(process)} (llama.cpp: runtime, bindings, "
+            f"a {arch.vocab:,}-token vocabulary, {format_bytes(batch)} of llama-cpp-python's "
+            f"batch, {format_bytes(cells)} of per-cell context state"
+            + (
+                f", {format_bytes(repack)} left from repacking {precision} at load"
+                if repack
+                else ""
+            )
+            + "; measured)"
+        ),
     )
-    return _overheads(framework, True, gpu, cpu, backends, process_term)
 
 
 def _torch_llm_activations(arch: Arch, tokens: int, seqs: int) -> int:
@@ -333,6 +406,17 @@ def _fixed_terms(framework: Framework, ggml: bool, backends: tuple[Backend, ...]
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _FixedTerms:
+    reserves: tuple[Term, ...]  # documented per-GPU reserves on CUDA
+    backend: tuple[Term, ...]  # what its CPU backend reserves in RAM
+    by_backend: tuple[tuple[str, int], ...]
+    per_device: int  # the CUDA context and the reserves
+    cpu_backend: int
+    fraction: float  # the share of each GPU it uses at most
+    notes: tuple[str, ...]
+
+
 def _fixed_terms_of(framework: Framework, ggml: bool, backends: tuple[Backend, ...]) -> _FixedTerms:
     reserves, backend = _reserves(framework)
     by_backend = tuple(
@@ -343,63 +427,87 @@ def _fixed_terms_of(framework: Framework, ggml: bool, backends: tuple[Backend, .
         )
         for b in backends
     )
-    return tuple(reserves), tuple(backend), by_backend
+    fraction = framework.gpu_memory_fraction or 1.0
+    notes = []
+    if fraction < 1:
+        notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
+    return _FixedTerms(
+        tuple(reserves),
+        tuple(backend),
+        by_backend,
+        _RUNTIME_TERMS[ggml][0].bytes + sum(t.bytes for t in reserves),
+        sum(t.bytes for t in backend),
+        fraction,
+        tuple(notes),
+    )
 
 
-_FixedTerms = tuple[tuple[Term, ...], tuple[Term, ...], tuple[tuple[str, int], ...]]
 _FIXED: ByIdentity[_FixedTerms] = ByIdentity(1024)
+
+
+# The runtime's CUDA context and its process in RAM: constants, so their lines are written
+# once (ggml runtime: True; PyTorch: False).
+_RUNTIME_TERMS: dict[bool, tuple[Term, Term]] = {
+    True: (
+        Term(
+            "gpu-device",
+            GGML_CUDA_CONTEXT,
+            f"GPU runtime context: {format_bytes(GGML_CUDA_CONTEXT)} per GPU (llama.cpp on "
+            "CUDA, an estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)",
+        ),
+        Term(
+            "process",
+            GGML_PROCESS_RAM,
+            f"the process itself in RAM: {format_bytes(GGML_PROCESS_RAM)} (llama.cpp, measured)",
+        ),
+    ),
+    False: (
+        Term(
+            "gpu-device",
+            TORCH_CUDA_CONTEXT,
+            f"GPU runtime context: {format_bytes(TORCH_CUDA_CONTEXT)} per GPU (PyTorch on CUDA, "
+            f"measured: {TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and "
+            "XPU)",
+        ),
+        Term(
+            "process",
+            TORCH_PROCESS_RAM,
+            f"the process itself in RAM: {format_bytes(TORCH_PROCESS_RAM)} (PyTorch, estimate)",
+        ),
+    ),
+}
 
 
 def _overheads(
     framework: Framework,
     ggml: bool,
-    gpu_work: list[Term],
-    cpu_work: list[Term],
+    gpu_work: Sequence[Term],
+    cpu_work: Sequence[Term],
     backends: tuple[Backend, ...] = (),
     process_term: Term | None = None,
 ) -> Overheads:
     """The runtime's fixed costs (CUDA context, documented reserves, the process in
     RAM, its share of each GPU) around the workload-dependent terms."""
-    reserves, backend, by_backend = _fixed_terms(framework, ggml, backends)
-    if ggml:
-        context, process = GGML_CUDA_CONTEXT, GGML_PROCESS_RAM
-        context_line = (
-            f"GPU runtime context: {format_bytes(context)} per GPU (llama.cpp on CUDA, an "
-            "estimate, also used for ROCm, Metal, SYCL and Vulkan: backends.toml)"
-        )
-        process_line = f"the process itself in RAM: {format_bytes(process)} (llama.cpp, measured)"
-    else:
-        context, process = TORCH_CUDA_CONTEXT, TORCH_PROCESS_RAM
-        context_line = (
-            f"GPU runtime context: {format_bytes(context)} per GPU (PyTorch on CUDA, measured: "
-            f"{TORCH_CUDA_CONTEXT_SOURCE}; the same figure planned for ROCm, MPS and XPU)"
-        )
-        process_line = f"the process itself in RAM: {format_bytes(process)} (PyTorch, estimate)"
-    fraction = framework.gpu_memory_fraction or 1.0
-    notes = []
-    if fraction < 1:
-        notes.append(f"{framework.name} uses at most {fraction:.0%} of each GPU's memory")
-    if process_term is not None:
-        process, process_line = process_term.bytes, process_term.text
-    terms = (
-        *reserves,
-        Term("gpu-device", context, context_line),
-        *gpu_work,
-        *cpu_work,
-        Term("process", process, process_line),
-        *backend,
-    )
+    fixed = _fixed_terms(framework, ggml, backends)
+    context, default_process = _RUNTIME_TERMS[ggml]
+    process = default_process if process_term is None else process_term
+    cpu_compute = cpu_pinned = 0
+    for t in cpu_work:
+        if t.where == "cpu-compute":
+            cpu_compute += t.bytes
+        elif t.where == "cpu-pinned":
+            cpu_pinned += t.bytes
     return Overheads(
-        gpu_per_device=context + sum(t.bytes for t in reserves),
+        gpu_per_device=fixed.per_device,
         gpu_compute=sum(t.bytes for t in gpu_work),
-        cpu_compute=sum(t.bytes for t in cpu_work if t.where == "cpu-compute"),
-        cpu_pinned=sum(t.bytes for t in cpu_work if t.where == "cpu-pinned"),
-        cpu_process=process,
-        gpu_fraction=fraction,
-        lines=tuple(notes),
-        cpu_backend=sum(t.bytes for t in backend),
-        terms=terms,
-        by_backend=by_backend,
+        cpu_compute=cpu_compute,
+        cpu_pinned=cpu_pinned,
+        cpu_process=process.bytes,
+        gpu_fraction=fixed.fraction,
+        lines=fixed.notes,
+        cpu_backend=fixed.cpu_backend,
+        terms=(*fixed.reserves, context, *gpu_work, *cpu_work, process, *fixed.backend),
+        by_backend=fixed.by_backend,
     )
 
 
@@ -431,8 +539,8 @@ def llm_overheads(
 ) -> Overheads:
     repacked = precision if precision.upper().startswith(REPACKED_PREFIXES) else ""
     return _OVERHEADS.get(
-        (framework, backends),
-        (arch, workload, precision_family, repacked),
+        (framework, backends, arch),
+        (workload, precision_family, repacked),
         lambda: _llm_overheads(framework, arch, workload, precision_family, backends, repacked),
     )
 
@@ -458,12 +566,15 @@ def _llm_overheads(
     else:
         tokens, samplers = workload.context_tokens * seqs, seqs
     act = _torch_llm_activations(arch, tokens, samplers)
-    line = f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
+
+    def line() -> str:
+        return f"activations: {format_bytes(act)} for a {tokens:,}-token prefill (estimate)"
+
     return _overheads(
         framework,
         False,
-        [Term("gpu-compute", act, _on(line, "GPU"))],
-        [Term("cpu-compute", act, _on(line, "CPU"))],
+        [Term("gpu-compute", act, lambda: _on(line(), "GPU"))],
+        [Term("cpu-compute", act, lambda: _on(line(), "CPU"))],
         backends,
     )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from canirun.catalog.schema import FileSize, Model, Variant
 from canirun.estimate import gguf
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.params import (
     decoder_params,
     embedding_params,
@@ -143,7 +144,17 @@ def _scaled(layers: tuple[int, ...] | None, factor: float) -> tuple[int, ...] | 
 
 
 def weights(model: Model, variant: Variant, precision: Precision) -> Weights | None:
-    """Weight bytes at ``precision``, or None when the catalog lacks what is needed."""
+    """Weight bytes at ``precision``, or None when the catalog lacks what is needed.
+    Memoised: the largest-context search asks again for the precision rated."""
+    return _WEIGHTS.get(
+        (model, variant, precision), None, lambda: _weights(model, variant, precision)
+    )
+
+
+_WEIGHTS: ByIdentity[Weights | None] = ByIdentity()
+
+
+def _weights(model: Model, variant: Variant, precision: Precision) -> Weights | None:
     formula = _formula(model, variant, precision)
     if formula is None:
         return None
