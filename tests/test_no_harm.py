@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from canirun import fleet
 from canirun.cli import app
-from canirun.hardware import bandwidth, probe
+from canirun.hardware import Host, bandwidth, probe
 from tests.fakes.fake_nvml import FakeNvml
 
 runner = CliRunner()
@@ -441,6 +441,19 @@ def test_the_job_summary_keeps_what_was_there(
 # -- the copy test's figure, kept per machine (issue 14: a CI gate must not flap) -----------
 
 
+def _probe_keeping(tmp_path: Path, cache: Path, refresh: bool = False) -> Host:
+    """Probe the fixture tree with the copy test, keeping its figure in `cache`."""
+    return probe(
+        tmp_path / "models",
+        root=tmp_path,
+        nvml=FakeNvml(),
+        env={},
+        measure_bandwidth=True,
+        bandwidth_cache=cache,
+        refresh_bandwidth=refresh,
+    )
+
+
 def test_the_kept_figure_is_reused_until_asked_to_measure_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -459,15 +472,7 @@ def test_the_kept_figure_is_reused_until_asked_to_measure_again(
     cache = tmp_path / "cache" / "ram-bandwidth.json"
 
     def rated(refresh: bool = False) -> tuple[int | None, str | None]:
-        host = probe(
-            tmp_path / "models",
-            root=tmp_path,
-            nvml=FakeNvml(),
-            env={},
-            measure_bandwidth=True,
-            bandwidth_cache=cache,
-            refresh_bandwidth=refresh,
-        )
+        host = _probe_keeping(tmp_path, cache, refresh)
         memory = host.hardware.memory
         return memory.bandwidth_bytes_per_s, memory.bandwidth_source
 
@@ -543,14 +548,7 @@ def test_an_unwritable_cache_is_a_note_not_a_failure(
         lambda budget, cores: bandwidth.Measurement(9 * 10**9, 1, budget),
     )
     _cgroup_tree(tmp_path, str(64 * GIB), str(GIB), "max 100000")
-    host = probe(
-        tmp_path / "models",
-        root=tmp_path,
-        nvml=FakeNvml(),
-        env={},
-        measure_bandwidth=True,
-        bandwidth_cache=blocker / "ram-bandwidth.json",
-    )
+    host = _probe_keeping(tmp_path, blocker / "ram-bandwidth.json")
     assert host.hardware.memory.bandwidth_bytes_per_s == 9 * 10**9
     notes = [i.message for i in host.issues if i.source == "bandwidth"]
     assert len(notes) == 1

@@ -55,6 +55,9 @@ class Need:
 
 
 Reasons = tuple[str, ...]
+# A placement's fields but its reasons: verdict, gpus, gpu_layers, gpu/ram/headroom bytes, split.
+_Bytes = int | None
+_Figures = tuple[Verdict, tuple[int, ...], int | None, _Bytes, _Bytes, _Bytes, str | None]
 
 
 class Placement:
@@ -113,21 +116,17 @@ class Placement:
 
     def with_reasons(self, reasons: Reasons | Callable[[], Reasons]) -> Placement:
         """The same placement with other reasons."""
-        return Placement(
-            self.verdict,
-            self.gpus,
-            self.gpu_layers,
-            self.gpu_bytes,
-            self.ram_bytes,
-            self.headroom_bytes,
-            self.split,
-            reasons,
-        )
+        return Placement(*self._figures(), reasons)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Placement is immutable: cannot set {name}")
 
-    def _key(self) -> tuple[object, ...]:
+    def _figures(
+        self,
+    ) -> tuple[
+        Verdict, tuple[int, ...], int | None, int | None, int | None, int | None, str | None
+    ]:
+        """Every field but the reasons, in the constructor's order."""
         return (
             self.verdict,
             self.gpus,
@@ -136,8 +135,10 @@ class Placement:
             self.ram_bytes,
             self.headroom_bytes,
             self.split,
-            self.reasons,
         )
+
+    def _key(self) -> tuple[object, ...]:
+        return (*self._figures(), self.reasons)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Placement) and self._key() == other._key()
