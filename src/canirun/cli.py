@@ -204,7 +204,10 @@ RamBandwidthOpt = Annotated[
     str | None,
     typer.Option(
         "--ram-bandwidth",
-        help="RAM bandwidth for CPU speed, e.g. '80GB/s', or 'off'. Default: a ~0.1 s copy test.",
+        help=(
+            "RAM bandwidth for CPU speed, e.g. '80GB/s'; 'measure' runs the copy test again; "
+            "'off'. Default: this machine's kept figure, else a ~0.1 s copy test."
+        ),
     ),
 ]
 SequencesOpt = Annotated[int, typer.Option("--sequences", help="Concurrent sequences (KV cache).")]

@@ -64,12 +64,14 @@ def bandwidth_flag(text: str | None) -> tuple[bool, int | None, bool]:
         return True, None, True
     if not _HAS_UNIT.search(text):
         raise InputError(
-            f"--ram-bandwidth: {text!r} has no unit; write {RATE_FORMS}, measure or off"
+            f"--ram-bandwidth: {text!r} has no unit; write {RATE_FORMS}; or measure, or off"
         )
     try:
         value = parse_rate(text) if "/" in text else parse_size(text)
     except ValueError as exc:
-        raise InputError(f"--ram-bandwidth: {exc}; write {RATE_FORMS}") from None
+        raise InputError(
+            f"--ram-bandwidth: {exc}; write {RATE_FORMS}; or measure, or off"
+        ) from None
     if value < MIN_BANDWIDTH:
         raise InputError(f"--ram-bandwidth: {text!r} is less than 1 MB/s; write {RATE_FORMS}")
     return False, value, False
