@@ -122,8 +122,13 @@ def rate_all(
 def framework_statuses(catalog: Catalog, cap: Capacity) -> list[FrameworkStatus]:
     """`canirun frameworks`: each framework's status and the variants it runs here. Only
     the results are needed, not each variant's summary (its largest-context search)."""
-    rated = [(ref.id, rate_variant(ref, catalog, cap, Options())) for ref in catalog.variants()]
-    return _statuses(catalog, cap, rated)
+    from canirun.estimate.rate import serving_frameworks
+
+    serves: dict[str, list[str]] = {f.id: [] for f in catalog.frameworks}
+    for ref in catalog.variants():
+        for fid in sorted(serving_frameworks(ref, catalog, cap)):
+            serves.setdefault(fid, []).append(ref.id)
+    return _with_models(catalog, cap, serves)
 
 
 def statuses(catalog: Catalog, cap: Capacity, rated: list[Rated]) -> list[FrameworkStatus]:
@@ -138,6 +143,12 @@ def _statuses(
         runnable = {fw for r in results if r.verdict in RUNNABLE for fw in r.frameworks}
         for fid in runnable:
             serves.setdefault(fid, []).append(model_id)
+    return _with_models(catalog, cap, serves)
+
+
+def _with_models(
+    catalog: Catalog, cap: Capacity, serves: dict[str, list[str]]
+) -> list[FrameworkStatus]:
     out = []
     for fw in catalog.frameworks:
         status = framework_status(fw, cap)

@@ -563,10 +563,11 @@ def rate_variant(
     return results
 
 
-def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> list[Result]:
-    blocked = _blocked(ref, cap)
-    if blocked is not None:
-        return [blocked]
+def _candidates(
+    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options
+) -> tuple[list[Framework], list[str], str]:
+    """The frameworks to try for ``ref`` here, why none could be (when none), and a note
+    on those the KV cache type asked for left out."""
     fws, why_not = frameworks_for(ref, catalog, cap)
     if opts.framework:
         fws = [f for f in fws if f.id == opts.framework]
@@ -579,6 +580,42 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
             kv_note = f"--kv-cache {kv}: {', '.join(without)} cannot use a {kv} KV cache"
         if without and not fws:
             why_not = [kv_note]
+    return fws, why_not, kv_note
+
+
+def serving_frameworks(
+    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = Options()
+) -> frozenset[str]:
+    """The frameworks listed on ``ref``'s runnable results (``Result.frameworks``), found
+    without building the results: for each precision, the frameworks whose placement is
+    the best one and runnable. `canirun frameworks` needs only this (issue 15)."""
+    if cap.nodes:  # a multi-node layout is planned from the whole result
+        rated = rate_variant(ref, catalog, cap, opts)
+        return frozenset(f for r in rated if r.verdict in RUNNABLE for f in r.frameworks)
+    seed_layouts(catalog)
+    if _blocked(ref, cap) is not None:
+        return frozenset()
+    opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
+    fws = _candidates(ref, catalog, cap, opts)[0]
+    found: set[str] = set()
+    for p in precisions_for(ref, fws, opts.precisions):
+        evals = _evaluate(ref, fws, p, cap, opts)
+        top = min((rank(e.placement.verdict) for e in evals), default=None)
+        found |= {
+            e.framework.id
+            for e in evals
+            if rank(e.placement.verdict) == top and e.placement.verdict in RUNNABLE
+        }
+        if len(found) == len(fws):
+            break  # every candidate is already listed
+    return frozenset(found)
+
+
+def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> list[Result]:
+    blocked = _blocked(ref, cap)
+    if blocked is not None:
+        return [blocked]
+    fws, why_not, kv_note = _candidates(ref, catalog, cap, opts)
     base = {
         **_base(ref),
         "format": None,
