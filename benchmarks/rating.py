@@ -21,7 +21,7 @@ import sys
 
 CHILD = r"""
 import contextlib, io, json, resource, sys
-from canirun import cli, evaluate
+from canirun import entry, evaluate
 rate_all, out = evaluate.rate_all, {}
 def timed(*args, **kwargs):
     t0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
@@ -33,7 +33,7 @@ evaluate.rate_all = timed
 sys.argv = ["canirun", *json.loads(sys.argv[1])]
 with contextlib.redirect_stdout(io.StringIO()):
     try:
-        cli.main()
+        entry.main(sys.argv[1:])  # as the console script runs (no cyclic GC)
     except SystemExit:
         pass
 print(json.dumps(out))
