@@ -17,6 +17,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from canirun.catalog import rules
 from canirun.catalog.compiled import DETECT, detect_document
 from canirun.catalog.loader import (
     COMPILED,
@@ -79,6 +80,8 @@ def main() -> int:
     validated.write_bytes(validated_pickle(files, compiled))  # the same data, validated
     detect = target.with_name(DETECT)
     detect.write_text(json.dumps(detect_document(files), indent=1, sort_keys=True) + "\n")
+    tables = target.parent.parent / "rules" / rules.VALIDATED
+    tables.write_bytes(rules.validated_pickle())  # capabilities and runtime defaults, validated
     print(f"wrote {target} ({target.stat().st_size:,} bytes, {len(files)} files)")
     return 0
 

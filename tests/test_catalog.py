@@ -345,6 +345,41 @@ def test_the_validated_pickle_is_what_validation_gives() -> None:
     assert document["decode_cycles"] == compiled["decode_cycles"]
 
 
+def test_the_rule_tables_pickle_is_current_and_what_validation_gives() -> None:
+    """rules.pickle spares every run the TOML parse and validation of capabilities.toml and
+    runtime-defaults.toml; an edit to either, or to rules.py, needs compile_catalog.py."""
+    import pickle
+
+    from canirun.catalog import rules
+
+    raw = rules._folder().joinpath(rules.VALIDATED).read_bytes()
+    stamp, payload = pickle.loads(raw)
+    want = rules.validated_stamp()
+    assert (stamp["tables"], stamp["code"]) == (want["tables"], want["code"]), (
+        "src/canirun/catalog/rules/rules.pickle is stale: run python scripts/compile_catalog.py"
+    )
+    assert pickle.loads(payload) == dict(zip(rules.TABLES, rules._from_toml(), strict=True))
+    if (stamp["pydantic"], stamp["python"]) == (want["pydantic"], want["python"]):
+        assert rules.validated_tables() == rules._from_toml()
+
+
+def test_stale_or_broken_rule_tables_are_validated_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    from canirun.catalog import rules
+
+    with monkeypatch.context() as m:
+        m.setattr(rules, "validated_stamp", lambda: {"tables": "other"})
+        assert rules.validated_tables() is None
+        m.setattr(rules, "VALIDATED", "capabilities.toml")  # not a pickle at all
+        assert rules.validated_tables() is None
+        m.setattr(rules, "VALIDATED", "no-such-file.pickle")
+        assert rules.validated_tables() is None
+        rules._tables.cache_clear()
+        try:
+            assert rules.capabilities() == rules._from_toml()[0]  # from the TOML instead
+        finally:
+            rules._tables.cache_clear()
+
+
 def test_a_stale_or_broken_pickle_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     from canirun.catalog import loader
 

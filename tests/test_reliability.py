@@ -472,12 +472,14 @@ def test_no_network_connection_at_run_time(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_no_shell_no_eval_no_unpickling_in_the_code() -> None:
-    """One module may unpickle: the loader, for the package's own validated catalog, through
-    an unpickler that can build only catalog entries (tested below)."""
+    """One module may unpickle: the loader, for the package's own validated catalog and rule
+    tables (which name their files, catalog.pickle and rules.pickle), through an unpickler
+    that can build only the classes it is given (tested below)."""
     loader = SRC / "catalog" / "loader.py"
     code = "\n".join(p.read_text() for p in SRC.rglob("*.py") if p != loader)
     assert "shell=True" not in code
-    for dangerous in (r"\beval\(", r"\bexec\(", r"\bpickle\b", r"yaml\.load\(", r"os\.system\("):
+    pickling = r"\b(?:import|from) c?_?pickle\b|\bc?_?pickle\.\w+\(|\bUnpickler\b|__reduce"
+    for dangerous in (r"\beval\(", r"\bexec\(", pickling, r"yaml\.load\(", r"os\.system\("):
         assert not re.search(dangerous, code), dangerous
     text = loader.read_text()
     assert not re.search(r"pickle\.loads?\(|\bshell=True|\beval\(|\bexec\(", text)
@@ -505,6 +507,24 @@ def test_the_catalog_unpickler_builds_nothing_but_catalog_entries() -> None:
 
     with pytest.raises(pickle.UnpicklingError, match=r"(posix|nt)\.system"):
         loader._unpickle(pickle.dumps(Boom()))
+
+
+def test_the_rules_unpickler_builds_nothing_but_rule_tables() -> None:
+    import pickle
+
+    from canirun.catalog import loader, rules, schema
+
+    table = rules._from_toml()[0]
+    stamp = rules.validated_stamp()
+    raw = loader.stamped_pickle(stamp, {"capabilities.toml": table})
+    found = loader.stamped_document(raw, stamp, rules, rules._Strict, "x holds", "rule table")
+    assert found == {"capabilities.toml": table}
+    # A catalog entry is not a rule table, and no function is reachable.
+    for hostile in (schema.Detect(commands=["ollama"]), os.system, print, rules.capabilities):
+        raw = loader.stamped_pickle(stamp, hostile)
+        assert loader.stamped_document(raw, stamp, rules, rules._Strict, "x", "y") is None
+        with pytest.raises(pickle.UnpicklingError, match="not a rule table"):
+            loader.restricted_loads(pickle.dumps(hostile), rules, rules._Strict, "x", "rule table")
 
 
 def test_paths_inside_reports_are_never_written(tmp_path: Path) -> None:

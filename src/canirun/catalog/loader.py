@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pydantic import ValidationError
@@ -247,7 +248,6 @@ def validated_pickle(files: list[tuple[str, str]], compiled: dict[str, Any]) -> 
     the shipped files validated, with the layouts and decode cycles, under the stamp that
     validated_document checks."""
     import json
-    import pickle
 
     # From the JSON as written (keys sorted), exactly as _parse sees compiled.json.
     raw = json.loads(json.dumps(compiled["files"], sort_keys=True))
@@ -256,41 +256,69 @@ def validated_pickle(files: list[tuple[str, str]], compiled: dict[str, Any]) -> 
         "gguf_layouts": compiled.get("gguf_layouts", {}),
         "decode_cycles": compiled.get("decode_cycles", {}),
     }
+    return stamped_pickle(validated_stamp(files), document)
+
+
+def stamped_pickle(stamp: dict[str, str], document: object) -> bytes:
+    """A validated document under its stamp, read back by stamped_document."""
+    import pickle
+
     payload = pickle.dumps(document, protocol=5)
-    return pickle.dumps((validated_stamp(files), payload), protocol=5)
+    return pickle.dumps((stamp, payload), protocol=5)
+
+
+def stamped_document(
+    raw: bytes, stamp: dict[str, str], module: ModuleType, base: type, holder: str, what: str
+) -> Any:
+    """The document stamped_pickle wrote, when it carries ``stamp``; else None (stale,
+    unreadable, or holding anything but ``module``'s ``base`` classes and plain values)."""
+    from pickle import UnpicklingError
+
+    try:
+        found, payload = restricted_loads(raw, module, base, holder, what)  # str dict, bytes
+        if found != stamp:
+            return None
+        return restricted_loads(payload, module, base, holder, what)
+    except (EOFError, ValueError, TypeError, AttributeError, UnpicklingError):
+        return None
 
 
 def _unpickle(data: bytes) -> Any:
     """pickle.loads that can build nothing but catalog entries (the schema's own classes)
     and plain values: no other class or function is reachable, so a tampered file cannot
     run code (the "restricting globals" recipe of the pickle documentation)."""
+    from canirun.catalog import schema
+
+    return restricted_loads(data, schema, schema.Strict, f"{VALIDATED} holds", "catalog entry")
+
+
+def restricted_loads(data: bytes, module: ModuleType, base: type, holder: str, what: str) -> Any:
+    """pickle.loads that can build only ``module``'s subclasses of ``base``, and plain values.
+    The one place canirun unpickles (the package's own validated data, tests/test_reliability)."""
     import io
     import pickle
 
-    from canirun.catalog import schema
-
-    class CatalogUnpickler(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
-            found = getattr(schema, name, None) if module == schema.__name__ else None
-            if isinstance(found, type) and issubclass(found, schema.Strict):
+    class Restricted(pickle.Unpickler):
+        def find_class(self, name_of_module: str, name: str) -> Any:
+            found = getattr(module, name, None) if name_of_module == module.__name__ else None
+            if isinstance(found, type) and issubclass(found, base):
                 return found
-            raise pickle.UnpicklingError(f"{VALIDATED} holds {module}.{name}, not a catalog entry")
+            raise pickle.UnpicklingError(f"{holder} {name_of_module}.{name}, not a {what}")
 
-    return CatalogUnpickler(io.BytesIO(data)).load()
+    return Restricted(io.BytesIO(data)).load()
 
 
 def validated_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
     """The pickled validated catalog when it is current for these files, else None."""
-    from pickle import UnpicklingError
+    from canirun.catalog import schema
 
     try:
         raw = resources.files("canirun.catalog").joinpath("data", VALIDATED).read_bytes()
-        stamp, payload = _unpickle(raw)  # a dict of str and a bytes object
-        if stamp != validated_stamp(files):
-            return None
-        document = _unpickle(payload)
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, UnpicklingError):
+    except OSError:
         return None
+    holder = f"{VALIDATED} holds"
+    stamp = validated_stamp(files)
+    document = stamped_document(raw, stamp, schema, schema.Strict, holder, "catalog entry")
     ok = isinstance(document, dict) and isinstance(document.get("files"), dict)
     return document if ok and {n for n, _ in files} == set(document["files"]) else None
 

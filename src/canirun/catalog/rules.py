@@ -13,11 +13,14 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canirun.catalog.schema import ComputeCapability
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DeviceKind = Literal["nvidia", "amd", "apple", "intel", "cpu"]
 # Stands for every GGUF/GGML file type (Q4_K_M, Q8_0, F16 ...).
@@ -26,7 +29,8 @@ Day = str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built only when a table is validated: runs read rules.pickle (see _tables).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Capability(_Strict):
@@ -76,19 +80,90 @@ class DefaultsFile(_Strict):
         return self
 
 
+TABLES = ("capabilities.toml", "runtime-defaults.toml")
+# The two tables validated, pickled by scripts/compile_catalog.py, used only while its stamp
+# matches (as catalog.pickle): the tables' text, this module's, the pydantic and Python
+# versions. Anything else validates the TOML.
+VALIDATED = "rules.pickle"
+
+
+def _folder() -> Traversable:
+    return resources.files("canirun.catalog").joinpath("rules")
+
+
 def _read(name: str) -> object:
-    text = resources.files("canirun.catalog").joinpath("rules", name).read_text("utf-8")
-    return tomllib.loads(text)
+    return tomllib.loads(_folder().joinpath(name).read_text("utf-8"))
+
+
+def validated_stamp() -> dict[str, str]:
+    import sys
+
+    import pydantic
+
+    from canirun.sha import sha256
+
+    digest = sha256()
+    for name in TABLES:
+        digest.update(_folder().joinpath(name).read_bytes() + b"\0")
+    code = resources.files("canirun.catalog").joinpath("rules.py").read_bytes()
+    return {
+        "tables": str(digest.hexdigest()),
+        "code": str(sha256(code).hexdigest()),
+        "pydantic": str(pydantic.VERSION),
+        "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+    }
+
+
+def validated_pickle() -> bytes:
+    """rules.pickle's content (scripts/compile_catalog.py): both tables, validated."""
+    from canirun.catalog.loader import stamped_pickle
+
+    table, defaults = _from_toml()
+    tables = {"capabilities.toml": table, "runtime-defaults.toml": defaults}
+    return stamped_pickle(validated_stamp(), tables)
+
+
+Tables = tuple["CapabilityFile", "DefaultsFile"]
+
+
+def validated_tables() -> Tables | None:
+    """The pickled tables when they are current, else None."""
+    import sys
+
+    from canirun.catalog.loader import stamped_document
+
+    try:
+        raw = _folder().joinpath(VALIDATED).read_bytes()
+    except OSError:
+        return None
+    me, holder = sys.modules[__name__], f"{VALIDATED} holds"
+    tables = stamped_document(raw, validated_stamp(), me, _Strict, holder, "rule table")
+    if not isinstance(tables, dict):
+        return None
+    table, defaults = tables.get("capabilities.toml"), tables.get("runtime-defaults.toml")
+    if isinstance(table, CapabilityFile) and isinstance(defaults, DefaultsFile):
+        return table, defaults
+    return None
+
+
+def _from_toml() -> Tables:
+    return (
+        CapabilityFile.model_validate(_read("capabilities.toml")),
+        DefaultsFile.model_validate(_read("runtime-defaults.toml")),
+    )
 
 
 @cache
+def _tables() -> Tables:
+    return validated_tables() or _from_toml()
+
+
 def capabilities() -> CapabilityFile:
-    return CapabilityFile.model_validate(_read("capabilities.toml"))
+    return _tables()[0]
 
 
-@cache
 def runtime_defaults() -> DefaultsFile:
-    return DefaultsFile.model_validate(_read("runtime-defaults.toml"))
+    return _tables()[1]
 
 
 @dataclass(frozen=True, slots=True)
