@@ -18,13 +18,14 @@ from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.context_search import Probe, largest_kept
 from canirun.estimate.faster import faster_option
 from canirun.estimate.gguf import seed_layouts
 from canirun.estimate.memo import ByIdentity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
-from canirun.estimate.placement import Need, Placement, any_usable_gpu, place
+from canirun.estimate.placement import Need, Placement, any_usable_gpu, place, ram_budget
 from canirun.estimate.recommend import (
     PREFERRED,
     as_choice,
@@ -656,6 +657,8 @@ def max_context(
     """The largest context at which ``best``'s precision and framework keep its verdict.
 
     ``known``: the precision and weights when they come from a file rather than the catalog.
+    Kept means the same verdict or a better one; the search (context_search.largest_kept)
+    answers as a bisection of [1, the model's maximum] does, in fewer probes.
     """
     arch = ref.variant.arch
     if arch is None or best.verdict not in RUNNABLE or best.precision is None:
@@ -667,21 +670,35 @@ def max_context(
     w = w or weights(ref.model, ref.variant, p)
     if w is None:
         return None
-    target = rank(best.verdict)
+    target, ram = rank(best.verdict), ram_budget(cap)
 
-    def keeps(ctx: int) -> bool:
+    def probe(ctx: int) -> Probe:
         wl = replace(opts.workload, context_tokens=ctx)
         need, _ = build_need(ref, fw, p, w, wl, cap.backends)
-        return rank(place(need, cap, fw).verdict) <= target
+        placed = place(need, cap, fw)
+        kept = rank(placed.verdict) <= target
+        room, in_ram = (placed.headroom_bytes if kept else None), placed.ram_bytes
+        if kept and placed.verdict == "offload" and ram is not None and in_ram is not None:
+            room = ram - in_ram  # what runs out is RAM: a full GPU only moves layers there
+        return Probe(kept, placed.verdict, room, _size(need))
 
     limit = arch.extended_context if opts.workload.extended_context else None
-    lo, hi = 1, limit or arch.max_context
-    if keeps(hi):
-        return hi
-    while hi - lo > 1:  # keeps(lo) holds, keeps(hi) does not
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if keeps(mid) else (lo, mid)
-    return lo
+    return largest_kept(probe, limit or arch.max_context, opts.workload.context_tokens)
+
+
+def _size(need: Need) -> int:
+    """Every byte of a need, in whichever pool: a slope for ``largest_kept`` to start from."""
+    o = need.overheads
+    return (
+        need.weights
+        + need.kv
+        + o.gpu_compute
+        + o.gpu_per_device
+        + o.cpu_compute
+        + o.cpu_process
+        + o.cpu_backend
+        + o.cpu_pinned
+    )
 
 
 def summarize(
