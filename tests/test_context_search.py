@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from canirun.cli import app
 from canirun.estimate import rate
-from canirun.estimate.context_search import Probe, largest_kept
+from canirun.estimate.context_search import GUESSES, Probe, largest_kept
 from tests.golden_cases import hardware_files
 
 
@@ -31,11 +31,11 @@ def bisect_kept(keeps: Callable[[int], bool], top: int) -> int:
     return lo
 
 
-def _linear(budget: int, base: int, per_token: int, verdict: str = "cpu") -> Callable[[int], Probe]:
+def _linear(budget: int, base: int, per_token: int, kind: str = "cpu") -> Callable[[int], Probe]:
     def probe(ctx: int) -> Probe:
         size = base + per_token * ctx
         kept = size <= budget
-        return Probe(kept, verdict, budget - size if kept else None, size)
+        return Probe(kept, kind, budget - size if kept else None, size)
 
     return probe
 
@@ -74,7 +74,7 @@ def test_only_the_predicate_decides() -> None:
 
             counted, seen = _counted(probe)
             assert largest_kept(counted, 131_072, 4096) == answer
-            assert len(seen) <= 8 + 18  # the guesses, then a bisection at most
+            assert len(seen) <= 1 + GUESSES + 17  # the top, the guesses, then a bisection
             assert len(seen) == len(set(seen))  # never the same context twice
 
 

@@ -28,14 +28,16 @@ class Probe(NamedTuple):
     """What one context gives: whether the verdict is kept, and numbers to guess with."""
 
     kept: bool
-    verdict: str  # the placement's verdict (headrooms are compared within one verdict)
+    # The placement's kind (its verdict, layers on the GPU...): two headrooms are compared
+    # for a slope only within one kind.
+    kind: object
     headroom: int | None  # bytes left where it fits (None: not kept, or not told)
     size: int  # the need's total over every pool: it grows with the context
 
 
 # Guessed probes before plain bisection takes over: a guess that misses costs probes, never
 # the answer, and this bounds what misses can cost.
-GUESSES = 8
+GUESSES = 12
 
 
 def largest_kept(probe: Callable[[int], Probe], top: int, start: int) -> int:
@@ -69,7 +71,7 @@ def _guess(
     lo: int, kept: Probe, before: tuple[int, Probe] | None, hi: int, missed: Probe, after_miss: bool
 ) -> int | None:
     """Where the headroom of ``kept`` (at ``lo``) runs out, at a slope in bytes per token:
-    the drop in headroom since the kept probe before, within one verdict (exact while the
+    the drop in headroom since the kept probe before, within one kind of placement (exact while the
     need is linear); else the growth of the need's total over the bracket, doubled at first
     so that the step lands short rather than past."""
     room = kept.headroom or 0
@@ -78,7 +80,7 @@ def _guess(
         # more room than the need grew by: this headroom is not what ran out; bisect
         return lo + int((hi - lo) * room / grown) if room < grown else None
     slope = 0.0
-    if before is not None and before[1].verdict == kept.verdict and before[1].headroom:
+    if before is not None and before[1].kind == kept.kind and before[1].headroom:
         slope = (before[1].headroom - room) / (lo - before[0])
     if slope <= 0:
         slope = 2 * grown / (hi - lo)

@@ -677,13 +677,23 @@ def max_context(
         need, _ = build_need(ref, fw, p, w, wl, cap.backends)
         placed = place(need, cap, fw)
         kept = rank(placed.verdict) <= target
-        room, in_ram = (placed.headroom_bytes if kept else None), placed.ram_bytes
-        if kept and placed.verdict == "offload" and ram is not None and in_ram is not None:
-            room = ram - in_ram  # what runs out is RAM: a full GPU only moves layers there
-        return Probe(kept, placed.verdict, room, _size(need))
+        room = _room(placed, need, ram) if kept else None
+        return Probe(kept, (placed.verdict, placed.gpu_layers), room, _size(need))
 
     limit = arch.extended_context if opts.workload.extended_context else None
     return largest_kept(probe, limit or arch.max_context, opts.workload.context_tokens)
+
+
+def _room(placed: Placement, need: Need, ram: int | None) -> int | None:
+    """About the bytes left before ``placed`` stops fitting, for ``largest_kept`` to guess
+    with: its headroom, but for a partial offload with room in RAM for what a full GPU moves
+    there (a layer, from each GPU of a split), RAM's own."""
+    in_ram = placed.ram_bytes
+    if placed.verdict != "offload" or ram is None or in_ram is None:
+        return placed.headroom_bytes
+    if need.layers and ram - in_ram < max(need.layers) * len(placed.gpus):
+        return placed.headroom_bytes  # the smaller of a GPU's spare and RAM's room
+    return ram - in_ram
 
 
 def _size(need: Need) -> int:
