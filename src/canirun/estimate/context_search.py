@@ -70,14 +70,16 @@ def largest_kept(probe: Callable[[int], Probe], top: int, start: int) -> int:
 def _guess(
     lo: int, kept: Probe, before: tuple[int, Probe] | None, hi: int, missed: Probe, after_miss: bool
 ) -> int | None:
-    """Where the headroom of ``kept`` (at ``lo``) runs out, at a slope in bytes per token:
-    the drop in headroom since the kept probe before, within one kind of placement (exact while the
-    need is linear); else the growth of the need's total over the bracket, doubled at first
-    so that the step lands short rather than past."""
+    """Where the headroom of ``kept`` (at ``lo``) runs out; None when that cannot be told.
+
+    The slope, in bytes per token: the drop in headroom since the kept probe before, within
+    one kind of placement (exact while the need grows linearly); else the growth of the
+    need's total over the bracket, doubled so that the step lands short rather than past.
+    Just after a miss the crossing lies below it: interpolated on that growth.
+    """
     room = kept.headroom or 0
     grown = max(missed.size - kept.size, 1)
-    if after_miss:  # the crossing is below hi: interpolate, the miss short by its growth
-        # more room than the need grew by: this headroom is not what ran out; bisect
+    if after_miss:  # more room than the need grew by: this headroom is not what ran out
         return lo + int((hi - lo) * room / grown) if room < grown else None
     slope = 0.0
     if before is not None and before[1].kind == kept.kind and before[1].headroom:
