@@ -18,13 +18,14 @@ from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import mlx
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.context_search import Probe, largest_kept
 from canirun.estimate.faster import faster_option
 from canirun.estimate.gguf import seed_layouts
 from canirun.estimate.memo import ByIdentity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
-from canirun.estimate.placement import Need, Placement, any_usable_gpu, place
+from canirun.estimate.placement import Need, Placement, any_usable_gpu, place, ram_budget
 from canirun.estimate.recommend import (
     PREFERRED,
     as_choice,
@@ -693,6 +694,8 @@ def max_context(
     """The largest context at which ``best``'s precision and framework keep its verdict.
 
     ``known``: the precision and weights when they come from a file rather than the catalog.
+    Kept means the same verdict or a better one; the search (context_search.largest_kept)
+    answers as a bisection of [1, the model's maximum] does, in fewer probes.
     """
     arch = ref.variant.arch
     if arch is None or best.verdict not in RUNNABLE or best.precision is None:
@@ -704,21 +707,45 @@ def max_context(
     w = w or weights(ref.model, ref.variant, p)
     if w is None:
         return None
-    target = rank(best.verdict)
+    target, ram = rank(best.verdict), ram_budget(cap)
 
-    def keeps(ctx: int) -> bool:
+    def probe(ctx: int) -> Probe:
         wl = replace(opts.workload, context_tokens=ctx)
         need, _ = build_need(ref, fw, p, w, wl, cap.backends)
-        return rank(place(need, cap, fw).verdict) <= target
+        placed = place(need, cap, fw)
+        kept = rank(placed.verdict) <= target
+        room = _room(placed, need, ram) if kept else None
+        return Probe(kept, (placed.verdict, placed.gpu_layers), room, _size(need))
 
     limit = arch.extended_context if opts.workload.extended_context else None
-    lo, hi = 1, limit or arch.max_context
-    if keeps(hi):
-        return hi
-    while hi - lo > 1:  # keeps(lo) holds, keeps(hi) does not
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if keeps(mid) else (lo, mid)
-    return lo
+    return largest_kept(probe, limit or arch.max_context, opts.workload.context_tokens)
+
+
+def _room(placed: Placement, need: Need, ram: int | None) -> int | None:
+    """About the bytes left before ``placed`` stops fitting, for ``largest_kept`` to guess
+    with: its headroom, but for a partial offload with room in RAM for what a full GPU moves
+    there (a layer, from each GPU of a split), RAM's own."""
+    in_ram = placed.ram_bytes
+    if placed.verdict != "offload" or ram is None or in_ram is None:
+        return placed.headroom_bytes
+    if need.layers and ram - in_ram < max(need.layers) * len(placed.gpus):
+        return placed.headroom_bytes  # the smaller of a GPU's spare and RAM's room
+    return ram - in_ram
+
+
+def _size(need: Need) -> int:
+    """Every byte of a need, in whichever pool: a slope for ``largest_kept`` to start from."""
+    o = need.overheads
+    return (
+        need.weights
+        + need.kv
+        + o.gpu_compute
+        + o.gpu_per_device
+        + o.cpu_compute
+        + o.cpu_process
+        + o.cpu_backend
+        + o.cpu_pinned
+    )
 
 
 def summarize(
