@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 from canirun.catalog.schema import Arch
@@ -287,7 +288,7 @@ def encode_layout(layout: Layout) -> list[Any]:
 
 def decode_layout(encoded: list[Any]) -> Layout:
     total, runs = encoded
-    return int(total), tuple(int(size) for size, count in runs for _ in range(int(count)))
+    return int(total), tuple(chain.from_iterable(repeat(int(n), int(k)) for n, k in runs))
 
 
 def seed_layouts(catalog: Catalog) -> None:
