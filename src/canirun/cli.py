@@ -406,6 +406,15 @@ def _output_choice(fmt: str | None, as_json: bool, github_summary: bool) -> str:
     return "json" if as_json else (fmt or "text")
 
 
+def _ci_format(fmt: str, report: Any) -> str:
+    """Markdown or JUnit XML, imported only when asked for (XML is slow to import)."""
+    from canirun.output import ci_formats
+
+    if fmt == "markdown":
+        return ci_formats.render_markdown(report)
+    return ci_formats.render_junit(report)
+
+
 def _deliver(
     report: Any,
     *,
@@ -418,22 +427,21 @@ def _deliver(
     """Render the report in the chosen format to stdout, --output and the job summary."""
     import os
 
-    from canirun.output import ci_formats
     from canirun.output.files import append_text, emit, write_atomic
 
     chosen = _output_choice(fmt, as_json, github_summary)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     rendered = {
         "json": lambda: _json_text(report),
-        "markdown": lambda: ci_formats.render_markdown(report),
-        "junit": lambda: ci_formats.render_junit(report),
+        "markdown": lambda: _ci_format("markdown", report),
+        "junit": lambda: _ci_format("junit", report),
         "text": text,
     }
     body = rendered[chosen]()
     if output is not None:
         write_atomic(output, body if chosen != "text" else rendered["json"]())
     if github_summary and summary_file:
-        append_text(Path(summary_file), ci_formats.render_markdown(report), "--github-summary")
+        append_text(Path(summary_file), _ci_format("markdown", report), "--github-summary")
     emit(body)
 
 
@@ -481,14 +489,15 @@ def scan(
     _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import scan_report
-    from canirun.output import scan_text
-    from canirun.output.hardware_text import render_hardware
 
     report, _ = scan_report(
         host, catalog, opts, ram_bandwidth=bandwidth, cluster=members, gate=gate
     )
 
-    def text() -> str:
+    def text() -> str:  # the text modules are imported only for text
+        from canirun.output import scan_text
+        from canirun.output.hardware_text import render_hardware
+
         return (
             render_hardware(host)
             + scan_text.render_summary(report, colour=scan_text.use_colour())
@@ -619,8 +628,6 @@ def check(
     _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
     from canirun.evaluate import check_report
-    from canirun.output.check_text import render_check
-    from canirun.output.scan_text import use_colour
 
     report, _ = check_report(
         host,
@@ -638,10 +645,17 @@ def check(
         as_json=as_json,
         output=output,
         github_summary=github_summary,
-        text=lambda: render_check(report, explain=explain, colour=use_colour()),
+        text=lambda: _check_text(report, explain),
     )
     if report.requirement_met is False:
         raise typer.Exit(EXIT_UNMET)
+
+
+def _check_text(report: Any, explain: bool) -> str:
+    from canirun.output.check_text import render_check
+    from canirun.output.scan_text import use_colour
+
+    return render_check(report, explain=explain, colour=use_colour())
 
 
 CategoryOpt = Annotated[
@@ -897,8 +911,6 @@ def local(
         ray=ray,
     )
     from canirun.evaluate import local_report
-    from canirun.output.local_text import render_local
-    from canirun.output.scan_text import use_colour
 
     report, _ = local_report(
         host,
@@ -917,10 +929,17 @@ def local(
         as_json=as_json,
         output=output,
         github_summary=github_summary,
-        text=lambda: render_local(report, colour=use_colour()),
+        text=lambda: _local_text(report),
     )
     if report.requirement_met is False:
         raise typer.Exit(EXIT_UNMET)
+
+
+def _local_text(report: Any) -> str:
+    from canirun.output.local_text import render_local
+    from canirun.output.scan_text import use_colour
+
+    return render_local(report, colour=use_colour())
 
 
 def main(argv: list[str] | None = None) -> int:

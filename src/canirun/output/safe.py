@@ -10,6 +10,7 @@ write themselves.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 # C0 controls but newline, DEL, C1 controls (ESC's 8-bit twin CSI is \x9b),
 # Unicode bidirectional overrides and isolates (text that reads backwards), and
@@ -17,9 +18,6 @@ import re
 _TERMINAL_UNSAFE = re.compile(
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
-# What XML 1.0 allows: tab, newline, carriage return, and the planes without
-# surrogates and the two non-characters U+FFFE and U+FFFF.
-_XML_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -38,9 +36,17 @@ def line(text: str) -> str:
     return terminal(text).replace("\n", "\\x0a")
 
 
+@cache
+def _xml_unsafe() -> re.Pattern[str]:
+    """What XML 1.0 allows: tab, newline, carriage return, and the planes without
+    surrogates and the two non-characters U+FFFE and U+FFFF. Compiled on first use
+    (about 3 ms: a start of any text command would pay it for JUnit's sake)."""
+    return re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def xml(text: str) -> str:
     """Only characters XML 1.0 allows; the rest as visible escapes."""
-    return _XML_UNSAFE.sub(_escape, text)
+    return _xml_unsafe().sub(_escape, text)
 
 
 def markdown_cell(text: str) -> str:

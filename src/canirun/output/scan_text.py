@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from canirun.estimate.frameworks import FrameworkStatus
 from canirun.estimate.results import Result, Summary
 from canirun.output import safe
 from canirun.output.labels import CATEGORY_TITLES, VERDICT_TEXT
-from canirun.report import Assumptions, ScanReport
 from canirun.units import format_gib
+
+if TYPE_CHECKING:  # `canirun frameworks` renders with cut() and needs no report models
+    from canirun.report import Assumptions, ScanReport
 
 COLOURS = {
     "gpu": "32",
