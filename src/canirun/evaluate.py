@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.local_model import LocalModel
 from canirun.envelope import envelope
 from canirun.estimate.capacity import Capacity, ClusterNode, capacity
 from canirun.estimate.frameworks import FrameworkStatus, framework_status
@@ -27,20 +26,16 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
-from canirun.report import (
-    Assumptions,
-    CheckReport,
-    ClusterInfo,
-    ClusterNodeInfo,
-    LocalReport,
-    ScanReport,
-)
-from canirun.resolve import Match, join_spec_words, vocabulary
 from canirun.units import format_bytes
 
 NO_GATE = Gate()
 if TYPE_CHECKING:
+    # The report models and name resolution are imported where they are used: `canirun
+    # frameworks` needs neither, `scan` no name resolution (issue 15, start-up time).
+    from canirun.catalog.local_model import LocalModel
     from canirun.hardware.cluster import Cluster
+    from canirun.report import Assumptions, CheckReport, ClusterInfo, LocalReport, ScanReport
+    from canirun.resolve import Match
 
 HEADROOM = (
     f"kept free: {GPU_HEADROOM_SHARE:.0%} of each GPU (at least {format_bytes(GPU_HEADROOM_MIN)}), "
@@ -82,6 +77,8 @@ def machine_capacity(
 def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
     if cluster is None:
         return None
+    from canirun.report import ClusterInfo, ClusterNodeInfo
+
     nodes = []
     for name, h in cluster.nodes:
         gpus = h.hardware.gpus
@@ -159,6 +156,8 @@ def _with_models(
 def assumptions(
     cap: Capacity, opts: Options, host: Host, cluster: ClusterInfo | None = None
 ) -> Assumptions:
+    from canirun.report import Assumptions
+
     memory = host.hardware.memory
     source = (
         "flag"
@@ -204,10 +203,10 @@ def rate_local_models(
     items: Iterable[tuple[str, LocalModel]], catalog: Catalog, cap: Capacity, opts: Options
 ) -> list[Rated]:
     """Models read from files, each under its model id; files already on disk need no room."""
-    from canirun.estimate.local import local_ref, rate_local
-
     rated = []
     for model_id, local in items:
+        from canirun.estimate.local import local_ref, rate_local  # not for a scan (none)
+
         here = (
             cap
             if local.path.startswith(("http://", "https://"))
@@ -284,6 +283,8 @@ def scan_report(
     gate: Gate = NO_GATE,
     cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
+    from canirun.report import ScanReport
+
     data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster)
     return ScanReport.model_validate(data), rated
 
@@ -331,6 +332,8 @@ def check_report(
     online: bool = False,
 ) -> tuple[CheckReport, list[Rated]]:
     from canirun import local_eval
+    from canirun.report import CheckReport
+    from canirun.resolve import join_spec_words, vocabulary
 
     files: list[tuple[str, LocalModel, str]] = []
     names: list[str] = []
@@ -398,6 +401,7 @@ def local_report(
     import time
 
     from canirun import local_eval
+    from canirun.report import LocalReport
 
     start = time.perf_counter()
     search = local_eval.search_local(env, models_dirs)

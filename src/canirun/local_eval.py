@@ -11,10 +11,13 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from canirun.catalog.local_find import Found, Search, Skipped
-from canirun.catalog.local_model import LocalModel, ModelFileError
 from canirun.errors import InputError
+
+if TYPE_CHECKING:  # `check NAME` asks is_path_query and reads no file (start-up time)
+    from canirun.catalog.local_find import Found, Search
+    from canirun.catalog.local_model import LocalModel
 
 _PATHLIKE = ("/", "./", "../", "~", ".\\", "..\\")
 _SUFFIXES = (".gguf", ".safetensors", ".bin")
@@ -47,6 +50,7 @@ def _magic(path: Path) -> bytes:
 def read_path(path: Path, name: str | None = None) -> LocalModel:
     """A GGUF file, a safetensors file, a model folder, or an HF cache repo folder."""
     from canirun.catalog import gguf_model, hf_folder
+    from canirun.catalog.local_model import ModelFileError
 
     if not os.path.lexists(path):
         raise ModelFileError(path, "no such file or folder")
@@ -82,6 +86,7 @@ def _cache_repo_snapshot(path: Path) -> Path | None:
 def _single_safetensors(path: Path, name: str | None) -> LocalModel:
     """A lone safetensors file: its folder when it has a config.json, else weights only."""
     from canirun.catalog import hf_folder
+    from canirun.catalog.local_model import LocalModel, ModelFileError
 
     if (path.parent / "config.json").is_file():
         return hf_folder.hf_folder_model(path.parent, name)
@@ -126,6 +131,8 @@ def _with_projector(model: LocalModel, projector: Path) -> LocalModel:
 
 def read_query(query: str) -> LocalModel:
     """``check PATH``: one clear line (exit 2) for anything unreadable."""
+    from canirun.catalog.local_model import ModelFileError
+
     try:
         return read_path(Path(os.path.expanduser(query.strip())))
     except ModelFileError as exc:
@@ -147,6 +154,8 @@ def read_all(search: Search, *, cache: bool = True) -> list[tuple[Found, LocalMo
     """Every found model's headers (from the header cache when nothing changed);
     unreadable ones join ``search.skipped``."""
     from canirun.catalog.header_cache import HeaderCache
+    from canirun.catalog.local_find import Skipped
+    from canirun.catalog.local_model import ModelFileError
 
     store = HeaderCache() if cache else None
     out = []
@@ -198,6 +207,7 @@ def is_repo_id(query: str) -> bool:
 def read_hub(query: str) -> LocalModel:
     """``check ORG/NAME --online``: the Hub's headers, one clear line for any failure."""
     from canirun.catalog.hub import HubError, hub_model
+    from canirun.catalog.local_model import ModelFileError
 
     try:
         return hub_model(query)

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from canirun.estimate import multinode as mn
 from canirun.estimate.capacity import Capacity, ClusterNode
 from canirun.estimate.placement import gpu_budget, usable_gpus
 from canirun.estimate.results import MemoryEstimate, Parallel, Result, Speed, rank
@@ -22,6 +21,7 @@ from canirun.units import format_bytes, format_gib
 if TYPE_CHECKING:
     from canirun.catalog.loader import VariantRef
     from canirun.catalog.schema import Framework
+    from canirun.estimate import multinode as mn
     from canirun.estimate.rate import Options, _Eval
 
 NETWORK_NOTE = (
@@ -31,6 +31,8 @@ NETWORK_NOTE = (
 
 
 def _shape(ref: VariantRef, e: _Eval) -> mn.ModelShape | None:
+    from canirun.estimate import multinode as mn  # only with a cluster (start-up time)
+
     arch, w = ref.variant.arch, e.weights
     if arch is None or not w.layers:
         return None
@@ -51,6 +53,8 @@ def _shape(ref: VariantRef, e: _Eval) -> mn.ModelShape | None:
 
 
 def _nodes(cap: Capacity, fw: Framework, fraction: float) -> list[tuple[ClusterNode, mn.NodeGpus]]:
+    from canirun.estimate import multinode as mn
+
     out = []
     for node in cap.nodes:
         slots, _, doubts = usable_gpus(replace(cap, gpus=node.gpus), fw)
@@ -84,6 +88,8 @@ def _speed(nodes: Sequence[ClusterNode], layout: mn.Layout, per_token: int) -> S
 def _plan_one(
     ref: VariantRef, e: _Eval, cap: Capacity, opts: Options, base: Result
 ) -> Result | mn.Shortfall | None:
+    from canirun.estimate import multinode as mn
+
     fw = e.framework
     shape = _shape(ref, e)
     if fw.multi_node is None or shape is None:
@@ -155,6 +161,8 @@ def across_nodes(
     A layout that needs a figure the cluster lacks (free memory, pipeline support)
     makes a result that does not run here ``unknown``: never a fit, never "too big".
     """
+    from canirun.estimate import multinode as mn
+
     shortfalls: list[str] = []
     unknown = False
     for e in evals:
