@@ -22,7 +22,7 @@ try:
 except SystemExit:
     pass
 HEAVY = ("pydantic", "canirun.catalog.schema", "canirun.report", "typer", "hashlib",
-         "importlib.metadata")
+         "importlib.metadata", "importlib.resources")
 heavy = [m for m in HEAVY if m in sys.modules]
 print(json.dumps(heavy), file=sys.stderr)
 """

@@ -6,16 +6,34 @@ module imports neither pydantic nor the schema; `loader` validates the same data
 
 from __future__ import annotations
 
-from importlib import resources
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 SHIPPED = "<shipped>"
+
+
+def package_files() -> Traversable:
+    """The canirun.catalog package's files, as ``importlib.resources.files`` gives them:
+    the folder itself where the package is plain files (every pip install), without
+    importing importlib.resources, which imports tempfile, shutil and random (about 5 ms
+    of `canirun hardware`'s start, issue 15). Anything else (a zip) asks importlib."""
+    if os.path.isfile(__file__):
+        from pathlib import Path
+
+        return Path(__file__).parent
+    from importlib import resources
+
+    return resources.files("canirun.catalog")
+
 
 COMPILED = "compiled.json"
 
 
 def _shipped_files() -> list[tuple[str, str]]:
-    data = resources.files("canirun.catalog").joinpath("data")
+    data = package_files().joinpath("data")
     files = sorted((p for p in data.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
     return [(f"{SHIPPED}/{p.name}", p.read_text(encoding="utf-8")) for p in files]
 
@@ -42,7 +60,7 @@ def compiled_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
     import json
 
     try:
-        text = resources.files("canirun.catalog").joinpath("data", COMPILED).read_text("utf-8")
+        text = package_files().joinpath("data", COMPILED).read_text("utf-8")
         compiled = json.loads(text)
     except (OSError, ValueError):
         return None
@@ -83,9 +101,9 @@ def _small_detect() -> list[tuple[str, list[str], list[str]]] | None:
     import json
 
     try:
-        data = resources.files("canirun.catalog").joinpath("data", DETECT)
+        data = package_files().joinpath("data", DETECT)
         doc = json.loads(data.read_text("utf-8"))
-        folder = resources.files("canirun.catalog").joinpath("data")
+        folder = package_files().joinpath("data")
         names = [str(n) for n in doc["files"]]
         files = [
             (n, folder.joinpath(n.removeprefix(f"{SHIPPED}/")).read_text("utf-8")) for n in names

@@ -1,6 +1,6 @@
 """Read the shipped catalog and the user's extra files, once per process.
 
-Shipped files come from the package (importlib.resources), user files from
+Shipped files come from the package (compiled.package_files), user files from
 ``<user config dir>/catalog.d/*.toml`` and ``--catalog FILE``. Every file is
 validated against ``schema.CatalogFile``; a problem becomes an ``InputError``
 naming the file, the entry and the field. A user entry whose id clashes with a
@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +24,7 @@ from canirun.catalog.compiled import (  # noqa: F401  (re-exported for scripts)
     _precompiled,
     _shipped_files,
     compiled_document,
+    package_files,
     shipped_detect_specs,
     sources_digest,
 )
@@ -234,7 +234,7 @@ def validated_stamp(files: list[tuple[str, str]]) -> dict[str, str]:
 
     from canirun.sha import sha256
 
-    schema_text = resources.files("canirun.catalog").joinpath("schema.py").read_bytes()
+    schema_text = package_files().joinpath("schema.py").read_bytes()
     return {
         "digest": sources_digest(files),
         "schema": str(sha256(schema_text).hexdigest()),
@@ -313,7 +313,7 @@ def validated_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
     from canirun.catalog import schema
 
     try:
-        raw = resources.files("canirun.catalog").joinpath("data", VALIDATED).read_bytes()
+        raw = package_files().joinpath("data", VALIDATED).read_bytes()
     except OSError:
         return None
     holder = f"{VALIDATED} holds"

@@ -9,14 +9,13 @@ once per process. ``supports`` answers one question and says which entry decided
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from canirun.catalog.compiled import package_files
 from canirun.catalog.schema import ComputeCapability
 
 if TYPE_CHECKING:
@@ -88,10 +87,12 @@ VALIDATED = "rules.pickle"
 
 
 def _folder() -> Traversable:
-    return resources.files("canirun.catalog").joinpath("rules")
+    return package_files().joinpath("rules")
 
 
 def _read(name: str) -> object:
+    import tomllib  # only when the validated tables are stale (start-up time)
+
     return tomllib.loads(_folder().joinpath(name).read_text("utf-8"))
 
 
@@ -105,7 +106,7 @@ def validated_stamp() -> dict[str, str]:
     digest = sha256()
     for name in TABLES:
         digest.update(_folder().joinpath(name).read_bytes() + b"\0")
-    code = resources.files("canirun.catalog").joinpath("rules.py").read_bytes()
+    code = package_files().joinpath("rules.py").read_bytes()
     return {
         "tables": str(digest.hexdigest()),
         "code": str(sha256(code).hexdigest()),
