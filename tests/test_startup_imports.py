@@ -1,4 +1,5 @@
-"""What `canirun hardware` and `--version` import: no pydantic, no catalog schema."""
+"""What commands import: `canirun hardware` and `--version` no pydantic, no catalog schema;
+`scan`, `check` and `frameworks` nothing they do not use (issue 15, start-up time)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,71 @@ def test_builtin_sha256_is_sha256() -> None:
 
     for data in (b"", b"abc", bytes(range(256)) * 999):
         assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+RATING = """
+import io, json, sys, contextlib
+from canirun.entry import main
+sys.argv = ["canirun", *sys.argv[1:]]
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main()
+from canirun.catalog import rules
+built = [c.__name__ for c in (rules.CapabilityFile, rules.Capability, rules.DefaultsFile,
+                              rules.RuntimeDefault) if c.__pydantic_complete__]
+print(json.dumps({"code": code, "out": len(out.getvalue()), "modules": sorted(sys.modules),
+                  "rules_pickle": rules.validated_tables() is not None, "built": built}))
+"""
+# What each of these commands must not import (issue 15, start-up time): the other
+# formats' renderers, name resolution where nothing is named, the multi-node planner
+# without a cluster, the local-file readers for a name. Each was imported once.
+NOT_FOR_JSON = ("canirun.output.ci_formats", "xml.etree.ElementTree", "canirun.output.safe")
+NOT_IMPORTED = {
+    ("scan", "--json", "--ram-bandwidth", "off"): (
+        *NOT_FOR_JSON,
+        "canirun.output.scan_text",
+        "canirun.output.hardware_text",
+        "canirun.resolve",
+        "canirun.names",
+        "canirun.local_eval",
+        "canirun.estimate.local",
+        "canirun.catalog.local_model",
+        "canirun.estimate.multinode",
+    ),
+    ("check", "llama", "--json", "--ram-bandwidth", "off"): (
+        *NOT_FOR_JSON,
+        "canirun.output.check_text",
+        "canirun.output.scan_text",
+        "canirun.estimate.local",
+        "canirun.catalog.local_model",
+        "canirun.catalog.local_find",
+        "canirun.estimate.multinode",
+    ),
+    # Validates nothing, so builds no pydantic schema at all: not even pydantic's plugin
+    # loader (importlib.metadata, email) is imported.
+    ("frameworks",): (
+        "canirun.report",
+        "canirun.resolve",
+        "canirun.estimate.multinode",
+        "canirun.output.ci_formats",
+        "pydantic.plugin._loader",
+        "importlib.metadata",
+        "email.message",
+    ),
+}
+
+
+@pytest.mark.parametrize("args", list(NOT_IMPORTED), ids=lambda a: a[0])
+def test_rating_commands_import_only_what_they_use(args: tuple[str, ...], tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": SRC, "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", RATING, *args], capture_output=True, text=True, env=env, check=True
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0
+    assert seen["out"] > 0
+    heavy = [m for m in NOT_IMPORTED[args] if m in seen["modules"]]
+    assert heavy == []
+    if seen["rules_pickle"]:  # current for this pydantic and Python (test_capabilities)
+        # The capability and runtime-defaults tables come validated from rules.pickle.
+        assert seen["built"] == []
+        assert "tomllib" not in seen["modules"]
