@@ -102,8 +102,10 @@ with contextlib.redirect_stdout(io.StringIO()) as out:
 from canirun.catalog import rules
 built = [c.__name__ for c in (rules.CapabilityFile, rules.Capability, rules.DefaultsFile,
                               rules.RuntimeDefault) if c.__pydantic_complete__]
+loader = sys.modules.get("pydantic.plugin._loader")
 print(json.dumps({"code": code, "out": len(out.getvalue()), "modules": sorted(sys.modules),
-                  "rules_pickle": rules.validated_tables() is not None, "built": built}))
+                  "rules_pickle": rules.validated_tables() is not None, "built": built,
+                  "plugins_looked_up": loader is not None and loader._plugins is not None}))
 """
 # What each of these commands must not import (issue 15, start-up time): the other
 # formats' renderers, name resolution where nothing is named, the multi-node planner
@@ -155,6 +157,7 @@ def test_rating_commands_import_only_what_they_use(args: tuple[str, ...], tmp_pa
     assert seen["out"] > 0
     heavy = [m for m in NOT_IMPORTED[args] if m in seen["modules"]]
     assert heavy == []
+    assert not seen["plugins_looked_up"]  # pydantic's entry-point scan (entry.PLUGINS_OFF)
     if seen["rules_pickle"]:  # current for this pydantic and Python (test_capabilities)
         # The capability and runtime-defaults tables come validated from rules.pickle.
         assert seen["built"] == []
@@ -184,3 +187,21 @@ def test_the_app_built_for_one_command_answers_as_the_whole_app(
             assert got[0][1].out or got[0][1].err
     for args in ([], ["--help"], ["--version", "scan"], ["scna"], ["hardware-x"]):
         assert cli.app_for(args) is cli.app
+
+
+def test_the_command_line_turns_pydantic_plugins_off_for_its_run_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No scan of every installed distribution's entry points for pydantic plugins during
+    a command; before and after it, and wherever the user set the switch, it is theirs."""
+    from canirun import entry
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(entry, "_run", lambda _args: seen.append(os.environ.get(entry.PLUGINS_OFF)))
+    monkeypatch.delenv(entry.PLUGINS_OFF, raising=False)
+    entry.main(["scan"])
+    assert seen == ["__all__"]
+    assert entry.PLUGINS_OFF not in os.environ  # the Python API afterwards: pydantic's default
+    monkeypatch.setenv(entry.PLUGINS_OFF, "some-plugin")
+    entry.main(["scan"])
+    assert seen[-1] == os.environ[entry.PLUGINS_OFF] == "some-plugin"
