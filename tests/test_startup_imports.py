@@ -110,7 +110,12 @@ print(json.dumps({"code": code, "out": len(out.getvalue()), "modules": sorted(sy
 # What each of these commands must not import (issue 15, start-up time): the other
 # formats' renderers, name resolution where nothing is named, the multi-node planner
 # without a cluster, the local-file readers for a name. Each was imported once.
-NOT_FOR_JSON = ("canirun.output.ci_formats", "xml.etree.ElementTree", "canirun.output.safe")
+NOT_FOR_JSON = (
+    "canirun.output.ci_formats",
+    "xml.etree.ElementTree",
+    "canirun.output.safe",
+    "canirun.report_more",  # the local, listing and fleet report models
+)
 NOT_IMPORTED = {
     ("scan", "--json", "--ram-bandwidth", "off"): (
         *NOT_FOR_JSON,

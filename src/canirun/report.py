@@ -6,12 +6,10 @@ them (unknown keys are errors) and generates the JSON Schema from them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from canirun.catalog.schema import Framework, Model
-from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.envelope import SCHEMA_VERSION
 from canirun.estimate.frameworks import FrameworkStatus
 from canirun.estimate.results import Result, Summary, Workload
@@ -121,130 +119,102 @@ class CheckReport(ScanReport):
     matches: tuple[MatchInfo, ...] = ()
 
 
-class LocalFound(_Strict):
-    model_id: str = Field(description="a summary[].model_id")
-    store: str = Field(description="hf-cache, ollama, lm-studio, llama.cpp or models-dir")
-    path: str
-    format: str
-    architecture: str | None = None
-    precision: str
-    weights_bytes: int = Field(description="exact: the sum of the stored tensors")
-    files: int = Field(description="files the weights were summed from")
+# The models no scan or check writes live in canirun.report_more, loaded on first use
+# (PEP 562): their classes cost ~3 ms a start (issue 15). Type checkers see them here.
+_LATER = frozenset(
+    (
+        "LocalFound",
+        "LocalSkip",
+        "LocalReport",
+        "CatalogListing",
+        "FrameworkEntry",
+        "FrameworkListing",
+        "GpuListing",
+        "FleetMachine",
+        "FleetCell",
+        "FleetRow",
+        "FleetSkip",
+        "FleetReport",
+    )
+)
 
-
-class LocalSkip(_Strict):
-    path: str
-    reason: str
-
-
-class LocalReport(ScanReport):
-    """`canirun local`: the models already on this machine, each read and rated."""
-
-    kind: Literal["local"] = "local"  # type: ignore[assignment]
-
-    searched: tuple[str, ...] = Field(description="store: folder, for every folder looked in")
-    found: tuple[LocalFound, ...] = ()
-    skipped: tuple[LocalSkip, ...] = ()
-    seconds: float = Field(description="time spent finding and reading the models")
-
-
-class CatalogListing(_Strict):
-    """`canirun list --json`: catalog entries with every figure and its source."""
-
-    schema_version: str = SCHEMA_VERSION
-    kind: Literal["catalog"] = "catalog"
-    tool: Tool
-    models: tuple[Model, ...]
-
-
-class FrameworkEntry(_Strict):
-    framework: Framework
-    status: FrameworkStatus
-
-
-class FrameworkListing(_Strict):
-    """`canirun frameworks --json`: each framework's facts and whether it runs here."""
-
-    schema_version: str = SCHEMA_VERSION
-    kind: Literal["frameworks"] = "frameworks"
-    tool: Tool
-    hardware: Hardware
-    frameworks: tuple[FrameworkEntry, ...]
-
-
-class GpuListing(_Strict):
-    """`canirun gpus --json`: the GPU table behind --gpu, with sources."""
-
-    schema_version: str = SCHEMA_VERSION
-    kind: Literal["gpus"] = "gpus"
-    tool: Tool
-    gpus: tuple[GpuSpec, ...]
-
-
-class FleetMachine(_Strict):
-    key: str = Field(description="hostname#hashed machine id: what identifies a machine")
-    hostname: str
-    machine_id: str | None
-    created_at: str
-    file: str
-    schema_version: str
-    cpu: str | None
-    ram_bytes: int | None
-    gpus: tuple[str, ...]
-    partial: bool = Field(
-        False, description="true when only partial reports (checks) filled this column"
+if TYPE_CHECKING:  # re-exported: `from canirun.report import LocalReport` keeps working
+    from canirun.report_more import (
+        CatalogListing,
+        FleetCell,
+        FleetMachine,
+        FleetReport,
+        FleetRow,
+        FleetSkip,
+        FrameworkEntry,
+        FrameworkListing,
+        GpuListing,
+        LocalFound,
+        LocalReport,
+        LocalSkip,
     )
 
 
-class FleetCell(_Strict):
-    machine: str = Field(description="a machines[].key")
-    verdict: str
-    precision: str | None = None
-    framework: str | None = None
-    tokens_per_second: float | None = None
-
-
-class FleetRow(_Strict):
-    model_id: str
-    name: str
-    category: str
-    cells: tuple[FleetCell, ...]
-
-
-class FleetSkip(_Strict):
-    file: str
-    reason: str
-
-
-class FleetReport(_Strict):
-    """`canirun fleet --format json`: which model runs where, across many machines."""
-
-    schema_version: str = Field(SCHEMA_VERSION, pattern=r"^\d+\.\d+$")
-    kind: Literal["fleet"] = "fleet"
-    tool: Tool
-    created_at: str
-    machines: tuple[FleetMachine, ...]
-    rows: tuple[FleetRow, ...]
-    skipped: tuple[FleetSkip, ...] = ()
-    superseded: int = Field(
-        0, description="older reports replaced by a newer one of the same machine"
-    )
-    partial_merged: int = Field(
-        0, description="partial reports (checks) merged into a machine's column"
-    )
-
-
-AnyReport = Annotated[
-    HardwareReport
-    | ScanReport
-    | CheckReport
-    | LocalReport
-    | FleetReport
-    | CatalogListing
-    | FrameworkListing
-    | GpuListing,
-    Field(discriminator="kind"),
+__all__ = [
+    "SCHEMA_ID",
+    "Assumptions",
+    "CatalogListing",
+    "CheckReport",
+    "ClusterInfo",
+    "ClusterNodeInfo",
+    "FleetCell",
+    "FleetMachine",
+    "FleetReport",
+    "FleetRow",
+    "FleetSkip",
+    "FrameworkEntry",
+    "FrameworkListing",
+    "GpuListing",
+    "HardwareReport",
+    "LocalFound",
+    "LocalReport",
+    "LocalSkip",
+    "MatchInfo",
+    "Report",
+    "ScanReport",
+    "Tool",
+    "report_schema",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        from canirun import report_more
+
+        return getattr(report_more, name)
+    if name == "AnyReport":
+        return _any_report()
+    raise AttributeError(f"module 'canirun.report' has no attribute {name!r}")
+
+
+def _any_report() -> Any:
+    """Every report, told apart by ``kind`` (the JSON Schema's top level)."""
+    from canirun.report_more import (
+        CatalogListing,
+        FleetReport,
+        FrameworkListing,
+        GpuListing,
+        LocalReport,
+    )
+
+    return Annotated[
+        HardwareReport
+        | ScanReport
+        | CheckReport
+        | LocalReport
+        | FleetReport
+        | CatalogListing
+        | FrameworkListing
+        | GpuListing,
+        Field(discriminator="kind"),
+    ]
+
+
 SCHEMA_ID = "https://github.com/canirun/canirun/schema/report.schema.json"
 
 
@@ -255,7 +225,7 @@ def report_schema() -> dict[str, Any]:
     from pydantic import TypeAdapter
 
     # Serialization mode: the schema of what canirun writes (derived fields included).
-    schema = TypeAdapter(AnyReport).json_schema(mode="serialization")
+    schema = TypeAdapter(_any_report()).json_schema(mode="serialization")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
