@@ -43,7 +43,8 @@ BUDGETS = {
 RATE_BUDGET_MS = 0.1  # per rated result
 
 RATE_CHILD = """
-import json, sys, time
+import gc, json, sys, time
+gc.disable()  # as the console script runs (canirun.entry)
 if len(sys.argv) > 1:
     sys.path.insert(0, sys.argv[1])
 from canirun.catalog.loader import load_catalog
