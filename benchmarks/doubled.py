@@ -94,7 +94,12 @@ def build(python: str, folder: Path) -> Path:
 
 def command(python: str, site: Path) -> list[str]:
     """The canirun command line for the doubled copy (same entry point as the script)."""
-    code = f"import sys; sys.path.insert(0, {str(site)!r}); from canirun.cli import main; main()"
+    code = (
+        f"import sys; sys.path.insert(0, {str(site)!r})\n"
+        "try:\n    from canirun.entry import main\n"  # the console script's, since 0.1.0
+        "except ImportError:\n    from canirun.cli import main\n"
+        "raise SystemExit(main())"
+    )
     return [python, "-c", code]
 
 
