@@ -102,9 +102,14 @@ with contextlib.redirect_stdout(io.StringIO()) as out:
 from canirun.catalog import rules
 built = [c.__name__ for c in (rules.CapabilityFile, rules.Capability, rules.DefaultsFile,
                               rules.RuntimeDefault) if c.__pydantic_complete__]
+report = sys.modules.get("canirun.report")
+names = ("Assumptions", "ScanReport", "CheckReport") if report else ()
+reports = [getattr(report, n) for n in names]
+reports_built = [c.__name__ for c in reports if c.__pydantic_complete__]
 loader = sys.modules.get("pydantic.plugin._loader")
 print(json.dumps({"code": code, "out": len(out.getvalue()), "modules": sorted(sys.modules),
                   "rules_pickle": rules.validated_tables() is not None, "built": built,
+                  "reports_built": reports_built,
                   "plugins_looked_up": loader is not None and loader._plugins is not None}))
 """
 # What each of these commands must not import (issue 15, start-up time): the other
@@ -115,6 +120,11 @@ NOT_FOR_JSON = (
     "xml.etree.ElementTree",
     "canirun.output.safe",
     "canirun.report_more",  # the local, listing and fleet report models
+    # The JSON is written from the data (report.Pending): no report schema is built, so
+    # pydantic's plugin loader (importlib.metadata, email) is not even imported.
+    "pydantic.plugin._loader",
+    "importlib.metadata",
+    "email.message",
 )
 NOT_IMPORTED = {
     ("scan", "--json", "--ram-bandwidth", "off"): (
@@ -163,6 +173,7 @@ def test_rating_commands_import_only_what_they_use(args: tuple[str, ...], tmp_pa
     heavy = [m for m in NOT_IMPORTED[args] if m in seen["modules"]]
     assert heavy == []
     assert not seen["plugins_looked_up"]  # pydantic's entry-point scan (entry.PLUGINS_OFF)
+    assert seen["reports_built"] == []  # scan and check --json: report.Pending
     if seen["rules_pickle"]:  # current for this pydantic and Python (test_capabilities)
         # The capability and runtime-defaults tables come validated from rules.pickle.
         assert seen["built"] == []

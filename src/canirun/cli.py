@@ -428,20 +428,29 @@ def _deliver(
     import os
 
     from canirun.output.files import append_text, emit, write_atomic
+    from canirun.report import Pending
 
     chosen = _output_choice(fmt, as_json, github_summary)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    pending = report if isinstance(report, Pending) else None
+
+    def model() -> Any:  # a pending report is validated only for the formats that read it
+        return pending.model if pending else report
+
+    def json_text() -> str:
+        return pending.json() + "\n" if pending else _json_text(report)
+
     rendered = {
-        "json": lambda: _json_text(report),
-        "markdown": lambda: _ci_format("markdown", report),
-        "junit": lambda: _ci_format("junit", report),
+        "json": json_text,
+        "markdown": lambda: _ci_format("markdown", model()),
+        "junit": lambda: _ci_format("junit", model()),
         "text": text,
     }
     body = rendered[chosen]()
     if output is not None:
         write_atomic(output, body if chosen != "text" else rendered["json"]())
     if github_summary and summary_file:
-        append_text(Path(summary_file), _ci_format("markdown", report), "--github-summary")
+        append_text(Path(summary_file), _ci_format("markdown", model()), "--github-summary")
     emit(body)
 
 
@@ -488,9 +497,9 @@ def scan(
     gate = options.gate_flag(require, None, False)
     _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
-    from canirun.evaluate import scan_report
+    from canirun.evaluate import pending_scan
 
-    report, _ = scan_report(
+    pending, _ = pending_scan(
         host, catalog, opts, ram_bandwidth=bandwidth, cluster=members, gate=gate
     )
 
@@ -498,6 +507,7 @@ def scan(
         from canirun.output import scan_text
         from canirun.output.hardware_text import render_hardware
 
+        report = pending.model
         return (
             render_hardware(host)
             + scan_text.render_summary(report, colour=scan_text.use_colour())
@@ -507,14 +517,14 @@ def scan(
         )
 
     _deliver(
-        report,
+        pending,
         fmt=fmt,
         as_json=as_json,
         output=output,
         github_summary=github_summary,
         text=text,
     )
-    if report.requirement_met is False:
+    if pending.requirement_met is False:
         raise typer.Exit(EXIT_UNMET)
 
 
@@ -627,9 +637,9 @@ def check(
     gate = options.gate_flag(require, min_tps, every)
     _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
-    from canirun.evaluate import check_report
+    from canirun.evaluate import pending_check
 
-    report, _ = check_report(
+    pending, _ = pending_check(
         host,
         catalog,
         opts,
@@ -640,14 +650,14 @@ def check(
         online=online,
     )
     _deliver(
-        report,
+        pending,
         fmt=fmt,
         as_json=as_json,
         output=output,
         github_summary=github_summary,
-        text=lambda: _check_text(report, explain),
+        text=lambda: _check_text(pending.model, explain),
     )
-    if report.requirement_met is False:
+    if pending.requirement_met is False:
         raise typer.Exit(EXIT_UNMET)
 
 

@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     # frameworks` needs neither, `scan` no name resolution (issue 15, start-up time).
     from canirun.catalog.local_model import LocalModel
     from canirun.hardware.cluster import Cluster
-    from canirun.report import Assumptions, CheckReport, ClusterInfo, LocalReport, ScanReport
+    from canirun.report import (
+        Assumptions,
+        CheckReport,
+        ClusterInfo,
+        LocalReport,
+        Pending,
+        ScanReport,
+    )
     from canirun.resolve import Match
 
 HEADROOM = (
@@ -187,7 +194,9 @@ def assumptions(
             "last measurement on every usable core, so estimates stay put; "
             "--ram-bandwidth measure measures again"
         )
-    return Assumptions(
+    # Built without validation (every value is the estimator's own typed record): its schema
+    # is then built only where a report is validated, not for the JSON (report.Pending).
+    return Assumptions.model_construct(
         workload=opts.workload,
         precisions=opts.precisions or (),
         headroom=HEADROOM,
@@ -283,10 +292,27 @@ def scan_report(
     gate: Gate = NO_GATE,
     cluster: Cluster | None = None,
 ) -> tuple[ScanReport, list[Rated]]:
-    from canirun.report import ScanReport
+    pending, rated = pending_scan(
+        host, catalog, opts, ram_bandwidth=ram_bandwidth, gate=gate, cluster=cluster
+    )
+    return pending.model, rated
+
+
+def pending_scan(
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    *,
+    ram_bandwidth: int | None = None,
+    gate: Gate = NO_GATE,
+    cluster: Cluster | None = None,
+) -> tuple[Pending[ScanReport], list[Rated]]:
+    """scan_report's data, validated only when read (the command line writes its JSON
+    from the data: report.Pending)."""
+    from canirun.report import Pending, ScanReport
 
     data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster)
-    return ScanReport.model_validate(data), rated
+    return Pending(ScanReport, data), rated
 
 
 def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Match]]:
@@ -331,8 +357,33 @@ def check_report(
     cluster: Cluster | None = None,
     online: bool = False,
 ) -> tuple[CheckReport, list[Rated]]:
+    """The models the queries name (files and Hub repos too), as `canirun check` rates them."""
+    pending, rated = pending_check(
+        host,
+        catalog,
+        opts,
+        queries,
+        gate,
+        ram_bandwidth=ram_bandwidth,
+        cluster=cluster,
+        online=online,
+    )
+    return pending.model, rated
+
+
+def pending_check(
+    host: Host,
+    catalog: Catalog,
+    opts: Options,
+    queries: list[str],
+    gate: Gate,
+    *,
+    ram_bandwidth: int | None = None,
+    cluster: Cluster | None = None,
+    online: bool = False,
+) -> tuple[Pending[CheckReport], list[Rated]]:
     from canirun import local_eval
-    from canirun.report import CheckReport
+    from canirun.report import CheckReport, Pending
     from canirun.resolve import join_spec_words, vocabulary
 
     files: list[tuple[str, LocalModel, str]] = []
@@ -362,7 +413,8 @@ def check_report(
         named,
         local,
     )
-    report = CheckReport.model_validate(
+    report = Pending(
+        CheckReport,
         {
             **data,
             "query": tuple(queries),
@@ -380,7 +432,7 @@ def check_report(
                 {"query": q, "model_id": i, "how": how}
                 for i, (q, _, how) in zip(ids, files, strict=True)
             ],
-        }
+        },
     )
     return report, rated
 

@@ -55,7 +55,7 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **options: Any) -> str:
     """Strict JSON text: finite numbers only, raw control characters escaped."""
     text = json.dumps(finite(value), allow_nan=False, ensure_ascii=False, **options)
-    return _escape_controls(text)
+    return escape_controls(text)
 
 
 def dumps_model(model: Any, **options: Any) -> str:
@@ -66,10 +66,10 @@ def dumps_model(model: Any, **options: Any) -> str:
     controls are escaped the same way (tests/test_golden.py compares the bytes).
     """
     text = str(model.model_dump_json(**options))
-    return _escape_controls(text)
+    return escape_controls(text)
 
 
-def _escape_controls(text: str) -> str:
+def escape_controls(text: str) -> str:
     # A report is megabytes of ASCII: one C scan (isascii) instead of a regex pass.
     if text.isascii() and "\x7f" not in text:
         return text

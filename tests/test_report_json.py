@@ -1,0 +1,86 @@
+"""The command line writes scan and check JSON from the report's data (report.Pending),
+without building the report model: the bytes must be what the validated model writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from canirun import jsonsafe
+from canirun.estimate.rate import Options
+from canirun.estimate.results import Workload
+from canirun.evaluate import pending_check, pending_scan
+from canirun.options import Gate
+from canirun.report import CheckReport, Pending
+from tests.test_estimate import CATALOG, GIB, gpu, host
+
+HOSTS = {
+    "laptop": host(ram=16 * GIB),
+    "RTX 4090": host(gpus=(gpu(),)),
+    "2x 80 GB": host(ram=512 * GIB, gpus=(gpu(80 * GIB), gpu(80 * GIB, index=1))),
+}
+
+
+def _model_json(pending: Pending) -> str:  # type: ignore[type-arg]
+    return jsonsafe.dumps_model(pending.model, indent=2)
+
+
+@pytest.mark.parametrize("machine", HOSTS.values(), ids=HOSTS.keys())
+def test_scan_json_is_the_models(machine) -> None:  # type: ignore[no-untyped-def]
+    opts = Options(workload=Workload(context_tokens=8192, kv_cache_type="q8_0"))
+    pending, _ = pending_scan(machine, CATALOG, opts, ram_bandwidth=80 * 10**9)
+    text = pending.json()
+    assert text == _model_json(pending)
+    assert len(json.loads(text)["results"]) > 500
+
+
+def test_check_json_is_the_models_with_a_gate_and_matches() -> None:
+    queries = ["llama3:8b", "whisper", "qwen 7b"]
+    pending, _ = pending_check(HOSTS["RTX 4090"], CATALOG, Options(), queries, Gate(level="gpu"))
+    assert pending.json() == _model_json(pending)
+    assert pending.requirement_met is pending.model.requirement_met is not None
+    assert json.loads(pending.json())["matches"][0]["query"] == "llama3:8b"
+
+
+def test_nested_models_are_written_in_field_order_with_defaults() -> None:
+    pending, _ = pending_check(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
+    match = pending.data["matches"][0]
+    # Keys in another order and a default left out: still the model's bytes.
+    shuffled = {"model_id": match["model_id"], "how": match["how"], "query": match["query"]}
+    data = {**pending.data, "matches": [shuffled]}
+    for defaulted in ("partial", "probe_issues", "schema_version"):
+        del data[defaulted]  # false, [] and the schema's version by default
+    again = Pending(CheckReport, data)
+    assert again.json() == _model_json(again)
+    assert list(json.loads(again.json())["matches"][0]) == [
+        "query",
+        "model_id",
+        "how",
+        "precision",
+        "note",
+    ]
+    assert json.loads(again.json())["probe_issues"] == []
+
+
+def test_odd_values_are_written_as_the_model_writes_them() -> None:
+    pending, _ = pending_check(HOSTS["laptop"], CATALOG, Options(), ["llama3:8b"], Gate())
+    odd = "a\x85b\u2028c \x1b[31m é"
+    results = [dataclasses.replace(r, reasons=(odd, *r.reasons)) for r in pending.data["results"]]
+    summary = [
+        dataclasses.replace(s, tokens_per_second=float("nan")) for s in pending.data["summary"]
+    ]
+    again = Pending(CheckReport, {**pending.data, "results": results, "summary": summary})
+    text = again.json()
+    assert text == _model_json(again)
+    assert "\\u0085" in text
+    assert "\\u2028" in text
+    assert "NaN" not in text
+    assert json.loads(text)["summary"][0]["tokens_per_second"] is None
+
+
+def test_an_unknown_field_is_refused_as_validation_would() -> None:
+    pending, _ = pending_check(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
+    with pytest.raises(ValueError, match="unknown fields"):
+        Pending(CheckReport, {**pending.data, "surprise": 1}).json()
