@@ -96,8 +96,8 @@ def _base_report():  # type: ignore[no-untyped-def]
         Machine(hostname="host"),
     )
     opts = Options()
-    report, _ = check_report(host, CATALOG, opts, ["llama3:8b", "whisper"], Gate(level="gpu"))
-    return host, report
+    pending, _ = check_report(host, CATALOG, opts, ["llama3:8b", "whisper"], Gate(level="gpu"))
+    return host, pending.model
 
 
 HOST, REPORT = _base_report()

@@ -435,7 +435,7 @@ def slow(*args, **kwargs):
     time.sleep(30)
 
 
-evaluate.pending_scan = slow  # what `canirun scan` calls
+evaluate.scan_report = slow  # what `canirun scan` calls
 raise SystemExit(cli.main(["scan", "--ram-bandwidth", "off"]))
 """
 

@@ -11,7 +11,7 @@ import pytest
 from canirun import jsonsafe
 from canirun.estimate.rate import Options
 from canirun.estimate.results import Workload
-from canirun.evaluate import pending_check, pending_scan
+from canirun.evaluate import check_report, scan_report
 from canirun.options import Gate
 from canirun.report import CheckReport, Pending
 from tests.test_estimate import CATALOG, GIB, gpu, host
@@ -30,7 +30,7 @@ def _model_json(pending: Pending) -> str:  # type: ignore[type-arg]
 @pytest.mark.parametrize("machine", HOSTS.values(), ids=HOSTS.keys())
 def test_scan_json_is_the_models(machine) -> None:  # type: ignore[no-untyped-def]
     opts = Options(workload=Workload(context_tokens=8192, kv_cache_type="q8_0"))
-    pending, _ = pending_scan(machine, CATALOG, opts, ram_bandwidth=80 * 10**9)
+    pending, _ = scan_report(machine, CATALOG, opts, ram_bandwidth=80 * 10**9)
     text = pending.json()
     assert text == _model_json(pending)
     assert len(json.loads(text)["results"]) > 500
@@ -38,14 +38,14 @@ def test_scan_json_is_the_models(machine) -> None:  # type: ignore[no-untyped-de
 
 def test_check_json_is_the_models_with_a_gate_and_matches() -> None:
     queries = ["llama3:8b", "whisper", "qwen 7b"]
-    pending, _ = pending_check(HOSTS["RTX 4090"], CATALOG, Options(), queries, Gate(level="gpu"))
+    pending, _ = check_report(HOSTS["RTX 4090"], CATALOG, Options(), queries, Gate(level="gpu"))
     assert pending.json() == _model_json(pending)
     assert pending.requirement_met is pending.model.requirement_met is not None
     assert json.loads(pending.json())["matches"][0]["query"] == "llama3:8b"
 
 
 def test_nested_models_are_written_in_field_order_with_defaults() -> None:
-    pending, _ = pending_check(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
+    pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
     match = pending.data["matches"][0]
     # Keys in another order and a default left out: still the model's bytes.
     shuffled = {"model_id": match["model_id"], "how": match["how"], "query": match["query"]}
@@ -65,7 +65,7 @@ def test_nested_models_are_written_in_field_order_with_defaults() -> None:
 
 
 def test_odd_values_are_written_as_the_model_writes_them() -> None:
-    pending, _ = pending_check(HOSTS["laptop"], CATALOG, Options(), ["llama3:8b"], Gate())
+    pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["llama3:8b"], Gate())
     odd = "a\x85b\u2028c \x1b[31m é"
     results = [dataclasses.replace(r, reasons=(odd, *r.reasons)) for r in pending.data["results"]]
     summary = [
@@ -81,6 +81,6 @@ def test_odd_values_are_written_as_the_model_writes_them() -> None:
 
 
 def test_an_unknown_field_is_refused_as_validation_would() -> None:
-    pending, _ = pending_check(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
+    pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
     with pytest.raises(ValueError, match="unknown fields"):
         Pending(CheckReport, {**pending.data, "surprise": 1}).json()

@@ -182,7 +182,7 @@ def scan(**flags: Unpack[Flags]) -> ScanReport:
     report, _ = scan_report(
         p.host, p.catalog, p.options, ram_bandwidth=p.ram_bandwidth, cluster=p.cluster
     )
-    return report
+    return report.model
 
 
 def check(
@@ -217,7 +217,7 @@ def check(
         cluster=p.cluster,
         online=online,
     )
-    return report
+    return report.model
 
 
 def local(

@@ -497,9 +497,9 @@ def scan(
     gate = options.gate_flag(require, None, False)
     _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
-    from canirun.evaluate import pending_scan
+    from canirun.evaluate import scan_report
 
-    pending, _ = pending_scan(
+    pending, _ = scan_report(
         host, catalog, opts, ram_bandwidth=bandwidth, cluster=members, gate=gate
     )
 
@@ -637,9 +637,9 @@ def check(
     gate = options.gate_flag(require, min_tps, every)
     _output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
-    from canirun.evaluate import pending_check
+    from canirun.evaluate import check_report
 
-    pending, _ = pending_check(
+    pending, _ = check_report(
         host,
         catalog,
         opts,

@@ -291,24 +291,9 @@ def scan_report(
     ram_bandwidth: int | None = None,
     gate: Gate = NO_GATE,
     cluster: Cluster | None = None,
-) -> tuple[ScanReport, list[Rated]]:
-    pending, rated = pending_scan(
-        host, catalog, opts, ram_bandwidth=ram_bandwidth, gate=gate, cluster=cluster
-    )
-    return pending.model, rated
-
-
-def pending_scan(
-    host: Host,
-    catalog: Catalog,
-    opts: Options,
-    *,
-    ram_bandwidth: int | None = None,
-    gate: Gate = NO_GATE,
-    cluster: Cluster | None = None,
 ) -> tuple[Pending[ScanReport], list[Rated]]:
-    """scan_report's data, validated only when read (the command line writes its JSON
-    from the data: report.Pending)."""
+    """Every catalog model rated, as a report validated only when read (the command line
+    writes its JSON from the data: report.Pending; the Python API reads ``.model``)."""
     from canirun.report import Pending, ScanReport
 
     data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster)
@@ -356,32 +341,9 @@ def check_report(
     ram_bandwidth: int | None = None,
     cluster: Cluster | None = None,
     online: bool = False,
-) -> tuple[CheckReport, list[Rated]]:
-    """The models the queries name (files and Hub repos too), as `canirun check` rates them."""
-    pending, rated = pending_check(
-        host,
-        catalog,
-        opts,
-        queries,
-        gate,
-        ram_bandwidth=ram_bandwidth,
-        cluster=cluster,
-        online=online,
-    )
-    return pending.model, rated
-
-
-def pending_check(
-    host: Host,
-    catalog: Catalog,
-    opts: Options,
-    queries: list[str],
-    gate: Gate,
-    *,
-    ram_bandwidth: int | None = None,
-    cluster: Cluster | None = None,
-    online: bool = False,
 ) -> tuple[Pending[CheckReport], list[Rated]]:
+    """The models the queries name (files and Hub repos too), as `canirun check` rates
+    them: a report validated only when read (report.Pending)."""
     from canirun import local_eval
     from canirun.report import CheckReport, Pending
     from canirun.resolve import join_spec_words, vocabulary
