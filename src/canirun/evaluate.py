@@ -212,10 +212,13 @@ def rate_local_models(
     items: Iterable[tuple[str, LocalModel]], catalog: Catalog, cap: Capacity, opts: Options
 ) -> list[Rated]:
     """Models read from files, each under its model id; files already on disk need no room."""
+    items = list(items)
+    if not items:
+        return []  # a scan or a check by name: the local-file rating is not even imported
+    from canirun.estimate.local import local_ref, rate_local
+
     rated = []
     for model_id, local in items:
-        from canirun.estimate.local import local_ref, rate_local  # not for a scan (none)
-
         here = (
             cap
             if local.path.startswith(("http://", "https://"))
