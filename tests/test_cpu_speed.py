@@ -9,12 +9,12 @@ measured (measured / estimate).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from canirun.catalog.schema import Arch
 from canirun.estimate.capacity import Capacity

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
 from typing_extensions import TypedDict, Unpack
 
 if TYPE_CHECKING:
@@ -58,8 +58,7 @@ class Flags(TypedDict, total=False):
     ray: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(msgspec.Struct, frozen=True):
     """What every rating command starts from: catalog, machine, options."""
 
     catalog: Catalog

@@ -8,9 +8,11 @@ it directly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
+
+import msgspec
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.envelope import envelope
@@ -50,8 +52,7 @@ HEADROOM = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Rated:
+class Rated(msgspec.Struct, frozen=True):
     ref: VariantRef
     results: list[Result]
     summary: Summary
@@ -78,7 +79,7 @@ def machine_capacity(
         ClusterNode(name, capacity(h, catalog.gpus, backends=catalog.backends).gpus)
         for name, h in cluster.nodes
     )
-    return replace(cap, nodes=nodes)
+    return msgspec.structs.replace(cap, nodes=nodes)
 
 
 def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
@@ -222,7 +223,7 @@ def rate_local_models(
         here = (
             cap
             if local.path.startswith(("http://", "https://"))
-            else replace(cap, disk_free_bytes=None)
+            else msgspec.structs.replace(cap, disk_free_bytes=None)
         )
         results, summary = rate_local(local, catalog, here, opts, model_id)
         rated.append(Rated(local_ref(local, catalog), results, summary))
@@ -265,7 +266,9 @@ def _scan_data(
     if gate.active:
         # The gate is decided here, once: the exit code and every format (JUnit too) agree.
         rated = [
-            replace(r, summary=replace(r.summary, requirement_met=meets(r.results, gate)))
+            msgspec.structs.replace(
+                r, summary=replace(r.summary, requirement_met=meets(r.results, gate))
+            )
             for r in rated
         ]
         verdicts = [bool(r.summary.requirement_met) for r in rated]
@@ -331,7 +334,11 @@ def _named_precisions(matched: list[tuple[str, Match]], opts: Options) -> dict[s
     """A tag such as llama3:8b-instruct-q4_K_M rates that precision only; --precision wins."""
     if opts.precisions:
         return {}
-    return {m.ref.id: replace(opts, precisions=(m.precision,)) for _, m in matched if m.precision}
+    return {
+        m.ref.id: msgspec.structs.replace(opts, precisions=(m.precision,))
+        for _, m in matched
+        if m.precision
+    }
 
 
 def check_report(

@@ -17,8 +17,9 @@ knows the grammar of the references:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from canirun.estimate.precision import PRECISIONS
 
@@ -49,8 +50,7 @@ _REPO_SUFFIXES: tuple[tuple[str, str | None], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+class Reference(msgspec.Struct, frozen=True):
     """What a typed name asks for: names to look up, and a precision if it named one."""
 
     kind: Kind

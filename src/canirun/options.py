@@ -10,8 +10,9 @@ import difflib
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from canirun.catalog.loader import Catalog
 from canirun.errors import InputError
@@ -117,8 +118,7 @@ def kv_flag(text: str) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
+class Gate(msgspec.Struct, frozen=True):
     """A CI requirement: the worst acceptable placement and/or a minimum speed."""
 
     level: str | None = None

@@ -17,7 +17,8 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.names import Reference, parse
@@ -36,8 +37,7 @@ def normalize(text: str) -> str:
     return " ".join(_LETTER_DIGIT.sub(" ", spaced).split())
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(msgspec.Struct, frozen=True):
     ref: VariantRef
     how: str  # "ollama tag", "hugging face id", "exact name", "model name", "family", "words"
     score: int
@@ -45,11 +45,10 @@ class Match:
     note: str | None = None  # what the reference was read as, a retargeted tag...
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(msgspec.Struct, frozen=True):
     query: str
     matches: tuple[Match, ...]
-    suggestions: tuple[str, ...] = field(default=())
+    suggestions: tuple[str, ...] = msgspec.field(default=())
 
 
 def _variant_names(ref: VariantRef) -> list[str]:
@@ -69,8 +68,7 @@ def _model_names(ref: VariantRef) -> list[str]:
     return [m.id, m.name, *m.aliases]
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(msgspec.Struct, frozen=True):
     ref: VariantRef
     variant_names: frozenset[str]
     model_names: frozenset[str]
@@ -78,8 +76,7 @@ class _Entry:
     words: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class _Index:
+class _Index(msgspec.Struct, frozen=True):
     entries: list[_Entry]
     tags: dict[str, VariantRef]  # lower-cased Ollama tag -> the variant it pulls
     tag_spelling: dict[str, str]  # lower-cased Ollama tag -> as the library spells it

@@ -8,7 +8,9 @@ set this way are listed in ``hardware.assumed``. Pure: no probing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+import msgspec
 
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.errors import InputError
@@ -27,8 +29,7 @@ _SIZE = re.compile(r"^(.*?)[\s(]+(\d+)\s*(?:GB|GiB)\)?\s*$", re.IGNORECASE)
 GIB = 2**30
 
 
-@dataclass(frozen=True, slots=True)
-class WhatIf:
+class WhatIf(msgspec.Struct, frozen=True):
     gpus: tuple[str, ...] = ()  # "RTX 4090", "2x A100 80GB"
     vram: int | None = None
     ram: int | None = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from canirun.catalog.compiled import (  # noqa: F401  (re-exported for scripts)
@@ -33,8 +34,7 @@ from canirun.errors import InputError
 from canirun.inputs import CATALOG_LIMIT, ParseRefused, parse_toml, read_bounded
 
 
-@dataclass(frozen=True, slots=True)
-class VariantRef:
+class VariantRef(msgspec.Struct, frozen=True):
     """One model variant, with the model it belongs to: the unit canirun rates."""
 
     model: Model

@@ -9,10 +9,10 @@ once per process. ``supports`` answers one question and says which entry decided
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canirun.catalog.compiled import package_files
@@ -167,8 +167,7 @@ def runtime_defaults() -> DefaultsFile:
     return _tables()[1]
 
 
-@dataclass(frozen=True, slots=True)
-class Device:
+class Device(msgspec.Struct, frozen=True):
     """The device a placement runs on, as the capability table sees it."""
 
     kind: DeviceKind
@@ -187,8 +186,7 @@ class Device:
         ) + (f" ({self.arch})" if self.arch else "")
 
 
-@dataclass(frozen=True, slots=True)
-class Support:
+class Support(msgspec.Struct, frozen=True):
     runs: bool
     how: str
     source: str | None = None

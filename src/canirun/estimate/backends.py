@@ -10,13 +10,12 @@ backend lists is judged by its vendor list alone, as before backends existed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from canirun.catalog.schema import Backend, Framework
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(msgspec.Struct, frozen=True):
     backend: str | None  # None: no backend data for this framework (vendor check only)
     usable: bool
     reason: str | None = None

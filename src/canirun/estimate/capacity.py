@@ -8,7 +8,9 @@ it as such.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+
+import msgspec
 
 from canirun.catalog.schema import Backend
 from canirun.catalog.schema import Gpu as GpuSpec
@@ -20,8 +22,7 @@ GIB = 2**30
 INTEL_IGPU_SHARE = 0.8
 
 
-@dataclass(frozen=True, slots=True)
-class GpuSlot:
+class GpuSlot(msgspec.Struct, frozen=True):
     """One GPU a process could use, with the memory it can count on."""
 
     index: int | None
@@ -48,16 +49,14 @@ class GpuSlot:
         return f"GPU {self.index} ({self.name})" if self.index is not None else self.name
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterNode:
+class ClusterNode(msgspec.Struct, frozen=True):
     """Another machine of the cluster this one is rated with (multi-node placement)."""
 
     name: str
     gpus: tuple[GpuSlot, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Capacity:
+class Capacity(msgspec.Struct, frozen=True):
     gpus: tuple[GpuSlot, ...]
     ram_usable_bytes: int | None
     ram_total_bytes: int | None
@@ -67,7 +66,7 @@ class Capacity:
     os: str | None  # linux, darwin, windows
     arch: str | None  # x86_64, arm64
     docker: bool | None
-    installed: frozenset[str] = field(default_factory=frozenset)
+    installed: frozenset[str] = msgspec.field(default_factory=frozenset)
     notes: tuple[str, ...] = ()
     # Instruction-set flags the OS advertises (avx2, avx512f, neon...); None: not read.
     cpu_flags: frozenset[str] | None = None

@@ -13,10 +13,11 @@ Only the standard (non-imatrix, non-IQ) recipes are modelled.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from canirun.catalog.schema import Arch
 
@@ -55,8 +56,7 @@ FILE_TYPES = tuple(_DEFAULT_TYPE)
 _FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "Q4_1", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
 
 
-@dataclass(frozen=True, slots=True)
-class Tensor:
+class Tensor(msgspec.Struct, frozen=True):
     category: str  # token_embd, output, attn_q, attn_k, attn_v, attn_qkv, attn_output, ffn_*
     layer: int | None
     elements: int
@@ -384,7 +384,8 @@ def typed_tensors(arch: Arch, gguf_arch: str, ftype: str) -> tuple[list[TypedLay
         else:
             counter = recipe.i_attn_v
             typed = tuple(
-                (t, fixed or recipe.choose(replace(t, layer=layer))) for t, fixed in templates[moe]
+                (t, fixed or recipe.choose(msgspec.structs.replace(t, layer=layer)))
+                for t, fixed in templates[moe]
             )
             alike[key] = (typed, recipe.i_attn_v - counter)
         layers.append(typed)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import msgspec
+
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.local_model import LocalModel
 from canirun.catalog.schema import Category, Framework, Kind, Modality, Model, Params, Variant
@@ -137,7 +139,7 @@ def rate_local(
             *notes,
             f"rated at the file's own precision, {p.name}: --precision picks catalog ones",
         )
-    opts = replace(opts, workload=workload)
+    opts = msgspec.structs.replace(opts, workload=workload)
     fws, why_not = rate.frameworks_for(ref, catalog, cap)
     if opts.framework:
         fws = [f for f in fws if f.id == opts.framework]

@@ -20,13 +20,13 @@ own (read in its source, v0.33.0; see docs/cluster.md):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from canirun.units import format_gib
 
 
-@dataclass(frozen=True, slots=True)
-class NodeGpus:
+class NodeGpus(msgspec.Struct, frozen=True):
     """One node as the planner sees it: a name and each GPU's budget in bytes."""
 
     name: str
@@ -34,8 +34,7 @@ class NodeGpus:
     gpu_name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ModelShape:
+class ModelShape(msgspec.Struct, frozen=True):
     """What the split needs to know about one model at one precision."""
 
     heads: int
@@ -47,8 +46,7 @@ class ModelShape:
     pipeline_ok: bool | None  # the model class supports PP; None: not known
 
 
-@dataclass(frozen=True, slots=True)
-class Layout:
+class Layout(msgspec.Struct, frozen=True):
     tensor: int
     pipeline: int
     nodes: tuple[str, ...]
@@ -62,8 +60,7 @@ class Layout:
         return self.tensor * self.pipeline
 
 
-@dataclass(frozen=True, slots=True)
-class Shortfall:
+class Shortfall(msgspec.Struct, frozen=True):
     """No layout fits: what is missing, in words a cluster owner can act on."""
 
     reasons: tuple[str, ...]

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from canirun.estimate.capacity import Capacity, ClusterNode
 from canirun.estimate.placement import gpu_budget, usable_gpus
 from canirun.estimate.results import MemoryEstimate, Parallel, Result, Speed, rank
@@ -57,7 +59,7 @@ def _nodes(cap: Capacity, fw: Framework, fraction: float) -> list[tuple[ClusterN
 
     out = []
     for node in cap.nodes:
-        slots, _, doubts = usable_gpus(replace(cap, gpus=node.gpus), fw)
+        slots, _, doubts = usable_gpus(msgspec.structs.replace(cap, gpus=node.gpus), fw)
         # A GPU the framework may not drive (compute capability unknown) is unknown.
         budgets = tuple(gpu_budget(s, fraction) for s in slots) + tuple(None for _ in doubts)
         name = slots[0].name if slots else None

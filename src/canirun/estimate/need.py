@@ -6,7 +6,7 @@ VRAM table, AlphaFold's memory by sequence length) are floors on top of them.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from canirun.catalog.loader import VariantRef
 from canirun.catalog.schema import Backend, Framework, Model, Requirement, Variant

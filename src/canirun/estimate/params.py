@@ -16,14 +16,13 @@ replaces the K/V projections by a down-projection to the latent
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from canirun.catalog.schema import Arch
 from canirun.estimate.memo import ByIdentity
 
 
-@dataclass(frozen=True, slots=True)
-class LayerShapes:
+class LayerShapes(msgspec.Struct, frozen=True):
     """Parameters per tensor class, for one layer (FFN counts all experts)."""
 
     attn_q: int

@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from itertools import accumulate
+
+import msgspec
 
 from canirun.catalog.rules import Device, DeviceKind, Support, supports
 from canirun.catalog.schema import Framework
@@ -33,8 +34,7 @@ GPU_HEADROOM_SHARE, GPU_HEADROOM_MIN = 0.05, 256 * MIB
 RAM_HEADROOM_SHARE, RAM_HEADROOM_MIN = 0.10, GIB
 
 
-@dataclass(frozen=True, slots=True)
-class Need:
+class Need(msgspec.Struct, frozen=True):
     """What one model at one precision, on one framework, needs."""
 
     weights: int
@@ -251,7 +251,7 @@ def _usable(
         if not choice.usable:
             notes.append(f"{probed.label}: {choice.reason}")
             continue
-        slot = replace(probed, backend=choice.backend)
+        slot = msgspec.structs.replace(probed, backend=choice.backend)
         support = runs(framework, gpu_device(slot), precision, family)
         if not support.runs:
             notes.append(f"{slot.label}: {support.how}")
@@ -330,8 +330,7 @@ def _rank(slots: list[GpuSlot], fraction: float) -> list[GpuSlot]:
     return sorted(slots, key=key, reverse=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _Pools:
+class _Pools(msgspec.Struct, frozen=True):
     """GPUs in the order placement tries them (largest budget first), with their budgets."""
 
     slots: tuple[GpuSlot, ...]
@@ -343,8 +342,7 @@ def _pools(slots: list[GpuSlot], fraction: float) -> _Pools:
     return _Pools(tuple(ranked), tuple(gpu_budget(s, fraction) for s in ranked))
 
 
-@dataclass(frozen=True, slots=True)
-class _Setting:
+class _Setting(msgspec.Struct, frozen=True):
     """What placing any need on this machine with one framework, precision and GPU share
     starts from: the same for every model of a scan, so worked out once."""
 

@@ -9,14 +9,14 @@ not a score.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 Family = Literal["ggml", "torch", "mlx"]
 
 
-@dataclass(frozen=True, slots=True)
-class Precision:
+class Precision(msgspec.Struct, frozen=True):
     name: str
     family: Family
     # Typical bits per weight of the whole file, used only when a model has no

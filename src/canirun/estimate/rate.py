@@ -9,8 +9,10 @@ context that still fits that way.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, get_args
+
+import msgspec
 
 from canirun.catalog.loader import Catalog, VariantRef
 from canirun.catalog.schema import Arch, CpuArch, Framework, Lifecycle, Model, Os
@@ -74,16 +76,18 @@ REPACK_NOTE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
-    workload: Workload = field(default_factory=Workload)
+class Options(msgspec.Struct, frozen=True):
+    workload: Workload = msgspec.field(default_factory=Workload)
     precisions: tuple[str, ...] | None = None  # only these (canonical names)
     framework: str | None = None  # only this framework id
     prefer: str = "balanced"  # the recommendation's emphasis: balanced, quality, speed
 
 
-@dataclass(frozen=True, slots=True)
-class _Eval:
+# The default options, built once (a frozen record: sharing it is safe).
+DEFAULT_OPTIONS = Options()
+
+
+class _Eval(msgspec.Struct, frozen=True):
     """One precision on one framework: the need, where it goes, and the weights."""
 
     framework: Framework
@@ -548,7 +552,7 @@ def runtime_context(
 
 
 def rate_variant(
-    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = Options()
+    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = DEFAULT_OPTIONS
 ) -> list[Result]:
     """Every way to run one variant here: one Result per (precision, framework) tried,
     each with its verdict, memory estimate, speed and reasons; a single "blocked" Result
@@ -557,7 +561,7 @@ def rate_variant(
     """
     seed_layouts(catalog)
     workload, notes = effective_workload(ref, opts.workload)
-    opts = replace(opts, workload=workload)
+    opts = msgspec.structs.replace(opts, workload=workload)
     results = _rate(ref, catalog, cap, opts)
     if notes:
         results = [replace(r, reasons=(*r.reasons, *notes)) for r in results]
@@ -585,7 +589,7 @@ def _candidates(
 
 
 def serving_frameworks(
-    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = Options()
+    ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options = DEFAULT_OPTIONS
 ) -> frozenset[str]:
     """The frameworks listed on ``ref``'s runnable results (``Result.frameworks``), found
     without building the results: for each precision, the frameworks whose placement is
@@ -596,7 +600,7 @@ def serving_frameworks(
     seed_layouts(catalog)
     if _blocked(ref, cap) is not None:
         return frozenset()
-    opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
+    opts = msgspec.structs.replace(opts, workload=effective_workload(ref, opts.workload)[0])
     fws = _candidates(ref, catalog, cap, opts)[0]
     found: set[str] = set()
     for p in precisions_for(ref, fws, opts.precisions):
@@ -759,7 +763,7 @@ def summarize(
     """The one-line answer for a variant: its best result (best verdict, then quality,
     installed frameworks first) and the largest context that still fits that way.
     """
-    opts = replace(opts, workload=effective_workload(ref, opts.workload)[0])
+    opts = msgspec.structs.replace(opts, workload=effective_workload(ref, opts.workload)[0])
     prefer: Any = opts.prefer
     advice = recommend(results, ref.model, cap, catalog.gpus, prefer)
     best = advice.result if advice else best_result(results)

@@ -25,8 +25,9 @@ chosen"):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.catalog.schema import Model
@@ -122,8 +123,7 @@ def _size(r: Result) -> int:
     return r.memory.total_bytes if r.memory and r.memory.total_bytes else 2**62
 
 
-@dataclass(frozen=True, slots=True)
-class _Option:
+class _Option(msgspec.Struct, frozen=True):
     result: Result
     quality: int
     tps: float | None
@@ -159,8 +159,7 @@ def _dominates(a: _Option, b: _Option) -> bool:
     return faster and strictly
 
 
-@dataclass(frozen=True, slots=True)
-class Recommendation:
+class Recommendation(msgspec.Struct, frozen=True):
     result: Result
     why: tuple[str, ...]
     best_quality: Result | None

@@ -10,8 +10,9 @@ buffers, activations) is computed here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from canirun.catalog.schema import (
     Arch,
@@ -132,8 +133,7 @@ class Term:
         return f"Term(where={self.where!r}, bytes={self.bytes!r}, text={self.text!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Overheads:
+class Overheads(msgspec.Struct, frozen=True):
     gpu_per_device: int  # every GPU used: CUDA context and reserves kept free
     gpu_compute: int  # compute buffers / activations on the GPU doing the work
     cpu_compute: int  # the same when the CPU does the work
@@ -406,8 +406,7 @@ def _fixed_terms(framework: Framework, ggml: bool, backends: tuple[Backend, ...]
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _FixedTerms:
+class _FixedTerms(msgspec.Struct, frozen=True):
     reserves: tuple[Term, ...]  # documented per-GPU reserves on CUDA
     backend: tuple[Term, ...]  # what its CPU backend reserves in RAM
     by_backend: tuple[tuple[str, int], ...]

@@ -16,8 +16,10 @@ bandwidth, which is lower on CPUs than on GPUs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
+
+import msgspec
 
 from canirun.catalog.schema import Arch
 from canirun.estimate.capacity import Capacity
@@ -297,8 +299,7 @@ LAYER_OVERHEAD_S = 6e-5
 COMPUTE_SPREAD = 0.1
 
 
-@dataclass(frozen=True, slots=True)
-class CpuDecode:
+class CpuDecode(msgspec.Struct, frozen=True):
     """Seconds per decoded token on the CPU, by term, with the inputs behind them."""
 
     memory_s: tuple[float, float]  # bytes / (bandwidth x efficiency high, low)
@@ -322,8 +323,7 @@ class CpuDecode:
         return fast + extra, slow + extra
 
 
-@dataclass(frozen=True, slots=True)
-class CpuWork:
+class CpuWork(msgspec.Struct, frozen=True):
     """llama.cpp's CPU work for one decoded token (decode_cycles, attention_cycles)."""
 
     weight_cycles: float | None  # None: a block type of the file has no figure

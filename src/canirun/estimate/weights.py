@@ -9,7 +9,7 @@ embedding table, the output head and vision towers stay 16-bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from canirun.catalog.schema import FileSize, Model, Variant
 from canirun.estimate import gguf
@@ -28,8 +28,7 @@ FILE_TOLERANCE = 0.15
 TORCH_FORMATS = frozenset({"safetensors", "pytorch", "ckpt", "onnx", "jax", "tensorflow"})
 
 
-@dataclass(frozen=True, slots=True)
-class Weights:
+class Weights(msgspec.Struct, frozen=True):
     bytes: int
     how: str
     source: str | None
