@@ -1,13 +1,16 @@
 """What commands import: `canirun hardware` and `--version` no pydantic, no catalog schema;
-`scan`, `check` and `frameworks` nothing they do not use (issue 15, start-up time)."""
+`scan`, `check` and `frameworks` nothing they do not use, and their plain argument lists
+not typer (issue 15, start-up time)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +87,171 @@ def test_other_argument_lists_go_to_typer(capsys: pytest.CaptureFixture[str]) ->
     assert "--nope" in capsys.readouterr().err
 
 
+# The short way's rating lists (entry.short_way): exactly these shapes, nothing near them.
+SHORT_RATING = [
+    ["scan"],
+    ["scan", "--json"],
+    ["scan", "--ram-bandwidth", "off"],
+    ["scan", "--ram-bandwidth=off", "--json"],
+    ["scan", "--json", "--ram-bandwidth", "80GB/s"],
+    ["check", "llama"],
+    ["check", "llama 3.1 8b", "--json"],
+    ["check", "llama", "--json", "--ram-bandwidth", "off"],
+    ["check", "llama", "--ram-bandwidth=measure"],
+    ["frameworks"],
+    ["frameworks", "--json"],
+]
+TO_TYPER = [
+    [],
+    ["scan", "--help"],
+    ["scan", "-h"],
+    ["scan", "--json", "--json"],
+    ["scan", "--json=yes"],
+    ["scan", "--ram-bandwidth"],
+    ["scan", "--ram-bandwidth="],
+    ["scan", "--ram-bandwidth", "--json"],
+    ["scan", "--ram-bandwidth", "-1"],
+    ["scan", "--ram-bandwidth", "off", "--ram-bandwidth", "off"],
+    ["scan", "--ram-bandwidth=off", "--ram-bandwidth=off"],
+    ["scan", "--format", "json"],
+    ["scan", "-o", "report.json"],
+    ["scan", "--require", "gpu"],
+    ["scan", "extra"],
+    ["check"],
+    ["check", "--json"],
+    ["check", "--json", "llama"],
+    ["check", "", "--json"],
+    ["check", "-"],
+    ["check", "--", "llama"],
+    ["check", "llama", "mistral"],
+    ["check", "llama", "--help"],
+    ["check", "llama", "--ctx", "8192"],
+    ["check", "llama", "--json", "--min-tps", "5"],
+    ["frameworks", "--help"],
+    ["frameworks", "--json", "--json"],
+    ["frameworks", "--ram-bandwidth", "off"],
+    ["frameworks", "--gpu", "RTX 4090"],
+    ["--version", "scan"],
+    ["scna"],
+]
+
+
+def test_the_short_way_takes_exactly_its_argument_lists() -> None:
+    from canirun import entry
+
+    assert [a for a in SHORT_RATING if entry.short_way(tuple(a)) is None] == []
+    assert [a for a in TO_TYPER if entry.short_way(tuple(a)) is not None] == []
+
+
+@pytest.fixture
+def one_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways see the same machine, and the short way may not fall back on typer."""
+    import canirun.hardware
+    from canirun import cli
+
+    fixed = canirun.hardware.load_host(WORKSTATION, None)
+    monkeypatch.setattr(canirun.hardware, "load_host", lambda *args, **kwargs: fixed)
+    monkeypatch.setattr(cli, "app_for", lambda args: pytest.fail(f"went to typer: {args}"))
+
+
+def _both_ways(args: list[str], capsys: pytest.CaptureFixture[str]) -> list[tuple[Any, ...]]:
+    """(exit code, stdout, stderr) of entry.main, then of typer (cli.main), in this process."""
+    from canirun import cli, entry
+
+    got = []
+    code = entry.main(list(args))
+    got.append((code, *capsys.readouterr()))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cli, "app_for", lambda _args: cli.app)  # the whole app, as typer sees it
+        code = cli.main(list(args))
+    got.append((code, *capsys.readouterr()))
+    return got
+
+
+def _without_timestamp(out: str) -> Any:
+    if not out.startswith("{"):
+        return out
+    report = json.loads(out)
+    report.pop("created_at", None)  # written a moment apart
+    return report
+
+
+BOTH_WAYS = [
+    *[(a, 0) for a in SHORT_RATING if "measure" not in "".join(a)],
+    (["check", "zzzz-no-such-model", "--json"], 2),
+    (["scan", "--ram-bandwidth", "fast"], 2),
+    (["check", "llama", "--ram-bandwidth=80"], 2),
+]
+
+
+@pytest.mark.parametrize(("args", "code"), BOTH_WAYS, ids=[" ".join(a) for a, _ in BOTH_WAYS])
+@pytest.mark.usefixtures("one_machine")
+def test_the_short_rating_ways_answer_as_typer_does(
+    args: list[str], code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scan, check and frameworks without typer: the same stdout, stderr and exit code."""
+    (short_code, short_out, short_err), (full_code, full_out, full_err) = _both_ways(args, capsys)
+    assert short_code == full_code == code
+    assert short_err == full_err
+    assert _without_timestamp(short_out) == _without_timestamp(full_out)
+    assert bool(short_out) == (code == 0)
+    assert ("canirun: error: " in short_err) == (code == 2)
+
+
+@pytest.mark.parametrize(("error", "code"), [(errno.EPIPE, 141), (errno.ENOSPC, 2)])
+@pytest.mark.parametrize(
+    "args", [["frameworks"], ["check", "llama", "--json"], ["scan", "--ram-bandwidth", "off"]]
+)
+@pytest.mark.usefixtures("one_machine")
+def test_a_stdout_that_cannot_be_written_ends_the_same_both_ways(
+    args: list[str],
+    error: int,
+    code: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.test_exit_codes import _Broken
+
+    monkeypatch.setattr(sys, "stdout", _Broken(error))
+    short, full = _both_ways(args, capsys)
+    assert short == full
+    assert short[0] == code
+    assert (short[2] == "") == (code == 141)
+
+
+CLOSED_READER_AT = """
+import os, sys
+read_end, write_end = os.pipe()
+os.close(read_end)  # the reader is gone before canirun writes a byte (`| head` that exited)
+os.dup2(write_end, 1)
+from canirun.MODULE import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("module", ["entry", "cli"])
+@pytest.mark.parametrize("args", [["frameworks"], ["check", "llama", "--json"]])
+def test_a_closed_pipe_is_141_quietly_both_ways(
+    args: list[str], module: str, tmp_path: Path
+) -> None:
+    """A real closed pipe, the short way (entry) and typer's (cli)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    child = CLOSED_READER_AT.replace("MODULE", module)
+    done = subprocess.run(
+        [sys.executable, "-c", child, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 def test_builtin_sha256_is_sha256() -> None:
     import hashlib
 
@@ -126,8 +294,11 @@ NOT_FOR_JSON = (
     "importlib.metadata",
     "email.message",
 )
+# Plain argument lists take the short way (canirun.entry): no command-line framework.
+NO_TYPER = ("typer", "click", "canirun.cli")
 NOT_IMPORTED = {
     ("scan", "--json", "--ram-bandwidth", "off"): (
+        *NO_TYPER,
         *NOT_FOR_JSON,
         "canirun.output.scan_text",
         "canirun.output.hardware_text",
@@ -139,6 +310,7 @@ NOT_IMPORTED = {
         "canirun.estimate.multinode",
     ),
     ("check", "llama", "--json", "--ram-bandwidth", "off"): (
+        *NO_TYPER,
         *NOT_FOR_JSON,
         "canirun.output.check_text",
         "canirun.output.scan_text",
@@ -150,6 +322,7 @@ NOT_IMPORTED = {
     # Validates nothing, so builds no pydantic schema at all: not even pydantic's plugin
     # loader (importlib.metadata, email) is imported.
     ("frameworks",): (
+        *NO_TYPER,
         "canirun.report",
         "canirun.resolve",
         "canirun.estimate.multinode",
@@ -178,6 +351,25 @@ def test_rating_commands_import_only_what_they_use(args: tuple[str, ...], tmp_pa
         # The capability and runtime-defaults tables come validated from rules.pickle.
         assert seen["built"] == []
         assert "tomllib" not in seen["modules"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("scan", "--ram-bandwidth=off"),
+        ("check", "llama", "--ram-bandwidth", "off"),
+        ("frameworks", "--json"),
+    ],
+    ids=" ".join,
+)
+def test_the_other_short_lists_do_not_import_typer(args: tuple[str, ...], tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": SRC, "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", RATING, *args], capture_output=True, text=True, env=env, check=True
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (seen["code"], seen["out"] > 0) == (0, True)
+    assert [m for m in NO_TYPER if m in seen["modules"]] == []
 
 
 def test_the_app_built_for_one_command_answers_as_the_whole_app(

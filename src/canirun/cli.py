@@ -13,9 +13,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from canirun import commands
 from canirun.errors import InputError, PipeClosed, one_line
 
-EXIT_OK, EXIT_UNMET, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
+EXIT_OK, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 2, 130, 141
 
 
 class _Commands(TyperGroup):
@@ -277,77 +278,6 @@ ClusterOpt = Annotated[
 ]
 
 
-def _catalog(extra: list[Path] | None) -> Any:
-    from canirun.catalog import load_catalog
-    from canirun.errors import one_line
-
-    catalog = load_catalog(tuple(str(p) for p in extra or ()))
-    for warning in catalog.warnings:
-        typer.echo(one_line(f"canirun: warning: {warning}"), err=True)
-    return catalog
-
-
-def _setup(
-    *,
-    catalog_files: list[Path] | None,
-    hardware_file: Path | None,
-    models_dir: Path | None,
-    gpu: list[str] | None,
-    vram: str | None,
-    ram: str | None,
-    ram_bandwidth: str | None,
-    ctx: int,
-    sequences: int,
-    kv_cache: str,
-    batch: int | None,
-    resolution: int | None,
-    seq_len: int | None,
-    flash_attention: bool | None,
-    precision: list[str] | None,
-    framework: str | None,
-    nodes: int | None,
-    cluster: Path | None,
-    ray: str | None,
-    prefer: str = "balanced",
-    extended_context: bool = False,
-    swa_full: bool = False,
-) -> tuple[Any, Any, Any, int | None, Any]:
-    """(catalog, host, rating options, RAM bandwidth given) from the common flags."""
-    from canirun.api import prepare
-
-    p = prepare(
-        catalog_files=catalog_files or (),
-        hardware_file=hardware_file,
-        models_dir=models_dir,
-        gpu=gpu or (),
-        vram=vram,
-        ram=ram,
-        ram_bandwidth=ram_bandwidth,
-        ctx=ctx,
-        sequences=sequences,
-        kv_cache=kv_cache,
-        batch=batch,
-        resolution=resolution,
-        seq_len=seq_len,
-        flash_attention=flash_attention,
-        extended_context=extended_context,
-        swa_full=swa_full,
-        precision=precision or (),
-        framework=framework,
-        nodes=nodes,
-        cluster=cluster,
-        ray=ray,
-        prefer=prefer,
-    )
-    return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
-
-
-def _json_text(report: Any) -> str:
-    from canirun import jsonsafe
-
-    return jsonsafe.dumps_model(report, indent=2) + "\n"
-
-
 HardwareOutputOpt = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Also write the JSON report to FILE, atomically."),
@@ -373,7 +303,6 @@ def hardware(
     show_hardware(as_json, output, hardware_file, models_dir)
 
 
-FORMATS = ("text", "json", "markdown", "junit")
 FormatOpt = Annotated[
     str | None,
     typer.Option(
@@ -390,70 +319,6 @@ GithubOpt = Annotated[
 ]
 
 
-def _output_choice(fmt: str | None, as_json: bool, github_summary: bool) -> str:
-    """The output format the flags ask for; called before any probing, so that a bad
-    flag fails at once instead of after the scan."""
-    import os
-
-    if fmt is not None and fmt not in FORMATS:
-        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    if as_json and fmt not in (None, "json"):
-        raise InputError(f"--json and --format {fmt} ask for two different outputs")
-    if github_summary and not os.environ.get("GITHUB_STEP_SUMMARY"):
-        raise InputError(
-            "--github-summary: GITHUB_STEP_SUMMARY is not set (outside GitHub Actions?)"
-        )
-    return "json" if as_json else (fmt or "text")
-
-
-def _ci_format(fmt: str, report: Any) -> str:
-    """Markdown or JUnit XML, imported only when asked for (XML is slow to import)."""
-    from canirun.output import ci_formats
-
-    if fmt == "markdown":
-        return ci_formats.render_markdown(report)
-    return ci_formats.render_junit(report)
-
-
-def _deliver(
-    report: Any,
-    *,
-    fmt: str | None,
-    as_json: bool,
-    output: Path | None,
-    github_summary: bool,
-    text: Any,
-) -> None:
-    """Render the report in the chosen format to stdout, --output and the job summary."""
-    import os
-
-    from canirun.output.files import append_text, emit, write_atomic
-    from canirun.report import Pending
-
-    chosen = _output_choice(fmt, as_json, github_summary)
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    pending = report if isinstance(report, Pending) else None
-
-    def model() -> Any:  # a pending report is validated only for the formats that read it
-        return pending.model if pending else report
-
-    def json_text() -> str:
-        return pending.json() + "\n" if pending else _json_text(report)
-
-    rendered = {
-        "json": json_text,
-        "markdown": lambda: _ci_format("markdown", model()),
-        "junit": lambda: _ci_format("junit", model()),
-        "text": text,
-    }
-    body = rendered[chosen]()
-    if output is not None:
-        write_atomic(output, body if chosen != "text" else rendered["json"]())
-    if github_summary and summary_file:
-        append_text(Path(summary_file), _ci_format("markdown", model()), "--github-summary")
-    emit(body)
-
-
 @app.command()
 def scan(
     as_json: JsonFlag = False,
@@ -465,16 +330,16 @@ def scan(
     vram: VramOpt = None,
     ram: RamOpt = None,
     ram_bandwidth: RamBandwidthOpt = None,
-    ctx: CtxOpt = 4096,
-    sequences: SequencesOpt = 1,
-    kv_cache: KvOpt = "f16",
+    ctx: CtxOpt = commands.CTX,
+    sequences: SequencesOpt = commands.SEQUENCES,
+    kv_cache: KvOpt = commands.KV_CACHE,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = None,
     extended_context: ExtendedOpt = False,
     swa_full: SwaFullOpt = False,
-    prefer: PreferOpt = "balanced",
+    prefer: PreferOpt = commands.PREFER,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -492,70 +357,9 @@ def scan(
     ] = None,
 ) -> None:
     """Rate every model in the catalog for this machine, grouped by category."""
-    from canirun import options
-
-    gate = options.gate_flag(require, None, False)
-    _output_choice(fmt, as_json, github_summary)
-    catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
-    from canirun.evaluate import scan_report
-
-    pending, _ = scan_report(
-        host, catalog, opts, ram_bandwidth=bandwidth, cluster=members, gate=gate
-    )
-
-    def text() -> str:  # the text modules are imported only for text
-        from canirun.output import scan_text
-        from canirun.output.hardware_text import render_hardware
-
-        report = pending.model
-        return (
-            render_hardware(host)
-            + scan_text.render_summary(report, colour=scan_text.use_colour())
-            + scan_text.render_frameworks(report.frameworks)
-            + scan_text.render_assumptions(report.assumptions)
-            + scan_text.render_requirement(report)
-        )
-
-    _deliver(
-        pending,
-        fmt=fmt,
-        as_json=as_json,
-        output=output,
-        github_summary=github_summary,
-        text=text,
-    )
-    if pending.requirement_met is False:
-        raise typer.Exit(EXIT_UNMET)
-
-
-_COMMON = (
-    "catalog_files",
-    "hardware_file",
-    "models_dir",
-    "gpu",
-    "vram",
-    "ram",
-    "ram_bandwidth",
-    "ctx",
-    "sequences",
-    "kv_cache",
-    "batch",
-    "resolution",
-    "seq_len",
-    "flash_attention",
-    "extended_context",
-    "swa_full",
-    "precision",
-    "framework",
-    "prefer",
-    "nodes",
-    "cluster",
-    "ray",
-)
-
-
-def _common(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: values[name] for name in _COMMON}
+    code = commands.scan(**locals())
+    if code:
+        raise typer.Exit(code)
 
 
 RequireOpt = Annotated[
@@ -599,16 +403,16 @@ def check(
     vram: VramOpt = None,
     ram: RamOpt = None,
     ram_bandwidth: RamBandwidthOpt = None,
-    ctx: CtxOpt = 4096,
-    sequences: SequencesOpt = 1,
-    kv_cache: KvOpt = "f16",
+    ctx: CtxOpt = commands.CTX,
+    sequences: SequencesOpt = commands.SEQUENCES,
+    kv_cache: KvOpt = commands.KV_CACHE,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     seq_len: SeqLenOpt = None,
     flash_attention: FlashOpt = None,
     extended_context: ExtendedOpt = False,
     swa_full: SwaFullOpt = False,
-    prefer: PreferOpt = "balanced",
+    prefer: PreferOpt = commands.PREFER,
     precision: PrecisionOpt = None,
     framework: FrameworkOpt = None,
     nodes: NodesOpt = None,
@@ -632,40 +436,9 @@ def check(
     Exit codes: 0 ran (and the --require/--min-tps gate, if any, was met); 1 the gate
     was not met; 2 an unknown model or bad input.
     """
-    from canirun import options
-
-    gate = options.gate_flag(require, min_tps, every)
-    _output_choice(fmt, as_json, github_summary)
-    catalog, host, opts, bandwidth, members = _setup(**_common(locals()))
-    from canirun.evaluate import check_report
-
-    pending, _ = check_report(
-        host,
-        catalog,
-        opts,
-        list(queries),
-        gate,
-        ram_bandwidth=bandwidth,
-        cluster=members,
-        online=online,
-    )
-    _deliver(
-        pending,
-        fmt=fmt,
-        as_json=as_json,
-        output=output,
-        github_summary=github_summary,
-        text=lambda: _check_text(pending.model, explain),
-    )
-    if pending.requirement_met is False:
-        raise typer.Exit(EXIT_UNMET)
-
-
-def _check_text(report: Any, explain: bool) -> str:
-    from canirun.output.check_text import render_check
-    from canirun.output.scan_text import use_colour
-
-    return render_check(report, explain=explain, colour=use_colour())
+    code = commands.check(**locals())
+    if code:
+        raise typer.Exit(code)
 
 
 CategoryOpt = Annotated[
@@ -687,12 +460,6 @@ LocalOpt = Annotated[
 ApiOpt = Annotated[bool, typer.Option("--api", help="Only models used through an API.")]
 
 
-def _tool() -> dict[str, str]:
-    from canirun import __version__
-
-    return {"name": "canirun", "version": __version__}
-
-
 @app.command("list")
 def list_models(
     category: CategoryOpt = None,
@@ -707,12 +474,12 @@ def list_models(
     from canirun.output.catalog_text import render_models
     from canirun.output.files import emit
 
-    catalog = _catalog(catalog_files)
+    catalog = commands.load_catalog(catalog_files)
     models = filter_models(catalog, category=category, task=task, local=local, api=api)
     if as_json:
         from canirun.report import CatalogListing
 
-        emit(_json_text(CatalogListing(tool=_tool(), models=models)))
+        emit(commands.json_text(CatalogListing(tool=commands.tool(), models=models)))
     else:
         emit(render_models(models))
 
@@ -728,29 +495,7 @@ def frameworks(
     ram: RamOpt = None,
 ) -> None:
     """Which serving frameworks can run here, which are installed, and what they could serve."""
-    from canirun import options
-    from canirun.evaluate import framework_statuses, machine_capacity
-    from canirun.output.catalog_text import render_frameworks
-    from canirun.output.files import emit
-    from canirun.whatif import WhatIf
-
-    catalog = _catalog(catalog_files)
-    what = WhatIf(
-        tuple(gpu or ()), options.size_flag("--vram", vram), options.size_flag("--ram", ram)
-    )
-    host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=False)
-    cap = machine_capacity(host, catalog)
-    found = framework_statuses(catalog, cap)
-    if as_json:
-        from canirun.report import FrameworkListing
-
-        entries = [
-            {"framework": f, "status": s} for f, s in zip(catalog.frameworks, found, strict=True)
-        ]
-        listing = FrameworkListing(tool=_tool(), hardware=host.hardware, frameworks=entries)
-        emit(_json_text(listing))
-    else:
-        emit(render_frameworks(catalog.frameworks, found))
+    commands.frameworks(**locals())
 
 
 @app.command()
@@ -759,11 +504,11 @@ def gpus(as_json: JsonFlag = False, catalog_files: CatalogOpt = None) -> None:
     from canirun.output.catalog_text import render_gpus
     from canirun.output.files import emit
 
-    catalog = _catalog(catalog_files)
+    catalog = commands.load_catalog(catalog_files)
     if as_json:
         from canirun.report import GpuListing
 
-        emit(_json_text(GpuListing(tool=_tool(), gpus=catalog.gpus)))
+        emit(commands.json_text(GpuListing(tool=commands.tool(), gpus=catalog.gpus)))
     else:
         emit(render_gpus(catalog.gpus))
 
@@ -877,9 +622,9 @@ def local(
     vram: VramOpt = None,
     ram: RamOpt = None,
     ram_bandwidth: RamBandwidthOpt = None,
-    ctx: CtxOpt = 4096,
-    sequences: SequencesOpt = 1,
-    kv_cache: KvOpt = "f16",
+    ctx: CtxOpt = commands.CTX,
+    sequences: SequencesOpt = commands.SEQUENCES,
+    kv_cache: KvOpt = commands.KV_CACHE,
     batch: BatchOpt = None,
     flash_attention: FlashOpt = None,
     framework: FrameworkOpt = None,
@@ -899,7 +644,7 @@ def local(
     from canirun import options
 
     gate = options.gate_flag(require, None, False)
-    catalog, host, opts, bandwidth, members = _setup(
+    catalog, host, opts, bandwidth, members = commands.setup(
         catalog_files=catalog_files,
         hardware_file=hardware_file,
         models_dir=None,
@@ -933,7 +678,7 @@ def local(
         gate=gate,
         cluster=members,
     )
-    _deliver(
+    commands.deliver(
         report,
         fmt=fmt,
         as_json=as_json,
@@ -942,7 +687,7 @@ def local(
         text=lambda: _local_text(report),
     )
     if report.requirement_met is False:
-        raise typer.Exit(EXIT_UNMET)
+        raise typer.Exit(commands.EXIT_UNMET)
 
 
 def _local_text(report: Any) -> str:

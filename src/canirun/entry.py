@@ -1,10 +1,15 @@
-"""The console script. Two argument lists are answered without the command-line framework.
+"""The console script. The commonest plain argument lists are answered without typer.
 
-``canirun --version`` and ``canirun hardware [--json]`` are what scripts and CI jobs
-run most, and importing typer costs more than the whole answer (issue 15's budgets:
-2x and 2.5x a bare ``import psutil``). Exactly these argument lists take the short way;
-anything else, including any other flag on ``hardware``, goes to ``canirun.cli``. Both
-ways call the same function and end in the same exit codes (tests compare them).
+``canirun --version``, ``canirun hardware [--json]``, ``canirun frameworks [--json]``,
+``canirun scan [--json]`` and ``canirun check QUERY [--json]`` (these two also with
+``--ram-bandwidth VALUE`` or ``--ram-bandwidth=VALUE``) are what scripts and CI jobs run
+most, and importing typer and building its app costs more than some of the answers
+(issue 15's budgets). Exactly these argument lists take the short way: one query word
+right after ``check``, each flag at most once, in either order, no value that starts
+with ``-``. Anything else, including ``--help`` and any other flag, goes to
+``canirun.cli``. Both ways call the same function (``show_hardware`` here, the bodies in
+``canirun.commands``), with the same defaults, and end in the same exit codes (tests
+compare them).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 2, 130, 141
 # pydantic's switch for its plugins (pydantic PR #8767, commit b14551637d7dee3a3658d2c2479
@@ -65,20 +71,85 @@ def _print_version() -> None:
     emit(version_text())
 
 
-SHORT_WAYS: dict[tuple[str, ...], Callable[[], None]] = {
+def _frameworks(as_json: bool) -> None:
+    from canirun import commands
+
+    commands.frameworks(as_json=as_json)
+
+
+Run = Callable[[], int | None]  # a command: its exit code, None for 0
+SHORT_WAYS: dict[tuple[str, ...], Run] = {
     ("--version",): _print_version,
     ("hardware",): lambda: show_hardware(as_json=False),
     ("hardware", "--json"): lambda: show_hardware(as_json=True),
+    ("frameworks",): lambda: _frameworks(as_json=False),
+    ("frameworks", "--json"): lambda: _frameworks(as_json=True),
 }
+RATING_FLAG = "--ram-bandwidth"  # the one flag with a value that the short way takes
 
 
-def _guarded(run: Callable[[], None]) -> int:
+def _rating_flags(rest: tuple[str, ...]) -> dict[str, Any] | None:
+    """``--json`` and ``--ram-bandwidth VALUE`` (or ``=VALUE``), each at most once, as
+    keywords of commands.scan/check; None for anything else (typer parses it)."""
+    flags: dict[str, Any] = {}
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--json" and "as_json" not in flags:
+            flags["as_json"] = True
+            i += 1
+            continue
+        if "ram_bandwidth" in flags:
+            return None
+        if arg == RATING_FLAG and i + 1 < len(rest):
+            value, i = rest[i + 1], i + 2
+        elif arg.startswith(RATING_FLAG + "="):
+            value, i = arg.removeprefix(RATING_FLAG + "="), i + 1
+        else:
+            return None
+        if not _plain(value):
+            return None
+        flags["ram_bandwidth"] = value
+    return flags
+
+
+def short_way(args: tuple[str, ...]) -> Run | None:
+    """The command for an argument list the short way answers; None: typer's."""
+    fixed = SHORT_WAYS.get(args)
+    if fixed is not None:
+        return fixed
+    if args[:1] == ("check",) and len(args) > 1 and _plain(args[1]):
+        command, queries, rest = "check", {"queries": [args[1]]}, args[2:]
+    elif args[:1] == ("scan",):
+        command, queries, rest = "scan", {}, args[1:]
+    else:
+        return None
+    flags = _rating_flags(rest)
+    if flags is None:
+        return None
+    keywords = {**queries, **flags}
+    return lambda: _rate(command, keywords)
+
+
+def _plain(value: str) -> bool:
+    """A value click would take as it is, and nothing an option could be mistaken for."""
+    return bool(value) and not value.startswith("-")
+
+
+def _rate(command: str, flags: dict[str, Any]) -> int:
+    from canirun import commands
+
+    run: Callable[..., int] = commands.scan if command == "scan" else commands.check
+    return run(**flags)
+
+
+def _guarded(run: Run) -> int:
     """The exit codes of cli._Commands: bad input one line and 2, a closed pipe 141."""
     from canirun.errors import InputError, PipeClosed
     from canirun.output.files import say, silence_stdout
 
     try:
-        run()
+        code = run()
     except InputError as exc:
         say(f"canirun: error: {exc}")
         return EXIT_INPUT
@@ -88,7 +159,7 @@ def _guarded(run: Callable[[], None]) -> int:
     except KeyboardInterrupt:
         say("")  # click ends an interrupted line the same way
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_OK if code is None else code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: tuple[str, ...]) -> int:
-    short = SHORT_WAYS.get(args)
+    short = short_way(args)
     if short is not None:
         return _guarded(short)
     from canirun.cli import main as full
