@@ -144,8 +144,11 @@ def main() -> int:
             _time(cmd)
         walls: dict[str, list[float]] = {name: [] for name in commands}
         cpus: dict[str, list[float]] = {name: [] for name in commands}
+        order = list(commands.items())
         for _ in range(args.runs):
-            for name, cmd in commands.items():
+            # Alternate the order every round: no command (and no install) always goes first.
+            order.reverse()
+            for name, cmd in order:
                 wall, cpu = _time(cmd)
                 walls[name].append(wall)
                 cpus[name].append(cpu)

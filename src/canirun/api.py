@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING
 import msgspec
 from typing_extensions import TypedDict, Unpack
 
+# The command line's defaults, written once (canirun.commands).
+from canirun.commands import CTX, KV_CACHE, PREFER, SEQUENCES
+
 if TYPE_CHECKING:
     from canirun.catalog.loader import Catalog
     from canirun.estimate.rate import Options
@@ -77,9 +80,9 @@ def prepare(
     vram: str | None = None,
     ram: str | None = None,
     ram_bandwidth: str | None = None,
-    ctx: int = 4096,
-    sequences: int = 1,
-    kv_cache: str = "f16",
+    ctx: int = CTX,
+    sequences: int = SEQUENCES,
+    kv_cache: str = KV_CACHE,
     batch: int | None = None,
     resolution: int | None = None,
     seq_len: int | None = None,
@@ -91,7 +94,7 @@ def prepare(
     nodes: int | None = None,
     cluster: PathLike | None = None,
     ray: str | None = None,
-    prefer: str = "balanced",
+    prefer: str = PREFER,
 ) -> Prepared:
     """Turn the common flags of ``scan``/``check`` (as the CLI spells them) into inputs.
 
