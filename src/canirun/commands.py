@@ -2,9 +2,9 @@
 
 ``canirun.cli`` declares the options (typer) and calls these with every parsed value;
 ``canirun.entry`` calls them for the commonest plain argument lists with only the flags
-it recognised, so the defaults below apply. Both ways run the same code and end in the
-same exit codes. The defaults that are more than "not given" are the constants here,
-which the typer declarations use too.
+it recognised, so ``api.prepare``'s defaults apply to the rest. Both ways run the same code
+and end in the same exit codes. The defaults that are more than "not given" are the
+constants here, which the typer declarations and ``api.prepare`` use too.
 """
 
 from __future__ import annotations
@@ -44,89 +44,18 @@ def json_text(report: Any) -> str:
     return jsonsafe.dumps_model(report, indent=2) + "\n"
 
 
-_COMMON = (
-    "catalog_files",
-    "hardware_file",
-    "models_dir",
-    "gpu",
-    "vram",
-    "ram",
-    "ram_bandwidth",
-    "ctx",
-    "sequences",
-    "kv_cache",
-    "batch",
-    "resolution",
-    "seq_len",
-    "flash_attention",
-    "extended_context",
-    "swa_full",
-    "precision",
-    "framework",
-    "prefer",
-    "nodes",
-    "cluster",
-    "ray",
-)
+# The command line spells an empty list option as None; prepare takes a sequence.
+_LISTS = ("catalog_files", "gpu", "precision")
 
 
-def _common(values: dict[str, Any]) -> dict[str, Any]:
-    """The flags `setup` takes, from a command's local variables."""
-    return {name: values[name] for name in _COMMON}
-
-
-def setup(
-    *,
-    catalog_files: Sequence[Path] | None,
-    hardware_file: Path | None,
-    models_dir: Path | None,
-    gpu: Sequence[str] | None,
-    vram: str | None,
-    ram: str | None,
-    ram_bandwidth: str | None,
-    ctx: int,
-    sequences: int,
-    kv_cache: str,
-    batch: int | None,
-    resolution: int | None,
-    seq_len: int | None,
-    flash_attention: bool | None,
-    precision: Sequence[str] | None,
-    framework: str | None,
-    nodes: int | None,
-    cluster: Path | None,
-    ray: str | None,
-    prefer: str = PREFER,
-    extended_context: bool = False,
-    swa_full: bool = False,
-) -> tuple[Any, Any, Any, int | None, Any]:
-    """(catalog, host, rating options, RAM bandwidth given, cluster) from the common flags."""
+def setup(**flags: Any) -> tuple[Any, Any, Any, int | None, Any]:
+    """(catalog, host, rating options, RAM bandwidth given, cluster) from the common flags:
+    ``api.prepare``'s keywords as the command line passes them (None for an empty list
+    option); a flag not given takes prepare's default, the one the typer options show."""
     from canirun.api import prepare
 
-    p = prepare(
-        catalog_files=catalog_files or (),
-        hardware_file=hardware_file,
-        models_dir=models_dir,
-        gpu=gpu or (),
-        vram=vram,
-        ram=ram,
-        ram_bandwidth=ram_bandwidth,
-        ctx=ctx,
-        sequences=sequences,
-        kv_cache=kv_cache,
-        batch=batch,
-        resolution=resolution,
-        seq_len=seq_len,
-        flash_attention=flash_attention,
-        extended_context=extended_context,
-        swa_full=swa_full,
-        precision=precision or (),
-        framework=framework,
-        nodes=nodes,
-        cluster=cluster,
-        ray=ray,
-        prefer=prefer,
-    )
+    given: dict[str, Any] = {k: (v or ()) if k in _LISTS else v for k, v in flags.items()}
+    p = prepare(**given)
     return p.catalog, p.host, p.options, p.ram_bandwidth, p.cluster
 
 
@@ -198,38 +127,17 @@ def scan(
     *,
     as_json: bool = False,
     output: Path | None = None,
-    hardware_file: Path | None = None,
-    models_dir: Path | None = None,
-    catalog_files: Sequence[Path] | None = None,
-    gpu: Sequence[str] | None = None,
-    vram: str | None = None,
-    ram: str | None = None,
-    ram_bandwidth: str | None = None,
-    ctx: int = CTX,
-    sequences: int = SEQUENCES,
-    kv_cache: str = KV_CACHE,
-    batch: int | None = None,
-    resolution: int | None = None,
-    seq_len: int | None = None,
-    flash_attention: bool | None = None,
-    extended_context: bool = False,
-    swa_full: bool = False,
-    prefer: str = PREFER,
-    precision: Sequence[str] | None = None,
-    framework: str | None = None,
-    nodes: int | None = None,
-    cluster: Path | None = None,
-    ray: str | None = None,
     fmt: str | None = None,
     github_summary: bool = False,
     require: str | None = None,
+    **flags: Any,
 ) -> int:
     """`canirun scan`: every catalog model rated here; the exit code (1: --require unmet)."""
     from canirun import options
 
     gate = options.gate_flag(require, None, False)
     output_choice(fmt, as_json, github_summary)
-    catalog, host, opts, bandwidth, members = setup(**_common(locals()))
+    catalog, host, opts, bandwidth, members = setup(**flags)
     from canirun.evaluate import scan_report
 
     pending, _ = scan_report(
@@ -269,31 +177,10 @@ def check(
     require: str | None = None,
     min_tps: float | None = None,
     every: bool = False,
-    hardware_file: Path | None = None,
-    models_dir: Path | None = None,
-    catalog_files: Sequence[Path] | None = None,
-    gpu: Sequence[str] | None = None,
-    vram: str | None = None,
-    ram: str | None = None,
-    ram_bandwidth: str | None = None,
-    ctx: int = CTX,
-    sequences: int = SEQUENCES,
-    kv_cache: str = KV_CACHE,
-    batch: int | None = None,
-    resolution: int | None = None,
-    seq_len: int | None = None,
-    flash_attention: bool | None = None,
-    extended_context: bool = False,
-    swa_full: bool = False,
-    prefer: str = PREFER,
-    precision: Sequence[str] | None = None,
-    framework: str | None = None,
-    nodes: int | None = None,
-    cluster: Path | None = None,
-    ray: str | None = None,
     fmt: str | None = None,
     github_summary: bool = False,
     online: bool = False,
+    **flags: Any,
 ) -> int:
     """`canirun check QUERY...`: the models named, rated here; the exit code (1: a gate
     not met)."""
@@ -301,7 +188,7 @@ def check(
 
     gate = options.gate_flag(require, min_tps, every)
     output_choice(fmt, as_json, github_summary)
-    catalog, host, opts, bandwidth, members = setup(**_common(locals()))
+    catalog, host, opts, bandwidth, members = setup(**flags)
     from canirun.evaluate import check_report
 
     pending, _ = check_report(
