@@ -148,6 +148,7 @@ def quantized_footprints() -> Iterator[Comparison]:
     The published figure is the fp16 footprint / the quantized one; the fp16 footprint is
     params x 2 bytes, so the published quantized size is params x 2 / ratio.
     """
+    from canirun.catalog.constraints import validated
     from canirun.catalog.schema import Arch
     from canirun.estimate.params import decoder_params, embedding_params, output_params
     from canirun.estimate.precision import torch_bytes_per_param
@@ -155,7 +156,7 @@ def quantized_footprints() -> Iterator[Comparison]:
     for path in sorted(REFERENCE.glob("*.toml")):
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         for row in data.get("quantized_footprint", []):
-            arch = Arch.model_validate(row["arch"])
+            arch = validated(Arch, row["arch"])
             total = int(row["params"])  # type: ignore[call-overload]
             published = round(total * 2 / float(row["ratio"]))  # type: ignore[arg-type]
             linear = decoder_params(arch) - embedding_params(arch) - output_params(arch)

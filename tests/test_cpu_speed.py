@@ -8,6 +8,7 @@ measured (measured / estimate).
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -43,7 +44,7 @@ RUNS = [r for r in REFERENCE["run"] if r["shape"] != "tiny"]
 
 def _arch(row: dict) -> Arch:
     """The measured file's shape, as the memory measurements read theirs."""
-    return arch_of(row).model_copy(update={"tied_embeddings": row["tied"], "gguf_arch": "llama"})
+    return dataclasses.replace(arch_of(row), tied_embeddings=row["tied"], gguf_arch="llama")
 
 
 def _cap(threads: int, bandwidth: float | None = None, clock: float | None = None) -> Capacity:

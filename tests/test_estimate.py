@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 import pytest
@@ -125,8 +126,8 @@ def test_moe_counts_all_experts_for_memory_and_active_for_speed() -> None:
 
 def test_a_published_file_far_off_the_formula_is_refused() -> None:
     ref = CATALOG.variant_by_id["llama-3-8b"]
-    bad = ref.variant.model_copy(
-        update={"files": [f.model_copy(update={"size": "1 GB"}) for f in ref.variant.files]}
+    bad = dataclasses.replace(
+        ref.variant, files=[dataclasses.replace(f, size="1 GB") for f in ref.variant.files]
     )
     w = weights(ref.model, bad, PRECISIONS["Q4_K_M"])
     assert w is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -600,7 +601,7 @@ def test_any_safetensors_header_is_read_or_refused_in_one_line(
 
 
 def test_a_moe_file_reads_only_the_active_experts_per_token(tmp_path: Path) -> None:
-    arch = TINY.model_copy(update={"experts": 8, "experts_per_token": 2})
+    arch = dataclasses.replace(TINY, experts=8, experts_per_token=2)
     tensors = [t for t in llama_tensors(arch) if "ffn_" not in t[0] or "norm" in t[0]]
     for i in range(arch.layers):
         for kind, ne in (("gate", (256, 512, 8)), ("up", (256, 512, 8)), ("down", (512, 256, 8))):

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from canirun.catalog import load_catalog
+from canirun.catalog.constraints import validated
 from canirun.catalog.schema import Implements
 from canirun.cli import app
 from canirun.estimate import mlx
@@ -129,13 +130,13 @@ def test_models_of_an_unimplemented_arch_do_not_get_mlx_lm() -> None:
 
 def test_the_arch_table_is_validated() -> None:
     base = {"archs": {"llama": "llama"}, "source": "x", "commit": "0" * 40, "checked": "2026-12-01"}
-    Implements(**base)
+    validated(Implements, base)
     with pytest.raises(ValidationError):
-        Implements(**base, windowed=["gemma3"])  # not an implemented arch
+        validated(Implements, {**base, "windowed": ["gemma3"]})  # not an implemented arch
     with pytest.raises(ValidationError):
-        Implements(**base, models_folder="mlx_lm/models")  # extra="forbid"
+        validated(Implements, {**base, "models_folder": "mlx_lm/models"})  # extra="forbid"
     with pytest.raises(ValidationError):
-        Implements(**{**base, "commit": "main"})
+        validated(Implements, {**base, "commit": "main"})
 
 
 def _arch(variant_id: str):  # type: ignore[no-untyped-def]

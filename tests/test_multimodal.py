@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from canirun.catalog import load_catalog
+from canirun.catalog.constraints import validated
 from canirun.catalog.schema import Lifecycle, Model
 from canirun.estimate import gguf
 from canirun.estimate.capacity import capacity
@@ -328,11 +329,11 @@ def test_retired_needs_a_dated_lifecycle() -> None:
         "variants": [{"key": "1", "name": "X 1"}],
     }
     with pytest.raises(ValidationError, match="lifecycle"):
-        Model.model_validate(base)
+        validated(Model, base)
     life = {"status": "retired", "date": "2025-09-24", "source": "https://v.example/d"}
-    assert Model.model_validate({**base, "lifecycle": life}).lifecycle is not None
+    assert validated(Model, {**base, "lifecycle": life}).lifecycle is not None
     with pytest.raises(ValidationError, match="date"):
-        Lifecycle.model_validate({**life, "date": "September 2025"})
+        validated(Lifecycle, {**life, "date": "September 2025"})
 
 
 # -- compute-capability floors --------------------------------------------------------------

@@ -517,14 +517,14 @@ def test_the_rules_unpickler_builds_nothing_but_rule_tables() -> None:
     table = rules._from_toml()[0]
     stamp = rules.validated_stamp()
     raw = loader.stamped_pickle(stamp, {"capabilities.toml": table})
-    found = loader.stamped_document(raw, stamp, rules, rules._Strict, "x holds", "rule table")
+    found = loader.stamped_document(raw, stamp, rules, rules.Strict, "x holds", "rule table")
     assert found == {"capabilities.toml": table}
     # A catalog entry is not a rule table, and no function is reachable.
     for hostile in (schema.Detect(commands=["ollama"]), os.system, print, rules.capabilities):
         raw = loader.stamped_pickle(stamp, hostile)
-        assert loader.stamped_document(raw, stamp, rules, rules._Strict, "x", "y") is None
+        assert loader.stamped_document(raw, stamp, rules, rules.Strict, "x", "y") is None
         with pytest.raises(pickle.UnpicklingError, match="not a rule table"):
-            loader.restricted_loads(pickle.dumps(hostile), rules, rules._Strict, "x", "rule table")
+            loader.restricted_loads(pickle.dumps(hostile), rules, rules.Strict, "x", "rule table")
 
 
 def test_paths_inside_reports_are_never_written(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scripts.ollama_tags import ollama_shaped_aliases, rewrite
 
 from canirun.catalog import load_catalog
+from canirun.catalog.constraints import validated
 from canirun.catalog.schema import CatalogFile
 from canirun.estimate.precision import PRECISIONS
 from canirun.names import parse
@@ -355,8 +356,8 @@ def test_the_move_script_round_trips_a_real_file() -> None:
     before = _as_aliases(shipped)
     assert ollama_shaped_aliases(tomllib.loads(before))
     after, changed = rewrite(before, "2025-03")
-    parsed = CatalogFile.model_validate(tomllib.loads(after))
-    original = CatalogFile.model_validate(tomllib.loads(shipped))
+    parsed = validated(CatalogFile, tomllib.loads(after))
+    original = validated(CatalogFile, tomllib.loads(shipped))
     tags = {
         f"{m.id}-{v.key}": (v.ollama.tags if v.ollama else None, v.aliases)
         for m in parsed.model

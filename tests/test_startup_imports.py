@@ -268,8 +268,8 @@ sys.argv = ["canirun", *sys.argv[1:]]
 with contextlib.redirect_stdout(io.StringIO()) as out:
     code = main()
 from canirun.catalog import rules
-built = [c.__name__ for c in (rules.CapabilityFile, rules.Capability, rules.DefaultsFile,
-                              rules.RuntimeDefault) if c.__pydantic_complete__]
+# The catalog's records are validated only through constraints (a pydantic TypeAdapter).
+built = [m for m in ("canirun.catalog.constraints",) if m in sys.modules]
 report = sys.modules.get("canirun.report")
 names = ("Assumptions", "ScanReport", "CheckReport") if report else ()
 reports = [getattr(report, n) for n in names]
@@ -288,6 +288,7 @@ NOT_FOR_JSON = (
     "xml.etree.ElementTree",
     "canirun.output.safe",
     "canirun.report_more",  # the local, listing and fleet report models
+    "canirun.catalog.constraints",  # the shipped catalog and rules arrive validated
     # The JSON is written from the data (report.Pending): no report schema is built, so
     # pydantic's plugin loader (importlib.metadata, email) is not even imported.
     "pydantic.plugin._loader",
@@ -319,10 +320,11 @@ NOT_IMPORTED = {
         "canirun.catalog.local_find",
         "canirun.estimate.multinode",
     ),
-    # Validates nothing, so builds no pydantic schema at all: not even pydantic's plugin
-    # loader (importlib.metadata, email) is imported.
+    # Validates nothing and writes no report model: pydantic is not even imported.
     ("frameworks",): (
         *NO_TYPER,
+        "pydantic",
+        "canirun.catalog.constraints",
         "canirun.report",
         "canirun.resolve",
         "canirun.estimate.multinode",

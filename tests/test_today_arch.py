@@ -11,10 +11,13 @@ DeepSeek-V3: 61 layers, kv_lora_rank 512, qk_rope_head_dim 64, 128 heads, qk_nop
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from canirun.catalog import load_catalog
-from canirun.catalog.schema import Arch
+from canirun.catalog.constraints import adapter
+from canirun.catalog.schema import Arch, Variant
 from canirun.estimate import gguf
 from canirun.estimate.capacity import Capacity, GpuSlot
 from canirun.estimate.kv import elements_per_token_layer, kv_cache_bytes, local_tokens
@@ -109,7 +112,7 @@ def test_shared_experts_and_leading_dense_layers_are_counted() -> None:
     dense_ffn = 3 * 7168 * 18432
     routed = 256 * 3 * 7168 * 2048
     assert routed_expert_params(a) == 58 * routed
-    without_dense = a.model_copy(update={"dense_layers": 0})
+    without_dense = dataclasses.replace(a, dense_layers=0)
     # Three dense FFNs (18,432 wide) replace three layers of 256 experts.
     assert decoder_params(without_dense) - decoder_params(a) == 3 * (
         routed + 3 * 7168 * 2048 + 7168 * 256 - dense_ffn
@@ -139,7 +142,7 @@ def test_active_params_are_in_results_and_listing() -> None:
     ref = CATALOG.variant_by_id["qwen3-moe-30b-a3b"]
     (r,) = rate_variant(ref, CATALOG, cap, Options(precisions=("Q4_K_M",)))
     assert (r.params, r.active_params) == (ref.variant.params.total, 3_300_000_000)  # type: ignore[union-attr]
-    dumped = ref.variant.model_dump(mode="json")
+    dumped = adapter(Variant).dump_python(ref.variant, mode="json")
     assert dumped["active_params"] == 3_300_000_000
 
 

@@ -8,12 +8,16 @@ from typing import Literal
 
 from pydantic import Field
 
+from canirun.catalog import constraints
 from canirun.catalog.schema import Framework, Model
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.envelope import SCHEMA_VERSION
 from canirun.estimate.frameworks import FrameworkStatus
 from canirun.hardware.model import Hardware
 from canirun.report import ScanReport, Tool, _Strict
+
+# The listings embed catalog records, whose annotations name the schema's constraints.
+constraints.install()
 
 
 class LocalFound(_Strict):

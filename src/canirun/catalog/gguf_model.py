@@ -294,7 +294,9 @@ class Derive:
         }
         if experts:
             fields |= self._moe_layout()
-        return Arch(**(fields | self._mla(heads)))
+        from canirun.catalog.constraints import validated
+
+        return validated(Arch, fields | self._mla(heads))
 
     def _moe_layout(self) -> dict[str, Any]:
         """Dense leading layers and shared experts (DeepSeek, Kimi, GLM-4.5)."""
@@ -335,8 +337,10 @@ class Derive:
     def encoder(self) -> Encoder | None:
         from pydantic import ValidationError
 
+        from canirun.catalog.constraints import validated
+
         try:
-            return Encoder(
+            fields = dict(
                 source="file",
                 layers=self.need(self.num("block_count"), "block_count"),
                 hidden=self.need(self.num("embedding_length"), "embedding_length"),
@@ -346,5 +350,6 @@ class Derive:
                 ),
                 max_tokens=self.need(self.num("context_length"), "context_length"),
             )
+            return validated(Encoder, fields)
         except (_Missing, ValidationError):
             return None

@@ -101,16 +101,16 @@ class HeaderCache:
 
 
 def _dump(model: LocalModel) -> dict[str, Any]:
-    data = dataclasses.asdict(model)
-    data["arch"] = model.arch.model_dump() if model.arch else None
-    data["encoder"] = model.encoder.model_dump() if model.encoder else None
-    return data
+    return dataclasses.asdict(model)  # the Arch and Encoder records too
 
 
 def _load(data: dict[str, Any]) -> LocalModel:
+    from canirun.catalog.constraints import validated
+
     fields = dict(data)
-    fields["arch"] = Arch.model_validate(data["arch"]) if data.get("arch") else None
-    fields["encoder"] = Encoder.model_validate(data["encoder"]) if data.get("encoder") else None
+    # The cache is a file anyone could edit: its records are validated as a model file's.
+    fields["arch"] = validated(Arch, data["arch"]) if data.get("arch") else None
+    fields["encoder"] = validated(Encoder, data["encoder"]) if data.get("encoder") else None
     for name in ("layer_bytes", "files", "notes"):
         if fields.get(name) is not None:
             fields[name] = tuple(fields[name])

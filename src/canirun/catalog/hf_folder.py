@@ -321,21 +321,26 @@ def decoder_arch(config: dict[str, Any], notes: list[str]) -> tuple[Arch | None,
     window = _num(cfg, "sliding_window") if cfg.get("use_sliding_window", True) else None
     if window:
         notes.append("sliding-window layers are sized for the full context (an upper bound)")
+    from canirun.catalog.constraints import validated
+
     try:
-        arch = Arch(
-            source="file",
-            layers=layers,
-            hidden=hidden,
-            heads=heads,
-            kv_heads=kv or heads,
-            head_dim=_num(cfg, "head_dim"),
-            intermediate=ffn,
-            vocab=vocab,
-            max_context=context,
-            tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            experts=experts if experts and used else None,
-            experts_per_token=used if experts and used else None,
-            sliding_window=window,
+        arch = validated(
+            Arch,
+            dict(
+                source="file",
+                layers=layers,
+                hidden=hidden,
+                heads=heads,
+                kv_heads=kv or heads,
+                head_dim=_num(cfg, "head_dim"),
+                intermediate=ffn,
+                vocab=vocab,
+                max_context=context,
+                tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+                experts=experts if experts and used else None,
+                experts_per_token=used if experts and used else None,
+                sliding_window=window,
+            ),
         )
     except ValidationError as exc:
         return None, f"inconsistent architecture numbers: {exc.errors()[0]['msg']}"
@@ -345,15 +350,18 @@ def decoder_arch(config: dict[str, Any], notes: list[str]) -> tuple[Arch | None,
 def _encoder(cfg: dict[str, Any]) -> Encoder | None:
     from pydantic import ValidationError
 
+    from canirun.catalog.constraints import validated
+
+    fields = dict(
+        source="file",
+        layers=_num(cfg, "num_hidden_layers") or 0,
+        hidden=_num(cfg, "hidden_size") or 0,
+        heads=_num(cfg, "num_attention_heads") or 0,
+        intermediate=_num(cfg, "intermediate_size") or 0,
+        max_tokens=_num(cfg, "max_position_embeddings") or 0,
+    )
     try:
-        return Encoder(
-            source="file",
-            layers=_num(cfg, "num_hidden_layers") or 0,
-            hidden=_num(cfg, "hidden_size") or 0,
-            heads=_num(cfg, "num_attention_heads") or 0,
-            intermediate=_num(cfg, "intermediate_size") or 0,
-            max_tokens=_num(cfg, "max_position_embeddings") or 0,
-        )
+        return validated(Encoder, fields)
     except ValidationError:
         return None
 

@@ -17,7 +17,6 @@ from types import ModuleType
 from typing import Any
 
 import msgspec
-from pydantic import ValidationError
 
 from canirun.catalog.compiled import (  # noqa: F401  (re-exported for scripts)
     COMPILED,
@@ -124,8 +123,12 @@ def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
             raise InputError(f"catalog file {name}: {exc}") from None
         except ValueError as exc:  # TOMLDecodeError
             raise InputError(f"catalog file {name}: not valid TOML: {exc}") from None
+    from pydantic import ValidationError
+
+    from canirun.catalog.constraints import problem, validated
+
     try:
-        return CatalogFile.model_validate(raw)
+        return validated(CatalogFile, raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
@@ -133,7 +136,7 @@ def _parse(name: str, text: str, raw: Any = None) -> CatalogFile:
         extra = exc.error_count() - 1
         more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
         raise InputError(
-            f"catalog file {name}: {_entry_label(raw, loc)}: {where}: {err['msg']}{more}"
+            f"catalog file {name}: {_entry_label(raw, loc)}: {where}: {problem(err)}{more}"
         ) from None
 
 
@@ -222,23 +225,23 @@ def _check_references(catalog: Catalog) -> None:
 
 # The shipped files already validated, pickled by scripts/compile_catalog.py with their
 # layouts and decode cycles. It is the package's own data, written by the same build as its
-# code, and used only while its stamp matches: the TOML files' digest, schema.py's text, the
-# pydantic and Python versions. Anything else (a stale or unreadable file) validates the TOML.
+# code, and used only while its stamp matches: the TOML files' digest, the text of the
+# schema's records and constraints, the Python version. Anything else (a stale or unreadable
+# file) validates the TOML. The records are plain dataclasses: the pickle needs no pydantic.
 VALIDATED = "catalog.pickle"
 
 
 def validated_stamp(files: list[tuple[str, str]]) -> dict[str, str]:
     import sys
 
-    import pydantic
-
     from canirun.sha import sha256
 
-    schema_text = package_files().joinpath("schema.py").read_bytes()
+    code = sha256()
+    for name in ("schema.py", "constraints.py"):
+        code.update(package_files().joinpath(name).read_bytes() + b"\0")
     return {
         "digest": sources_digest(files),
-        "schema": str(sha256(schema_text).hexdigest()),
-        "pydantic": str(pydantic.VERSION),
+        "schema": str(code.hexdigest()),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
     }
 

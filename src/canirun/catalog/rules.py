@@ -9,81 +9,87 @@ once per process. ``supports`` answers one question and says which entry decided
 
 from __future__ import annotations
 
+from dataclasses import field
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canirun.catalog.compiled import package_files
-from canirun.catalog.schema import ComputeCapability
+from canirun.catalog.schema import Strict, entry
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
+    from pydantic import Field
+
+    from canirun.catalog.constraints import ComputeCapability, Day
+
 DeviceKind = Literal["nvidia", "amd", "apple", "intel", "cpu"]
 # Stands for every GGUF/GGML file type (Q4_K_M, Q8_0, F16 ...).
 GGML = "ggml"
-Day = str
 
 
-class _Strict(BaseModel):
-    # Built only when a table is validated: runs read rules.pickle (see _tables).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class Capability(_Strict):
-    frameworks: list[str] = Field(min_length=1)
+# Frozen records, validated by pydantic only when a table is read from its TOML
+# (constraints.validated): runs read rules.pickle (see _tables).
+@entry
+class Capability(Strict):
+    frameworks: Annotated[list[str], Field(min_length=1)]
     device: DeviceKind
     min_cc: ComputeCapability | None = None
     below_cc: ComputeCapability | None = None
-    archs: list[str] = Field(default_factory=list, description="AMD gfx targets; empty: any")
-    cpu_flags: list[str] = Field(default_factory=list, description="any of these; empty: any")
-    precisions: list[str] = Field(min_length=1)
+    archs: Annotated[list[str], Field(description="AMD gfx targets; empty: any")] = field(
+        default_factory=list
+    )
+    cpu_flags: Annotated[list[str], Field(description="any of these; empty: any")] = field(
+        default_factory=list
+    )
+    precisions: Annotated[list[str], Field(min_length=1)]
     how: str
     source: str
-    checked: Day = Field(pattern=r"^\d{4}-\d\d-\d\d$")
+    checked: Day
 
 
-class CapabilityFile(_Strict):
+@entry
+class CapabilityFile(Strict):
     sources: dict[str, str]
     entry: list[Capability]
 
-    @model_validator(mode="after")
-    def _sourced(self) -> CapabilityFile:
+    def __post_init__(self) -> None:
         for e in self.entry:
             if e.source not in self.sources:
                 raise ValueError(f"entry for {e.frameworks} names unknown source {e.source!r}")
-        return self
 
 
-class RuntimeDefault(_Strict):
+@entry
+class RuntimeDefault(Strict):
     framework: str
     setting: str
     value: str
     since: str
     used: str
     source: str
-    checked: Day = Field(pattern=r"^\d{4}-\d\d-\d\d$")
+    checked: Day
 
 
-class DefaultsFile(_Strict):
+@entry
+class DefaultsFile(Strict):
     sources: dict[str, str]
     default: list[RuntimeDefault]
 
-    @model_validator(mode="after")
-    def _sourced(self) -> DefaultsFile:
+    def __post_init__(self) -> None:
         for d in self.default:
             if d.source not in self.sources:
                 raise ValueError(f"{d.framework} {d.setting}: unknown source {d.source!r}")
-        return self
 
 
 TABLES = ("capabilities.toml", "runtime-defaults.toml")
 # The two tables validated, pickled by scripts/compile_catalog.py, used only while its stamp
-# matches (as catalog.pickle): the tables' text, this module's, the pydantic and Python
-# versions. Anything else validates the TOML.
+# matches (as catalog.pickle): the tables' text, the code of their records (this module,
+# the schema's base and constraints) and the Python version. Anything else validates the
+# TOML. The records are plain dataclasses, so the pickle does not depend on pydantic.
 VALIDATED = "rules.pickle"
+CODE = ("rules.py", "schema.py", "constraints.py")
 
 
 def _folder() -> Traversable:
@@ -99,18 +105,17 @@ def _read(name: str) -> object:
 def validated_stamp() -> dict[str, str]:
     import sys
 
-    import pydantic
-
     from canirun.sha import sha256
 
     digest = sha256()
     for name in TABLES:
         digest.update(_folder().joinpath(name).read_bytes() + b"\0")
-    code = package_files().joinpath("rules.py").read_bytes()
+    code = sha256()
+    for name in CODE:
+        code.update(package_files().joinpath(name).read_bytes() + b"\0")
     return {
         "tables": str(digest.hexdigest()),
-        "code": str(sha256(code).hexdigest()),
-        "pydantic": str(pydantic.VERSION),
+        "code": str(code.hexdigest()),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
     }
 
@@ -138,7 +143,7 @@ def validated_tables() -> Tables | None:
     except OSError:
         return None
     me, holder = sys.modules[__name__], f"{VALIDATED} holds"
-    tables = stamped_document(raw, validated_stamp(), me, _Strict, holder, "rule table")
+    tables = stamped_document(raw, validated_stamp(), me, Strict, holder, "rule table")
     if not isinstance(tables, dict):
         return None
     table, defaults = tables.get("capabilities.toml"), tables.get("runtime-defaults.toml")
@@ -148,9 +153,11 @@ def validated_tables() -> Tables | None:
 
 
 def _from_toml() -> Tables:
+    from canirun.catalog.constraints import validated
+
     return (
-        CapabilityFile.model_validate(_read("capabilities.toml")),
-        DefaultsFile.model_validate(_read("runtime-defaults.toml")),
+        validated(CapabilityFile, _read("capabilities.toml")),
+        validated(DefaultsFile, _read("runtime-defaults.toml")),
     )
 
 

@@ -74,8 +74,9 @@ def _slug(text: str) -> str:
 def local_ref(local: LocalModel, catalog: Catalog) -> VariantRef:
     """A catalog-shaped record of the file, so that the catalog's rating code applies.
 
-    Built with ``model_construct``: the parts come from validated records (the
-    file's ``Arch``), and the model's sources are the file itself, not URLs.
+    Built without pydantic: the parts come from validated records (the file's
+    ``Arch``), and the model's sources are the file itself, not URLs; the records'
+    own consistency checks (``__post_init__``) still run.
     """
     p = local_precision(local)
     frameworks = [
@@ -83,7 +84,7 @@ def local_ref(local: LocalModel, catalog: Catalog) -> VariantRef:
         for f in catalog.frameworks
         if f.local and local.kind in f.serves and _reads(f, local.format, p)
     ]
-    variant = Variant.model_construct(
+    variant = Variant(
         key=_slug(local.precision),
         name=local.name,
         aliases=[],
@@ -97,7 +98,7 @@ def local_ref(local: LocalModel, catalog: Catalog) -> VariantRef:
         requirements=[],
         notes=None,
     )
-    model = Model.model_construct(
+    model = Model(
         id=_slug(local.name),
         name=local.name,
         family=_slug(local.architecture or "local"),

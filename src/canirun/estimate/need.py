@@ -6,6 +6,8 @@ VRAM table, AlphaFold's memory by sequence length) are floors on top of them.
 
 from __future__ import annotations
 
+import dataclasses
+
 from msgspec.structs import replace
 
 from canirun.catalog.loader import VariantRef
@@ -59,7 +61,7 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
         # Vision): only the self-attention layers hold the context.
         text_layers = arch.layers - image.cross_attention_layers
         text = kv_cache_bytes(
-            arch.model_copy(update={"layers": text_layers, "local_layers": 0}),
+            dataclasses.replace(arch, layers=text_layers, local_layers=0),
             wl.context_tokens,
             sequences=wl.sequences,
             cache_type=kv_type,
