@@ -7,6 +7,10 @@ The TOML files stay the source of truth; the JSON only spares every run the
 quantisation recipe for each shipped variant's GGUF file types. The loader uses it only
 while its digest matches the TOML files, and tests/test_catalog.py fails when
 it is stale, so run this after editing any shipped catalog file.
+
+It also writes src/canirun/schema/report-layout.json, the scan and check report models'
+field order and defaults for the pydantic-free JSON writer (canirun.report_json;
+tests/test_report_json.py fails when it is stale): run it after editing canirun.report.
 """
 
 from __future__ import annotations
@@ -59,6 +63,17 @@ def decode_cycles(catalog: Catalog) -> dict[str, dict[str, float | None]]:
     return out
 
 
+def layout_text(table: dict[str, list[list[object]]]) -> str:
+    """The report layout as JSON, one field to a line (a reviewable diff)."""
+    models = [
+        f"  {json.dumps(name)}: [\n"
+        + ",\n".join(f"    {json.dumps(row)}" for row in rows)
+        + "\n  ]"
+        for name, rows in table.items()
+    ]
+    return "{\n" + ",\n".join(models) + "\n}\n"
+
+
 def main() -> int:
     if os.environ.get("PYTHONHASHSEED") != "0":
         # catalog.pickle holds pydantic's fields-set sets, whose order follows the string
@@ -82,6 +97,10 @@ def main() -> int:
     detect.write_text(json.dumps(detect_document(files), indent=1, sort_keys=True) + "\n")
     tables = target.parent.parent / "rules" / rules.VALIDATED
     tables.write_bytes(rules.validated_pickle())  # capabilities and runtime defaults, validated
+    from canirun.report import layout_table
+    from canirun.report_json import LAYOUT_FILE
+
+    LAYOUT_FILE.write_text(layout_text(layout_table()), encoding="utf-8")
     print(f"wrote {target} ({target.stat().st_size:,} bytes, {len(files)} files)")
     return 0
 

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from canirun import jsonsafe
+from canirun import jsonsafe, report, report_json
 from canirun.estimate.rate import Options
 from canirun.estimate.results import Workload
 from canirun.evaluate import check_report, scan_report
 from canirun.options import Gate
-from canirun.report import CheckReport, Pending
+from canirun.report_json import Pending
 from tests.test_estimate import CATALOG, GIB, gpu, host
 
 HOSTS = {
@@ -52,7 +52,7 @@ def test_nested_models_are_written_in_field_order_with_defaults() -> None:
     data = {**pending.data, "matches": [shuffled]}
     for defaulted in ("partial", "probe_issues", "schema_version"):
         del data[defaulted]  # false, [] and the schema's version by default
-    again = Pending(CheckReport, data)
+    again = Pending("CheckReport", data)
     assert again.json() == _model_json(again)
     assert list(json.loads(again.json())["matches"][0]) == [
         "query",
@@ -71,7 +71,7 @@ def test_odd_values_are_written_as_the_model_writes_them() -> None:
     summary = [
         dataclasses.replace(s, tokens_per_second=float("nan")) for s in pending.data["summary"]
     ]
-    again = Pending(CheckReport, {**pending.data, "results": results, "summary": summary})
+    again = Pending("CheckReport", {**pending.data, "results": results, "summary": summary})
     text = again.json()
     assert text == _model_json(again)
     assert "\\u0085" in text
@@ -83,4 +83,41 @@ def test_odd_values_are_written_as_the_model_writes_them() -> None:
 def test_an_unknown_field_is_refused_as_validation_would() -> None:
     pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
     with pytest.raises(ValueError, match="unknown fields"):
-        Pending(CheckReport, {**pending.data, "surprise": 1}).json()
+        Pending("CheckReport", {**pending.data, "surprise": 1}).json()
+
+
+def test_the_layout_table_is_the_report_models() -> None:
+    """schema/report-layout.json is generated (scripts/compile_catalog.py): it must be what
+    the report models declare, or the JSON would drift from what they write."""
+    fresh = {name: [tuple(row) for row in rows] for name, rows in report.layout_table().items()}
+    assert report_json.layout() == fresh, "run: python scripts/compile_catalog.py"
+    assert {"ScanReport", "CheckReport", "Assumptions", "MatchInfo", "ClusterInfo"} <= set(fresh)
+
+
+@pytest.mark.parametrize("figure", [1e16, 2.5e300, -3e17, 1e15, 1.5e-7])
+def test_a_float_with_an_exponent_is_written_as_the_model_writes_it(figure: float) -> None:
+    """msgspec writes 1e16 as `1e16`, pydantic as `1e+16`: such a report must not change."""
+    pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["llama3:8b"], Gate())
+    summary = [dataclasses.replace(s, tokens_per_second=figure) for s in pending.data["summary"]]
+    again = Pending("CheckReport", {**pending.data, "summary": summary})
+    text = again.json()
+    assert text == _model_json(again)
+    assert json.loads(text)["summary"][0]["tokens_per_second"] == figure
+
+
+def test_a_nested_report_model_given_as_a_model_is_written_the_same() -> None:
+    pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
+    cluster = report.ClusterInfo(
+        source="what-if", nodes=(report.ClusterNodeInfo(name="a", gpus=2),), notes=("n",)
+    )
+    data = {**pending.data, "assumptions": {**pending.data["assumptions"], "cluster": cluster}}
+    again = Pending("CheckReport", data)
+    assert again.json() == _model_json(again)
+    assert json.loads(again.json())["assumptions"]["cluster"]["nodes"][0]["gpu"] is None
+
+
+def test_a_missing_required_field_is_refused() -> None:
+    pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["phi"], Gate())
+    data = {k: v for k, v in pending.data.items() if k != "created_at"}
+    with pytest.raises(ValueError, match="created_at"):
+        Pending("CheckReport", data).json()

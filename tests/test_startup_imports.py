@@ -289,8 +289,11 @@ NOT_FOR_JSON = (
     "canirun.output.safe",
     "canirun.report_more",  # the local, listing and fleet report models
     "canirun.catalog.constraints",  # the shipped catalog and rules arrive validated
-    # The JSON is written from the data (report.Pending): no report schema is built, so
-    # pydantic's plugin loader (importlib.metadata, email) is not even imported.
+    # The JSON is written from the data (report_json.Pending): neither the report models
+    # nor pydantic, nor its plugin loader (importlib.metadata, email), are imported.
+    "pydantic",
+    "pydantic_core",
+    "canirun.report",
     "pydantic.plugin._loader",
     "importlib.metadata",
     "email.message",
@@ -348,7 +351,7 @@ def test_rating_commands_import_only_what_they_use(args: tuple[str, ...], tmp_pa
     heavy = [m for m in NOT_IMPORTED[args] if m in seen["modules"]]
     assert heavy == []
     assert not seen["plugins_looked_up"]  # pydantic's entry-point scan (entry.PLUGINS_OFF)
-    assert seen["reports_built"] == []  # scan and check --json: report.Pending
+    assert seen["reports_built"] == []  # scan and check --json: report_json.Pending
     if seen["rules_pickle"]:  # current for this pydantic and Python (test_capabilities)
         # The capability and runtime-defaults tables come validated from rules.pickle.
         assert seen["built"] == []

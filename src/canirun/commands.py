@@ -97,7 +97,7 @@ def deliver(
     import os
 
     from canirun.output.files import append_text, emit, write_atomic
-    from canirun.report import Pending
+    from canirun.report_json import Pending
 
     chosen = output_choice(fmt, as_json, github_summary)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")

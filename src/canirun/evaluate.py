@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import msgspec
 
@@ -36,14 +36,8 @@ if TYPE_CHECKING:
     # frameworks` needs neither, `scan` no name resolution (issue 15, start-up time).
     from canirun.catalog.local_model import LocalModel
     from canirun.hardware.cluster import Cluster
-    from canirun.report import (
-        Assumptions,
-        CheckReport,
-        ClusterInfo,
-        LocalReport,
-        Pending,
-        ScanReport,
-    )
+    from canirun.report import CheckReport, ClusterInfo, LocalReport, ScanReport
+    from canirun.report_json import Pending
     from canirun.resolve import Match
 
 HEADROOM = (
@@ -163,9 +157,9 @@ def _with_models(
 
 def assumptions(
     cap: Capacity, opts: Options, host: Host, cluster: ClusterInfo | None = None
-) -> Assumptions:
-    from canirun.report import Assumptions
-
+) -> dict[str, Any]:
+    """The report's `assumptions` (report.Assumptions), as data: validated where the report
+    is, and written as JSON without pydantic (report_json)."""
     memory = host.hardware.memory
     source = (
         "flag"
@@ -195,18 +189,16 @@ def assumptions(
             "last measurement on every usable core, so estimates stay put; "
             "--ram-bandwidth measure measures again"
         )
-    # Built without validation (every value is the estimator's own typed record): its schema
-    # is then built only where a report is validated, not for the JSON (report.Pending).
-    return Assumptions.model_construct(
-        workload=opts.workload,
-        precisions=opts.precisions or (),
-        headroom=HEADROOM,
-        ram_bandwidth_bytes_per_s=cap.ram_bandwidth_bytes_per_s,
-        ram_bandwidth_source=source if cap.ram_bandwidth_bytes_per_s else None,
-        frameworks_installed=tuple(sorted(cap.installed)),
-        notes=tuple(notes),
-        cluster=cluster,
-    )
+    return {
+        "workload": opts.workload,
+        "precisions": opts.precisions or (),
+        "headroom": HEADROOM,
+        "ram_bandwidth_bytes_per_s": cap.ram_bandwidth_bytes_per_s,
+        "ram_bandwidth_source": source if cap.ram_bandwidth_bytes_per_s else None,
+        "frameworks_installed": tuple(sorted(cap.installed)),
+        "notes": tuple(notes),
+        "cluster": cluster,
+    }
 
 
 def rate_local_models(
@@ -299,11 +291,12 @@ def scan_report(
     cluster: Cluster | None = None,
 ) -> tuple[Pending[ScanReport], list[Rated]]:
     """Every catalog model rated, as a report validated only when read (the command line
-    writes its JSON from the data: report.Pending; the Python API reads ``.model``)."""
-    from canirun.report import Pending, ScanReport
+    writes its JSON from the data: report_json.Pending; the Python API reads ``.model``)."""
+    from canirun.report_json import Pending
 
     data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster)
-    return Pending(ScanReport, data), rated
+    report: Pending[ScanReport] = Pending("ScanReport", data)
+    return report, rated
 
 
 def resolve_queries(queries: list[str], catalog: Catalog) -> list[tuple[str, Match]]:
@@ -353,9 +346,9 @@ def check_report(
     online: bool = False,
 ) -> tuple[Pending[CheckReport], list[Rated]]:
     """The models the queries name (files and Hub repos too), as `canirun check` rates
-    them: a report validated only when read (report.Pending)."""
+    them: a report validated only when read (report_json.Pending)."""
     from canirun import local_eval
-    from canirun.report import CheckReport, Pending
+    from canirun.report_json import Pending
     from canirun.resolve import join_spec_words, vocabulary
 
     files: list[tuple[str, LocalModel, str]] = []
@@ -385,8 +378,8 @@ def check_report(
         named,
         local,
     )
-    report = Pending(
-        CheckReport,
+    report: Pending[CheckReport] = Pending(
+        "CheckReport",
         {
             **data,
             "query": tuple(queries),

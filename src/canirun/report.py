@@ -6,9 +6,7 @@ them (unknown keys are errors) and generates the JSON Schema from them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,57 +119,30 @@ class CheckReport(ScanReport):
     matches: tuple[MatchInfo, ...] = ()
 
 
-R = TypeVar("R", bound=BaseModel)
+def layout_table() -> dict[str, list[list[Any]]]:
+    """The JSON writer's table (``canirun.report_json``): for the scan and check models and
+    every report model inside them, each field in declaration order as [name, has a
+    default, the default as JSON, the report model it holds or null]."""
+    from pydantic_core import PydanticUndefined, to_jsonable_python
 
-
-class Pending(Generic[R]):
-    """A report's data and its model class, for the command line. The JSON is written from
-    the data, byte for byte what the validated model writes (tests/test_report_json.py),
-    without building the model's pydantic schema: a process's first schema build costs
-    about 30 ms of a scan or check (issue 15). The model is validated when read (text,
-    Markdown and JUnit render from it)."""
-
-    def __init__(self, cls: type[R], data: Mapping[str, Any]) -> None:
-        self.cls, self.data = cls, data
-
-    @cached_property
-    def model(self) -> R:
-        return self.cls.model_validate(self.data)
-
-    @property
-    def requirement_met(self) -> bool | None:
-        met = self.data.get("requirement_met")
-        return met if isinstance(met, bool) else None
-
-    def json(self) -> str:
-        """``model.model_dump_json(indent=2)``, through jsonsafe's control escapes."""
-        import pydantic_core
-
-        from canirun.jsonsafe import escape_controls
-
-        plain = _plain(self.cls, self.data)
-        return escape_controls(pydantic_core.to_json(plain, indent=2, inf_nan_mode="null").decode())
-
-
-def _plain(cls: type[BaseModel], value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    """``value`` as ``cls``'s serialiser orders it: every field in declaration order, defaults
-    filled in, nested report models the same way (records and plain values are written by
-    pydantic_core as they are). Unknown keys are refused, as validation would."""
-    if isinstance(value, BaseModel):
-        cls, value = type(value), {name: getattr(value, name) for name in type(value).model_fields}
-    fields = cls.model_fields
-    unknown = set(value) - set(fields)
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
-    out: dict[str, Any] = {}
-    for name, info in fields.items():
-        item = value[name] if name in value else info.get_default(call_default_factory=True)
-        inner = _model_in(info.annotation)
-        if inner is not None and item is not None:
-            many = isinstance(item, (list, tuple))
-            item = [_plain(inner, x) for x in item] if many else _plain(inner, item)
-        out[name] = item
-    return out
+    table: dict[str, list[list[Any]]] = {}
+    todo: list[type[BaseModel]] = [ScanReport, CheckReport]
+    while todo:
+        cls = todo.pop(0)
+        if cls.__name__ in table:
+            continue
+        rows = []
+        for name, info in cls.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            inner = _model_in(info.annotation)
+            if inner is not None:
+                todo.append(inner)
+            has = default is not PydanticUndefined
+            rows.append(
+                [name, has, to_jsonable_python(default) if has else None, inner and inner.__name__]
+            )
+        table[cls.__name__] = rows
+    return table
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

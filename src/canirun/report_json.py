@@ -1,0 +1,112 @@
+"""Scan and check reports written as JSON without pydantic (issue 15: pydantic's import and
+the report models' classes are about a fifth of a `check`).
+
+The JSON must be byte for byte what the validated report model writes
+(``model_dump_json(indent=2)``), so the field order, defaults and nested report models of
+each report class come from ``schema/report-layout.json``, a table generated from the
+models by ``scripts/compile_catalog.py`` (``tests/test_report_json.py`` fails when it is
+stale). The records a report embeds (results, summaries, workloads: dataclasses) are
+written by msgspec field by field, as pydantic writes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache, cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+R = TypeVar("R", bound="BaseModel")
+
+LAYOUT_FILE = Path(__file__).parent / "schema" / "report-layout.json"
+
+# msgspec writes a float of 1e16 or more as `1e16`, pydantic as `1e+16`. In indented JSON
+# every number ends its line (a string's newline is escaped), so this finds exactly the
+# numbers with a positive exponent; such a report is written by pydantic_core instead.
+_POSITIVE_EXPONENT = re.compile(rb"e[0-9]+,?\n")
+
+
+@cache
+def layout() -> dict[str, list[tuple[str, bool, Any, str | None]]]:
+    """Each report model's fields in declaration order: (name, has a default, the default,
+    the report model the field holds or None)."""
+    import json
+
+    raw = json.loads(LAYOUT_FILE.read_text(encoding="utf-8"))
+    return {name: [tuple(field) for field in fields] for name, fields in raw.items()}
+
+
+def plain(model: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as the report model ``model`` writes it: every field in declaration order,
+    defaults filled in, nested report models the same way (records and plain values are
+    left as they are). Unknown keys are refused, as validation would."""
+    fields = layout()[model]
+    unknown = set(value) - {f[0] for f in fields}
+    if unknown:
+        raise ValueError(f"{model}: unknown fields {sorted(unknown)}")
+    out: dict[str, Any] = {}
+    for name, has_default, default, inner in fields:
+        if name in value:
+            item = value[name]
+        elif has_default:
+            item = default
+        else:
+            raise ValueError(f"{model}: the field {name!r} is missing")
+        if inner is not None and item is not None:
+            if isinstance(item, (list, tuple)):
+                item = [plain(inner, _mapping(x)) for x in item]
+            else:
+                item = plain(inner, _mapping(item))
+        out[name] = item
+    return out
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A nested report model's data: a mapping, or (from the Python API) a model."""
+    if isinstance(value, Mapping):
+        return value
+    return {name: getattr(value, name) for name in type(value).model_fields}
+
+
+def dumps(model: str, data: Mapping[str, Any]) -> str:
+    """The report's JSON, indented by 2, through jsonsafe's control escapes."""
+    import msgspec
+
+    from canirun.jsonsafe import escape_controls
+
+    tree = plain(model, data)
+    text = msgspec.json.format(msgspec.json.encode(tree), indent=2)
+    if _POSITIVE_EXPONENT.search(text):
+        import pydantic_core
+
+        text = pydantic_core.to_json(tree, indent=2, inf_nan_mode="null")
+    return escape_controls(text.decode())
+
+
+class Pending(Generic[R]):
+    """A report's data and the name of its model class, for the command line. The JSON is
+    written from the data (``dumps``) without importing pydantic; the model is validated
+    when read (text, Markdown and JUnit render from it, the Python API returns it)."""
+
+    def __init__(self, model: str, data: Mapping[str, Any]) -> None:
+        self.model_name, self.data = model, data
+
+    @cached_property
+    def model(self) -> R:
+        from canirun import report
+
+        cls: type[R] = getattr(report, self.model_name)
+        return cls.model_validate(self.data)
+
+    @property
+    def requirement_met(self) -> bool | None:
+        met = self.data.get("requirement_met")
+        return met if isinstance(met, bool) else None
+
+    def json(self) -> str:
+        """``model.model_dump_json(indent=2)``, through jsonsafe's control escapes."""
+        return dumps(self.model_name, self.data)
