@@ -18,10 +18,11 @@ Published quantities keep the unit their source used ("4.92 GB", "24 GiB",
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from inspect import cleandoc
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
+from canirun.records import Record, record
 from canirun.units import parse_rate, parse_size
 
 if TYPE_CHECKING:
@@ -88,10 +89,10 @@ def entry(cls: type[C]) -> type[C]:
     if doc:
         config["json_schema_extra"] = {"description": cleandoc(doc)}
     cls.__pydantic_config__ = config  # type: ignore[attr-defined]
-    return dataclass(frozen=True, kw_only=True)(cls)
+    return record(kw_only=True)(cls)
 
 
-class Strict:
+class Strict(Record):
     """The base of every catalog record (the pickled catalog may hold nothing else)."""
 
 

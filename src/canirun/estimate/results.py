@@ -6,8 +6,10 @@ Every result carries its verdict, the numbers it used and its reasons in words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
+
+from canirun.records import Record, record
 
 Verdict = Literal[
     "gpu",
@@ -53,8 +55,8 @@ def runs_at(verdict: str, level: str | None) -> bool:
     return level is None or rank(verdict) <= rank(level)
 
 
-@dataclass(frozen=True, slots=True)
-class Workload:
+@record(slots=True)
+class Workload(Record):
     """What the user wants to run: the assumptions every estimate states."""
 
     __pydantic_config__ = _STRICT
@@ -73,8 +75,8 @@ class Workload:
     extended_context: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryEstimate:
+@record(slots=True)
+class MemoryEstimate(Record):
     __pydantic_config__ = _STRICT
 
     weights_bytes: int | None
@@ -88,8 +90,8 @@ class MemoryEstimate:
     breakdown: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Speed:
+@record(slots=True)
+class Speed(Record):
     """Decode speed: usable bandwidth / bytes read per token, as a range, with its inputs."""
 
     __pydantic_config__ = _STRICT
@@ -109,8 +111,8 @@ class Speed:
     prefill_note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Parallel:
+@record(slots=True)
+class Parallel(Record):
     """How one model is split over GPUs: tensor x pipeline parallel, over how many nodes."""
 
     __pydantic_config__ = _STRICT
@@ -125,8 +127,8 @@ class Parallel:
     placement_bundles: tuple[dict[str, float], ...] = ()  # the Ray placement group it implies
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+@record(slots=True)
+class Result(Record):
     """One model variant at one precision, rated for one machine."""
 
     __pydantic_config__ = _STRICT
@@ -169,8 +171,8 @@ class Result:
     parallel: Parallel | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+@record(slots=True)
+class Choice(Record):
     """One way to run a model here, as the summary reports it."""
 
     __pydantic_config__ = _STRICT
@@ -181,8 +183,8 @@ class Choice:
     tokens_per_second: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Faster:
+@record(slots=True)
+class Faster(Record):
     """A clearly quicker way to run a variant than its best-quality one (see estimate.faster)."""
 
     __pydantic_config__ = _STRICT
@@ -195,8 +197,8 @@ class Faster:
     best_high: float
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
+@record(slots=True)
+class Summary(Record):
     """What canirun recommends running here for one variant (estimate/recommend.py)."""
 
     __pydantic_config__ = _STRICT

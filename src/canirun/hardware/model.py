@@ -10,8 +10,10 @@ it as "enough".
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
+
+from canirun.records import Record, record
 
 # Hand-written files are validated with the same classes: unknown keys are errors.
 _STRICT: Any = {"extra": "forbid"}
@@ -22,8 +24,8 @@ Severity = Literal["info", "warning"]
 Basis = Literal["probe", "file", "what-if"]
 
 
-@dataclass(frozen=True, slots=True)
-class Cpu:
+@record(slots=True)
+class Cpu(Record):
     __pydantic_config__ = _STRICT
 
     model: str | None = None
@@ -45,8 +47,8 @@ class Cpu:
     efficiency_cores: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Memory:
+@record(slots=True)
+class Memory(Record):
     __pydantic_config__ = _STRICT
 
     total_bytes: int | None = None
@@ -83,8 +85,8 @@ class Memory:
         return max(0, min(self.available_bytes, room))
 
 
-@dataclass(frozen=True, slots=True)
-class Disk:
+@record(slots=True)
+class Disk(Record):
     __pydantic_config__ = _STRICT
 
     path: str | None = None
@@ -95,8 +97,8 @@ class Disk:
     free_bytes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MigDevice:
+@record(slots=True)
+class MigDevice(Record):
     __pydantic_config__ = _STRICT
 
     index: int
@@ -105,8 +107,8 @@ class MigDevice:
     memory_free_bytes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Gpu:
+@record(slots=True)
+class Gpu(Record):
     __pydantic_config__ = _STRICT
 
     vendor: str
@@ -157,8 +159,8 @@ class Gpu:
     runtimes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Docker:
+@record(slots=True)
+class Docker(Record):
     __pydantic_config__ = _STRICT
 
     cli: bool | None = None
@@ -174,8 +176,8 @@ class Docker:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class OsInfo:
+@record(slots=True)
+class OsInfo(Record):
     __pydantic_config__ = _STRICT
 
     system: str | None = None
@@ -189,8 +191,8 @@ class OsInfo:
     docker: Docker = field(default_factory=Docker)
 
 
-@dataclass(frozen=True, slots=True)
-class Software:
+@record(slots=True)
+class Software(Record):
     """Serving frameworks found on the machine the record describes (not the one reading it)."""
 
     __pydantic_config__ = _STRICT
@@ -200,8 +202,8 @@ class Software:
     frameworks: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Hardware:
+@record(slots=True)
+class Hardware(Record):
     __pydantic_config__ = _STRICT
 
     cpu: Cpu = field(default_factory=Cpu)
@@ -215,8 +217,8 @@ class Hardware:
     assumed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Machine:
+@record(slots=True)
+class Machine(Record):
     __pydantic_config__ = _STRICT
 
     hostname: str | None = None
@@ -224,8 +226,8 @@ class Machine:
     id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeIssue:
+@record(slots=True)
+class ProbeIssue(Record):
     __pydantic_config__ = _STRICT
 
     source: str
@@ -233,8 +235,8 @@ class ProbeIssue:
     severity: Severity = "warning"
 
 
-@dataclass(frozen=True, slots=True)
-class Host:
+@record(slots=True)
+class Host(Record):
     """Everything the probe (or a hardware file) says about one machine."""
 
     hardware: Hardware

@@ -1,0 +1,64 @@
+"""Frozen dataclasses that cost less to define.
+
+Python 3.11's ``dataclass`` compiles each generated method with ``exec``: six for a frozen
+class (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__``,
+``__delattr__``), about 1 ms a class, and the catalog schema, the hardware records and the
+estimator's results are ~45 classes that every scan and check defines (issue 15).
+``Record`` gives them ``__eq__``, ``__hash__`` and ``__repr__`` once, for every class, with
+the dataclass semantics (same class, the fields that take part in comparison, in order),
+so ``record`` compiles only the other three. Python 3.13 compiles a class's methods in one
+``exec``; this module can go when canirun needs 3.13.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:  # the 3.11 typing module takes frozen_default only as an unknown keyword
+    from typing import dataclass_transform
+
+C = TypeVar("C")
+
+
+class Record:
+    """The base of canirun's frozen records: value equality, hashing and a repr."""
+
+    __slots__ = ()
+    _compared: tuple[str, ...] = ()
+    _shown: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._compared)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
+        return f"{type(self).__qualname__}({shown})"
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(*, slots: bool = False, kw_only: bool = False) -> Callable[[type[C]], type[C]]:
+    """``@dataclass(frozen=True, slots=..., kw_only=...)`` for a ``Record`` subclass, with
+    ``Record``'s equality, hash and repr instead of compiled ones."""
+
+    def wrap(cls: type[C]) -> type[C]:
+        if not issubclass(cls, Record):
+            raise TypeError(f"{cls.__name__}: a record must derive from Record")
+        made = dataclass(frozen=True, eq=False, repr=False, slots=slots, kw_only=kw_only)(cls)
+        every = fields(made)  # type: ignore[arg-type]
+        made._compared = tuple(f.name for f in every if f.compare)
+        made._shown = tuple(f.name for f in every if f.repr)
+        return made
+
+    return wrap

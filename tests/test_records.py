@@ -1,0 +1,63 @@
+"""canirun.records: frozen records with shared equality, hash and repr must behave as the
+dataclasses they replace (the catalog, hardware and results records all use them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import pytest
+
+from canirun.estimate.results import Workload
+from canirun.hardware.model import Cpu
+from canirun.records import Record, record
+
+
+@record(slots=True)
+class Point(Record):
+    x: int
+    y: int = 0
+    label: str = dataclasses.field(default="", compare=False, repr=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Twin:
+    x: int
+    y: int = 0
+    label: str = dataclasses.field(default="", compare=False, repr=False)
+
+
+def test_equality_hash_and_repr_are_the_dataclass_ones() -> None:
+    a, b, c = Point(1, 2, label="a"), Point(1, 2, label="b"), Point(2, 2)
+    assert a == b  # label takes no part, as in the twin
+    assert hash(a) == hash(b)
+    assert a != c
+    assert Twin(1, 2, "a") == Twin(1, 2, "b")
+    assert repr(a) == repr(Twin(1, 2, "a")).replace("Twin", "Point")
+    assert repr(a) == "Point(x=1, y=2)"
+    assert a != Twin(1, 2)  # another class is never equal, even with the same values
+    assert len({a, b, c}) == 2
+
+
+def test_records_stay_frozen_slotted_and_picklable() -> None:
+    p = Point(1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.x = 2  # type: ignore[misc]
+    assert not hasattr(p, "__dict__")
+    assert pickle.loads(pickle.dumps(p)) == p
+    assert dataclasses.replace(p, y=5) == Point(1, 5)
+
+
+def test_the_real_records_compare_by_value() -> None:
+    assert Workload(context_tokens=4096) == Workload(context_tokens=4096)
+    assert Workload(context_tokens=4096) != Workload(context_tokens=8192)
+    assert hash(Cpu()) == hash(Cpu())
+    assert repr(Workload()).startswith("Workload(context_tokens=")
+
+
+def test_a_record_must_derive_from_record() -> None:
+    with pytest.raises(TypeError, match="derive from Record"):
+
+        @record()
+        class Loose:  # type: ignore[type-var]
+            x: int
