@@ -35,6 +35,7 @@ from canirun.catalog.loader import (
 )
 from canirun.estimate import gguf, speed
 from canirun.estimate.precision import PRECISIONS
+from canirun.resolve import name_forms
 
 
 def gguf_layouts(catalog: Catalog) -> dict[str, dict[str, object]]:
@@ -89,6 +90,7 @@ def main() -> int:
     catalog = _merge([(n, _parse(n, "", raw)) for n, raw in parsed.items()])
     compiled["gguf_layouts"] = gguf_layouts(catalog)
     compiled["decode_cycles"] = decode_cycles(catalog)
+    compiled["name_forms"] = name_forms(catalog)
     target = Path(__file__).resolve().parent.parent / "src/canirun/catalog/data" / COMPILED
     target.write_text(json.dumps(compiled, separators=(",", ":"), sort_keys=True) + "\n")
     validated = target.with_name(VALIDATED)

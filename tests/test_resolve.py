@@ -405,3 +405,26 @@ def test_check_reads_an_unquoted_multi_word_name_as_one(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert [m["model_id"] for m in report["matches"]] == ["qwen3-moe-30b-a3b"]
     assert report["matches"][0]["query"] == "qwen3 30b a3b"
+
+
+def test_the_shipped_name_forms_are_what_normalize_gives() -> None:
+    """compiled.json's name table must be current for the code too: a change to
+    normalize() without scripts/compile_catalog.py would make check find other models."""
+    from canirun.catalog.loader import load_catalog
+    from canirun.resolve import name_forms
+
+    catalog = load_catalog((), user_dir=False)
+    assert catalog.name_forms, "the shipped catalog arrives with its names normalised"
+    assert dict(catalog.name_forms) == name_forms(catalog), "run scripts/compile_catalog.py"
+
+
+def test_a_user_entry_is_found_without_a_shipped_form(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from canirun.catalog.loader import load_catalog
+    from tests.test_catalog import USER_MODEL
+
+    path = tmp_path / "extra.toml"
+    path.write_text(USER_MODEL)
+    catalog = load_catalog((str(path),), user_dir=False)
+    assert "Tiny Test LM" not in catalog.name_forms
+    found = resolve("tiny test lm", catalog)
+    assert [m.ref.id for m in found.matches][:1] == ["tiny-test-lm-1b"]

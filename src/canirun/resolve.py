@@ -83,10 +83,27 @@ class _Index(msgspec.Struct, frozen=True):
     display: dict[str, str]  # normalized name -> a spelling a user can type
 
 
+def typed_names(ref: VariantRef) -> list[str]:
+    """Every name of a variant and its model that the index normalises."""
+    return [*_variant_names(ref), *_model_names(ref), ref.model.family, ref.variant.key]
+
+
+def name_forms(catalog: Catalog) -> dict[str, str]:
+    """Each name of the catalog and its normalised form (compiled.json keeps the shipped
+    catalog's, scripts/compile_catalog.py)."""
+    return {name: normalize(name) for ref in catalog.variants() for name in typed_names(ref)}
+
+
 def _build(catalog: Catalog) -> _Index:
     # Names repeat across a model's variants (its name, family, aliases): each distinct
-    # spelling is normalised once, a third of the calls for the shipped catalog.
-    norm = functools.cache(normalize)
+    # spelling is normalised once, and the shipped ones come normalised (Catalog.name_forms).
+    known = catalog.name_forms
+
+    @functools.cache
+    def norm(name: str) -> str:
+        found = known.get(name)
+        return found if found is not None else normalize(name)
+
     entries = []
     tags: dict[str, VariantRef] = {}
     spelling: dict[str, str] = {}

@@ -59,6 +59,9 @@ class Catalog:
     # Shipped variant id -> GGUF file type -> llama.cpp's x86 decode cycles per token
     # (estimate.speed.x86_decode_cycles), precomputed in compiled.json likewise.
     decode_cycles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
+    # A shipped name or alias -> its normalised form (resolve.normalize), precomputed in
+    # compiled.json, so `check` does not normalise ~1,900 names per run (issue 15).
+    name_forms: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def variants(self) -> Iterator[VariantRef]:
         for model in self.models:
@@ -248,8 +251,8 @@ def validated_stamp(files: list[tuple[str, str]]) -> dict[str, str]:
 
 def validated_pickle(files: list[tuple[str, str]], compiled: dict[str, Any]) -> bytes:
     """catalog.pickle's content for compiled.json's document (scripts/compile_catalog.py):
-    the shipped files validated, with the layouts and decode cycles, under the stamp that
-    validated_document checks."""
+    the shipped files validated, with the layouts, decode cycles and name forms, under the
+    stamp that validated_document checks."""
     import json
 
     # From the JSON as written (keys sorted), exactly as _parse sees compiled.json.
@@ -258,6 +261,7 @@ def validated_pickle(files: list[tuple[str, str]], compiled: dict[str, Any]) -> 
         "files": {name: _parse(name, "", raw[name]) for name, _ in files},
         "gguf_layouts": compiled.get("gguf_layouts", {}),
         "decode_cycles": compiled.get("decode_cycles", {}),
+        "name_forms": compiled.get("name_forms", {}),
     }
     return stamped_pickle(validated_stamp(files), document)
 
@@ -353,8 +357,10 @@ def load_catalog(extra_files: tuple[str, ...] = (), *, user_dir: bool = True) ->
     catalog = _merge_skipping(parsed, warnings)
     layouts = document.get("gguf_layouts")
     cycles = document.get("decode_cycles")
+    forms = document.get("name_forms")
     return replace(
         catalog,
         gguf_layouts=layouts if isinstance(layouts, dict) else {},
         decode_cycles=cycles if isinstance(cycles, dict) else {},
+        name_forms=forms if isinstance(forms, dict) else {},
     )
