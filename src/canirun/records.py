@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -28,23 +29,31 @@ class Record:
     """The base of canirun's frozen records: value equality, hashing and a repr."""
 
     __slots__ = ()
-    _compared: tuple[str, ...] = ()
+    # The compared fields' values as a tuple: an operator.attrgetter (C speed; the
+    # estimator's memos hash a Workload thousands of times a scan).
+    _values: Callable[[Any], tuple[Any, ...]] = staticmethod(lambda _: ())
     _shown: tuple[str, ...] = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._compared)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._values() == other._values()
+        return self._values(self) == self._values(other)
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        return hash(self._values(self))
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
         return f"{type(self).__qualname__}({shown})"
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) >= 2:
+        return attrgetter(*names)  # a tuple of the values, in order
+    if names:
+        one = attrgetter(names[0])
+        return lambda record: (one(record),)
+    return lambda _: ()
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
@@ -57,7 +66,7 @@ def record(*, slots: bool = False, kw_only: bool = False) -> Callable[[type[C]],
             raise TypeError(f"{cls.__name__}: a record must derive from Record")
         made = dataclass(frozen=True, eq=False, repr=False, slots=slots, kw_only=kw_only)(cls)
         every = fields(made)  # type: ignore[arg-type]
-        made._compared = tuple(f.name for f in every if f.compare)
+        made._values = staticmethod(_getter(tuple(f.name for f in every if f.compare)))
         made._shown = tuple(f.name for f in every if f.repr)
         return made
 
