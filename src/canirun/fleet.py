@@ -40,20 +40,21 @@ from canirun.inputs import (
     check_shape,
     read_limited,
 )
+from canirun.records import Record, record
 
 READABLE_MAJOR = SCHEMA_VERSION.split(".")[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+@record(slots=True)
+class Cell(Record):
     verdict: str
     precision: str | None
     framework: str | None
     tokens_per_second: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class MachineReport:
+@record(slots=True)
+class MachineReport(Record):
     """What the matrix keeps of one report."""
 
     key: str
@@ -70,8 +71,8 @@ class MachineReport:
     partial: bool = False  # a check, or a scan of part of the catalog
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+@record(slots=True)
+class Skipped(Record):
     file: str
     reason: str
 

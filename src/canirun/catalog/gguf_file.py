@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import io
 import struct
-from dataclasses import dataclass
 from typing import IO, Any
+
+from canirun.records import Record, record
 
 MAGIC = b"GGUF"
 # Bounds whatever the file claims: llama.cpp's GGML_MAX_DIMS, and far above
@@ -63,16 +64,16 @@ class GgufError(ValueError):
     """The file is not a GGUF file canirun can read; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class ArrayInfo:
+@record(slots=True)
+class ArrayInfo(Record):
     """A metadata array too long to keep (a tokenizer's tokens): its type and length."""
 
     item_type: int
     length: int
 
 
-@dataclass(frozen=True, slots=True)
-class TensorInfo:
+@record(slots=True)
+class TensorInfo(Record):
     name: str
     type_name: str  # ggml type: Q4_K, F16, ...
     shape: tuple[int, ...]  # ne[0] first, as the file stores it
@@ -81,8 +82,8 @@ class TensorInfo:
     offset: int  # from the start of the data section
 
 
-@dataclass(frozen=True, slots=True)
-class GgufHeader:
+@record(slots=True)
+class GgufHeader(Record):
     version: int
     metadata: dict[str, Any]
     tensors: tuple[TensorInfo, ...]

@@ -15,12 +15,12 @@ import json
 import re
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from canirun.catalog.local_model import LocalModel, ModelFileError, open_regular, read_json
 from canirun.catalog.schema import Arch, Encoder, FileFormat, Kind
+from canirun.records import Record, record
 
 # The safetensors library refuses headers over 100 MB (MAX_HEADER_SIZE); so does canirun.
 MAX_HEADER = 100_000_000
@@ -78,8 +78,8 @@ SPEECH_TYPES = frozenset({"whisper", "wav2vec2", "hubert", "seamless_m4t", "spee
 _LAYER = re.compile(r"(?:^|\.)(?:layers|h|blocks)\.(\d+)\.")
 
 
-@dataclass(frozen=True, slots=True)
-class Tensors:
+@record(slots=True)
+class Tensors(Record):
     """What the safetensors headers of one checkpoint hold."""
 
     bytes_by_dtype: dict[str, int]

@@ -14,10 +14,10 @@ from __future__ import annotations
 import io
 import os
 import re
-from dataclasses import dataclass
 from typing import IO, Any, Protocol, cast
 
 from canirun.catalog.local_model import LocalModel, ModelFileError
+from canirun.records import Record, record
 
 TIMEOUT_S = 10.0
 REPO_ID = re.compile(r"^(?:https?://huggingface\.co/|hf\.co/)?([\w.-]+/[\w.-]+?)(?::([\w.-]+))?/?$")
@@ -35,8 +35,8 @@ class HubError(Exception):
     """The Hub said no (missing, gated, offline, timed out); the message says which."""
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteFile:
+@record(slots=True)
+class RemoteFile(Record):
     name: str
     size: int | None
 

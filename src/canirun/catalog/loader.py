@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,6 +31,7 @@ from canirun.catalog.compiled import (  # noqa: F401  (re-exported for scripts)
 from canirun.catalog.schema import Backend, CatalogFile, Framework, Gpu, Model, Variant
 from canirun.errors import InputError
 from canirun.inputs import CATALOG_LIMIT, ParseRefused, parse_toml, read_bounded
+from canirun.records import Record, record
 
 
 class VariantRef(msgspec.Struct, frozen=True):
@@ -44,8 +45,8 @@ class VariantRef(msgspec.Struct, frozen=True):
         return f"{self.model.id}-{self.variant.key}"
 
 
-@dataclass(frozen=True)
-class Catalog:
+@record()
+class Catalog(Record):
     models: tuple[Model, ...]
     frameworks: tuple[Framework, ...]
     gpus: tuple[Gpu, ...]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from canirun.catalog.local_model import ModelFileError, read_json
+from canirun.records import Record, record
 
 MAX_ENTRIES = 200_000  # directory entries looked at per store
 MANIFEST_BYTES = 1 << 20
@@ -32,16 +33,16 @@ PROJECTOR_LAYER = "application/vnd.ollama.image.projector"
 _SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+@record(slots=True)
+class Found(Record):
     name: str  # as the tool names it: ORG/NAME, llama3.2:3b, a file name
     path: Path  # the GGUF file (first part) or the model folder
     store: str  # hf-cache, ollama, lm-studio, llama.cpp, models-dir
     projector: Path | None = None  # an Ollama vision projector blob
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+@record(slots=True)
+class Skipped(Record):
     path: str
     reason: str
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO
 
 from canirun.catalog.schema import Arch, Encoder, FileFormat, Kind
+from canirun.records import Record, record
 
 
 class ModelFileError(ValueError):
@@ -26,8 +27,8 @@ class ModelFileError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
-class LocalModel:
+@record(slots=True)
+class LocalModel(Record):
     name: str  # as the user knows it: the file name, an Ollama tag, a repo id
     path: str  # the file or folder that was read
     format: FileFormat  # gguf, safetensors, pytorch

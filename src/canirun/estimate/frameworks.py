@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, get_args
 
 from canirun.catalog.schema import CpuArch, Framework, Os
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.placement import usable_gpus
+from canirun.records import Record, record
 
 _STRICT: Any = {"extra": "forbid"}
 
 
-@dataclass(frozen=True, slots=True)
-class FrameworkStatus:
+@record(slots=True)
+class FrameworkStatus(Record):
     __pydantic_config__ = _STRICT
 
     id: str

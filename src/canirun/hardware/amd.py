@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from canirun.hardware import sysfs
 from canirun.hardware.model import Gpu, ProbeIssue
+from canirun.records import Record, record
 
 AMD_VENDOR = 0x1002
 _SOURCE = "amdgpu"
@@ -33,8 +34,8 @@ _IDS = ("usr/share/libdrm/amdgpu.ids", "opt/amdgpu/share/libdrm/amdgpu.ids")
 _FB_HEAPS = {1, 2}
 
 
-@dataclass(frozen=True, slots=True)
-class KfdNode:
+@record(slots=True)
+class KfdNode(Record):
     gfx: str | None
     compute_units: int | None
     pool_bytes: int | None  # sum of the frame-buffer banks: hipMemGetInfo's total

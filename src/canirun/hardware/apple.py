@@ -23,9 +23,9 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from canirun.hardware.model import Gpu, ProbeIssue
+from canirun.records import Record, record
 
 Runner = Callable[[Sequence[str]], str | None]
 
@@ -99,8 +99,8 @@ def parse_sysctl(text: str) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Displays:
+@record(slots=True)
+class Displays(Record):
     chip: str | None
     cores: int | None
     family: str | None
@@ -161,8 +161,8 @@ def _family(reported: str | None, generation: str | None) -> str | None:
     return _FAMILY.get(generation or "") or reported
 
 
-@dataclass(frozen=True, slots=True)
-class AppleProbe:
+@record(slots=True)
+class AppleProbe(Record):
     gpu: Gpu | None
     performance_cores: int | None
     efficiency_cores: int | None

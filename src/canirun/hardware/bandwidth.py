@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+
+from canirun.records import Record, record
 
 MIB = 2**20
 MAX_TOTAL = 256 * MIB  # all buffers together; bigger than any desktop CPU's caches
@@ -28,8 +29,8 @@ ROUNDS = 4
 _WAIT = 10.0  # seconds; a thread that does not arrive ends the test, never hangs it
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
+@record(slots=True)
+class Measurement(Record):
     bytes_per_s: int | None
     threads: int = 0
     buffer_bytes: int = 0  # all buffers together

@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from canirun.records import Record, record
 
 FORMAT = 1
 MAX_AGE_DAYS = 30
@@ -26,8 +27,8 @@ MAX_BYTES = 1 << 20
 MAX_MACHINES = 64  # one user's machines sharing a home directory (NFS)
 
 
-@dataclass(frozen=True, slots=True)
-class Kept:
+@record(slots=True)
+class Kept(Record):
     bytes_per_s: int
     measured_at: str  # ISO 8601, UTC
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
+
+from canirun.records import Record, record
 
 # cgroup v1 writes "no limit" as a huge page-aligned number (LONG_MAX rounded
 # down to the page size); anything at or above 2^62 is treated as unlimited.
 _V1_UNLIMITED = 2**62
 
 
-@dataclass(frozen=True, slots=True)
-class CgroupLimits:
+@record(slots=True)
+class CgroupLimits(Record):
     version: int | None = None
     memory_limit: int | None = None
     memory_used: int | None = None
@@ -30,8 +32,8 @@ class CgroupLimits:
     problems: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True, slots=True)
-class _Mount:
+@record(slots=True)
+class _Mount(Record):
     root: str
     point: str
     fstype: str

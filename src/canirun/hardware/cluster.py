@@ -6,18 +6,18 @@ hostname (else its file name). Pure apart from reading the folder given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from canirun.errors import InputError
 from canirun.hardware.model import Host
+from canirun.records import Record, record
 
 MAX_NODES = 1024
 SUFFIXES = (".json", ".toml")
 
 
-@dataclass(frozen=True, slots=True)
-class Cluster:
+@record(slots=True)
+class Cluster(Record):
     """The nodes a multi-node plan may use, where they were described, and notes."""
 
     source: str  # "what-if" (--nodes), "reports" (--cluster), "ray" (--ray)

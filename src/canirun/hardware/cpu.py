@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from canirun.records import Record, record
 
 # Linux /proc/cpuinfo flag -> canonical name, for the flags that decide which
 # llama.cpp / PyTorch kernels run fast.
@@ -83,8 +84,8 @@ _ARM_PARTS = {
 _X86_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}
 
 
-@dataclass(frozen=True, slots=True)
-class CpuIdentity:
+@record(slots=True)
+class CpuIdentity(Record):
     model: str | None
     vendor: str | None
     flags: tuple[str, ...] | None

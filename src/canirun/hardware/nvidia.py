@@ -16,11 +16,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
 from canirun.hardware.model import Gpu, Memory, MigDevice, ProbeIssue, Severity
+from canirun.records import Record, record
 
 _SOURCE = "nvml"
 
@@ -129,8 +130,8 @@ def _mig_devices(s: _Nvml, handle: Any, label: str) -> tuple[bool | None, tuple[
     return True, tuple(devices)
 
 
-@dataclass(frozen=True, slots=True)
-class _Pool:
+@record(slots=True)
+class _Pool(Record):
     total: int | None
     free: int | None
     used: int | None

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from canirun.hardware.cpu import CpuIdentity
 from canirun.hardware.model import Gpu, ProbeIssue
+from canirun.records import Record, record
 
 Registry = Callable[[str, str], object]
 Subkeys = Callable[[str], list[str]]
@@ -58,8 +58,8 @@ def read_windows_identity(registry: Registry, feature_present: FeaturePresent) -
     return CpuIdentity(str(name).strip() if name else None, vendor_text, flags)
 
 
-@dataclass(frozen=True, slots=True)
-class Adapter:
+@record(slots=True)
+class Adapter(Record):
     name: str
     vendor: str | None
     memory: int | None

@@ -12,7 +12,6 @@ import html
 import io
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from canirun.envelope import now_utc
@@ -20,6 +19,7 @@ from canirun.estimate.results import RUNNABLE
 from canirun.fleet import Cell, Fleet, MachineReport, Skipped
 from canirun.output import safe
 from canirun.output.labels import CATEGORY_TITLES, VERDICT_TEXT
+from canirun.records import Record, record
 from canirun.units import format_gib
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ _COLOURS = {
 _RANK = {v: i for i, v in enumerate(_SHORT)}
 
 
-@dataclass(frozen=True, slots=True)
-class Matrix:
+@record(slots=True)
+class Matrix(Record):
     """The merged fleet as the renderers show it: models in category order (only one
     category with --category), each machine's cell read from its own column.
 
