@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     # frameworks` needs neither, `scan` no name resolution (issue 15, start-up time).
     from canirun.catalog.local_model import LocalModel
     from canirun.hardware.cluster import Cluster
-    from canirun.report import CheckReport, ClusterInfo, LocalReport, ScanReport
+    from canirun.report import CheckReport, LocalReport, ScanReport
     from canirun.report_json import Pending
     from canirun.resolve import Match
 
@@ -76,21 +76,21 @@ def machine_capacity(
     return msgspec.structs.replace(cap, nodes=nodes)
 
 
-def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
+def cluster_info(cluster: Cluster | None) -> dict[str, Any] | None:
+    """The report's `assumptions.cluster` (report.ClusterInfo), as data like the rest of the
+    assumptions: validated where the report is, written as JSON without pydantic."""
     if cluster is None:
         return None
-    from canirun.report import ClusterInfo, ClusterNodeInfo
-
     nodes = []
     for name, h in cluster.nodes:
         gpus = h.hardware.gpus
         nodes.append(
-            ClusterNodeInfo(
-                name=name,
-                gpus=len(gpus),
-                gpu=gpus[0].name if gpus else None,
-                gpu_memory_bytes=gpus[0].memory_total_bytes if gpus else None,
-            )
+            {
+                "name": name,
+                "gpus": len(gpus),
+                "gpu": gpus[0].name if gpus else None,
+                "gpu_memory_bytes": gpus[0].memory_total_bytes if gpus else None,
+            }
         )
     notes = (
         "multi-node layouts follow vLLM: tensor parallel within a node, pipeline parallel "
@@ -98,8 +98,7 @@ def cluster_info(cluster: Cluster | None) -> ClusterInfo | None:
         "(InfiniBand or RoCE) and its latency is not in the speed estimate",
         *cluster.notes,
     )
-    source = cast(Literal["what-if", "reports", "ray"], cluster.source)
-    return ClusterInfo(source=source, nodes=tuple(nodes), notes=notes)
+    return {"source": cluster.source, "nodes": tuple(nodes), "notes": notes}
 
 
 def rate_all(
@@ -156,7 +155,7 @@ def _with_models(
 
 
 def assumptions(
-    cap: Capacity, opts: Options, host: Host, cluster: ClusterInfo | None = None
+    cap: Capacity, opts: Options, host: Host, cluster: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The report's `assumptions` (report.Assumptions), as data: validated where the report
     is, and written as JSON without pydantic (report_json)."""

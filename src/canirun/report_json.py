@@ -66,7 +66,7 @@ def plain(model: str, value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    """A nested report model's data: a mapping, or (from the Python API) a model."""
+    """A nested report model's data: a mapping, or a model a caller built (validated)."""
     if isinstance(value, Mapping):
         return value
     return {name: getattr(value, name) for name in type(value).model_fields}
