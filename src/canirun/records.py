@@ -34,6 +34,9 @@ class Record:
     # estimator's memos hash a Workload thousands of times a scan).
     _values: Callable[[Any], tuple[Any, ...]] = staticmethod(lambda _: ())
     _shown: tuple[str, ...] = ()
+    # The fields __init__ takes, and a getter of their values (for ``evolve``).
+    _init_names: tuple[str, ...] = ()
+    _init_values: Callable[[Any], tuple[Any, ...]] = staticmethod(lambda _: ())
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -46,6 +49,18 @@ class Record:
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
         return f"{type(self).__qualname__}({shown})"
+
+
+R = TypeVar("R", bound=Record)
+
+
+def evolve(obj: R, **changes: Any) -> R:
+    """``dataclasses.replace`` for a record, without its per-call look at the fields (a
+    scan replaces a few thousand records). A field left out of ``__init__`` is made again
+    by it, as with ``dataclasses.replace``."""
+    values = dict(zip(obj._init_names, obj._init_values(obj), strict=True))
+    values.update(changes)
+    return type(obj)(**values)
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
@@ -69,6 +84,8 @@ def record(*, slots: bool = False, kw_only: bool = False) -> Callable[[type[C]],
         every = fields(made)  # type: ignore[arg-type]
         made._values = staticmethod(_getter(tuple(f.name for f in every if f.compare)))
         made._shown = tuple(f.name for f in every if f.repr)
+        init = tuple(f.name for f in every if f.init)
+        made._init_names, made._init_values = init, staticmethod(_getter(init))
         return made
 
     return wrap

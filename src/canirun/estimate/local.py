@@ -190,7 +190,9 @@ def _kv_unknown(
     """No KV figure: ``too-big`` when the weights and fixed costs alone cannot fit, else
     ``unknown`` -- a fit that depends on an unknown is never claimed."""
     floors = [
-        place(Need(w.bytes, 0, fixed_overheads(fw, p.family), layers=w.layers), cap, fw)
+        place(
+            Need(w.bytes, 0, fixed_overheads(fw, p.family), layer_weights=w.layers or None), cap, fw
+        )
         for fw in fws
     ]
     why = f"KV cache unknown: {local.arch_missing or 'the architecture is not in the file'}"

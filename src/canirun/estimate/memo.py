@@ -2,7 +2,9 @@
 
 A scan asks the same questions many times (every framework, every precision, every step
 of the largest-context search). The answers depend on catalog records — pydantic models
-whose list fields make them unhashable — and on small hashable values. ``ByIdentity``
+whose list fields make them unhashable — and on small hashable values. A record hashable
+by value (a Workload) is passed as a record too, when the same object comes back: its
+identity is cheaper to hash than its fields. ``ByIdentity``
 keys on the records' identities. Each entry keeps its records alive, so while the entry
 exists no other object can take one of their ids: a key that matches names the very same
 records, and a lookup needs no identity check of its own.

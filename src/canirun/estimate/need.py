@@ -51,10 +51,25 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
     kv_type = kv_type_for(fw, p, wl)
     if kv_type is None:  # callers leave such frameworks out (rate._rate)
         raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
+    # The same for every precision of a family: worked out once per variant and framework.
+    ggml = uses_ggml(fw, p.family)
+    return _KV.get(
+        (ref.variant, fw, wl), (kv_type, ggml), lambda: _kv_of(ref, fw, kv_type, ggml, wl)
+    )
+
+
+_KV: ByIdentity[tuple[int, str]] = ByIdentity()
+
+
+def _kv_of(
+    ref: VariantRef, fw: Framework, kv_type: str, ggml: bool, wl: Workload
+) -> tuple[int, str]:
+    arch = ref.variant.arch
+    assert arch is not None
     if mlx.uses_mlx(fw):
         size = mlx.kv_cache_bytes(fw, arch, wl.context_tokens, wl.sequences)
         return size, mlx.kv_layout(fw, arch)
-    runtime = runtime_of(fw.id, uses_ggml(fw, p.family))
+    runtime = runtime_of(fw.id, ggml)
     image = ref.variant.image
     if image is not None and image.cross_attention_layers:
         # Cross-attention layers cache the image's states, not the text (Llama 3.2
@@ -192,13 +207,12 @@ def build_need(
         else:
             over = llm_overheads(fw, v.arch, wl, p.family, backends, p.name)
         over = _with_image(over, ref)
-        per_kv = kv / v.arch.layers
-        layers = _with_kv(w.layers, per_kv) if w.layers else None
         need = Need(
             w.bytes,
             kv,
             over,
-            layers=layers,
+            layer_weights=w.layers or None,
+            layer_kv=kv / v.arch.layers,
             heads=v.arch.heads,
             precision=p.name,
             family=p.family,
@@ -237,17 +251,6 @@ def build_need(
         )
         need = _raise_to(need, floor.amount_bytes, line)
     return need, kv_type
-
-
-def _with_kv(layers: tuple[int, ...], per_kv: float) -> tuple[int, ...]:
-    """Each layer's weights plus its share of the KV cache. Memoised on the layers' identity
-    (the weights are memoised, so the same file gives the same tuple, which is then not
-    hashed again): every framework and every context probe of `max_context` asks again for
-    the same file and KV size."""
-    return _LAYERS.get((layers,), per_kv, lambda: tuple(map(round, map(per_kv.__add__, layers))))
-
-
-_LAYERS: ByIdentity[tuple[int, ...]] = ByIdentity()
 
 
 def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> Need:

@@ -40,8 +40,10 @@ class Need(msgspec.Struct, frozen=True):
     weights: int
     kv: int
     overheads: Overheads
-    # Per repeating layer (weights + KV), for partial offload; None: not layered.
-    layers: tuple[int, ...] | None = None
+    # Each repeating layer's weights and its share of the KV cache, for partial offload
+    # (``layers``); None: not layered.
+    layer_weights: tuple[int, ...] | None = None
+    layer_kv: float = 0.0
     # Non-layered models offload by component: the largest one must fit on the GPU.
     largest_component: int | None = None
     # Diffusion pipelines with component roles: the largest stage's weights plus that
@@ -52,6 +54,28 @@ class Need(msgspec.Struct, frozen=True):
     # precisions (MPS: fp8), and the capability table decides which devices can.
     precision: str | None = None
     family: str | None = None
+
+    @property
+    def layers(self) -> tuple[int, ...] | None:
+        """Per repeating layer, its weights plus its KV share; None: not layered."""
+        return layer_sums(self)[0] if self.layer_weights else None
+
+
+def layer_sums(need: Need) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The need's layers (weights + KV share each) and their running totals (``sums[i]``:
+    the first i layers together). Worked out when an offload is tried, not for every need,
+    and once per file and KV size: the weights are memoised, so every framework and every
+    context probe of `max_context` asks with the same tuple, which is then not hashed again."""
+    weights, per_kv = need.layer_weights or (), need.layer_kv
+
+    def work() -> tuple[tuple[int, ...], tuple[int, ...]]:
+        layers = tuple(map(round, map(per_kv.__add__, weights)))
+        return layers, tuple(accumulate(layers, initial=0))
+
+    return _LAYERS.get((weights,), per_kv, work)
+
+
+_LAYERS: ByIdentity[tuple[tuple[int, ...], tuple[int, ...]]] = ByIdentity()
 
 
 Reasons = tuple[str, ...]
@@ -228,6 +252,27 @@ def any_usable_gpu(cap: Capacity, framework: Framework) -> bool:
         (cap, framework), (None, None), lambda: _usable(cap, framework, None, None)
     )
     return bool(out)
+
+
+def can_run(cap: Capacity, framework: Framework, precision: str, family: str) -> bool:
+    """Whether ``place`` can give any need of this precision a runnable verdict here: a GPU
+    the framework drives at it, or its CPU (``place`` follows the same rules). A GPU it
+    only may drive gives at best "unknown"."""
+    return _CAN_RUN.get(
+        (cap, framework), (precision, family), lambda: _can_run(cap, framework, precision, family)
+    )
+
+
+def _can_run(cap: Capacity, framework: Framework, precision: str, family: str) -> bool:
+    out, _, _ = _USABLE.get(
+        (cap, framework), (precision, family), lambda: _usable(cap, framework, precision, family)
+    )
+    if out:
+        return True
+    return framework.cpu_only_ok and runs(framework, cpu_device(cap), precision, family).runs
+
+
+_CAN_RUN: ByIdentity[bool] = ByIdentity()
 
 
 _Usable = tuple[tuple[GpuSlot, ...], tuple[str, ...], tuple[tuple[GpuSlot, str], ...]]
@@ -566,7 +611,7 @@ def _offload(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> 
     ram = ram_budget(cap)
     if ram is None or ranked[0].unified:
         return None
-    if need.layers:
+    if need.layer_weights:
         # A layer-split runtime (llama.cpp's default) spreads layers over every GPU,
         # in proportion to free memory, and keeps the rest in RAM.
         n = len(ranked) if framework.multi_gpu == "layer-split" else 1
@@ -580,10 +625,9 @@ def _offload(need: Need, pools: _Pools, cap: Capacity, framework: Framework) -> 
 def _layer_offload(
     need: Need, spread: list[tuple[GpuSlot, int | None]], cap: Capacity, ram: int
 ) -> Placement | None:
-    layers = need.layers or ()
-    # sums[i]: the first i layers together. Layers are never negative, so the layers that
-    # fit one after another in a GPU's room are those whose running total fits it.
-    sums = list(accumulate(layers, initial=0))
+    # Layers are never negative, so the layers that fit one after another in a GPU's room
+    # are those whose running total fits it.
+    layers, sums = layer_sums(need)
     n = len(layers)
     k, used, on_gpu, spare = 0, [], 0, []
     for slot, budget in spread:

@@ -9,13 +9,12 @@ context that still fits that way.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any, get_args
 
 import msgspec
 
 from canirun.catalog.loader import Catalog, VariantRef
-from canirun.catalog.schema import Arch, CpuArch, Framework, Lifecycle, Model, Os
+from canirun.catalog.schema import Arch, CpuArch, Framework, Lifecycle, Model, Os, Requirement
 from canirun.catalog.schema import Gpu as GpuSpec
 from canirun.estimate import mlx
 from canirun.estimate import precision as prec
@@ -27,7 +26,14 @@ from canirun.estimate.memo import ByIdentity
 from canirun.estimate.multinode_rate import across_nodes
 from canirun.estimate.need import DECODERS, build_need
 from canirun.estimate.params import active_decoder_params
-from canirun.estimate.placement import Need, Placement, any_usable_gpu, place, ram_budget
+from canirun.estimate.placement import (
+    Need,
+    Placement,
+    any_usable_gpu,
+    can_run,
+    place,
+    ram_budget,
+)
 from canirun.estimate.recommend import (
     PREFERRED,
     as_choice,
@@ -41,6 +47,7 @@ from canirun.estimate.results import (
     Parallel,
     Result,
     Summary,
+    Verdict,
     Workload,
     rank,
 )
@@ -54,6 +61,7 @@ from canirun.estimate.speed import (
     with_prefill,
 )
 from canirun.estimate.weights import Weights, weights
+from canirun.records import evolve
 from canirun.units import format_bytes, format_gib, parse_size
 
 KIND_PRECISIONS: dict[str, tuple[str, ...]] = {
@@ -145,17 +153,24 @@ def _find_sources(m: Model, variant_key: str | None) -> tuple[str, ...]:
 def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     """API-only, unreleased, or a hard requirement this machine lacks."""
     m = ref.model
-    base = _base(ref)
-    common: dict[str, Any] = {
-        "precision": None,
-        "format": None,
-        "context_tokens": None,
-        "sources": _sources(m, ref.variant.key),
-    }
+
+    def blocked(verdict: Verdict, reasons: tuple[str, ...], access: str | None = None) -> Result:
+        base = _base(ref)
+        if access is not None:
+            base["access"] = access
+        return Result(
+            **base,
+            precision=None,
+            format=None,
+            context_tokens=None,
+            sources=_sources(m, ref.variant.key),
+            verdict=verdict,
+            reasons=reasons,
+        )
+
     life = ref.variant.lifecycle or m.lifecycle
     if life is not None and life.status == "retired":
-        base["access"] = "retired"
-        return Result(**base, **common, verdict="unsupported", reasons=_retired(m, life))
+        return blocked("unsupported", _retired(m, life), access="retired")
     if m.access == "api-only" and m.api is not None:
         hosts = ", ".join(m.api.hosts)
         why: tuple[str, ...] = (
@@ -164,9 +179,9 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
         if life is not None:
             successor = f"; successor: {life.successor}" if life.successor else ""
             why += (f"deprecated: to be withdrawn on {life.date}{successor}",)
-        return Result(**base, **common, verdict="api-only", reasons=why + _note(m))
+        return blocked("api-only", why + _note(m))
     if m.access == "unreleased":
-        return Result(**base, **common, verdict="unsupported", reasons=_note(m))
+        return blocked("unsupported", _note(m))
     needs = m.needs
     if needs is None:
         return None
@@ -178,7 +193,7 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
     if needs.docker and cap.docker is False:
         missing.append("needs Docker, which is not usable here")
     if missing:
-        return Result(**base, **common, verdict="unsupported", reasons=tuple(missing))
+        return blocked("unsupported", tuple(missing))
     return None
 
 
@@ -277,6 +292,49 @@ def precisions_for(
     return sorted(out, key=lambda p: -p.quality)
 
 
+class _Facts(msgspec.Struct, frozen=True):
+    """What every precision of one variant shares on this machine: worked out once per
+    variant, not once per precision and framework."""
+
+    base: dict[str, Any]  # _base(ref)
+    sources: tuple[str, ...]
+    doubts: dict[str, tuple[str, ...]]  # by framework id: the model's and the framework's
+    decoder: bool  # a text decoder with an architecture (speed, context, layers)
+    prefill_flops: int  # per token over the workload's context (decoders)
+    disk_extra: Requirement | None  # the smallest disk need besides the weights
+    contexts: dict[str, tuple[int | None, str | None]]  # by framework id: runtime_context
+
+
+def _doubts(ref: VariantRef, fws: list[Framework], cap: Capacity) -> dict[str, tuple[str, ...]]:
+    """By framework id: what cannot be told about running the variant with it here."""
+    of_model = model_doubts(ref, cap)
+    return {fw.id: of_model + framework_doubts(fw, cap) for fw in fws}
+
+
+def _facts(ref: VariantRef, fws: list[Framework], cap: Capacity, opts: Options) -> _Facts:
+    m, arch, wl = ref.model, ref.variant.arch, opts.workload
+    decoder = m.kind in DECODERS and arch is not None
+    flops = contexts = None
+    if decoder and arch is not None:
+        flops = prefill_flops_per_token(
+            active_decoder_params(arch),
+            arch.layers,
+            arch.heads * arch.effective_head_dim,
+            wl.context_tokens,
+        )
+        contexts = {fw.id: runtime_context(fw, arch, cap, wl) for fw in fws}
+    disk = [r for r in ref.variant.requirements if r.resource == "disk"]
+    return _Facts(
+        base=_base(ref),
+        sources=_sources(m, ref.variant.key),
+        doubts=_doubts(ref, fws, cap),
+        decoder=decoder,
+        prefill_flops=flops or 0,
+        disk_extra=min(disk, key=lambda r: r.amount_bytes, default=None),
+        contexts=contexts or {},
+    )
+
+
 def _evaluate(
     ref: VariantRef,
     fws: list[Framework],
@@ -284,19 +342,22 @@ def _evaluate(
     cap: Capacity,
     opts: Options,
     known: Weights | None = None,
+    doubts: dict[str, tuple[str, ...]] | None = None,
 ) -> list[_Eval]:
-    """Each framework's need and placement; ``known``: weights read from a file."""
+    """Each framework's need and placement; ``known``: weights read from a file;
+    ``doubts``: ``_doubts(ref, fws, cap)``, when the caller has it."""
     w = known or weights(ref.model, ref.variant, p)
     if w is None:
         return []
+    doubts = doubts or _doubts(ref, fws, cap)
     out = []
-    of_model = model_doubts(ref, cap)
+    kind, wl, backends = ref.model.kind, opts.workload, cap.backends
     for fw in fws:
-        if not _supports(fw, p, ref.model.kind):
+        if not _supports(fw, p, kind):
             continue
-        need, kv_type = build_need(ref, fw, p, w, opts.workload, cap.backends)
-        doubts = of_model + framework_doubts(fw, cap)
-        out.append(_Eval(fw, p, w, need, _unknown_if(place(need, cap, fw), doubts), kv_type))
+        need, kv_type = build_need(ref, fw, p, w, wl, backends)
+        placed = _unknown_if(place(need, cap, fw), doubts[fw.id])
+        out.append(_Eval(fw, p, w, need, placed, kv_type))
     return out
 
 
@@ -389,15 +450,13 @@ def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     )
 
 
-def _disk(ref: VariantRef, w: Weights, cap: Capacity) -> tuple[int, bool | None, list[str]]:
-    extra = [r for r in ref.variant.requirements if r.resource == "disk"]
-    smallest = min(extra, key=lambda r: r.amount_bytes, default=None)
-    need = w.bytes + (smallest.amount_bytes if smallest else 0)
+def _disk(
+    w: Weights, cap: Capacity, extra: Requirement | None
+) -> tuple[int, bool | None, list[str]]:
+    need = w.bytes + (extra.amount_bytes if extra else 0)
     lines = []
-    if smallest is not None:
-        lines.append(
-            f"disk: {smallest.amount} besides the weights ({smallest.condition or 'data'})"
-        )
+    if extra is not None:
+        lines.append(f"disk: {extra.amount} besides the weights ({extra.condition or 'data'})")
     if cap.disk_free_bytes is None:
         return need, None, [*lines, "free disk space unknown: whether the files fit is not checked"]
     fits = need <= cap.disk_free_bytes
@@ -425,27 +484,28 @@ def _cpu_work(e: _Eval, arch: Arch | None, cap: Capacity, context: int) -> CpuWo
 
 
 def _result(
-    ref: VariantRef, e: _Eval, cap: Capacity, opts: Options, frameworks: list[str]
+    ref: VariantRef,
+    e: _Eval,
+    cap: Capacity,
+    opts: Options,
+    frameworks: list[str],
+    facts: _Facts | None = None,
 ) -> Result:
-    m = ref.model
+    facts = facts or _facts(ref, [e.framework], cap, opts)
+    m, arch = ref.model, ref.variant.arch
     wl = opts.workload
-    disk, disk_fits, disk_lines = _disk(ref, e.weights, cap)
+    disk, disk_fits, disk_lines = _disk(e.weights, cap, facts.disk_extra)
     speed = None
     if m.kind in DECODERS:
         active = round(e.weights.bytes * e.weights.active_fraction)
-        arch = ref.variant.arch
         work = _cpu_work(e, arch, cap, wl.context_tokens)
         speed = decode_speed(e.placement, cap, active, e.need.kv, work)
         if arch is not None:
-            per_token = prefill_flops_per_token(
-                active_decoder_params(arch),
-                arch.layers,
-                arch.heads * arch.effective_head_dim,
-                wl.context_tokens,
-            )
             cpu_gguf = e.precision.family == "ggml" and cpu_isa(cap.arch) is not None
             gguf_type = e.precision.name if cpu_gguf else None
-            speed = with_prefill(speed, e.placement, cap, per_token, wl.context_tokens, gguf_type)
+            speed = with_prefill(
+                speed, e.placement, cap, facts.prefill_flops, wl.context_tokens, gguf_type
+            )
     reasons = list(e.placement.reasons)
     if e.weights.rejected:
         reasons.append(e.weights.rejected)
@@ -456,32 +516,30 @@ def _result(
         warning = mlx.wired_warning(e.weights.bytes, slot.free_bytes if slot else None)
         reasons += [warning] if warning else []
     reasons += disk_lines
-    decoder = m.kind in DECODERS
     default_ctx = None
-    if decoder and ref.variant.arch is not None:
-        default_ctx, ctx_line = runtime_context(e.framework, ref.variant.arch, cap, wl)
+    if facts.decoder:
+        default_ctx, ctx_line = facts.contexts[e.framework.id]
         if ctx_line:
             reasons.append(ctx_line)
-    layers = ref.variant.arch.layers if decoder and ref.variant.arch else None
-    fmt = "gguf" if e.precision.family == "ggml" and m.kind in DECODERS else None
+    ggml = e.precision.family == "ggml"
     return Result(
-        **_base(ref),
+        **facts.base,
         precision=e.precision.name,
-        format=fmt or ("ggml" if e.precision.family == "ggml" else "safetensors"),
-        context_tokens=wl.context_tokens if decoder else None,
+        format=("gguf" if m.kind in DECODERS else "ggml") if ggml else "safetensors",
+        context_tokens=wl.context_tokens if m.kind in DECODERS else None,
         verdict=e.placement.verdict,
         memory=_memory(e, any_usable_gpu(cap, e.framework)),
         framework=e.framework.id,
         frameworks=tuple(frameworks),
         gpu_layers=e.placement.gpu_layers,
-        total_layers=layers,
+        total_layers=arch.layers if facts.decoder and arch is not None else None,
         gpus=tuple(i for i in e.placement.gpus if i is not None),
         headroom_bytes=e.placement.headroom_bytes,
         disk_bytes=disk,
         disk_fits=disk_fits,
         tokens_per_second=speed,
         reasons=tuple(reasons),
-        sources=_sources(m, ref.variant.key),
+        sources=facts.sources,
         estimate=e.weights.estimate,
         runtime_default_context=default_ctx,
         parallel=_parallel(e.placement),
@@ -516,7 +574,7 @@ def effective_workload(ref: VariantRef, wl: Workload) -> tuple[Workload, tuple[s
                 f"{arch.extended_how or 'rope scaling'} extends it to "
                 f"{arch.extended_context:,}: pass --extended-context to rate that"
             )
-        return replace(wl, context_tokens=limit), tuple(note)
+        return evolve(wl, context_tokens=limit), tuple(note)
     if extended and wl.context_tokens > arch.max_context:
         how = arch.extended_how or "rope scaling"
         return wl, (f"beyond the native {arch.max_context:,} tokens: needs {how}",)
@@ -564,7 +622,7 @@ def rate_variant(
     opts = msgspec.structs.replace(opts, workload=workload)
     results = _rate(ref, catalog, cap, opts)
     if notes:
-        results = [replace(r, reasons=(*r.reasons, *notes)) for r in results]
+        results = [evolve(r, reasons=(*r.reasons, *notes)) for r in results]
     return results
 
 
@@ -602,9 +660,22 @@ def serving_frameworks(
         return frozenset()
     opts = msgspec.structs.replace(opts, workload=effective_workload(ref, opts.workload)[0])
     fws = _candidates(ref, catalog, cap, opts)[0]
+    doubts = _doubts(ref, fws, cap)
+    room = memory_anywhere(cap)
+    kind = ref.model.kind
     found: set[str] = set()
-    for p in precisions_for(ref, fws, opts.precisions):
-        evals = _evaluate(ref, fws, p, cap, opts)
+    # Fewest bits first: the precisions likeliest to run, so that the loop stops sooner
+    # (the answer is the same in any order).
+    for p in sorted(precisions_for(ref, fws, opts.precisions), key=lambda p: p.bits):
+        # Frameworks that cannot run p on any device here are never listed, and a
+        # runnable verdict always ranks above theirs: leaving them out changes nothing.
+        able = [f for f in fws if _supports(f, p, kind) and can_run(cap, f, p.name, p.family)]
+        if all(f.id in found for f in able):
+            continue  # it could list no framework that is not listed already
+        w = weights(ref.model, ref.variant, p)
+        if w is None or w.bytes > room:
+            continue  # no framework rates it (no figures), or no memory here holds the weights
+        evals = _evaluate(ref, able, p, cap, opts, doubts=doubts)
         top = min((rank(e.placement.verdict) for e in evals), default=None)
         found |= {
             e.framework.id
@@ -616,24 +687,28 @@ def serving_frameworks(
     return frozenset(found)
 
 
+def memory_anywhere(cap: Capacity) -> int:
+    """More than any runnable placement can hold here: RAM's budget and every GPU's free
+    memory together. Each placement holds all the weights within those (a GPU's budget is
+    within its free memory), so weights above it are too big for every framework."""
+    ram = max(0, ram_budget(cap) or 0)
+    return ram + sum(g.free_bytes or 0 for g in cap.gpus)
+
+
 def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> list[Result]:
     blocked = _blocked(ref, cap)
     if blocked is not None:
         return [blocked]
     fws, why_not, kv_note = _candidates(ref, catalog, cap, opts)
-    base = {
-        **_base(ref),
-        "format": None,
-        "context_tokens": None,
-        "sources": _sources(ref.model, ref.variant.key),
-    }
+    facts = _facts(ref, fws, cap, opts)
+    base = {**facts.base, "format": None, "context_tokens": None, "sources": facts.sources}
     if not fws:
         why = why_not or [f"no framework in the catalog serves it here{_only(opts)}"]
         return [Result(**base, precision=None, verdict="unsupported", reasons=tuple(why))]
     order = [f.id for f in fws]
     results = []
     for p in precisions_for(ref, fws, opts.precisions):
-        evals = _evaluate(ref, fws, p, cap, opts)
+        evals = _evaluate(ref, fws, p, cap, opts, doubts=facts.doubts)
         if not evals:
             results.append(
                 Result(
@@ -652,7 +727,7 @@ def _rate(ref: VariantRef, catalog: Catalog, cap: Capacity, opts: Options) -> li
             for e in evals
             if e.placement.verdict in RUNNABLE and e.placement.verdict == best.placement.verdict
         ]
-        result = _result(ref, best, cap, opts, usable)
+        result = _result(ref, best, cap, opts, usable, facts)
         if cap.nodes and result.verdict not in ("gpu", "multi-gpu"):
             result = across_nodes(ref, evals, cap, opts, result)
         results.append(result)
@@ -714,7 +789,7 @@ def max_context(
     target, ram = rank(best.verdict), ram_budget(cap)
 
     def probe(ctx: int) -> Probe:
-        wl = replace(opts.workload, context_tokens=ctx)
+        wl = evolve(opts.workload, context_tokens=ctx)
         need, _ = build_need(ref, fw, p, w, wl, cap.backends)
         placed = place(need, cap, fw)
         kept = rank(placed.verdict) <= target
@@ -732,7 +807,8 @@ def _room(placed: Placement, need: Need, ram: int | None) -> int | None:
     in_ram = placed.ram_bytes
     if placed.verdict != "offload" or ram is None or in_ram is None:
         return placed.headroom_bytes
-    if need.layers and ram - in_ram < max(need.layers) * len(placed.gpus):
+    layers = need.layers
+    if layers and ram - in_ram < max(layers) * len(placed.gpus):
         return placed.headroom_bytes  # the smaller of a GPU's spare and RAM's room
     return ram - in_ram
 

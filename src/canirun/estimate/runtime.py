@@ -293,7 +293,7 @@ _PROCESS: ByIdentity[Term] = ByIdentity()
 
 
 def _llamacpp_core(arch: Arch, workload: Workload) -> _LlamacppCore:
-    return _CORE.get((arch,), workload, lambda: _llamacpp_core_of(arch, workload))
+    return _CORE.get((arch, workload), None, lambda: _llamacpp_core_of(arch, workload))
 
 
 def _llamacpp_core_of(arch: Arch, workload: Workload) -> _LlamacppCore:
@@ -538,8 +538,8 @@ def llm_overheads(
 ) -> Overheads:
     repacked = precision if precision.upper().startswith(REPACKED_PREFIXES) else ""
     return _OVERHEADS.get(
-        (framework, backends, arch),
-        (workload, precision_family, repacked),
+        (framework, backends, arch, workload),
+        (precision_family, repacked),
         lambda: _llm_overheads(framework, arch, workload, precision_family, backends, repacked),
     )
 

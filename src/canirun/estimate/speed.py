@@ -16,7 +16,6 @@ bandwidth, which is lower on CPUs than on GPUs.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import lru_cache
 
 import msgspec
@@ -25,6 +24,7 @@ from canirun.catalog.schema import Arch
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.placement import Placement
 from canirun.estimate.results import Speed
+from canirun.records import evolve
 
 EFFICIENCY = (0.5, 0.6)
 
@@ -220,9 +220,9 @@ def with_prefill(
         flops, what = cap.cpu_flops_per_s, "CPU cores x clock x FLOP/cycle"
         missing = "the CPU's clock was not read"
     if not flops or flops_per_token <= 0:
-        return replace(speed, prefill_note=f"unknown: {missing}")
+        return evolve(speed, prefill_note=f"unknown: {missing}")
     tps = flops * efficiency / flops_per_token
-    return replace(
+    return evolve(
         speed,
         prefill_tokens_per_second=_sig(tps),
         time_to_first_token_s=_sig(context / tps),
