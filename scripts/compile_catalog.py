@@ -11,6 +11,9 @@ it is stale, so run this after editing any shipped catalog file.
 It also writes src/canirun/schema/report-layout.json, the scan and check report models'
 field order and defaults for the pydantic-free JSON writer (canirun.report_json;
 tests/test_report_json.py fails when it is stale): run it after editing canirun.report.
+And src/canirun/schema/records.codes, the records' dataclass methods compiled for this
+Python (canirun.codecache; tests/test_codecache.py fails when it is stale): run it after
+adding or changing a record class.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from canirun.catalog.loader import (
     sources_digest,
     validated_pickle,
 )
+from canirun.codecache import TABLE as CODE_TABLE
 from canirun.estimate import gguf, speed
 from canirun.estimate.precision import PRECISIONS
 from canirun.resolve import name_forms
@@ -75,6 +79,32 @@ def layout_text(table: dict[str, list[list[object]]]) -> str:
     return "{\n" + ",\n".join(models) + "\n}\n"
 
 
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def record_modules() -> list[str]:
+    """The package's modules that define records (canirun.records): their dataclass
+    methods go into the code table."""
+    found = []
+    for path in sorted((SRC / "canirun").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "@record(" in text or "@entry" in text:
+            found.append(".".join(path.relative_to(SRC).with_suffix("").parts))
+    return found
+
+
+def write_code_table() -> int:
+    """schema/records.codes, written by a fresh interpreter (canirun.codecache)."""
+    import subprocess
+
+    child = f"from canirun.codecache import write_table; print(write_table({record_modules()!r}))"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True
+    )
+    return int(done.stdout)
+
+
 def main() -> int:
     if os.environ.get("PYTHONHASHSEED") != "0":
         # catalog.pickle holds pydantic's fields-set sets, whose order follows the string
@@ -103,6 +133,7 @@ def main() -> int:
     from canirun.report_json import LAYOUT_FILE
 
     LAYOUT_FILE.write_text(layout_text(layout_table()), encoding="utf-8")
+    print(f"wrote {CODE_TABLE} ({write_code_table()} compiled dataclass methods)")
     print(f"wrote {target} ({target.stat().st_size:,} bytes, {len(files)} files)")
     return 0
 

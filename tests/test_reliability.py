@@ -476,7 +476,8 @@ def test_no_shell_no_eval_no_unpickling_in_the_code() -> None:
     tables (which name their files, catalog.pickle and rules.pickle), through an unpickler
     that can build only the classes it is given (tested below)."""
     loader = SRC / "catalog" / "loader.py"
-    code = "\n".join(p.read_text() for p in SRC.rglob("*.py") if p != loader)
+    codecache = SRC / "codecache.py"  # runs dataclass code: tested below
+    code = "\n".join(p.read_text() for p in SRC.rglob("*.py") if p not in (loader, codecache))
     assert "shell=True" not in code
     pickling = r"\b(?:import|from) c?_?pickle\b|\bc?_?pickle\.\w+\(|\bUnpickler\b|__reduce"
     for dangerous in (r"\beval\(", r"\bexec\(", pickling, r"yaml\.load\(", r"os\.system\("):
@@ -484,6 +485,21 @@ def test_no_shell_no_eval_no_unpickling_in_the_code() -> None:
     text = loader.read_text()
     assert not re.search(r"pickle\.loads?\(|\bshell=True|\beval\(|\bexec\(", text)
     assert "def find_class" in text
+
+
+def test_the_code_table_is_read_only_from_the_package() -> None:
+    """codecache executes code objects, so it reads them from one file only: the table
+    built with the package (schema/records.codes), as trusted as the package's .py files;
+    nothing outside the package (a user cache, the environment) can put code in."""
+    from canirun import codecache
+
+    text = (SRC / "codecache.py").read_text()
+    assert codecache.TABLE.parent == SRC.resolve() / "schema"
+    reads = re.findall(r"\b(?:open|read_bytes|read_text|marshal\.loads?)\(", text)
+    assert reads == ["marshal.loads(", "read_bytes("], reads
+    assert "marshal.loads(TABLE.read_bytes())" in text
+    assert "environ" not in text and "getenv" not in text
+    assert re.findall(r"\bexec\(", text) == ["exec(", "exec("]  # the stand-in, and builtins'
 
 
 def test_the_catalog_unpickler_builds_nothing_but_catalog_entries() -> None:

@@ -7,8 +7,9 @@ estimator's results are ~45 classes that every scan and check defines (issue 15)
 frozen dataclass of the package is made this way.
 ``Record`` gives them ``__eq__``, ``__hash__`` and ``__repr__`` once, for every class, with
 the dataclass semantics (same class, the fields that take part in comparison, in order),
-so ``record`` compiles only the other three. Python 3.13 compiles a class's methods in one
-``exec``; this module can go when canirun needs 3.13.
+so ``record`` compiles only the other three, and those through ``codecache``, which keeps
+the compiled code between runs as Python keeps bytecode. Python 3.13 compiles a class's
+methods in one ``exec``; this module can then shrink to the cache.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from canirun.codecache import compiling
 
 if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
@@ -80,7 +83,8 @@ def record(*, slots: bool = False, kw_only: bool = False) -> Callable[[type[C]],
     def wrap(cls: type[C]) -> type[C]:
         if not issubclass(cls, Record):
             raise TypeError(f"{cls.__name__}: a record must derive from Record")
-        made = dataclass(frozen=True, eq=False, repr=False, slots=slots, kw_only=kw_only)(cls)
+        with compiling():  # the generated methods' code, kept between runs
+            made = dataclass(frozen=True, eq=False, repr=False, slots=slots, kw_only=kw_only)(cls)
         every = fields(made)  # type: ignore[arg-type]
         made._values = staticmethod(_getter(tuple(f.name for f in every if f.compare)))
         made._shown = tuple(f.name for f in every if f.repr)
