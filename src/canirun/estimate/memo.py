@@ -25,7 +25,17 @@ class ByIdentity(Generic[T]):
 
     def get(self, records: tuple[object, ...], extra: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``'s value, worked out once per (records, extra)."""
-        key = (*map(id, records), extra)
+        # Spelt out for the usual sizes: about twice as fast as (*map(id, records), extra),
+        # and a scan looks up some 30,000 keys.
+        n = len(records)
+        if n == 1:
+            key: tuple[object, ...] = (id(records[0]), extra)
+        elif n == 2:
+            key = (id(records[0]), id(records[1]), extra)
+        elif n == 3:
+            key = (id(records[0]), id(records[1]), id(records[2]), extra)
+        else:
+            key = (*map(id, records), extra)
         entry = self._entries.get(key)
         if entry is not None:
             return entry[1]
