@@ -25,6 +25,12 @@ HOSTS = {
     "2x 80 GB": host(ram=256 * GIB, gpus=(gpu(80 * GIB), gpu(80 * GIB, index=1))),
     "GTX 1080 + 32 GB": host(ram=32 * GIB, gpus=(_GTX_1080,)),
     "RX 7900 XTX + 32 GB": host(ram=32 * GIB, gpus=(_RX_7900,)),
+    # Free memory unknown: nothing is a fit there, and the weights bound counts it as none.
+    "RTX 4090, free unknown + 16 GB": host(
+        ram=16 * GIB, gpus=(replace(gpu(), memory_free_bytes=None),)
+    ),
+    # Little memory anywhere: most precisions skipped by the weights bound alone.
+    "4 GB laptop, no GPU": host(ram=4 * GIB),
 }
 WORKLOADS = {
     "default": Options(),
