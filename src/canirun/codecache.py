@@ -1,5 +1,5 @@
-"""The methods ``dataclass`` generates for canirun's records, compiled when the package is
-built rather than on every run.
+"""The methods ``dataclass`` generates for canirun's records, compiled once with the shipped
+catalog (``scripts/compile_catalog.py``) rather than on every run.
 
 ``dataclass`` writes each class's ``__init__``, ``__setattr__`` and ``__delattr__`` as
 source text and compiles it with ``exec`` every time the class is defined: for canirun's

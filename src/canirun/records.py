@@ -7,9 +7,9 @@ estimator's results are ~45 classes that every scan and check defines (issue 15)
 frozen dataclass of the package is made this way.
 ``Record`` gives them ``__eq__``, ``__hash__`` and ``__repr__`` once, for every class, with
 the dataclass semantics (same class, the fields that take part in comparison, in order),
-so ``record`` compiles only the other three, and those through ``codecache``, which keeps
-the compiled code between runs as Python keeps bytecode. Python 3.13 compiles a class's
-methods in one ``exec``; this module can then shrink to the cache.
+so ``record`` compiles only the other three, and takes their code from ``codecache``'s
+table (compiled with the shipped catalog) when it has it. Python 3.13 compiles a class's
+methods in one ``exec``; this module can then shrink to the table.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def record(*, slots: bool = False, kw_only: bool = False) -> Callable[[type[C]],
     def wrap(cls: type[C]) -> type[C]:
         if not issubclass(cls, Record):
             raise TypeError(f"{cls.__name__}: a record must derive from Record")
-        with compiling():  # the generated methods' code, kept between runs
+        with compiling():  # the generated methods' code from the shipped table
             made = dataclass(frozen=True, eq=False, repr=False, slots=slots, kw_only=kw_only)(cls)
         every = fields(made)  # type: ignore[arg-type]
         made._values = staticmethod(_getter(tuple(f.name for f in every if f.compare)))

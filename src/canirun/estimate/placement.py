@@ -239,19 +239,14 @@ def usable_gpus(
     """GPUs this framework can drive (each with the backend it would use), why the
     others are left out, and the GPUs it may or may not drive (a minimum compute
     capability that cannot be checked)."""
-    out, notes, doubts = _USABLE.get(
-        (cap, framework), (precision, family), lambda: _usable(cap, framework, precision, family)
-    )
+    out, notes, doubts = _usable_here(cap, framework, precision, family)
     return list(out), list(notes), list(doubts)
 
 
 def any_usable_gpu(cap: Capacity, framework: Framework) -> bool:
     """Whether ``framework`` can drive a GPU here (any precision): ``usable_gpus``'s first
     answer, without copying it."""
-    out, _, _ = _USABLE.get(
-        (cap, framework), (None, None), lambda: _usable(cap, framework, None, None)
-    )
-    return bool(out)
+    return bool(_usable_here(cap, framework, None, None)[0])
 
 
 def can_run(cap: Capacity, framework: Framework, precision: str, family: str) -> bool:
@@ -264,10 +259,7 @@ def can_run(cap: Capacity, framework: Framework, precision: str, family: str) ->
 
 
 def _can_run(cap: Capacity, framework: Framework, precision: str, family: str) -> bool:
-    out, _, _ = _USABLE.get(
-        (cap, framework), (precision, family), lambda: _usable(cap, framework, precision, family)
-    )
-    if out:
+    if _usable_here(cap, framework, precision, family)[0]:
         return True
     return framework.cpu_only_ok and runs(framework, cpu_device(cap), precision, family).runs
 
@@ -278,6 +270,14 @@ _CAN_RUN: ByIdentity[bool] = ByIdentity()
 _Usable = tuple[tuple[GpuSlot, ...], tuple[str, ...], tuple[tuple[GpuSlot, str], ...]]
 # The same question for every model of a scan: answered once per framework and precision.
 _USABLE: ByIdentity[_Usable] = ByIdentity()
+
+
+def _usable_here(
+    cap: Capacity, framework: Framework, precision: str | None, family: str | None
+) -> _Usable:
+    return _USABLE.get(
+        (cap, framework), (precision, family), lambda: _usable(cap, framework, precision, family)
+    )
 
 
 def _usable(
