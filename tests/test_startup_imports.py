@@ -297,6 +297,10 @@ NOT_FOR_JSON = (
     "pydantic.plugin._loader",
     "importlib.metadata",
     "email.message",
+    # msgspec loads without typing_extensions (entry.load_msgspec_plainly), and the
+    # user folders are the XDG ones without platformdirs (canirun.userdirs).
+    "typing_extensions",
+    "platformdirs",
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
@@ -418,3 +422,26 @@ def test_the_command_line_turns_pydantic_plugins_off_for_its_run_only(
     monkeypatch.setenv(entry.PLUGINS_OFF, "some-plugin")
     entry.main(["scan"])
     assert seen[-1] == os.environ[entry.PLUGINS_OFF] == "some-plugin"
+
+
+PLAIN_MSGSPEC = """
+import sys
+from canirun.entry import load_msgspec_plainly
+load_msgspec_plainly()
+assert "msgspec" in sys.modules and "typing_extensions" not in sys.modules
+import typing_extensions  # still importable afterwards (pydantic's, a user catalog's)
+import msgspec
+from typing import NotRequired, TypedDict
+class Row(TypedDict):
+    a: int
+    b: NotRequired[str]
+print(msgspec.json.decode(b'{"a": 1}', type=Row), typing_extensions.__name__)
+"""
+
+
+def test_msgspec_is_loaded_without_typing_extensions_and_it_stays_importable() -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN_MSGSPEC], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == ["{'a':", "1}", "typing_extensions"]

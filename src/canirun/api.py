@@ -19,10 +19,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import msgspec
-from typing_extensions import TypedDict, Unpack
 
 # The command line's defaults, written once (canirun.commands).
 from canirun.commands import CTX, KV_CACHE, PREFER, SEQUENCES

@@ -28,6 +28,10 @@ EXIT_OK, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 2, 130, 141
 PLUGINS_OFF = "PYDANTIC_DISABLE_PLUGINS"
 
 
+# What answers without the catalog, hence without msgspec (see load_msgspec_plainly).
+NO_CATALOG = ((), ("--version",), ("hardware",), ("--help",), ("-h",))
+
+
 def version_text() -> str:
     from canirun import __version__
 
@@ -180,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     plugins_off = PLUGINS_OFF not in os.environ
     if plugins_off:
         os.environ[PLUGINS_OFF] = "__all__"
+    args = tuple(sys.argv[1:] if argv is None else argv)
+    if argv is None and args[:1] not in NO_CATALOG:
+        load_msgspec_plainly()
     try:
-        return _run(tuple(sys.argv[1:] if argv is None else argv))
+        return _run(args)
     finally:
         if plugins_off:
             os.environ.pop(PLUGINS_OFF, None)
@@ -192,6 +199,27 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()
         if collecting:
             gc.enable()
+
+
+def load_msgspec_plainly() -> None:
+    """Import msgspec without typing_extensions, for a process that is one command.
+
+    msgspec 0.18-0.23 (``msgspec/_utils.py``) tries ``typing_extensions`` first for
+    ``get_type_hints``, ``Required`` and ``NotRequired`` and falls back to ``typing``;
+    importing typing_extensions costs ~8 ms of every command (issue 15), and canirun
+    declares no type with it (on Python 3.11+ its ``Required``/``NotRequired`` are
+    ``typing``'s). A ``None`` entry in ``sys.modules`` makes that import fail for the
+    moment msgspec loads; the entry is removed at once, so a later ``import
+    typing_extensions`` (pydantic's, a user catalog's) works as usual. Nothing is done
+    if either module is already loaded: the process is then not canirun's alone.
+    """
+    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
+        return
+    sys.modules["typing_extensions"] = None  # type: ignore[assignment]
+    try:
+        import msgspec  # noqa: F401
+    finally:
+        del sys.modules["typing_extensions"]
 
 
 def _run(args: tuple[str, ...]) -> int:

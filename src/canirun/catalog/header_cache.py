@@ -25,9 +25,9 @@ MAX_BYTES = 64 * 2**20
 
 
 def cache_file() -> Path:
-    import platformdirs
+    from canirun.userdirs import user_cache_dir
 
-    return Path(platformdirs.user_cache_dir("canirun")) / "local-headers.json"
+    return Path(user_cache_dir()) / "local-headers.json"
 
 
 def _stamp(path: str) -> list[int] | None:

@@ -80,10 +80,10 @@ class Catalog(Record):
 
 def user_catalog_dir() -> Path:
     """<user config dir>/catalog.d; a relative "~" path when there is no home directory."""
-    import platformdirs
+    from canirun.userdirs import user_config_dir
 
     try:
-        return Path(platformdirs.user_config_dir("canirun")) / "catalog.d"
+        return Path(user_config_dir()) / "catalog.d"
     except (RuntimeError, KeyError):  # no HOME and no passwd entry for this uid
         return Path("~/.config/canirun/catalog.d")
 

@@ -34,9 +34,9 @@ class Kept(Record):
 
 
 def cache_file() -> Path:
-    import platformdirs
+    from canirun.userdirs import user_cache_dir
 
-    return Path(platformdirs.user_cache_dir("canirun")) / "ram-bandwidth.json"
+    return Path(user_cache_dir()) / "ram-bandwidth.json"
 
 
 def machine_key(host_name: str, cpu_model: str | None, cores: int, ram_bytes: int) -> str:
