@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and args[:1] not in NO_CATALOG:
         load_msgspec_plainly()
     try:
-        return _run(args)
+        code = _run(args)
     finally:
         if plugins_off:
             os.environ.pop(PLUGINS_OFF, None)
@@ -199,6 +199,37 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()
         if collecting:
             gc.enable()
+    if argv is None:
+        end_now(code)
+    return code
+
+
+def end_now(code: int) -> None:
+    """End this process with ``code`` at once, when nothing is left for shutdown to do but
+    free memory; else return, and the process ends as usual.
+
+    Freeing every object of a scan (the catalog, the results, the modules) one by one
+    takes ~18 ms of its ~270 ms (issue 15), and the kernel takes the memory back anyway.
+    mypy ends its command-line runs the same way (``mypy/util.py``, ``hard_exit``). What
+    shutdown would otherwise do, done or ruled out first: standard output and error are
+    flushed (a failing flush leaves the ending to shutdown, which reports it as before);
+    no ``atexit`` callback is registered (a library's clean-up, e.g. Ray's); no other
+    thread runs (Python would wait for it). Files were written and closed by the command
+    itself (``output.files.write_atomic``).
+    """
+    import atexit
+
+    callbacks = getattr(atexit, "_ncallbacks", None)  # CPython's count of registrations
+    threading = sys.modules.get("threading")  # not imported: no thread was started by it
+    if callbacks is None or callbacks() or (threading and threading.active_count() > 1):
+        return
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 def load_msgspec_plainly() -> None:
