@@ -28,7 +28,7 @@ try:
 except SystemExit:
     pass
 HEAVY = ("pydantic", "canirun.catalog.schema", "canirun.report", "typer", "hashlib",
-         "importlib.metadata", "importlib.resources")
+         "importlib.metadata", "importlib.resources", "shutil", "msgspec")
 heavy = [m for m in HEAVY if m in sys.modules]
 print(json.dumps(heavy), file=sys.stderr)
 """
@@ -305,6 +305,7 @@ NOT_FOR_JSON = (
     # user folders are the XDG ones without platformdirs (canirun.userdirs).
     "typing_extensions",
     "platformdirs",
+    "shutil",  # PATH is searched by canirun.hardware.which
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
@@ -315,6 +316,7 @@ NOT_IMPORTED = {
         "canirun.output.scan_text",
         "canirun.output.hardware_text",
         "canirun.resolve",
+        "difflib",  # suggestions for a bad name only
         "canirun.names",
         "canirun.local_eval",
         "canirun.estimate.local",

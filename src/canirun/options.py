@@ -6,7 +6,6 @@ Every bad value becomes an ``InputError`` that names the flag. Kept apart from
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Sequence
@@ -101,6 +100,8 @@ def framework_flag(text: str | None, catalog: Catalog) -> str | None:
     for fw in catalog.frameworks:
         if wanted in {fw.id.lower(), fw.name.lower(), *(a.lower() for a in fw.aliases)}:
             return fw.id
+    import difflib  # for a bad --framework only
+
     close = difflib.get_close_matches(wanted, [f.id for f in catalog.frameworks], n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else " (see `canirun frameworks`)"
     raise InputError(f"--framework: unknown framework {text!r}{hint}")

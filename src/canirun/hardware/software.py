@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
+
+from canirun.hardware.which import which
 
 # (framework id, commands on PATH, Python distribution names)
 DetectSpec = tuple[str, Sequence[str], Sequence[str]]
@@ -55,7 +56,7 @@ def installed_frameworks(specs: Iterable[DetectSpec]) -> frozenset[str]:
     installed = installed_distributions()
     found = set()
     for fid, commands, distributions in specs:
-        if any(shutil.which(c) for c in commands) or any(
+        if any(which(c) for c in commands) or any(
             _has_distribution(d, installed) for d in distributions
         ):
             found.add(fid)

@@ -8,7 +8,6 @@ tests run against fixture trees.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ import psutil
 from canirun.hardware import cpu as cpu_info
 from canirun.hardware.cgroup import CgroupLimits
 from canirun.hardware.model import Cpu, Disk, Docker, Machine, Memory, OsInfo, ProbeIssue
+from canirun.hardware.which import which
 
 Issues = list[ProbeIssue]
 
@@ -196,7 +196,7 @@ def _docker_sockets(env: Mapping[str, str]) -> list[str]:
 
 def probe_docker(env: Mapping[str, str] = os.environ) -> Docker:
     """Docker is usable when its client is on PATH and its daemon socket accepts us."""
-    cli = shutil.which("docker") is not None
+    cli = which("docker") is not None
     if not cli:
         return Docker(cli=False, daemon=None, detail="no docker client on PATH")
     if env.get("DOCKER_HOST", "").startswith(("tcp://", "ssh://")):
