@@ -19,6 +19,7 @@ Published quantities keep the unit their source used ("4.92 GB", "24 GiB",
 from __future__ import annotations
 
 from dataclasses import field
+from functools import cached_property
 from inspect import cleandoc
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -711,6 +712,11 @@ class Framework(Strict):
     sources: dict[str, Url]
     source: Annotated[str, Field(description="key of `sources` for the facts above")]
     notes: str | None = None
+
+    @cached_property
+    def precision_names(self) -> frozenset[str]:
+        """``precisions`` as a set: the estimator asks it ~12,000 times a scan."""
+        return frozenset(self.precisions)
 
     def __post_init__(self) -> None:
         nodes = [self.multi_node.source] if self.multi_node else []

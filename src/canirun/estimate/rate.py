@@ -269,7 +269,7 @@ def _implementing(ref: VariantRef, catalog: Catalog) -> list[str]:
 
 def _supports(fw: Framework, p: prec.Precision, kind: str) -> bool:
     if fw.precisions:
-        return p.name in fw.precisions
+        return p.name in fw.precision_names
     return p.name in KIND_PRECISIONS.get(kind, ())
 
 
@@ -669,7 +669,7 @@ def serving_frameworks(
     for p in sorted(precisions_for(ref, fws, opts.precisions), key=lambda p: p.bits):
         # Frameworks that cannot run p on any device here are never listed, and a
         # runnable verdict always ranks above theirs: leaving them out changes nothing.
-        able = [f for f in fws if _supports(f, p, kind) and can_run(cap, f, p.name, p.family)]
+        able = _able(cap, fws, p, kind)
         if all(f.id in found for f in able):
             continue  # it could list no framework that is not listed already
         w = weights(ref.model, ref.variant, p)
@@ -685,6 +685,22 @@ def serving_frameworks(
         if len(found) == len(fws):
             break  # every candidate is already listed
     return frozenset(found)
+
+
+def _able(cap: Capacity, fws: list[Framework], p: prec.Precision, kind: str) -> list[Framework]:
+    """Those of ``fws`` that support ``p`` for this kind of model and can run it on some
+    device here. Many variants share one list of frameworks, so each answer is kept in a
+    table per (machine, frameworks, kind), filled as precisions are asked."""
+    table = _ABLE.get((cap, *fws), kind, dict)
+    key = (p.name, p.family)
+    able = table.get(key)
+    if able is None:
+        able = [f for f in fws if _supports(f, p, kind) and can_run(cap, f, p.name, p.family)]
+        table[key] = able
+    return able
+
+
+_ABLE: ByIdentity[dict[tuple[str, str], list[Framework]]] = ByIdentity(256)
 
 
 def memory_anywhere(cap: Capacity) -> int:
