@@ -382,13 +382,12 @@ def _pick(
     installed frameworks; then the preference order; then the smaller need; then
     catalog order."""
 
-    def key(e: _Eval) -> tuple[int, bool, bool, int, int, int]:
+    def key(e: _Eval) -> tuple[bool, bool, int, int, int]:
         o = e.need.overheads
         need = e.need.weights + e.need.kv + o.gpu_compute + o.gpu_per_device + o.cpu_process
         cls = device_class(e.placement.verdict, e.placement.gpus, cap, specs)
         fit = runtime_rank(e.framework.id, cls)
         return (
-            rank(e.placement.verdict),
             fit >= len(PREFERRED[cls]),
             e.framework.id not in cap.installed,
             fit,
@@ -396,7 +395,11 @@ def _pick(
             order.index(e.framework.id),
         )
 
-    return min(evals, key=key)
+    # The verdict first: the rest of the key is worked out only among the best verdicts
+    # (min keeps the first of equals, so the order of evals still breaks the last ties).
+    best = min(rank(e.placement.verdict) for e in evals)
+    tied = [e for e in evals if rank(e.placement.verdict) == best]
+    return tied[0] if len(tied) == 1 else min(tied, key=key)
 
 
 def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
@@ -675,7 +678,7 @@ def serving_frameworks(
         w = weights(ref.model, ref.variant, p)
         if w is None or w.bytes > room:
             continue  # no framework rates it (no figures), or no memory here holds the weights
-        evals = _evaluate(ref, able, p, cap, opts, doubts=doubts)
+        evals = _evaluate(ref, able, p, cap, opts, w, doubts)
         top = min((rank(e.placement.verdict) for e in evals), default=None)
         found |= {
             e.framework.id
