@@ -276,20 +276,37 @@ def _supports(fw: Framework, p: prec.Precision, kind: str) -> bool:
 def precisions_for(
     ref: VariantRef, frameworks: Iterable[Framework], only: tuple[str, ...] | None
 ) -> list[prec.Precision]:
+    """The precisions to rate ``ref`` at with these frameworks, best quality first."""
     kind = ref.model.kind
-    names = only or KIND_PRECISIONS.get(kind, ())
     arch = ref.variant.arch
     ggml_ok = (arch is not None and arch.gguf_arch is not None) or "gguf" in ref.model.formats
+    mxfp4_ok = arch is not None and arch.experts_mxfp4
+    fws = tuple(frameworks)
+    # The answer depends only on these, and most variants share them with many others.
+    wanted = (kind, bool(ggml_ok), bool(mxfp4_ok), only)
+    return list(_PRECISIONS.get(fws, wanted, lambda: _precisions(fws, *wanted)))
+
+
+_PRECISIONS: ByIdentity[tuple[prec.Precision, ...]] = ByIdentity(1024)
+
+
+def _precisions(
+    fws: tuple[Framework, ...],
+    kind: str,
+    ggml_ok: bool,
+    mxfp4_ok: bool,
+    only: tuple[str, ...] | None,
+) -> tuple[prec.Precision, ...]:
     out = []
-    for name in names:
+    for name in only or KIND_PRECISIONS.get(kind, ()):
         p = prec.PRECISIONS.get(name)
         if p is None or (p.family == "ggml" and kind in DECODERS and not ggml_ok):
             continue
-        if name in prec.MXFP4_ONLY and not (arch is not None and arch.experts_mxfp4):
+        if name in prec.MXFP4_ONLY and not mxfp4_ok:
             continue
-        if any(_supports(fw, p, kind) for fw in frameworks):
+        if any(_supports(fw, p, kind) for fw in fws):
             out.append(p)
-    return sorted(out, key=lambda p: -p.quality)
+    return tuple(sorted(out, key=lambda p: -p.quality))
 
 
 class _Facts(msgspec.Struct, frozen=True):
