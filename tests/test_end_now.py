@@ -70,27 +70,3 @@ def test_a_running_thread_gets_a_normal_shutdown(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "thread finished" in done.stderr
     assert "ended at once" not in done.stderr
-
-
-CLOSED = """
-import os, sys
-read_end, write_end = os.pipe()
-os.close(read_end)  # the reader is gone before canirun writes a byte
-os.dup2(write_end, 1)
-from canirun.entry import main
-sys.argv = ["canirun", *sys.argv[1:]]
-raise SystemExit(main())
-"""
-
-
-def test_a_closed_pipe_is_still_141_quietly(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": SRC, "XDG_CONFIG_HOME": str(tmp_path)}
-    for args in (["frameworks"], SCAN):
-        done = subprocess.run(
-            [sys.executable, "-c", CLOSED, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        assert (done.returncode, done.stderr) == (141, ""), args

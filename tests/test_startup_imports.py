@@ -227,23 +227,28 @@ read_end, write_end = os.pipe()
 os.close(read_end)  # the reader is gone before canirun writes a byte (`| head` that exited)
 os.dup2(write_end, 1)
 from canirun.MODULE import main
-sys.exit(main(sys.argv[1:]))
+CALL
 """
+WAYS = {
+    "entry": ("entry", "sys.exit(main(sys.argv[1:]))"),
+    "cli": ("cli", "sys.exit(main(sys.argv[1:]))"),
+    # As the console script calls it: the process's own arguments, ended by entry.end_now.
+    "console script": ("entry", 'sys.argv = ["canirun", *sys.argv[1:]]\nsys.exit(main())'),
+}
 
 
-@pytest.mark.parametrize("module", ["entry", "cli"])
+@pytest.mark.parametrize("way", list(WAYS))
 @pytest.mark.parametrize("args", [["frameworks"], ["check", "llama", "--json"]])
-def test_a_closed_pipe_is_141_quietly_both_ways(
-    args: list[str], module: str, tmp_path: Path
-) -> None:
-    """A real closed pipe, the short way (entry) and typer's (cli)."""
+def test_a_closed_pipe_is_141_quietly_both_ways(args: list[str], way: str, tmp_path: Path) -> None:
+    """A real closed pipe, the short way (entry, also as the console script) and typer's."""
     env = {
         **os.environ,
         "PYTHONPATH": SRC,
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
-    child = CLOSED_READER_AT.replace("MODULE", module)
+    module, call = WAYS[way]
+    child = CLOSED_READER_AT.replace("MODULE", module).replace("CALL", call)
     done = subprocess.run(
         [sys.executable, "-c", child, *args],
         capture_output=True,
