@@ -28,7 +28,7 @@ try:
 except SystemExit:
     pass
 HEAVY = ("pydantic", "canirun.catalog.schema", "canirun.report", "typer", "hashlib",
-         "importlib.metadata", "importlib.resources", "shutil", "msgspec")
+         "importlib.metadata", "importlib.resources", "shutil", "msgspec", "inspect")
 heavy = [m for m in HEAVY if m in sys.modules]
 print(json.dumps(heavy), file=sys.stderr)
 """
@@ -311,6 +311,11 @@ NOT_FOR_JSON = (
     "typing_extensions",
     "platformdirs",
     "shutil",  # PATH is searched by canirun.hardware.which
+    # dataclasses loads without it (entry.load_dataclasses_plainly), the records have
+    # docstrings and the schema's descriptions are cleaned only when a schema is built.
+    "inspect",
+    "ast",
+    "tokenize",
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
@@ -350,6 +355,7 @@ NOT_IMPORTED = {
         "pydantic.plugin._loader",
         "importlib.metadata",
         "email.message",
+        "inspect",
     ),
 }
 
@@ -456,3 +462,33 @@ def test_msgspec_is_loaded_without_typing_extensions_and_it_stays_importable() -
         [sys.executable, "-c", PLAIN_MSGSPEC], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.split() == ["{'a':", "1}", "typing_extensions"]
+
+
+PLAIN_DATACLASSES = """
+import sys
+from canirun.entry import load_dataclasses_plainly
+load_dataclasses_plainly()
+assert "dataclasses" in sys.modules and "inspect" not in sys.modules
+import dataclasses
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int = 0
+# A class without a docstring still gets dataclasses' own: the stand-in reads the real inspect.
+print(Point.__doc__)
+import inspect  # the real module, for everyone else
+real = sys.modules["inspect"]
+print(inspect.__name__, inspect is real, inspect.__spec__ is not None)
+"""
+
+
+def test_dataclasses_is_loaded_without_inspect_and_both_still_work() -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN_DATACLASSES],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert done.stdout.splitlines() == ["Point(x: int, y: int = 0)", "inspect True True"]

@@ -185,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     if plugins_off:
         os.environ[PLUGINS_OFF] = "__all__"
     args = tuple(sys.argv[1:] if argv is None else argv)
-    if argv is None and args[:1] not in NO_CATALOG:
-        load_msgspec_plainly()
+    if argv is None:
+        load_dataclasses_plainly()
+        if args[:1] not in NO_CATALOG:
+            load_msgspec_plainly()
     try:
         code = _run(args)
     finally:
@@ -230,6 +232,35 @@ def end_now(code: int) -> None:
     except (OSError, ValueError):
         return
     os._exit(code)
+
+
+def load_dataclasses_plainly() -> None:
+    """Import dataclasses without inspect, for a process that is one command.
+
+    ``dataclasses`` imports ``inspect`` (with ast, dis and tokenize: ~4 ms of every
+    command, issue 15) only to write a signature as the doc of a class that has none, and
+    every canirun record has one (``records.record``). While dataclasses loads, a stand-in
+    module takes inspect's place in ``sys.modules``: the first attribute read from it
+    imports the real inspect and answers from it, so dataclasses behaves as before for any
+    class. The stand-in is removed at once, and every other ``import inspect`` (typer's,
+    pydantic's) gets the real module. Nothing is done if either is already loaded.
+    """
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        return
+    import types
+
+    def real(name: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module("inspect"), name)
+
+    stand_in = types.ModuleType("inspect", "imports the real inspect when first read")
+    stand_in.__getattr__ = real  # type: ignore[method-assign]  # PEP 562
+    sys.modules["inspect"] = stand_in
+    try:
+        import dataclasses  # noqa: F401
+    finally:
+        del sys.modules["inspect"]
 
 
 def load_msgspec_plainly() -> None:

@@ -83,6 +83,13 @@ def record(*, slots: bool = False, kw_only: bool = False) -> Callable[[type[C]],
     def wrap(cls: type[C]) -> type[C]:
         if not issubclass(cls, Record):
             raise TypeError(f"{cls.__name__}: a record must derive from Record")
+        if cls.__doc__ is None:
+            # dataclass would write the class's signature as its doc with inspect.signature
+            # (~60 us a class, and the import of inspect; issue 15). The field names say as
+            # much, and a doc that starts with "Name(" is left out of JSON Schemas by
+            # pydantic, as the generated one is.
+            names = cls.__dict__.get("__annotations__", ())  # noqa: RUF063 (not inspect's)
+            cls.__doc__ = f"{cls.__name__}({', '.join(names)})"
         with compiling():  # the generated methods' code from the shipped table
             made = dataclass(frozen=True, eq=False, repr=False, slots=slots, kw_only=kw_only)(cls)
         every = fields(made)  # type: ignore[arg-type]

@@ -18,9 +18,9 @@ Published quantities keep the unit their source used ("4.92 GB", "24 GiB",
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field
 from functools import cached_property
-from inspect import cleandoc
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from canirun.records import Record, record
@@ -88,9 +88,21 @@ def entry(cls: type[C]) -> type[C]:
     doc = cls.__dict__.get("__doc__")
     config: dict[str, Any] = {"extra": "forbid"}
     if doc:
-        config["json_schema_extra"] = {"description": cleandoc(doc)}
+        config["json_schema_extra"] = _describer(doc)
     cls.__pydantic_config__ = config  # type: ignore[attr-defined]
     return record(kw_only=True)(cls)
+
+
+def _describer(doc: str) -> Callable[[dict[str, Any]], None]:
+    """pydantic's ``json_schema_extra`` that sets the description from the docstring,
+    cleaned only when a schema is built (inspect is not imported by a scan, issue 15)."""
+
+    def describe(schema: dict[str, Any]) -> None:
+        from inspect import cleandoc
+
+        schema["description"] = cleandoc(doc)
+
+    return describe
 
 
 class Strict(Record):
