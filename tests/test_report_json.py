@@ -66,7 +66,7 @@ def test_nested_models_are_written_in_field_order_with_defaults() -> None:
 
 def test_odd_values_are_written_as_the_model_writes_them() -> None:
     pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["llama3:8b"], Gate())
-    odd = "a\x85b\u2028c \x1b[31m é"
+    odd = "a\x85b\u2028c \x1b[31m é\x7f\u2029\x9f\x80"
     results = [dataclasses.replace(r, reasons=(odd, *r.reasons)) for r in pending.data["results"]]
     summary = [
         dataclasses.replace(s, tokens_per_second=float("nan")) for s in pending.data["summary"]
@@ -76,6 +76,7 @@ def test_odd_values_are_written_as_the_model_writes_them() -> None:
     assert text == _model_json(again)
     assert "\\u0085" in text
     assert "\\u2028" in text
+    assert all(f"\\u{c:04x}" in text for c in (0x7F, 0x2029, 0x9F, 0x80))
     assert "NaN" not in text
     assert json.loads(text)["summary"][0]["tokens_per_second"] is None
 

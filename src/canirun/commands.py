@@ -106,10 +106,11 @@ def deliver(
     def model() -> Any:  # a pending report is validated only for the formats that read it
         return pending.model if pending else report
 
-    def as_json_text() -> str:
-        return pending.json() + "\n" if pending else json_text(report)
+    def as_json_text() -> str | bytes:
+        # A pending report's JSON stays UTF-8 bytes to the file or stdout (issue 15).
+        return pending.json_bytes() + b"\n" if pending else json_text(report)
 
-    rendered: dict[str, Callable[[], str]] = {
+    rendered: dict[str, Callable[[], str | bytes]] = {
         "json": as_json_text,
         "markdown": lambda: _ci_format("markdown", model()),
         "junit": lambda: _ci_format("junit", model()),

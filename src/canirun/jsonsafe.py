@@ -16,6 +16,9 @@ import re
 from typing import Any
 
 _RAW_CONTROLS = re.compile("[\x7f-\x9f\u2028\u2029]")
+# The same characters in UTF-8 (DEL, U+0080-U+009F, U+2028, U+2029): in valid UTF-8 these
+# byte sequences are those characters and nothing else.
+_RAW_CONTROL_BYTES = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -74,3 +77,10 @@ def escape_controls(text: str) -> str:
     if text.isascii() and "\x7f" not in text:
         return text
     return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def escape_control_bytes(data: bytes) -> bytes:
+    """``escape_controls`` for UTF-8 JSON: the same escapes, written as bytes."""
+    if data.isascii() and b"\x7f" not in data:
+        return data
+    return _RAW_CONTROL_BYTES.sub(lambda m: f"\\u{ord(m.group().decode()):04x}".encode(), data)

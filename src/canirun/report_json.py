@@ -74,9 +74,15 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def dumps(model: str, data: Mapping[str, Any]) -> str:
     """The report's JSON, indented by 2, through jsonsafe's control escapes."""
+    return dump_bytes(model, data).decode()
+
+
+def dump_bytes(model: str, data: Mapping[str, Any]) -> bytes:
+    """``dumps`` as UTF-8, for writing as it is (a scan's JSON is megabytes: decoding it
+    and encoding it again to write it costs a few milliseconds, issue 15)."""
     import msgspec
 
-    from canirun.jsonsafe import escape_controls
+    from canirun.jsonsafe import escape_control_bytes
 
     tree = plain(model, data)
     text = msgspec.json.format(msgspec.json.encode(tree), indent=2)
@@ -84,7 +90,7 @@ def dumps(model: str, data: Mapping[str, Any]) -> str:
         import pydantic_core
 
         text = pydantic_core.to_json(tree, indent=2, inf_nan_mode="null")
-    return escape_controls(text.decode())
+    return escape_control_bytes(text)
 
 
 class Pending(Generic[R]):
@@ -110,3 +116,7 @@ class Pending(Generic[R]):
     def json(self) -> str:
         """``model.model_dump_json(indent=2)``, through jsonsafe's control escapes."""
         return dumps(self.model_name, self.data)
+
+    def json_bytes(self) -> bytes:
+        """``json()`` as UTF-8."""
+        return dump_bytes(self.model_name, self.data)

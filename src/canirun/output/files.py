@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 from canirun.errors import InputError, PipeClosed
 from canirun.inputs import kind_of, os_reason
@@ -24,14 +25,23 @@ def silence_stdout() -> None:
         os.close(devnull)
 
 
-def emit(text: str) -> None:
-    """Write to stdout. A reader that went away (``| head``) or a closed stdout
-    (``>&-``) ends us quietly (exit 141); a stdout that cannot take the text
+def emit(text: str | bytes) -> None:
+    """Write to stdout (bytes: UTF-8 text). A reader that went away (``| head``) or a
+    closed stdout (``>&-``) ends us quietly (exit 141); a stdout that cannot take the text
     (``>/dev/full``) is one line on stderr (exit 2)."""
     stream = sys.stdout
     if stream is None:  # started with stdout closed
         raise PipeClosed
     try:
+        if isinstance(text, bytes):
+            if _takes_utf8(stream):
+                # Written as they are: decoding megabytes only to encode them again costs
+                # milliseconds (issue 15).
+                stream.flush()
+                stream.buffer.write(text)
+                stream.buffer.flush()
+                return
+            text = text.decode()
         try:
             stream.write(text)
         except UnicodeEncodeError:
@@ -47,6 +57,14 @@ def emit(text: str) -> None:
         if exc.errno == errno.EBADF:
             raise PipeClosed from None
         raise InputError(f"cannot write to standard output: {os_reason(exc)}") from None
+
+
+def _takes_utf8(stream: Any) -> bool:
+    """A text stream over a binary buffer that writes UTF-8, and "\\n" as it is (not on
+    Windows, where a text stream writes "\\r\\n")."""
+    buffer = getattr(stream, "buffer", None)
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+    return buffer is not None and encoding in ("utf-8", "utf8") and os.linesep == "\n"
 
 
 def say(line: str) -> None:
@@ -116,7 +134,7 @@ def _keep_owner_and_mode(fd: int, old: os.stat_result | None, target: Path, flag
     os.fchmod(fd, old.st_mode & 0o7777)
 
 
-def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
+def write_atomic(path: Path, text: str | bytes, flag: str = "--output") -> None:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
 
     The text goes to a temporary file in the same directory, is flushed to disk,
@@ -137,8 +155,9 @@ def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
     except OSError as exc:
         raise InputError(f"{flag} {path}: cannot write in {folder}: {os_reason(exc)}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        data = text if isinstance(text, bytes) else text.encode()  # UTF-8, "\n" kept
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             _keep_owner_and_mode(handle.fileno(), old, given, flag)
             os.fsync(handle.fileno())
