@@ -19,3 +19,14 @@ def sha256(data: bytes = b"") -> Any:
         except ImportError:
             from hashlib import sha256 as builtin
     return builtin(data)
+
+
+def fingerprint(data: bytes) -> str:
+    """A digest of ``data`` that tells whether data compiled from it is current: the 64-bit
+    keyed SipHash that CPython checks hash-based ``.pyc`` files against their source with
+    (``importlib.util.source_hash``), ~20 times faster than SHA-256 here (a scan fingerprints
+    half a megabyte of catalog files, issue 15). For change detection only: not for data
+    someone could craft to collide."""
+    from importlib.util import source_hash
+
+    return "siphash13:" + source_hash(data).hex()

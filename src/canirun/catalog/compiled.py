@@ -39,12 +39,11 @@ def _shipped_files() -> list[tuple[str, str]]:
 
 
 def sources_digest(files: list[tuple[str, str]]) -> str:
-    from canirun.sha import sha256
+    from canirun.sha import fingerprint
 
-    digest = sha256()
-    for name, text in files:
-        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return str(digest.hexdigest())
+    return fingerprint(
+        b"".join(name.encode() + b"\0" + text.encode() + b"\0" for name, text in files)
+    )
 
 
 def _precompiled(files: list[tuple[str, str]]) -> dict[str, Any] | None:

@@ -238,14 +238,15 @@ VALIDATED = "catalog.pickle"
 def validated_stamp(files: list[tuple[str, str]]) -> dict[str, str]:
     import sys
 
-    from canirun.sha import sha256
+    from canirun.sha import fingerprint
 
-    code = sha256()
-    for name in ("schema.py", "constraints.py"):
-        code.update(package_files().joinpath(name).read_bytes() + b"\0")
+    code = b"".join(
+        package_files().joinpath(name).read_bytes() + b"\0"
+        for name in ("schema.py", "constraints.py")
+    )
     return {
         "digest": sources_digest(files),
-        "schema": str(code.hexdigest()),
+        "schema": fingerprint(code),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
     }
 

@@ -105,17 +105,13 @@ def _read(name: str) -> object:
 def validated_stamp() -> dict[str, str]:
     import sys
 
-    from canirun.sha import sha256
+    from canirun.sha import fingerprint
 
-    digest = sha256()
-    for name in TABLES:
-        digest.update(_folder().joinpath(name).read_bytes() + b"\0")
-    code = sha256()
-    for name in CODE:
-        code.update(package_files().joinpath(name).read_bytes() + b"\0")
+    tables = b"".join(_folder().joinpath(name).read_bytes() + b"\0" for name in TABLES)
+    code = b"".join(package_files().joinpath(name).read_bytes() + b"\0" for name in CODE)
     return {
-        "tables": str(digest.hexdigest()),
-        "code": str(code.hexdigest()),
+        "tables": fingerprint(tables),
+        "code": fingerprint(code),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
     }
 

@@ -19,6 +19,7 @@ from canirun.estimate.memo import ByIdentity
 from canirun.estimate.placement import GPU_HEADROOM_MIN, GPU_HEADROOM_SHARE, Need
 from canirun.estimate.results import Workload
 from canirun.estimate.runtime import (
+    REPACKED_PREFIXES,
     Overheads,
     Term,
     _on,
@@ -200,13 +201,8 @@ def build_need(
     the breakdown says so.
     """
     m, v = ref.model, ref.variant
-    kv, kv_type = _kv(ref, fw, p, wl)
     if m.kind in DECODERS and v.arch is not None:
-        if mlx.uses_mlx(fw):
-            over = mlx.overheads(fw, v.arch, wl, backends)
-        else:
-            over = llm_overheads(fw, v.arch, wl, p.family, backends, p.name)
-        over = _with_image(over, ref)
+        kv, kv_type, over = _decoder_parts(ref, fw, p, wl, backends)
         need = Need(
             w.bytes,
             kv,
@@ -218,6 +214,7 @@ def build_need(
             family=p.family,
         )
     else:
+        kv, kv_type = _kv(ref, fw, p, wl)
         over = other_overheads(fw, m, v, w.bytes, wl, p.family, backends)
         per_param = w.bytes / v.params.total if v.params else 0
         largest = max((round(c.params * per_param) for c in v.components), default=None)
@@ -251,6 +248,45 @@ def build_need(
         )
         need = _raise_to(need, floor.amount_bytes, line)
     return need, kv_type
+
+
+def _decoder_parts(
+    ref: VariantRef,
+    fw: Framework,
+    p: prec.Precision,
+    wl: Workload,
+    backends: tuple[Backend, ...],
+) -> tuple[int, str, Overheads]:
+    """A decoder's KV cache (bytes, type) and overheads with ``fw``: the same for most
+    precisions of a family, so worked out once per variant, framework and what of the
+    precision they depend on (fp32's KV cache type, llama.cpp's repacked types)."""
+    name = p.name
+    repacked = name if name.upper().startswith(REPACKED_PREFIXES) else ""
+    return _PARTS.get(
+        (ref.variant, fw, wl, backends),
+        (p.family, name == "fp32", repacked),
+        lambda: _decoder_parts_of(ref, fw, p, wl, backends),
+    )
+
+
+_PARTS: ByIdentity[tuple[int, str, Overheads]] = ByIdentity()
+
+
+def _decoder_parts_of(
+    ref: VariantRef,
+    fw: Framework,
+    p: prec.Precision,
+    wl: Workload,
+    backends: tuple[Backend, ...],
+) -> tuple[int, str, Overheads]:
+    arch = ref.variant.arch
+    assert arch is not None
+    kv, kv_type = _kv(ref, fw, p, wl)
+    if mlx.uses_mlx(fw):
+        over = mlx.overheads(fw, arch, wl, backends)
+    else:
+        over = llm_overheads(fw, arch, wl, p.family, backends, p.name)
+    return kv, kv_type, _with_image(over, ref)
 
 
 def _raise_to(need: Need, published: int, line: str, *, card: bool = False) -> Need:

@@ -455,8 +455,9 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
     found = _first_fit(need, pools, cap, framework)
     if found is not None:
         return _with(found, setting.notes)
-    unknown = list(setting.unknown)
-    notes = list(setting.notes)
+    # Tuples, extended only on the rarer paths: most placements that reach here are the
+    # CPU's, and a scan makes thousands of them.
+    unknown, notes = setting.unknown, setting.notes
     if setting.doubts:
         # It would fit on a GPU this framework may not support: that is not a fit.
         if _first_fit(need, setting.everything, cap, framework) is not None:
@@ -464,7 +465,7 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         pools = setting.everything
     cpu_ok = setting.cpu_ok
     if cpu_ok is not None and not cpu_ok.runs:
-        notes.append(f"CPU: {cpu_ok.how}")
+        notes += (f"CPU: {cpu_ok.how}",)
     cpu = _cpu(need, cap, framework) if cpu_ok is None or cpu_ok.runs else None
     tried = pools
 

@@ -373,7 +373,10 @@ def _evaluate(
         if not _supports(fw, p, kind):
             continue
         need, kv_type = build_need(ref, fw, p, w, wl, backends)
-        placed = _unknown_if(place(need, cap, fw), doubts[fw.id])
+        placed = place(need, cap, fw)
+        doubt = doubts[fw.id]
+        if doubt:
+            placed = _unknown_if(placed, doubt)
         out.append(_Eval(fw, p, w, need, placed, kv_type))
     return out
 
