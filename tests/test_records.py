@@ -88,3 +88,30 @@ def test_a_record_without_a_docstring_is_documented_by_its_fields() -> None:
     assert "description" not in TypeAdapter(Point).json_schema()
     assert (Cpu.__doc__ or "").startswith("Cpu(model, vendor, arch, ")
     assert not (Workload.__doc__ or "Workload(").startswith("Workload(")  # its own stays
+
+
+def test_speed_with_prefill_is_the_speed_evolved() -> None:
+    """speed._with_prefill builds the Speed positionally: every field must land where
+    evolve would put it (a field added to Speed must be added there too)."""
+    from canirun.estimate.results import Speed
+    from canirun.estimate.speed import _with_prefill
+    from canirun.records import evolve
+
+    names = [f.name for f in dataclasses.fields(Speed)]
+    assert names[-4:] == [
+        "prefill_tokens_per_second",
+        "time_to_first_token_s",
+        "compute_flops_per_s",
+        "prefill_note",
+    ]
+    values: dict[str, object] = {n: f"value {i}" for i, n in enumerate(names)}
+    speed = Speed(**values)  # type: ignore[arg-type]
+    built = _with_prefill(speed, 1.5, 2.5, 3, "note")
+    assert built == evolve(
+        speed,
+        prefill_tokens_per_second=1.5,
+        time_to_first_token_s=2.5,
+        compute_flops_per_s=3,
+        prefill_note="note",
+    )
+    assert repr(built) == repr(evolve(built))

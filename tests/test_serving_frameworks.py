@@ -68,3 +68,24 @@ def test_llama_on_a_linux_gpu() -> None:
     served = serving_frameworks(CATALOG.variant_by_id["llama-3.1-8b"], CATALOG, cap)
     assert {"llama.cpp", "vllm"} <= served
     assert "mlx-lm" not in served  # macOS only
+
+
+@pytest.mark.parametrize("opts", WORKLOADS.values(), ids=WORKLOADS.keys())
+@pytest.mark.parametrize("machine", HOSTS.values(), ids=HOSTS.keys())
+def test_a_framework_that_cannot_run_a_precision_here_never_places_it(machine, opts) -> None:  # type: ignore[no-untyped-def]
+    """The premise of rate._able, by which serving_frameworks skips such frameworks: their
+    placement is never a runnable verdict."""
+    from canirun.estimate.rate import _able, _candidates, _evaluate, precisions_for
+
+    cap = capacity(machine, CATALOG.gpus, ram_bandwidth=80 * 10**9)
+    skipped = 0
+    for ref in CATALOG.variants():
+        fws = _candidates(ref, CATALOG, cap, opts)[0]
+        for p in precisions_for(ref, fws, opts.precisions):
+            able = {f.id for f in _able(cap, fws, p, ref.model.kind)}
+            for e in _evaluate(ref, fws, p, cap, opts):
+                if e.framework.id not in able:
+                    skipped += 1
+                    assert e.placement.verdict not in RUNNABLE, (ref.id, p.name, e.framework.id)
+    if opts is WORKLOADS["default"] and not machine.hardware.gpus:
+        assert skipped > 0  # GPU-only runtimes (vLLM, TGI) there: the check covered some

@@ -30,6 +30,8 @@ PLUGINS_OFF = "PYDANTIC_DISABLE_PLUGINS"
 
 # What answers without the catalog, hence without msgspec (see load_msgspec_plainly).
 NO_CATALOG = ((), ("--version",), ("hardware",), ("--help",), ("-h",))
+# What defines no record (the version) or goes to typer, which imports inspect anyway.
+NO_RECORDS = ((), ("--version",), ("--help",), ("-h",))
 
 
 def version_text() -> str:
@@ -185,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     if plugins_off:
         os.environ[PLUGINS_OFF] = "__all__"
     args = tuple(sys.argv[1:] if argv is None else argv)
-    if argv is None:
+    if argv is None and args[:1] not in NO_RECORDS:
         load_dataclasses_plainly()
-        if args[:1] not in NO_CATALOG:
-            load_msgspec_plainly()
+    if argv is None and args[:1] not in NO_CATALOG:
+        load_msgspec_plainly()
     try:
         code = _run(args)
     finally:

@@ -24,7 +24,6 @@ from canirun.catalog.schema import Arch
 from canirun.estimate.capacity import Capacity
 from canirun.estimate.placement import Placement
 from canirun.estimate.results import Speed
-from canirun.records import evolve
 
 EFFICIENCY = (0.5, 0.6)
 
@@ -220,22 +219,39 @@ def with_prefill(
         flops, what = cap.cpu_flops_per_s, "CPU cores x clock x FLOP/cycle"
         missing = "the CPU's clock was not read"
     if not flops or flops_per_token <= 0:
-        return evolve(speed, prefill_note=f"unknown: {missing}")
+        kept = speed.prefill_tokens_per_second, speed.time_to_first_token_s
+        return _with_prefill(speed, *kept, speed.compute_flops_per_s, f"unknown: {missing}")
     tps = flops * efficiency / flops_per_token
-    return evolve(
-        speed,
-        prefill_tokens_per_second=_sig(tps),
-        time_to_first_token_s=_sig(context / tps),
-        compute_flops_per_s=round(flops),
-        prefill_note=(
-            f"{what} {flops / 1e12:.3g} TFLOP/s x {efficiency} / "
-            f"{flops_per_token / 1e9:.3g} GFLOP per token"
-            + (
-                " (GPU+RAM: the GPU's share only, an upper bound)"
-                if placement.verdict == "offload"
-                else ""
-            )
-        ),
+    note = (
+        f"{what} {flops / 1e12:.3g} TFLOP/s x {efficiency} / "
+        f"{flops_per_token / 1e9:.3g} GFLOP per token"
+        + (
+            " (GPU+RAM: the GPU's share only, an upper bound)"
+            if placement.verdict == "offload"
+            else ""
+        )
+    )
+    return _with_prefill(speed, _sig(tps), _sig(context / tps), round(flops), note)
+
+
+def _with_prefill(
+    s: Speed, tps: float | None, ttft: float | None, flops: int | None, note: str
+) -> Speed:
+    """``s`` with its prefill fields set: built in one call, positionally (a scan makes one
+    per result; ``evolve`` would copy the fields through a dict, issue 15)."""
+    return Speed(
+        s.tokens_per_second,
+        s.low,
+        s.high,
+        s.bandwidth_bytes_per_s,
+        s.bytes_per_token,
+        s.efficiency,
+        s.device,
+        s.note,
+        tps,
+        ttft,
+        flops,
+        note,
     )
 
 
