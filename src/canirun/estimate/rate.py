@@ -320,6 +320,7 @@ class _Facts(msgspec.Struct, frozen=True):
     prefill_flops: int  # per token over the workload's context (decoders)
     disk_extra: Requirement | None  # the smallest disk need besides the weights
     contexts: dict[str, tuple[int | None, str | None]]  # by framework id: runtime_context
+    gpu_capable: dict[str, bool]  # by framework id: any_usable_gpu
 
 
 def _doubts(ref: VariantRef, fws: list[Framework], cap: Capacity) -> dict[str, tuple[str, ...]]:
@@ -349,6 +350,7 @@ def _facts(ref: VariantRef, fws: list[Framework], cap: Capacity, opts: Options) 
         prefill_flops=flops or 0,
         disk_extra=min(disk, key=lambda r: r.amount_bytes, default=None),
         contexts=contexts or {},
+        gpu_capable={fw.id: any_usable_gpu(cap, fw) for fw in fws},
     )
 
 
@@ -422,6 +424,12 @@ def _pick(
     return tied[0] if len(tied) == 1 else min(tied, key=key)
 
 
+# How many times each place's terms count, by placement (read only).
+_IN_RAM = {"cpu-compute": 1, "process": 1, "cpu-backend": 1}
+_OFFLOADED = {"gpu-device": 1, "gpu-compute": 1, "cpu-compute": 1, "cpu-pinned": 1, "process": 1}
+_ON_ONE_GPU = {"gpu-device": 1, "gpu-compute": 1}
+
+
 def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     """The breakdown for this verdict's placement; for a verdict that places nothing,
     the need on one GPU where the framework could use one here, else in RAM. Every
@@ -431,18 +439,12 @@ def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
     unplaced = pl.verdict not in RUNNABLE
     counts: dict[str, int]
     if pl.verdict == "cpu" or (unplaced and not gpu_capable):
-        counts = {"cpu-compute": 1, "process": 1, "cpu-backend": 1}
+        counts = _IN_RAM
     elif pl.verdict == "offload":
-        counts = {
-            "gpu-device": 1,
-            "gpu-compute": 1,
-            "cpu-compute": 1,
-            "cpu-pinned": 1,
-            "process": 1,
-        }
+        counts = _OFFLOADED
     else:
         n = max(1, len(pl.gpus))
-        counts = {"gpu-device": n, "gpu-compute": n}
+        counts = _ON_ONE_GPU if n == 1 else {"gpu-device": n, "gpu-compute": n}
     lines = [f"weights: {format_bytes(e.weights.bytes)}, {e.weights.how}"]
     if e.weights.source:
         lines[0] += f" ({e.weights.source})"
@@ -551,7 +553,7 @@ def _result(
         format=("gguf" if m.kind in DECODERS else "ggml") if ggml else "safetensors",
         context_tokens=wl.context_tokens if m.kind in DECODERS else None,
         verdict=e.placement.verdict,
-        memory=_memory(e, any_usable_gpu(cap, e.framework)),
+        memory=_memory(e, facts.gpu_capable[e.framework.id]),
         framework=e.framework.id,
         frameworks=tuple(frameworks),
         gpu_layers=e.placement.gpu_layers,
