@@ -52,9 +52,8 @@ def _formula(
         return None
     if precision.family == "ggml":
         if arch is not None and arch.gguf_arch:
-            size = gguf.gguf_weight_bytes(arch, arch.gguf_arch, precision.name)
+            size, per_layer = gguf.file_layout(arch, arch.gguf_arch, precision.name)
             extra = _non_decoder_params(variant) * 2  # a vision tower would be a separate F16 file
-            per_layer = tuple(gguf.repeating_layer_bytes(arch, arch.gguf_arch, precision.name))
             how = f"{precision.name} tensor by tensor from the architecture (llama.cpp's recipe)"
             return size + extra, how, per_layer
         tower = _non_decoder_params(variant) if model.kind == "vlm" else 0
