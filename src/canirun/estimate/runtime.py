@@ -105,16 +105,17 @@ class Term:
     _text: str | Callable[[], str]
 
     def __init__(self, where: Where, bytes: int, text: str | Callable[[], str]) -> None:
-        object.__setattr__(self, "where", where)
-        object.__setattr__(self, "bytes", bytes)
-        object.__setattr__(self, "_text", text)
+        # Through the slots' own descriptors (a scan makes thousands of terms).
+        _SET_WHERE(self, where)
+        _SET_BYTES(self, bytes)
+        _SET_TEXT(self, text)
 
     @property
     def text(self) -> str:
         text = self._text
         if not isinstance(text, str):
             text = text()
-            object.__setattr__(self, "_text", text)
+            _SET_TEXT(self, text)
         return text
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -131,6 +132,11 @@ class Term:
 
     def __repr__(self) -> str:
         return f"Term(where={self.where!r}, bytes={self.bytes!r}, text={self.text!r})"
+
+
+_SET_WHERE: Callable[[Term, object], None] = Term.__dict__["where"].__set__
+_SET_BYTES: Callable[[Term, object], None] = Term.__dict__["bytes"].__set__
+_SET_TEXT: Callable[[Term, object], None] = Term.__dict__["_text"].__set__
 
 
 class Overheads(msgspec.Struct, frozen=True):
