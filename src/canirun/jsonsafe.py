@@ -13,12 +13,21 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import cache
 from typing import Any
 
-_RAW_CONTROLS = re.compile("[\x7f-\x9f\u2028\u2029]")
-# The same characters in UTF-8 (DEL, U+0080-U+009F, U+2028, U+2029): in valid UTF-8 these
-# byte sequences are those characters and nothing else.
-_RAW_CONTROL_BYTES = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
+
+@cache
+def _raw_controls() -> re.Pattern[str]:
+    # Compiled for the first text that is not plain ASCII, not at every start (issue 15).
+    return re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+@cache
+def _raw_control_bytes() -> re.Pattern[bytes]:
+    # The same characters in UTF-8 (DEL, U+0080-U+009F, U+2028, U+2029): in valid UTF-8
+    # these byte sequences are those characters and nothing else.
+    return re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -76,11 +85,11 @@ def escape_controls(text: str) -> str:
     # A report is megabytes of ASCII: one C scan (isascii) instead of a regex pass.
     if text.isascii() and "\x7f" not in text:
         return text
-    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _raw_controls().sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def escape_control_bytes(data: bytes) -> bytes:
     """``escape_controls`` for UTF-8 JSON: the same escapes, written as bytes."""
     if data.isascii() and b"\x7f" not in data:
         return data
-    return _RAW_CONTROL_BYTES.sub(lambda m: f"\\u{ord(m.group().decode()):04x}".encode(), data)
+    return _raw_control_bytes().sub(lambda m: f"\\u{ord(m.group().decode()):04x}".encode(), data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import cache
 
 import msgspec
 
@@ -17,15 +18,24 @@ from canirun.errors import InputError
 from canirun.estimate.capacity import match_gpu_spec, normalize_gpu_name
 from canirun.hardware.model import Gpu, Hardware, Host, ProbeIssue
 
-_COUNT = re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE)
-# Anything else that looks like a count ("-1x", "2x 3x", "1.5x", "x2") is refused:
-# the name match is lenient (it finds "RTX 4090" inside longer names), so a stray
-# count would otherwise be silently dropped.
-_STRAY_COUNT = re.compile(
-    r"(^|\s)[-+]?\d*(\.\d+)?\s*[x×*]\s*\d*(\s|$)|(^|\s)[-+]\d|^\s*[x×*]", re.IGNORECASE
-)
-# A memory size after a unified-memory chip's name: "M3 Max 64GB", "Ryzen AI Max 96 GB".
-_SIZE = re.compile(r"^(.*?)[\s(]+(\d+)\s*(?:GB|GiB)\)?\s*$", re.IGNORECASE)
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """A count, a stray count and a size in a --gpu value: compiled for the first --gpu,
+    not at every start (issue 15)."""
+    return (
+        re.compile(r"^\s*(\d+)\s*[x×*]\s*(.+?)\s*$", re.IGNORECASE),
+        # Anything else that looks like a count ("-1x", "2x 3x", "1.5x", "x2") is refused:
+        # the name match is lenient (it finds "RTX 4090" inside longer names), so a stray
+        # count would otherwise be silently dropped.
+        re.compile(
+            r"(^|\s)[-+]?\d*(\.\d+)?\s*[x×*]\s*\d*(\s|$)|(^|\s)[-+]\d|^\s*[x×*]", re.IGNORECASE
+        ),
+        # A memory size after a unified-memory chip's name: "M3 Max 64GB", "Ryzen AI Max 96 GB".
+        re.compile(r"^(.*?)[\s(]+(\d+)\s*(?:GB|GiB)\)?\s*$", re.IGNORECASE),
+    )
+
+
 GIB = 2**30
 
 
@@ -57,10 +67,10 @@ def parse_gpu_sized(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec
     exact = _exact_name(text, specs)
     if exact is not None:  # "7900 XTX" is a name, not 7900 x "TX"
         return 1, exact, exact.memory_bytes
-    match = _COUNT.match(text)
+    match = _patterns()[0].match(text)
     digits = match.group(1) if match else "1"
     count, name = (int(digits[-3:]), match.group(2)) if match else (1, text.strip())
-    if _STRAY_COUNT.search(name) or re.match(r"^\s*[-+]", text):
+    if _patterns()[1].search(name) or re.match(r"^\s*[-+]", text):
         raise InputError(
             f"--gpu {text!r}: write one optional count then a name, e.g. 'RTX 4090' or "
             "'2x A100 80GB' (a count from 1 to 64)"
@@ -74,7 +84,7 @@ def parse_gpu_sized(text: str, specs: tuple[GpuSpec, ...]) -> tuple[int, GpuSpec
         raise InputError(
             f"--gpu {text!r}: {spec.name} is a whole machine with one memory pool; name it once"
         )
-    sized = _SIZE.match(name)
+    sized = _patterns()[2].match(name)
     if not spec.unified_memory or sized is None:
         return count, spec, spec.memory_bytes
     base = match_gpu_spec(sized.group(1), specs)
