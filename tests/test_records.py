@@ -115,3 +115,30 @@ def test_speed_with_prefill_is_the_speed_evolved() -> None:
         prefill_note="note",
     )
     assert repr(built) == repr(evolve(built))
+
+
+def test_a_slotted_record_sets_its_slots_itself_with_the_dataclass_signature() -> None:
+    """records._set_through_slots: the same parameters, defaults and errors as the
+    dataclass __init__, each field set through its slot's descriptor."""
+    import inspect
+
+    assert inspect.signature(Point) == inspect.signature(Twin)
+    assert "_set0" in Point.__init__.__code__.co_names
+    assert (Point(1, label="x").x, Point(1).y, Point(1, label="x").label) == (1, 0, "x")
+    for bad in ((), (1, 2, "a", 4)):
+        with pytest.raises(TypeError):
+            Point(*bad)
+    with pytest.raises(TypeError):
+        Point(1, z=3)  # type: ignore[call-arg]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Point(1).x = 2  # type: ignore[misc]
+
+
+def test_a_record_with_a_default_factory_keeps_the_dataclass_init() -> None:
+    @record(slots=True)
+    class Bag(Record):
+        items: list[int] = dataclasses.field(default_factory=list)
+
+    assert "_set0" not in Bag.__init__.__code__.co_names
+    assert Bag().items == []
+    assert Bag().items is not Bag().items

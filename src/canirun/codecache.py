@@ -83,6 +83,13 @@ def compiling() -> Iterator[None]:
             del module.exec
 
 
+def run_code(text: str, namespace: dict[str, Any]) -> None:
+    """Run ``text`` in ``namespace`` through the table, for code canirun generates itself
+    (``records``) while ``compiling()`` lasts: recorded by ``write_table`` like
+    dataclass's."""
+    _TABLE.exec(text, namespace)
+
+
 def write_table(modules: list[str]) -> int:
     """Import ``modules`` in this process, which must not have defined any record yet, and
     write every text their records compiled to ``TABLE``; returns how many."""

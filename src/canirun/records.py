@@ -15,11 +15,11 @@ methods in one ``exec``; this module can then shrink to the table.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from canirun.codecache import compiling
+from canirun.codecache import compiling, run_code
 
 if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
@@ -97,6 +97,38 @@ def record(*, slots: bool = False, kw_only: bool = False) -> Callable[[type[C]],
         made._shown = tuple(f.name for f in every if f.repr)
         init = tuple(f.name for f in every if f.init)
         made._init_names, made._init_values = init, staticmethod(_getter(init))
+        if slots and not kw_only:
+            _set_through_slots(made, every)
         return made
 
     return wrap
+
+
+def _set_through_slots(cls: Any, every: tuple[Any, ...]) -> None:
+    """Give a slotted record an ``__init__`` that sets each field through its slot's own
+    descriptor: the dataclass one calls ``object.__setattr__`` by name for each field,
+    about twice as slow, and a scan builds thousands of results (issue 15). Same
+    signature, same defaults; a record with a default factory, a field left out of
+    ``__init__`` or a ``__post_init__`` keeps the dataclass one."""
+    if hasattr(cls, "__post_init__") or any(
+        not f.init or f.default_factory is not MISSING for f in every
+    ):
+        return
+    namespace: dict[str, Any] = {}
+    params, body = [], []
+    for i, f in enumerate(every):
+        namespace[f"_set{i}"] = cls.__dict__[f.name].__set__
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default{i}"] = f.default
+            params.append(f"{f.name}=_default{i}")
+        body.append(f"    _set{i}(self, {f.name})")
+    text = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    with compiling():
+        run_code(text, namespace)
+    init = namespace["__init__"]
+    init.__annotations__ = dict(cls.__init__.__annotations__)  # the dataclass one's
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init
