@@ -54,9 +54,12 @@ def _kv(ref: VariantRef, fw: Framework, p: prec.Precision, wl: Workload) -> tupl
         raise ValueError(f"{fw.id} has no {wl.kv_cache_type} KV cache")
     # The same for every precision of a family: worked out once per variant and framework.
     ggml = uses_ggml(fw, p.family)
-    return _KV.get(
-        (ref.variant, fw, wl), (kv_type, ggml), lambda: _kv_of(ref, fw, kv_type, ggml, wl)
-    )
+    v = ref.variant
+    key = (id(v), id(fw), id(wl), kv_type, ggml)
+    hit = _KV.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _KV.keep(key, (v, fw, wl), _kv_of(ref, fw, kv_type, ggml, wl))
 
 
 _KV: ByIdentity[tuple[int, str]] = ByIdentity()
@@ -262,11 +265,13 @@ def _decoder_parts(
     precision they depend on (fp32's KV cache type, llama.cpp's repacked types)."""
     name = p.name
     repacked = name if name.upper().startswith(REPACKED_PREFIXES) else ""
-    return _PARTS.get(
-        (ref.variant, fw, wl, backends),
-        (p.family, name == "fp32", repacked),
-        lambda: _decoder_parts_of(ref, fw, p, wl, backends),
-    )
+    v = ref.variant
+    key = (id(v), id(fw), id(wl), id(backends), p.family, name == "fp32", repacked)
+    hit = _PARTS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    parts = _decoder_parts_of(ref, fw, p, wl, backends)
+    return _PARTS.keep(key, (v, fw, wl, backends), parts)
 
 
 _PARTS: ByIdentity[tuple[int, str, Overheads]] = ByIdentity()

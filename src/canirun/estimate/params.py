@@ -115,7 +115,11 @@ def _layers_total(arch: Arch) -> int:
 def decoder_params(arch: Arch) -> int:
     """Total parameters implied by the architecture (all experts). Memoised: every
     precision's weights and every result's speed ask it of the same architecture."""
-    return _COUNTS.get((arch,), "decoder", lambda: _decoder_params(arch))
+    key = (id(arch), "decoder")
+    hit = _COUNTS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _COUNTS.keep(key, (arch,), _decoder_params(arch))
 
 
 def _decoder_params(arch: Arch) -> int:
@@ -135,7 +139,11 @@ def routed_expert_params(arch: Arch) -> int:
 
 def active_decoder_params(arch: Arch) -> int:
     """Parameters used per token: only `experts_per_token` routed experts of each MoE layer."""
-    return _COUNTS.get((arch,), "active", lambda: _active_decoder_params(arch))
+    key = (id(arch), "active")
+    hit = _COUNTS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _COUNTS.keep(key, (arch,), _active_decoder_params(arch))
 
 
 def _active_decoder_params(arch: Arch) -> int:

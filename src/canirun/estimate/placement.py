@@ -292,9 +292,11 @@ _USABLE: ByIdentity[_Usable] = ByIdentity()
 def _usable_here(
     cap: Capacity, framework: Framework, precision: str | None, family: str | None
 ) -> _Usable:
-    return _USABLE.get(
-        (cap, framework), (precision, family), lambda: _usable(cap, framework, precision, family)
-    )
+    key = (id(cap), id(framework), precision, family)
+    hit = _USABLE.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _USABLE.keep(key, (cap, framework), _usable(cap, framework, precision, family))
 
 
 def _usable(
@@ -419,11 +421,12 @@ class _Setting(msgspec.Struct, frozen=True):
 def _setting(
     cap: Capacity, framework: Framework, precision: str | None, family: str | None, fraction: float
 ) -> _Setting:
-    return _SETTINGS.get(
-        (cap, framework),
-        (precision, family, fraction),
-        lambda: _setting_of(cap, framework, precision, family, fraction),
-    )
+    key = (id(cap), id(framework), precision, family, fraction)
+    hit = _SETTINGS.entries.get(key)  # ByIdentity's fast path: ~4,400 asks a scan, ~70 new
+    if hit is not None:
+        return hit[1]
+    setting = _setting_of(cap, framework, precision, family, fraction)
+    return _SETTINGS.keep(key, (cap, framework), setting)
 
 
 _SETTINGS: ByIdentity[_Setting] = ByIdentity()

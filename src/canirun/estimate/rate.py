@@ -385,7 +385,11 @@ def _evaluate(
 
 def framework_doubts(fw: Framework, cap: Capacity) -> tuple[str, ...]:
     """What cannot be told about running ``fw`` here: the same for every model of a scan."""
-    return _DOUBTS.get((fw, cap), None, lambda: _framework_doubts(fw, cap))
+    key = (id(fw), id(cap))
+    hit = _DOUBTS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _DOUBTS.keep(key, (fw, cap), _framework_doubts(fw, cap))
 
 
 _DOUBTS: ByIdentity[tuple[str, ...]] = ByIdentity(1024)

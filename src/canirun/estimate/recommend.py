@@ -88,7 +88,11 @@ def device_class(
     if verdict == "cpu":
         return "cpu"
     specs = tuple(specs)
-    return _CLASSES.get((cap, specs), tuple(gpus), lambda: _device_class(gpus, cap, specs))
+    key = (id(cap), id(specs), tuple(gpus))
+    hit = _CLASSES.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _CLASSES.keep(key, (cap, specs), _device_class(gpus, cap, specs))
 
 
 # The same GPUs of the same machine for every option of a scan: classed once.

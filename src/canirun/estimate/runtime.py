@@ -285,9 +285,12 @@ def _llamacpp_overheads(
     """llama.cpp's terms: on a GPU the whole compute reservation; on the CPU what a filled
     context writes of it, the work buffer, and the process (issue 17)."""
     gpu, cpu, _, _ = core = _llamacpp_core(arch, workload)
-    process_term = _PROCESS.get(
-        (arch, core), precision, lambda: _llamacpp_process(arch, core, precision)
-    )
+    key = (id(arch), id(core), precision)
+    hit = _PROCESS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        process_term = hit[1]
+    else:
+        process_term = _PROCESS.keep(key, (arch, core), _llamacpp_process(arch, core, precision))
     return _overheads(framework, True, gpu, cpu, backends, process_term)
 
 
@@ -299,7 +302,11 @@ _PROCESS: ByIdentity[Term] = ByIdentity()
 
 
 def _llamacpp_core(arch: Arch, workload: Workload) -> _LlamacppCore:
-    return _CORE.get((arch, workload), None, lambda: _llamacpp_core_of(arch, workload))
+    key = (id(arch), id(workload))
+    hit = _CORE.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _CORE.keep(key, (arch, workload), _llamacpp_core_of(arch, workload))
 
 
 def _llamacpp_core_of(arch: Arch, workload: Workload) -> _LlamacppCore:
@@ -407,9 +414,11 @@ def uses_ggml(framework: Framework, precision_family: str) -> bool:
 def _fixed_terms(framework: Framework, ggml: bool, backends: tuple[Backend, ...]) -> _FixedTerms:
     """The framework's reserves and its per-backend GPU costs: the same for every model,
     so worked out once per (framework, runtime kind, backends)."""
-    return _FIXED.get(
-        (framework, backends), ggml, lambda: _fixed_terms_of(framework, ggml, backends)
-    )
+    key = (id(framework), id(backends), ggml)
+    hit = _FIXED.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _FIXED.keep(key, (framework, backends), _fixed_terms_of(framework, ggml, backends))
 
 
 class _FixedTerms(msgspec.Struct, frozen=True):
@@ -543,11 +552,12 @@ def llm_overheads(
     precision: str = "",
 ) -> Overheads:
     repacked = precision if precision.upper().startswith(REPACKED_PREFIXES) else ""
-    return _OVERHEADS.get(
-        (framework, backends, arch, workload),
-        (precision_family, repacked),
-        lambda: _llm_overheads(framework, arch, workload, precision_family, backends, repacked),
-    )
+    key = (id(framework), id(backends), id(arch), id(workload), precision_family, repacked)
+    hit = _OVERHEADS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    over = _llm_overheads(framework, arch, workload, precision_family, backends, repacked)
+    return _OVERHEADS.keep(key, (framework, backends, arch, workload), over)
 
 
 # llm_overheads is pure and a scan asks it the same question for every precision of a

@@ -144,9 +144,11 @@ def _scaled(layers: tuple[int, ...] | None, factor: float) -> tuple[int, ...] | 
 def weights(model: Model, variant: Variant, precision: Precision) -> Weights | None:
     """Weight bytes at ``precision``, or None when the catalog lacks what is needed.
     Memoised: the largest-context search asks again for the precision rated."""
-    return _WEIGHTS.get(
-        (model, variant, precision), None, lambda: _weights(model, variant, precision)
-    )
+    key = (id(model), id(variant), id(precision))
+    hit = _WEIGHTS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    return _WEIGHTS.keep(key, (model, variant, precision), _weights(model, variant, precision))
 
 
 _WEIGHTS: ByIdentity[Weights | None] = ByIdentity()
