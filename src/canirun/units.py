@@ -61,6 +61,8 @@ def format_gib(n_bytes: int | None, digits: int = 1) -> str:
     """Render bytes as GiB ("7.8 GiB"); None renders as "?" (never as zero)."""
     if n_bytes is None:
         return "?"
+    if digits == 1:  # the usual case, with a literal format (a scan writes ~5,000)
+        return f"{n_bytes / GIB:.1f} GiB"
     return f"{n_bytes / GIB:.{digits}f} GiB"
 
 
@@ -69,8 +71,15 @@ def format_bytes(n_bytes: int | None) -> str:
     if n_bytes is None:
         return "?"
     value = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    size = abs(value)
+    # Thresholds instead of dividing step by step: dividing by a power of two is exact in
+    # binary floating point, so each figure is the one the steps would give.
+    if size < 1024:
+        return f"{value:.0f} B"
+    if size < 1024**2:
+        return f"{value / 1024:.1f} KiB"
+    if size < 1024**3:
+        return f"{value / 1024**2:.1f} MiB"
+    if size < 1024**4:
+        return f"{value / 1024**3:.1f} GiB"
+    return f"{value / 1024**4:.1f} TiB"

@@ -224,9 +224,17 @@ def gpu_budget(slot: GpuSlot, fraction: float) -> int | None:
 
 
 def ram_budget(cap: Capacity) -> int | None:
-    if cap.ram_usable_bytes is None:
+    usable = cap.ram_usable_bytes
+    if usable is None:
         return None
-    return cap.ram_usable_bytes - ram_headroom(cap.ram_usable_bytes)
+    if usable == _LAST_BUDGET[0]:  # one machine per scan: its budget asked ~5,000 times
+        return _LAST_BUDGET[1]
+    budget = usable - ram_headroom(usable)
+    _LAST_BUDGET[:] = [usable, budget]
+    return budget
+
+
+_LAST_BUDGET: list[int] = [-1, 0]  # (usable RAM, its budget), the last asked
 
 
 def gpu_device(slot: GpuSlot) -> Device:
