@@ -142,3 +142,16 @@ def test_a_record_with_a_default_factory_keeps_the_dataclass_init() -> None:
     assert "_set0" not in Bag.__init__.__code__.co_names
     assert Bag().items == []
     assert Bag().items is not Bag().items
+
+
+def test_results_are_built_in_their_field_order() -> None:
+    """rate._result passes Result's fields positionally, in rate.RESULT_FIELDS's order,
+    _base's values first and last: all three must agree with Result itself."""
+    from canirun.estimate import rate
+    from canirun.estimate.results import Result
+
+    assert tuple(f.name for f in dataclasses.fields(Result)) == rate.RESULT_FIELDS
+    from tests.test_estimate import CATALOG
+
+    base = rate._base(next(iter(CATALOG.variants())))
+    assert (*rate._LEADING, *rate._TRAILING) == tuple(base)

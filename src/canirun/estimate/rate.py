@@ -314,6 +314,8 @@ class _Facts(msgspec.Struct, frozen=True):
     variant, not once per precision and framework."""
 
     base: dict[str, Any]  # _base(ref)
+    leading: tuple[Any, ...]  # base's values of Result's first fields (model_id ... params)
+    trailing: tuple[Any, ...]  # and of active_params, native_context, extended_context
     sources: tuple[str, ...]
     doubts: dict[str, tuple[str, ...]]  # by framework id: the model's and the framework's
     decoder: bool  # a text decoder with an architecture (speed, context, layers)
@@ -342,8 +344,11 @@ def _facts(ref: VariantRef, fws: list[Framework], cap: Capacity, opts: Options) 
         )
         contexts = {fw.id: runtime_context(fw, arch, cap, wl) for fw in fws}
     disk = [r for r in ref.variant.requirements if r.resource == "disk"]
+    base = _base(ref)
     return _Facts(
-        base=_base(ref),
+        base=base,
+        leading=tuple(base[k] for k in _LEADING),
+        trailing=tuple(base[k] for k in _TRAILING),
         sources=_sources(m, ref.variant.key),
         doubts=_doubts(ref, fws, cap),
         decoder=decoder,
@@ -551,28 +556,70 @@ def _result(
         if ctx_line:
             reasons.append(ctx_line)
     ggml = e.precision.family == "ggml"
-    return Result(
-        **facts.base,
-        precision=e.precision.name,
-        format=("gguf" if m.kind in DECODERS else "ggml") if ggml else "safetensors",
-        context_tokens=wl.context_tokens if m.kind in DECODERS else None,
-        verdict=e.placement.verdict,
-        memory=_memory(e, facts.gpu_capable[e.framework.id]),
-        framework=e.framework.id,
-        frameworks=tuple(frameworks),
-        gpu_layers=e.placement.gpu_layers,
-        total_layers=arch.layers if facts.decoder and arch is not None else None,
-        gpus=tuple(i for i in e.placement.gpus if i is not None),
-        headroom_bytes=e.placement.headroom_bytes,
-        disk_bytes=disk,
-        disk_fits=disk_fits,
-        tokens_per_second=speed,
-        reasons=tuple(reasons),
-        sources=facts.sources,
-        estimate=e.weights.estimate,
-        runtime_default_context=default_ctx,
-        parallel=_parallel(e.placement),
+    # Positionally, in Result's field order (RESULT_FIELDS, checked by a test): a scan
+    # builds one per precision, and keywords cost a third of the call.
+    return Result(  # type: ignore[call-arg]  # mypy cannot count the starred tuples
+        *facts.leading,  # model_id ... params
+        e.precision.name,
+        ("gguf" if m.kind in DECODERS else "ggml") if ggml else "safetensors",
+        wl.context_tokens if m.kind in DECODERS else None,
+        e.placement.verdict,
+        _memory(e, facts.gpu_capable[e.framework.id]),
+        e.framework.id,
+        tuple(frameworks),
+        e.placement.gpu_layers,
+        arch.layers if facts.decoder and arch is not None else None,
+        tuple(i for i in e.placement.gpus if i is not None),
+        e.placement.headroom_bytes,
+        disk,
+        disk_fits,
+        speed,
+        tuple(reasons),
+        facts.sources,
+        e.weights.estimate,
+        *facts.trailing,  # active_params, native_context, extended_context
+        default_ctx,
+        _parallel(e.placement),
     )
+
+
+# The order _result passes Result's fields in; _base's keys are the leading and trailing
+# ones (tests/test_records.py holds the three equal to Result's fields).
+RESULT_FIELDS = (
+    "model_id",
+    "name",
+    "family",
+    "category",
+    "kind",
+    "task",
+    "access",
+    "variant",
+    "params",
+    "precision",
+    "format",
+    "context_tokens",
+    "verdict",
+    "memory",
+    "framework",
+    "frameworks",
+    "gpu_layers",
+    "total_layers",
+    "gpus",
+    "headroom_bytes",
+    "disk_bytes",
+    "disk_fits",
+    "tokens_per_second",
+    "reasons",
+    "sources",
+    "estimate",
+    "active_params",
+    "native_context",
+    "extended_context",
+    "runtime_default_context",
+    "parallel",
+)
+_LEADING = RESULT_FIELDS[:9]
+_TRAILING = RESULT_FIELDS[26:29]
 
 
 def _parallel(pl: Placement) -> Parallel | None:
