@@ -155,3 +155,17 @@ def test_results_are_built_in_their_field_order() -> None:
 
     base = rate._base(next(iter(CATALOG.variants())))
     assert (*rate._LEADING, *rate._TRAILING) == tuple(base)
+
+
+def test_memory_estimates_are_built_in_their_field_order() -> None:
+    from canirun.estimate.results import MemoryEstimate
+
+    assert tuple(f.name for f in dataclasses.fields(MemoryEstimate)) == (
+        "weights_bytes",  # rate._memory passes them in this order
+        "kv_cache_bytes",
+        "overhead_bytes",
+        "total_bytes",
+        "gpu_bytes",
+        "ram_bytes",
+        "breakdown",
+    )

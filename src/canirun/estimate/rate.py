@@ -473,14 +473,9 @@ def _memory(e: _Eval, gpu_capable: bool) -> MemoryEstimate:
             f"{format_bytes(over.cpu_process)}"
         )
     total = e.weights.bytes + e.need.kv + overhead
+    # Positionally (one per result): weights, KV cache, overhead, total, GPU, RAM, lines.
     return MemoryEstimate(
-        weights_bytes=e.weights.bytes,
-        kv_cache_bytes=e.need.kv,
-        overhead_bytes=overhead,
-        total_bytes=total,
-        gpu_bytes=pl.gpu_bytes,
-        ram_bytes=pl.ram_bytes,
-        breakdown=tuple(lines),
+        e.weights.bytes, e.need.kv, overhead, total, pl.gpu_bytes, pl.ram_bytes, tuple(lines)
     )
 
 
