@@ -505,6 +505,8 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         return lines
 
     if cpu is not None and cpu.verdict == "cpu":
+        if not (tried.slots or notes or unknown):
+            return cpu  # no GPU tried, nothing to add: its own reasons are the whole story
         return cpu.with_reasons(lambda: (*cpu.reasons, *misses(), *notes, *unknown))
     if cpu is not None and cpu.verdict == "unknown":
         unknown += cpu.reasons
