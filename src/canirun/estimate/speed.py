@@ -22,6 +22,7 @@ import msgspec
 
 from canirun.catalog.schema import Arch
 from canirun.estimate.capacity import Capacity
+from canirun.estimate.memo import ByIdentity
 from canirun.estimate.placement import Placement
 from canirun.estimate.results import Speed
 
@@ -188,24 +189,24 @@ def prefill_flops_per_token(active_params: int, layers: int, attn_width: int, co
     return 2 * active_params + 2 * layers * context * attn_width
 
 
-def with_prefill(
-    speed: Speed | None,
-    placement: Placement,
+_Peak = tuple[float | None, float, str, str]  # FLOP/s, efficiency, what it is, why none
+_PEAKS: ByIdentity[_Peak] = ByIdentity(1024)
+
+
+def _prefill_peak(
     cap: Capacity,
-    flops_per_token: int,
-    context: int,
-    gguf_type: str | None = None,
-) -> Speed | None:
-    """Add prompt-processing speed and time to first token (the whole context as prompt).
-    `gguf_type`: the file type when llama.cpp runs it (its CPU kernels have their own peak)."""
-    if speed is None:
-        return None
+    gpu_side: bool,
+    gpus: tuple[int, ...],
+    split: str | None,
+    gguf_type: str | None,
+) -> _Peak:
     efficiency = PREFILL_EFFICIENCY
     slots = {s.index: s for s in cap.gpus}
-    used = [slots[i] for i in placement.gpus if i in slots]
-    if placement.verdict in ("gpu", "multi-gpu", "multi-node", "offload") and used:
+    used = [slots[i] for i in gpus if i in slots]
+    flops: float | None
+    if gpu_side and used:
         known = [s.fp16_flops_per_s for s in used if s.fp16_flops_per_s]
-        parallel = len(used) if placement.split == "tensor-parallel" else 1
+        parallel = len(used) if split == "tensor-parallel" else 1
         flops = min(known) * parallel if len(known) == len(used) else None
         what, missing = "GPU fp16 tensor throughput (GPU table)", "no FP16 figure for this GPU"
     elif gguf_type is not None and cpu_isa(cap.arch) is not None:
@@ -218,6 +219,31 @@ def with_prefill(
     else:
         flops, what = cap.cpu_flops_per_s, "CPU cores x clock x FLOP/cycle"
         missing = "the CPU's clock was not read"
+    return flops, efficiency, what, missing
+
+
+def with_prefill(
+    speed: Speed | None,
+    placement: Placement,
+    cap: Capacity,
+    flops_per_token: int,
+    context: int,
+    gguf_type: str | None = None,
+) -> Speed | None:
+    """Add prompt-processing speed and time to first token (the whole context as prompt).
+    `gguf_type`: the file type when llama.cpp runs it (its CPU kernels have their own peak)."""
+    if speed is None:
+        return None
+    gpu_side = placement.verdict in ("gpu", "multi-gpu", "multi-node", "offload")
+    # The peak depends on the machine and where it runs, not on the model: worked out once
+    # per (machine, GPUs, split, file type) and kept (a scan asks ~1,400 times).
+    key = (id(cap), gpu_side, placement.gpus, placement.split, gguf_type)
+    hit = _PEAKS.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        flops, efficiency, what, missing = hit[1]
+    else:
+        peak = _prefill_peak(cap, gpu_side, placement.gpus, placement.split, gguf_type)
+        flops, efficiency, what, missing = _PEAKS.keep(key, (cap,), peak)
     if not flops or flops_per_token <= 0:
         kept = speed.prefill_tokens_per_second, speed.time_to_first_token_s
         return _with_prefill(speed, *kept, speed.compute_flops_per_s, f"unknown: {missing}")
