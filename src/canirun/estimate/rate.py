@@ -131,11 +131,15 @@ def _sources(m: Model, variant_key: str | None = None) -> tuple[str, ...]:
 
 # Every result of a variant cites the same sources: looked up once per variant.
 _SOURCES: ByIdentity[tuple[str, ...]] = ByIdentity()
+_FIGURES: ByIdentity[tuple[tuple[str, Any], ...]] = ByIdentity(1024)
 
 
 def _find_sources(m: Model, variant_key: str | None) -> tuple[str, ...]:
     refs = []
-    for where, figure in m.figures():
+    key = (id(m),)
+    hit = _FIGURES.entries.get(key)  # one model's figures, read for each of its variants
+    figures = hit[1] if hit is not None else _FIGURES.keep(key, (m,), tuple(m.figures()))
+    for where, figure in figures:
         if where.endswith(" ollama"):
             continue  # Ollama tags name the model; no estimate uses them
         if (
