@@ -139,14 +139,11 @@ def _find_sources(m: Model, variant_key: str | None) -> tuple[str, ...]:
     key = (id(m),)
     hit = _FIGURES.entries.get(key)  # one model's figures, read for each of its variants
     figures = hit[1] if hit is not None else _FIGURES.keep(key, (m,), tuple(m.figures()))
+    own = f"variant {variant_key!r}"
     for where, figure in figures:
         if where.endswith(" ollama"):
             continue  # Ollama tags name the model; no estimate uses them
-        if (
-            variant_key is None
-            or not where.startswith("variant ")
-            or where.startswith(f"variant {variant_key!r}")
-        ):
+        if variant_key is None or not where.startswith("variant ") or where.startswith(own):
             refs.append(figure.source)
     urls = [m.sources.get(r, r) for r in refs]
     return tuple(dict.fromkeys(u for u in urls if u.startswith("http"))) or tuple(
