@@ -274,7 +274,7 @@ def test_the_precompiled_gguf_layouts_are_what_the_recipe_gives() -> None:
     assert arch.gguf_arch is not None
     gguf.seed_layouts(catalog)
     encoded = catalog.gguf_layouts[ref.id]["Q4_K_M"]
-    assert gguf.repeating_layer_bytes(arch, arch.gguf_arch, "Q4_K_M") == list(
+    assert list(gguf.file_layout(arch, arch.gguf_arch, "Q4_K_M")[1]) == list(
         gguf.decode_layout(encoded)[1]
     )
     assert len(gguf.decode_layout(encoded)[1]) == arch.layers == 32

@@ -358,6 +358,6 @@ def test_layer_bytes_equal_a_replay_of_every_tensor(
         total += size
         if tensor.layer is not None:
             per_layer[tensor.layer] += round(size)
-    assert gguf.repeating_layer_bytes(arch, gguf_arch, ftype) == per_layer
+    assert list(gguf.file_layout(arch, gguf_arch, ftype)[1]) == per_layer
     norms = (2 * layers + 1) * arch.hidden * 4
     assert abs(gguf.gguf_weight_bytes(arch, gguf_arch, ftype) - (round(total) + norms)) <= 1

@@ -313,4 +313,4 @@ def test_cached_gguf_layout_equals_the_tensor_by_tensor_recipe(vid: str) -> None
         for t, k in pairs:
             if t.layer is not None:
                 per_layer[t.layer] += round(t.elements * GGML_BPW[k] / 8)
-        assert gguf.repeating_layer_bytes(a, a.gguf_arch, ftype) == per_layer
+        assert list(gguf.file_layout(a, a.gguf_arch, ftype)[1]) == per_layer

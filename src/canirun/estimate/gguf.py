@@ -269,11 +269,6 @@ def file_layout(arch: Arch, gguf_arch: str, ftype: str) -> tuple[int, tuple[int,
     return _known_layout(arch, gguf_arch, ftype)
 
 
-def repeating_layer_bytes(arch: Arch, gguf_arch: str, ftype: str) -> list[int]:
-    """Bytes of each repeating layer, for partial GPU offload (index = layer)."""
-    return list(_known_layout(arch, gguf_arch, ftype)[1])
-
-
 Layout = tuple[int, tuple[int, ...]]
 
 

@@ -551,18 +551,10 @@ def llm_overheads(
     backends: tuple[Backend, ...] = (),
     precision: str = "",
 ) -> Overheads:
+    # Not memoised here: the rating asks through need._decoder_parts, which keeps each
+    # answer per variant, framework and precision kind (a second memo would only miss).
     repacked = precision if precision.upper().startswith(REPACKED_PREFIXES) else ""
-    key = (id(framework), id(backends), id(arch), id(workload), precision_family, repacked)
-    hit = _OVERHEADS.entries.get(key)  # ByIdentity's fast path
-    if hit is not None:
-        return hit[1]
-    over = _llm_overheads(framework, arch, workload, precision_family, backends, repacked)
-    return _OVERHEADS.keep(key, (framework, backends, arch, workload), over)
-
-
-# llm_overheads is pure and a scan asks it the same question for every precision of a
-# family (and again in the largest-context search): computed once per question.
-_OVERHEADS: ByIdentity[Overheads] = ByIdentity()
+    return _llm_overheads(framework, arch, workload, precision_family, backends, repacked)
 
 
 def _llm_overheads(
