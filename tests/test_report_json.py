@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import msgspec
 import pytest
 
 from canirun import jsonsafe, report, report_json
@@ -104,6 +105,20 @@ def test_a_float_with_an_exponent_is_written_as_the_model_writes_it(figure: floa
     text = again.json()
     assert text == _model_json(again)
     assert json.loads(text)["summary"][0]["tokens_per_second"] == figure
+
+
+def test_text_that_looks_like_an_exponent_is_written_as_the_model_writes_it() -> None:
+    """The exponent check reads the compact JSON, where a string such as "1e16," matches
+    too: the report is then written by pydantic_core, and must read the same."""
+    pending, _ = check_report(HOSTS["laptop"], CATALOG, Options(), ["llama3:8b"], Gate())
+    summary = [
+        dataclasses.replace(s, reason="about 1e16, then 2e5}") for s in pending.data["summary"]
+    ]
+    again = Pending("CheckReport", {**pending.data, "summary": summary})
+    assert report_json._POSITIVE_EXPONENT.search(
+        msgspec.json.encode(report_json.plain("CheckReport", again.data))
+    )
+    assert again.json() == _model_json(again)
 
 
 def test_a_nested_report_model_given_as_a_model_is_written_the_same() -> None:

@@ -24,10 +24,12 @@ R = TypeVar("R", bound="BaseModel")
 
 LAYOUT_FILE = Path(__file__).parent / "schema" / "report-layout.json"
 
-# msgspec writes a float of 1e16 or more as `1e16`, pydantic as `1e+16`. In indented JSON
-# every number ends its line (a string's newline is escaped), so this finds exactly the
-# numbers with a positive exponent; such a report is written by pydantic_core instead.
-_POSITIVE_EXPONENT = re.compile(rb"e[0-9]+,?\n")
+# msgspec writes a float of 1e16 or more as `1e16`, pydantic as `1e+16`. In compact JSON
+# every number is followed by `,`, `]` or `}`, so this finds every number with a positive
+# exponent (a string holding such text matches too: that costs time, never correctness);
+# such a report is written by pydantic_core instead. Searched before indenting: the
+# compact text is a quarter shorter.
+_POSITIVE_EXPONENT = re.compile(rb"e[0-9]+[,\]}]")
 
 
 @cache
@@ -85,12 +87,12 @@ def dump_bytes(model: str, data: Mapping[str, Any]) -> bytes:
     from canirun.jsonsafe import escape_control_bytes
 
     tree = plain(model, data)
-    text = msgspec.json.format(msgspec.json.encode(tree), indent=2)
-    if _POSITIVE_EXPONENT.search(text):
+    compact = msgspec.json.encode(tree)
+    if _POSITIVE_EXPONENT.search(compact):
         import pydantic_core
 
-        text = pydantic_core.to_json(tree, indent=2, inf_nan_mode="null")
-    return escape_control_bytes(text)
+        return escape_control_bytes(pydantic_core.to_json(tree, indent=2, inf_nan_mode="null"))
+    return escape_control_bytes(msgspec.json.format(compact, indent=2))
 
 
 class Pending(Generic[R]):

@@ -263,10 +263,9 @@ def _decoder_parts(
     """A decoder's KV cache (bytes, type) and overheads with ``fw``: the same for most
     precisions of a family, so worked out once per variant, framework and what of the
     precision they depend on (fp32's KV cache type, llama.cpp's repacked types)."""
-    name = p.name
-    repacked = name if name.upper().startswith(REPACKED_PREFIXES) else ""
+    kind = _PARTS_KINDS.get((p.name, p.family)) or _parts_kind(p)
     v = ref.variant
-    key = (id(v), id(fw), id(wl), id(backends), p.family, name == "fp32", repacked)
+    key = (id(v), id(fw), id(wl), id(backends), kind)
     hit = _PARTS.entries.get(key)  # ByIdentity's fast path
     if hit is not None:
         return hit[1]
@@ -275,6 +274,19 @@ def _decoder_parts(
 
 
 _PARTS: ByIdentity[tuple[int, str, Overheads]] = ByIdentity()
+# What of a precision its parts depend on, by name and family: the family, fp32's KV cache
+# type, the name of a type llama.cpp repacks. One string, so the memo's key stays short.
+_PARTS_KINDS: dict[tuple[str, str], str] = {}
+
+
+def _parts_kind(p: prec.Precision) -> str:
+    name = p.name
+    if name.upper().startswith(REPACKED_PREFIXES):
+        kind = f"{p.family}:{name}"
+    else:
+        kind = f"{p.family}:fp32" if name == "fp32" else p.family
+    _PARTS_KINDS[name, p.family] = kind
+    return kind
 
 
 def _decoder_parts_of(

@@ -496,6 +496,10 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         notes += (f"CPU: {cpu_ok.how}",)
     cpu = _cpu(need, cap, framework) if cpu_ok is None or cpu_ok.runs else None
     tried = pools
+    if cpu is not None and not (tried.slots or notes or unknown):
+        # No GPU tried and nothing to add: the CPU's placement, fit or not, is the whole
+        # story (the general path below would write the same verdict and reasons).
+        return cpu
 
     # The reasons are written when read: why each GPU is too small (and the CPU, when it is).
     def misses() -> list[str]:
@@ -505,16 +509,15 @@ def place(need: Need, cap: Capacity, framework: Framework) -> Placement:
         return lines
 
     if cpu is not None and cpu.verdict == "cpu":
-        if not (tried.slots or notes or unknown):
-            return cpu  # no GPU tried, nothing to add: its own reasons are the whole story
         return cpu.with_reasons(lambda: (*cpu.reasons, *misses(), *notes, *unknown))
     if cpu is not None and cpu.verdict == "unknown":
         unknown += cpu.reasons
     if unknown:
         return Placement("unknown", reasons=lambda: (*dict.fromkeys(unknown), *misses(), *notes))
     if not pools.slots and cpu is None:
-        first = f"{framework.name} cannot run {need.precision or 'it'} on any device here"
-        if not framework.cpu_only_ok:
+        if framework.cpu_only_ok:
+            first = f"{framework.name} cannot run {need.precision or 'it'} on any device here"
+        else:
             first = f"{framework.name} needs a supported GPU"
         return Placement("unsupported", reasons=(first, *notes))
 
