@@ -757,15 +757,30 @@ def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
     if total > ram:
         return Placement(
             "too-big",
-            reasons=lambda: (f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable",),
+            reasons=lambda: (
+                f"needs {format_gib(total)} of RAM; {_ram_figures(usable)[0]} usable",
+            ),
         )
     return Placement(
         "cpu",
         ram_bytes=total,
         headroom_bytes=ram - total,
         reasons=lambda: (
-            f"needs {format_gib(total)} of RAM; {format_gib(usable)} usable "
-            f"({format_gib(ram - total)} to spare after "
-            f"{format_gib(ram_headroom(usable))} headroom)",
+            f"needs {format_gib(total)} of RAM; {_ram_figures(usable)[0]} usable "
+            f"({format_gib(ram - total)} to spare after {_ram_figures(usable)[1]} headroom)",
         ),
     )
+
+
+def _ram_figures(usable: int) -> tuple[str, str]:
+    """The machine's usable RAM and its headroom as the CPU lines write them: the same in
+    every line of a scan, so written once per machine."""
+    figures = _RAM_FIGURES.get(usable)
+    if figures is None:
+        if len(_RAM_FIGURES) >= 64:
+            _RAM_FIGURES.clear()  # bounded; a long-lived process (the API) starts afresh
+        figures = _RAM_FIGURES[usable] = (format_gib(usable), format_gib(ram_headroom(usable)))
+    return figures
+
+
+_RAM_FIGURES: dict[int, tuple[str, str]] = {}

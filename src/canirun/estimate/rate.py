@@ -565,7 +565,7 @@ def _result(
         tuple(frameworks),
         e.placement.gpu_layers,
         arch.layers if facts.decoder and arch is not None else None,
-        tuple(i for i in e.placement.gpus if i is not None),
+        _indices(e.placement.gpus),
         e.placement.headroom_bytes,
         disk,
         disk_fits,
@@ -616,6 +616,11 @@ RESULT_FIELDS = (
 )
 _LEADING = RESULT_FIELDS[:9]
 _TRAILING = RESULT_FIELDS[26:29]
+
+
+def _indices(gpus: tuple[int, ...]) -> tuple[int, ...]:
+    """The placement's GPU indices, without the unindexed ones (most have none)."""
+    return gpus if None not in gpus else tuple(i for i in gpus if i is not None)
 
 
 def _parallel(pl: Placement) -> Parallel | None:

@@ -132,9 +132,9 @@ def _cpu_speed(cap: Capacity, ram_bw: int, per_token: int, work: CpuWork) -> Spe
     cpu = cpu_decode_time(per_token, ram_bw, work, cap.cpu_cores, cap.cpu_clock_hz)
     fast, slow = cpu.seconds()
     low, high = 1 / slow, 1 / fast
+    bandwidth, rate = _machine_parts(ram_bw, cap.cpu_cores, cap.cpu_clock_hz)
     memory = (
-        f"{ram_bw / 1e9:.0f} GB/s x {CPU_EFFICIENCY[0]}-{CPU_EFFICIENCY[1]} / "
-        f"{per_token / 1e9:.2f} GB per token = {cpu.memory_s[0] * 1e3:.3g}-"
+        f"{bandwidth}{per_token / 1e9:.2f} GB per token = {cpu.memory_s[0] * 1e3:.3g}-"
         f"{cpu.memory_s[1] * 1e3:.3g} ms"
     )
     if cpu.compute_s is None:
@@ -145,13 +145,12 @@ def _cpu_speed(cap: Capacity, ram_bw: int, per_token: int, work: CpuWork) -> Spe
         )
         note = f"memory-bound: {memory}; the CPU's compute was not counted ({why})"
     else:
-        rate = f"({cpu.cores:g} cores x {(cpu.clock_hz or 0) / 1e9:.2f} GHz)"
         note = (
             f"{'limited by the CPU' if cpu.compute_bound else 'memory-bound'}: memory {memory}; "
             f"weights {(work.weight_cycles or 0) / 1e9:.3g} G core cycles / {rate} = "
             f"{cpu.compute_s * 1e3:.3g} ms; + attention {cpu.attention_s * 1e3:.3g} ms"
         )
-    note += f"; + {work.layers} layers x {LAYER_OVERHEAD_S * 1e3:.2g} ms per token"
+    note += f"; + {work.layers} layers x {_LAYER_MS} ms per token"
     return Speed(
         _sig((low + high) / 2),
         _sig(low),
@@ -162,6 +161,23 @@ def _cpu_speed(cap: Capacity, ram_bw: int, per_token: int, work: CpuWork) -> Spe
         "cpu",
         note,
     )
+
+
+def _machine_parts(ram_bw: int, cores: float | None, clock_hz: float | None) -> tuple[str, str]:
+    """The CPU note's figures of the machine (its bandwidth, its cores and clock), written
+    once per machine rather than once per result."""
+    key = (ram_bw, cores, clock_hz)
+    parts = _MACHINE_PARTS.get(key)
+    if parts is None:
+        if len(_MACHINE_PARTS) >= 64:
+            _MACHINE_PARTS.clear()  # bounded; a long-lived process (the API) starts afresh
+        rate = f"({cores:g} cores x {(clock_hz or 0) / 1e9:.2f} GHz)" if cores else ""
+        bandwidth = f"{ram_bw / 1e9:.0f} GB/s x {CPU_EFFICIENCY[0]}-{CPU_EFFICIENCY[1]} / "
+        parts = _MACHINE_PARTS[key] = (bandwidth, rate)
+    return parts
+
+
+_MACHINE_PARTS: dict[tuple[int, float | None, float | None], tuple[str, str]] = {}
 
 
 # Share of peak compute prefill reaches on GPUs, and on CPUs for runtimes other than
@@ -189,7 +205,8 @@ def prefill_flops_per_token(active_params: int, layers: int, attn_width: int, co
     return 2 * active_params + 2 * layers * context * attn_width
 
 
-_Peak = tuple[float | None, float, str, str]  # FLOP/s, efficiency, what it is, why none
+# FLOP/s, efficiency, what it is (with the figures, when known), why none
+_Peak = tuple[float | None, float, str, str]
 _PEAKS: ByIdentity[_Peak] = ByIdentity(1024)
 
 
@@ -219,6 +236,8 @@ def _prefill_peak(
     else:
         flops, what = cap.cpu_flops_per_s, "CPU cores x clock x FLOP/cycle"
         missing = "the CPU's clock was not read"
+    if flops:  # the note's machine part, up to the model's own figure (with_prefill)
+        what = f"{what} {flops / 1e12:.3g} TFLOP/s x {efficiency} /"
     return flops, efficiency, what, missing
 
 
@@ -248,14 +267,10 @@ def with_prefill(
         kept = speed.prefill_tokens_per_second, speed.time_to_first_token_s
         return _with_prefill(speed, *kept, speed.compute_flops_per_s, f"unknown: {missing}")
     tps = flops * efficiency / flops_per_token
-    note = (
-        f"{what} {flops / 1e12:.3g} TFLOP/s x {efficiency} / "
-        f"{flops_per_token / 1e9:.3g} GFLOP per token"
-        + (
-            " (GPU+RAM: the GPU's share only, an upper bound)"
-            if placement.verdict == "offload"
-            else ""
-        )
+    # `what` already ends with the peak and the efficiency (_prefill_peak): the same for
+    # every model on this machine, so only the model's figure is written per result.
+    note = f"{what} {flops_per_token / 1e9:.3g} GFLOP per token" + (
+        " (GPU+RAM: the GPU's share only, an upper bound)" if placement.verdict == "offload" else ""
     )
     return _with_prefill(speed, _sig(tps), _sig(context / tps), round(flops), note)
 
@@ -337,6 +352,7 @@ CPU_ATTENTION_CYCLES = 0.5
 # with a 256-wide 16-layer model whose matrix work is negligible (0.9-1.0 ms per token on 1-2
 # threads). More threads make barriers dearer; not measured.
 LAYER_OVERHEAD_S = 6e-5
+_LAYER_MS = f"{LAYER_OVERHEAD_S * 1e3:.2g}"  # as the CPU note writes it
 # Run-to-run spread of compute-bound decode (the range given around the compute time).
 COMPUTE_SPREAD = 0.1
 
@@ -439,7 +455,10 @@ def attention_cycles(arch: Arch, position: int) -> float:
 
 def cpu_isa(arch: str | None) -> str | None:
     """The kernel family llama.cpp runs on this CPU: x86 (AVX2 class) or arm (NEON)."""
-    return {"x86_64": "x86", "amd64": "x86", "arm64": "arm", "aarch64": "arm"}.get(arch or "")
+    return _ISA.get(arch or "")
+
+
+_ISA = {"x86_64": "x86", "amd64": "x86", "arm64": "arm", "aarch64": "arm"}
 
 
 def cpu_decode_time(
