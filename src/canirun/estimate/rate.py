@@ -31,6 +31,7 @@ from canirun.estimate.placement import (
     Placement,
     any_usable_gpu,
     can_run,
+    largest_layer,
     place,
     ram_budget,
 )
@@ -900,8 +901,8 @@ def _room(placed: Placement, need: Need, ram: int | None) -> int | None:
     in_ram = placed.ram_bytes
     if placed.verdict != "offload" or ram is None or in_ram is None:
         return placed.headroom_bytes
-    layers = need.layers
-    if layers and ram - in_ram < max(layers) * len(placed.gpus):
+    largest = largest_layer(need)
+    if largest is not None and ram - in_ram < largest * len(placed.gpus):
         return placed.headroom_bytes  # the smaller of a GPU's spare and RAM's room
     return ram - in_ram
 
