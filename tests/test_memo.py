@@ -43,3 +43,31 @@ def test_the_fast_path_keeps_its_records_alive_and_stays_bounded() -> None:
     assert list(memo.entries) == [(2,)]
     memo.clear()
     assert memo.entries == {}
+
+
+def test_a_scan_fills_no_memo_past_an_eighth() -> None:
+    """A memo that fills up is cleared mid-scan and everything is worked out again: the
+    shipped catalog must leave each one room to grow eightfold (the catalog is about to
+    double), on a machine with a GPU and on one without."""
+    import sys
+
+    from canirun.estimate import memo
+    from canirun.estimate.rate import Options
+    from canirun.evaluate import scan_report
+    from tests.test_estimate import CATALOG, GIB, gpu, host
+
+    assert len(list(CATALOG.variants())) > 150  # the shipped catalog, not a sample
+
+    for machine in (host(gpus=(gpu(24 * GIB),)), host()):
+        memos = [
+            (f"{module.__name__}.{name}", value)
+            for module in list(sys.modules.values())
+            if getattr(module, "__name__", "").startswith("canirun.")
+            for name, value in list(vars(module).items())
+            if isinstance(value, memo.ByIdentity)
+        ]
+        for _, m in memos:
+            m.clear()
+        scan_report(machine, CATALOG, Options())
+        full = {name: len(m.entries) for name, m in memos if len(m.entries) * 8 > m._size}
+        assert not full, full

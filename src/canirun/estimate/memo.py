@@ -18,8 +18,15 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
+# The memos kept per variant (weights, KV caches, decoder parts) hold about ten entries per
+# catalog variant after one scan, ~3,200 for today's ~180 variants on a GPU machine. A memo
+# that fills up starts afresh in the middle of a scan and works everything out again, so the
+# default leaves room for a catalog several times larger (tests/test_memo.py checks it).
+DEFAULT_SIZE = 1 << 15
+
+
 class ByIdentity(Generic[T]):
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self._size = size
         self._entries: dict[Hashable, tuple[tuple[object, ...], T]] = {}
         self.entries = self._entries  # the same dict, for the fast path below
