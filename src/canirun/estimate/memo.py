@@ -18,11 +18,12 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-# The memos kept per variant (weights, KV caches, decoder parts) hold about ten entries per
+# The memos kept per variant (weights, KV caches, decoder parts) hold up to ~18 entries per
 # catalog variant after one scan, ~3,200 for today's ~180 variants on a GPU machine. A memo
 # that fills up starts afresh in the middle of a scan and works everything out again, so the
-# default leaves room for a catalog several times larger (tests/test_memo.py checks it).
-DEFAULT_SIZE = 1 << 15
+# default leaves room for a catalog four times larger (tests/test_memo.py checks it); in a
+# long-lived process (the Python API) it bounds what the entries keep alive to a few scans.
+DEFAULT_SIZE = 1 << 14
 
 
 class ByIdentity(Generic[T]):
