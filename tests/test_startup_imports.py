@@ -316,6 +316,7 @@ NOT_FOR_JSON = (
     "inspect",
     "ast",
     "tokenize",
+    "pickle",  # the shipped pickles are read through the C module (loader._pickle_module)
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
@@ -356,6 +357,7 @@ NOT_IMPORTED = {
         "importlib.metadata",
         "email.message",
         "inspect",
+        "pickle",
     ),
 }
 

@@ -281,7 +281,7 @@ def stamped_document(
 ) -> Any:
     """The document stamped_pickle wrote, when it carries ``stamp``; else None (stale,
     unreadable, or holding anything but ``module``'s ``base`` classes and plain values)."""
-    from pickle import UnpicklingError
+    UnpicklingError = _pickle_module().UnpicklingError
 
     try:
         found, payload = restricted_loads(raw, module, base, holder, what)  # str dict, bytes
@@ -305,9 +305,10 @@ def restricted_loads(data: bytes, module: ModuleType, base: type, holder: str, w
     """pickle.loads that can build only ``module``'s subclasses of ``base``, and plain values.
     The one place canirun unpickles (the package's own validated data, tests/test_reliability)."""
     import io
-    import pickle
 
-    class Restricted(pickle.Unpickler):
+    pickle = _pickle_module()
+
+    class Restricted(pickle.Unpickler):  # type: ignore[misc,name-defined]  # _pickle: untyped
         def find_class(self, name_of_module: str, name: str) -> Any:
             found = getattr(module, name, None) if name_of_module == module.__name__ else None
             if isinstance(found, type) and issubclass(found, base):
@@ -315,6 +316,20 @@ def restricted_loads(data: bytes, module: ModuleType, base: type, holder: str, w
             raise pickle.UnpicklingError(f"{holder} {name_of_module}.{name}, not a {what}")
 
     return Restricted(io.BytesIO(data)).load()
+
+
+def _pickle_module() -> Any:
+    """CPython's C pickle module, whose Unpickler and UnpicklingError `pickle` re-exports:
+    reading a pickle needs nothing else, and `pickle` itself takes about a millisecond more
+    to import (its pure-Python pickler; issue 15). `pickle` where there is no such module."""
+    try:
+        import _pickle
+
+        return _pickle
+    except ImportError:  # pragma: no cover (another interpreter)
+        import pickle
+
+        return pickle
 
 
 def validated_document(files: list[tuple[str, str]]) -> dict[str, Any] | None:
