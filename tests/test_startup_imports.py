@@ -269,13 +269,15 @@ def test_builtin_sha256_is_sha256() -> None:
 
 
 RATING = """
-import io, json, sys, contextlib
+import io, sys, contextlib
 from canirun import entry
 from canirun.entry import main
 entry.end_now = lambda code: None  # the child reports what it imported after the run
 sys.argv = ["canirun", *sys.argv[1:]]
 with contextlib.redirect_stdout(io.StringIO()) as out:
     code = main()
+modules = sorted(sys.modules)  # before this script's own json import
+import json
 from canirun.catalog import rules
 # The catalog's records are validated only through constraints (a pydantic TypeAdapter).
 built = [m for m in ("canirun.catalog.constraints",) if m in sys.modules]
@@ -284,7 +286,7 @@ names = ("Assumptions", "ScanReport", "CheckReport") if report else ()
 reports = [getattr(report, n) for n in names]
 reports_built = [c.__name__ for c in reports if c.__pydantic_complete__]
 loader = sys.modules.get("pydantic.plugin._loader")
-print(json.dumps({"code": code, "out": len(out.getvalue()), "modules": sorted(sys.modules),
+print(json.dumps({"code": code, "out": len(out.getvalue()), "modules": modules,
                   "rules_pickle": rules.validated_tables() is not None, "built": built,
                   "reports_built": reports_built,
                   "plugins_looked_up": loader is not None and loader._plugins is not None}))
@@ -317,6 +319,7 @@ NOT_FOR_JSON = (
     "ast",
     "tokenize",
     "pickle",  # the shipped pickles are read through the C module (loader._pickle_module)
+    "json",  # the reports are written by msgspec (report_json), which reads its layout too
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
@@ -358,6 +361,7 @@ NOT_IMPORTED = {
         "email.message",
         "inspect",
         "pickle",
+        "json",
     ),
 }
 

@@ -11,7 +11,6 @@ the ``ValueError`` of integers past Python's 4,300-digit conversion limit.
 from __future__ import annotations
 
 import errno
-import json
 import math
 import os
 import stat
@@ -107,6 +106,8 @@ class ParseRefused(ValueError):
 
 def parse_json(data: bytes | str) -> Any:
     """json.loads, with every failure a ``ValueError`` and the numbers checked."""
+    import json  # only where a user's JSON is read: a scan of this machine reads none
+
     try:
         value = json.loads(data)
     except RecursionError:

@@ -10,7 +10,6 @@ written as ``\\u`` escapes: the same JSON value, safe to print.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from functools import cache
@@ -43,6 +42,8 @@ def _finite_float(text: str) -> float:
 
 def loads(data: str | bytes) -> Any:
     """``json.loads`` that refuses NaN, Infinity and numbers too large for a float."""
+    import json  # imported where used: a scan's JSON is written by msgspec, without it
+
     return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
@@ -66,6 +67,8 @@ def finite(value: Any) -> Any:
 
 def dumps(value: Any, **options: Any) -> str:
     """Strict JSON text: finite numbers only, raw control characters escaped."""
+    import json
+
     text = json.dumps(finite(value), allow_nan=False, ensure_ascii=False, **options)
     return escape_controls(text)
 

@@ -36,9 +36,9 @@ _POSITIVE_EXPONENT = re.compile(rb"e[0-9]+[,\]}]")
 def layout() -> dict[str, list[tuple[str, bool, Any, str | None]]]:
     """Each report model's fields in declaration order: (name, has a default, the default,
     the report model the field holds or None)."""
-    import json
+    import msgspec  # already loaded by the estimator; the json module would be one more import
 
-    raw = json.loads(LAYOUT_FILE.read_text(encoding="utf-8"))
+    raw = msgspec.json.decode(LAYOUT_FILE.read_bytes())
     return {name: [tuple(field) for field in fields] for name, fields in raw.items()}
 
 
