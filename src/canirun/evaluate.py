@@ -8,7 +8,6 @@ it directly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from canirun.estimate.rate import Options, rate_variant, summarize
 from canirun.estimate.results import RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
+from canirun.records import evolve
 from canirun.units import format_bytes
 
 NO_GATE = Gate()
@@ -150,7 +150,7 @@ def _with_models(
     out = []
     for fw in catalog.frameworks:
         status = framework_status(fw, cap)
-        out.append(replace(status, models=tuple(serves.get(fw.id, ()))))
+        out.append(evolve(status, models=tuple(serves.get(fw.id, ()))))
     return out
 
 
@@ -258,7 +258,7 @@ def _scan_data(
         # The gate is decided here, once: the exit code and every format (JUnit too) agree.
         rated = [
             msgspec.structs.replace(
-                r, summary=replace(r.summary, requirement_met=meets(r.results, gate))
+                r, summary=evolve(r.summary, requirement_met=meets(r.results, gate))
             )
             for r in rated
         ]
