@@ -114,33 +114,39 @@ class Totals(Protocol):
 def exact_totals(need: Need) -> Totals:
     """The running totals of the need's layers (``layer_sums(need)[1]``), as a view when
     they can be read off the weights' own running totals, else written out."""
-    per_kv = need.layer_kv
-    weights = need.layer_weights or ()
-    if 0 <= per_kv < _EXACT_BELOW and abs(per_kv % 1 - 0.5) > 0.001:
-        key = (id(weights),)
-        hit = _WEIGHT_TOTALS.entries.get(key)  # ByIdentity's fast path
-        if hit is None:
-            largest = max(weights, default=0)
-            totals = tuple(accumulate(weights, initial=0)) if largest < _EXACT_BELOW else None
-            hit = ((weights,), _WEIGHT_TOTALS.keep(key, (weights,), totals))
-        if hit[1] is not None:
-            return _Totals(hit[1], round(per_kv))
+    figures = _exact_figures(need)
+    if figures is not None:
+        return _Totals(figures[0], round(need.layer_kv))
     return layer_sums(need)[1]
-
-
-_WEIGHT_TOTALS: ByIdentity[tuple[int, ...] | None] = ByIdentity()
 
 
 def largest_layer(need: Need) -> int | None:
     """``max(need.layers)`` (None: not layered), read off the weights like exact_totals."""
-    weights, per_kv = need.layer_weights, need.layer_kv
-    if not weights:
+    if not need.layer_weights:
         return None
-    if 0 <= per_kv < _EXACT_BELOW and abs(per_kv % 1 - 0.5) > 0.001:
-        largest = max(weights)
-        if largest < _EXACT_BELOW:
-            return largest + round(per_kv)
+    figures = _exact_figures(need)
+    if figures is not None:
+        return figures[1] + round(need.layer_kv)
     return max(layer_sums(need)[0])
+
+
+def _exact_figures(need: Need) -> tuple[tuple[int, ...], int] | None:
+    """The weights' running totals and largest layer, when every layer's total is its
+    weights plus the rounded KV share (see _Totals); None when it may not be."""
+    per_kv = need.layer_kv
+    if not (0 <= per_kv < _EXACT_BELOW and abs(per_kv % 1 - 0.5) > 0.001):
+        return None
+    weights = need.layer_weights or ()
+    key = (id(weights),)
+    hit = _WEIGHT_FIGURES.entries.get(key)  # ByIdentity's fast path
+    if hit is not None:
+        return hit[1]
+    largest = max(weights, default=0)
+    figures = (tuple(accumulate(weights, initial=0)), largest) if largest < _EXACT_BELOW else None
+    return _WEIGHT_FIGURES.keep(key, (weights,), figures)
+
+
+_WEIGHT_FIGURES: ByIdentity[tuple[tuple[int, ...], int] | None] = ByIdentity()
 
 
 Reasons = tuple[str, ...]
@@ -853,15 +859,8 @@ def _cpu(need: Need, cap: Capacity, framework: Framework) -> Placement | None:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _ram_figures(usable: int) -> tuple[str, str]:
     """The machine's usable RAM and its headroom as the CPU lines write them: the same in
     every line of a scan, so written once per machine."""
-    figures = _RAM_FIGURES.get(usable)
-    if figures is None:
-        if len(_RAM_FIGURES) >= 64:
-            _RAM_FIGURES.clear()  # bounded; a long-lived process (the API) starts afresh
-        figures = _RAM_FIGURES[usable] = (format_gib(usable), format_gib(ram_headroom(usable)))
-    return figures
-
-
-_RAM_FIGURES: dict[int, tuple[str, str]] = {}
+    return format_gib(usable), format_gib(ram_headroom(usable))

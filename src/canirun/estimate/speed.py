@@ -163,21 +163,12 @@ def _cpu_speed(cap: Capacity, ram_bw: int, per_token: int, work: CpuWork) -> Spe
     )
 
 
+@lru_cache(maxsize=64)
 def _machine_parts(ram_bw: int, cores: float | None, clock_hz: float | None) -> tuple[str, str]:
     """The CPU note's figures of the machine (its bandwidth, its cores and clock), written
     once per machine rather than once per result."""
-    key = (ram_bw, cores, clock_hz)
-    parts = _MACHINE_PARTS.get(key)
-    if parts is None:
-        if len(_MACHINE_PARTS) >= 64:
-            _MACHINE_PARTS.clear()  # bounded; a long-lived process (the API) starts afresh
-        rate = f"({cores:g} cores x {(clock_hz or 0) / 1e9:.2f} GHz)" if cores else ""
-        bandwidth = f"{ram_bw / 1e9:.0f} GB/s x {CPU_EFFICIENCY[0]}-{CPU_EFFICIENCY[1]} / "
-        parts = _MACHINE_PARTS[key] = (bandwidth, rate)
-    return parts
-
-
-_MACHINE_PARTS: dict[tuple[int, float | None, float | None], tuple[str, str]] = {}
+    rate = f"({cores:g} cores x {(clock_hz or 0) / 1e9:.2f} GHz)" if cores else ""
+    return f"{ram_bw / 1e9:.0f} GB/s x {CPU_EFFICIENCY[0]}-{CPU_EFFICIENCY[1]} / ", rate
 
 
 # Share of peak compute prefill reaches on GPUs, and on CPUs for runtimes other than
