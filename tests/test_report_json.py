@@ -115,10 +115,33 @@ def test_text_that_looks_like_an_exponent_is_written_as_the_model_writes_it() ->
         dataclasses.replace(s, reason="about 1e16, then 2e5}") for s in pending.data["summary"]
     ]
     again = Pending("CheckReport", {**pending.data, "summary": summary})
-    assert report_json._POSITIVE_EXPONENT.search(
+    assert report_json.has_positive_exponent(
         msgspec.json.encode(report_json.plain("CheckReport", again.data))
     )
     assert again.json() == _model_json(again)
+
+
+@pytest.mark.parametrize(
+    ("compact", "found"),
+    [
+        (b"[1e16]", True),
+        (b'{"a":2.5e300}', True),
+        (b"[1.7976931348623157e308,1]", True),
+        (b"[1e-05]", False),
+        (b'["e5-large","e1"]', False),
+        (b"[1000000000000000.0]", False),
+    ],
+)
+def test_the_exponent_check_finds_every_positive_exponent(compact: bytes, found: bool) -> None:
+    assert report_json.has_positive_exponent(compact) is found
+
+
+def test_msgspec_writes_an_exponent_only_from_1e16() -> None:
+    """has_positive_exponent's substring tests rest on this: exponents 16 to 308 only."""
+    written = [msgspec.json.encode(float(f"{m}e{k}")) for m in (1, 9.99) for k in range(300)]
+    exponents = {int(t.split(b"e")[1]) for t in written if b"e" in t}
+    assert min(exponents) == 16
+    assert max(exponents) <= 308
 
 
 def test_a_nested_report_model_given_as_a_model_is_written_the_same() -> None:

@@ -312,6 +312,7 @@ NOT_FOR_JSON = (
     # user folders are the XDG ones without platformdirs (canirun.userdirs).
     "typing_extensions",
     "platformdirs",
+    "platform",  # uuid (msgspec's) asks only platform.system() (entry._platform_stand_in)
     "shutil",  # PATH is searched by canirun.hardware.which
     # dataclasses loads without it (entry.load_dataclasses_plainly), the records have
     # docstrings and the schema's descriptions are cleaned only when a schema is built.
@@ -362,6 +363,7 @@ NOT_IMPORTED = {
         "inspect",
         "pickle",
         "json",
+        "platform",
     ),
 }
 
@@ -468,6 +470,34 @@ def test_msgspec_is_loaded_without_typing_extensions_and_it_stays_importable() -
         [sys.executable, "-c", PLAIN_MSGSPEC], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.split() == ["{'a':", "1}", "typing_extensions"]
+
+
+PLAIN_UUID = """
+import os, sys
+from canirun.entry import load_msgspec_plainly
+load_msgspec_plainly()
+assert "uuid" in sys.modules and "platform" not in sys.modules
+import uuid
+print(uuid._LINUX == (os.uname().sysname == "Linux"), uuid.uuid5(uuid.NAMESPACE_DNS, "a").hex)
+import platform  # the real module, for everyone else
+print(platform.system() == os.uname().sysname, hasattr(platform, "libc_ver"))
+print(uuid.platform.machine() == platform.machine())  # uuid's stand-in reads the real one
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "uname"), reason="the stand-in is for POSIX only")
+def test_msgspec_is_loaded_without_platform_and_uuid_still_works() -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN_UUID], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == [
+        "True",
+        "4f3f289869e35a0d820ac4e87987dbce",  # uuid5(NAMESPACE_DNS, "a")
+        "True",
+        "True",
+        "True",
+    ]
 
 
 PLAIN_DATACLASSES = """

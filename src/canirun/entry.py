@@ -280,10 +280,42 @@ def load_msgspec_plainly() -> None:
     if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
         return
     sys.modules["typing_extensions"] = None  # type: ignore[assignment]
+    platform = _platform_stand_in()
     try:
         import msgspec  # noqa: F401
     finally:
         del sys.modules["typing_extensions"]
+        if platform is not None and sys.modules.get("platform") is platform:
+            del sys.modules["platform"]
+
+
+def _platform_stand_in() -> Any:
+    """A stand-in for ``platform`` while msgspec loads, or None (already loaded; no uname).
+
+    msgspec imports ``uuid``, which on Linux imports ``platform`` only to ask
+    ``platform.system()`` (``uuid.py``, 3.11-3.13); ``platform`` compiles a dozen regular
+    expressions as it loads, ~2 ms of every command (issue 15), and canirun asks
+    ``os.uname`` itself (``hardware.system``). On POSIX ``platform.system()`` is
+    ``os.uname().sysname``; the stand-in answers that, and any other name it is asked
+    imports the real module and answers from it, so uuid behaves as before whatever it reads.
+    """
+    if "platform" in sys.modules or "uuid" in sys.modules or not hasattr(os, "uname"):
+        return None
+    import types
+
+    stand_in = types.ModuleType("platform", "imports the real platform when first read")
+
+    def real(name: str) -> Any:
+        import importlib
+
+        if sys.modules.get("platform") is stand_in:
+            del sys.modules["platform"]
+        return getattr(importlib.import_module("platform"), name)
+
+    stand_in.system = lambda: os.uname().sysname  # type: ignore[attr-defined]
+    stand_in.__getattr__ = real  # type: ignore[method-assign]  # PEP 562
+    sys.modules["platform"] = stand_in
+    return stand_in
 
 
 def _run(args: tuple[str, ...]) -> int:

@@ -30,6 +30,19 @@ LAYOUT_FILE = Path(__file__).parent / "schema" / "report-layout.json"
 # such a report is written by pydantic_core instead. Searched before indenting: the
 # compact text is a quarter shorter.
 _POSITIVE_EXPONENT = re.compile(rb"e[0-9]+[,\]}]")
+# msgspec writes an exponent only from 1e16 up, so a positive one is 16 to 308: its first
+# digit is 1, 2 or 3. Three substring tests find those in a fifth of the regex's time (a
+# scan's JSON holds 200,000 e's, each of which the regex stops at), and the regex runs
+# only where one of them is found.
+_EXPONENT_STARTS = (b"e1", b"e2", b"e3")
+
+
+def has_positive_exponent(compact: bytes) -> bool:
+    """Does the compact JSON hold a number with a positive exponent (or a string that
+    reads like one)?"""
+    if not any(start in compact for start in _EXPONENT_STARTS):
+        return False
+    return _POSITIVE_EXPONENT.search(compact) is not None
 
 
 @cache
@@ -88,7 +101,7 @@ def dump_bytes(model: str, data: Mapping[str, Any]) -> bytes:
 
     tree = plain(model, data)
     compact = msgspec.json.encode(tree)
-    if _POSITIVE_EXPONENT.search(compact):
+    if has_positive_exponent(compact):
         import pydantic_core
 
         return escape_control_bytes(pydantic_core.to_json(tree, indent=2, inf_nan_mode="null"))
