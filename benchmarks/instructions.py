@@ -56,6 +56,9 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 def count(python: str, args: tuple[str, ...]) -> int:
     """Instructions the interpreter executes for ``args`` (callgrind's "Collected")."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # One process: a forked rating worker (canirun.fanout) would be counted apart, and the
+    # figure here is the work a command does, not how it is shared out.
+    env["CANIRUN_WORKERS"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
         run = subprocess.run(
             [

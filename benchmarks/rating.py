@@ -4,8 +4,9 @@
 
 For each host (this machine's CPU, an RTX 4090 with 64 GB of RAM, 2x A100 80GB) a fresh
 interpreter runs ``canirun scan --json --ram-bandwidth off`` in-process, with
-``evaluate.rate_all`` timed (user CPU time, getrusage) as the CLI calls it: the memos start
-empty, as in any scan. Prints the median and the fastest run, in ms per rated result.
+``evaluate.rate_all`` timed (user CPU time, getrusage) as the CLI calls it, in one process
+(``CANIRUN_WORKERS=1``; benchmarks/startup.py times it shared out to workers): the memos
+start empty, as in any scan. Prints the median and the fastest run, in ms per rated result.
 Run it without PYTHONDONTWRITEBYTECODE, or every import recompiles from source (that is
 not timed here, but slows the runs down).
 """
@@ -20,7 +21,8 @@ import subprocess
 import sys
 
 CHILD = r"""
-import contextlib, io, json, resource, sys
+import contextlib, io, json, os, resource, sys
+os.environ["CANIRUN_WORKERS"] = "1"  # one process: RUSAGE_SELF is then the whole rating
 from canirun import entry, evaluate
 rate_all, out = evaluate.rate_all, {}
 def timed(*args, **kwargs):

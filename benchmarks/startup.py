@@ -6,8 +6,10 @@ Prints, for each command, the median wall time over repeated runs (interleaved, 
 that machine noise hits all of them alike), its ratio to the baseline, and the
 median CPU time (user + system) of the child, which stays meaningful on a busy
 machine. "doubled" rows run a copy of the installed package whose shipped catalog
-holds every model twice (benchmarks/doubled.py). Then the rating itself, in one
-process: milliseconds per rated result. Budgets (issue 15) are printed with a
+holds every model twice (benchmarks/doubled.py). Then the rating itself: milliseconds
+per rated result, wall and CPU (the workers' included), shared out to workers as the
+command line does it (canirun.fanout; `CANIRUN_WORKERS=1` for one process) and, for
+comparison, in one process. Budgets (issue 15) are printed with a
 verdict. Run it in the environment where canirun is installed with a regular
 `pip install .` (an editable install adds import hooks that slow every start).
 """
@@ -43,23 +45,33 @@ BUDGETS = {
 RATE_BUDGET_MS = 0.1  # per rated result
 
 RATE_CHILD = """
-import gc, json, sys, time
+import gc, json, resource, sys, time
 gc.disable()  # as the console script runs (canirun.entry)
-if len(sys.argv) > 1:
-    sys.path.insert(0, sys.argv[1])
+if len(sys.argv) > 2:
+    sys.path.insert(0, sys.argv[2])
 from canirun.catalog.loader import load_catalog
 from canirun.evaluate import machine_capacity, rate_all
 from canirun.estimate.rate import Options
 from canirun.hardware.model import Gpu, Hardware, Host, Memory
+try:  # the rating shared out to workers as the command line does it (issue 15)
+    from canirun.fanout import usable_workers
+    workers = usable_workers() if sys.argv[1] == "cli" else 1
+    extra = {"workers": workers}
+except ImportError:  # an install from before canirun.fanout: one process
+    workers, extra = 1, {}
 catalog = load_catalog(user_dir=False)
 host = Host(Hardware(memory=Memory(total_bytes=64 * 2**30, available_bytes=64 * 2**30),
                      gpus=(Gpu("nvidia", "NVIDIA GeForce RTX 4090", 24 * 2**30, index=0,
                                memory_free_bytes=24 * 2**30),)))
 cap = machine_capacity(host, catalog)
-t, c = time.perf_counter(), time.process_time()
-rated = rate_all(catalog.variants(), catalog, cap, Options())
+usage = lambda: resource.getrusage(resource.RUSAGE_CHILDREN)
+t, c, w = time.perf_counter(), time.process_time(), usage()
+rated = rate_all(catalog.variants(), catalog, cap, Options(), **extra)
 took, cpu = time.perf_counter() - t, time.process_time() - c
-print(json.dumps({"s": took, "cpu": cpu, "results": sum(len(r.results) for r in rated)}))
+done = usage()
+cpu += done.ru_utime - w.ru_utime + done.ru_stime - w.ru_stime  # the workers' CPU too
+results = sum(len(r.results) for r in rated)
+print(json.dumps({"s": took, "cpu": cpu, "results": results, "workers": workers}))
 """
 
 
@@ -106,16 +118,20 @@ def _commands(exe: str, dbl: list[str] | None) -> dict[str, list[str]]:
     return commands
 
 
-def _rating(python: str, site: Path | None, runs: int) -> tuple[float, float, int]:
-    """Median milliseconds per rated result (wall, CPU) over `runs` fresh processes."""
-    per, per_cpu, results = [], [], 0
+def _rating(
+    python: str, site: Path | None, runs: int, way: str = "cli"
+) -> tuple[float, float, int, int]:
+    """Median milliseconds per rated result (wall, CPU with the workers') over `runs` fresh
+    processes, the results and the processes used. ``way``: "cli" shares the rating out
+    as the command line does (canirun.fanout), "one" keeps it in one process."""
+    per, per_cpu, results, workers = [], [], 0, 1
     for _ in range(runs):
-        args = [python, "-c", RATE_CHILD, *([str(site)] if site else [])]
+        args = [python, "-c", RATE_CHILD, way, *([str(site)] if site else [])]
         out = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
         per.append(out["s"] * 1000 / out["results"])
         per_cpu.append(out["cpu"] * 1000 / out["results"])
-        results = out["results"]
-    return statistics.median(per), statistics.median(per_cpu), results
+        results, workers = out["results"], out["workers"]
+    return statistics.median(per), statistics.median(per_cpu), results, workers
 
 
 def main() -> int:
@@ -155,6 +171,7 @@ def main() -> int:
         rating = [("today", *_rating(sys.executable, None, 5))]
         if site is not None:
             rating.append(("doubled", *_rating(sys.executable, site, 5)))
+        rating.append(("today, in one process", *_rating(sys.executable, None, 5, "one")))
         if args.before:
             rating.append(("before, today", *_rating(args.before, None, 5)))
     base = statistics.median(walls[BASE])
@@ -171,11 +188,12 @@ def main() -> int:
             f"{cpu / base_cpu:6.2f}x {verdict}"
         )
     print(f"({args.runs} runs each, {os.cpu_count()} CPUs; ratios to the psutil import)")
-    for label, ms, cpu_ms, results in rating:
+    for label, ms, cpu_ms, results, workers in rating:
         verdict = "ok" if ms <= RATE_BUDGET_MS else "OVER"
         print(
             f"rating, {label}: {ms:.3f} ms wall, {cpu_ms:.3f} ms CPU per rated result "
-            f"({results} results), budget {RATE_BUDGET_MS} ms: {verdict}"
+            f"({results} results, {workers} process{'es' if workers > 1 else ''}), "
+            f"budget {RATE_BUDGET_MS} ms: {verdict}"
         )
     return 0
 

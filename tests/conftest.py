@@ -37,6 +37,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HF_HOME", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
+    # Commands run in one process: many tests watch the rating through functions they
+    # patch, which a forked worker's calls would pass by. tests/test_fanout.py runs the
+    # workers and compares what they answer with this.
+    monkeypatch.setenv("CANIRUN_WORKERS", "1")
     load_catalog.cache_clear()  # the user catalog dir differs per test
 
 

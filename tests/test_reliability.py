@@ -477,7 +477,9 @@ def test_no_shell_no_eval_no_unpickling_in_the_code() -> None:
     that can build only the classes it is given (tested below)."""
     loader = SRC / "catalog" / "loader.py"
     codecache = SRC / "codecache.py"  # runs dataclass code: tested below
-    code = "\n".join(p.read_text() for p in SRC.rglob("*.py") if p not in (loader, codecache))
+    fanout = SRC / "fanout.py"  # reads its own workers' answers: tested below
+    skipped = (loader, codecache, fanout)
+    code = "\n".join(p.read_text() for p in SRC.rglob("*.py") if p not in skipped)
     assert "shell=True" not in code
     pickling = r"\b(?:import|from) c?_?pickle\b|\bc?_?pickle\.\w+\(|\bUnpickler\b|__reduce"
     for dangerous in (r"\beval\(", r"\bexec\(", pickling, r"yaml\.load\(", r"os\.system\("):
@@ -485,6 +487,29 @@ def test_no_shell_no_eval_no_unpickling_in_the_code() -> None:
     text = loader.read_text()
     assert not re.search(r"pickle\.loads?\(|\bshell=True|\beval\(|\bexec\(", text)
     assert "def find_class" in text
+    # fanout reads only what its forked workers write to a pipe it made, and through an
+    # unpickler that builds only the record classes it is given.
+    text = fanout.read_text()
+    assert not re.search(r"pickle\.loads?\(|\bshell=True|\beval\(|\bexec\(", text)
+    assert text.count("Unpickler") == 1  # the restricted one
+    assert "def find_class" in text
+    assert re.findall(r"os\.pipe\(\)", text) == ["os.pipe()", "os.pipe()"]
+
+
+def test_a_workers_answer_can_build_only_the_records_it_is_given() -> None:
+    import pickle
+
+    from canirun import fanout
+    from canirun.estimate.results import RATING_RECORDS, Parallel, Workload
+
+    allowed = pickle.dumps([(0, [Parallel(tensor=2), frozenset({"a"}), (1.5, None)])])
+    assert fanout._reader(allowed, RATING_RECORDS).load() == [
+        (0, [Parallel(tensor=2), frozenset({"a"}), (1.5, None)])
+    ]
+    # A function, another class, a record the rating does not answer with: refused.
+    for hostile in (os.system, Path("x"), Workload()):
+        with pytest.raises(pickle.UnpicklingError, match="a worker's answer holds"):
+            fanout._reader(pickle.dumps(hostile), RATING_RECORDS).load()
 
 
 def test_the_code_table_is_read_only_from_the_package() -> None:

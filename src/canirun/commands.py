@@ -140,9 +140,16 @@ def scan(
     output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = setup(**flags)
     from canirun.evaluate import scan_report
+    from canirun.fanout import usable_workers
 
     pending, _ = scan_report(
-        host, catalog, opts, ram_bandwidth=bandwidth, cluster=members, gate=gate
+        host,
+        catalog,
+        opts,
+        ram_bandwidth=bandwidth,
+        cluster=members,
+        gate=gate,
+        workers=usable_workers(),
     )
 
     def text() -> str:  # the text modules are imported only for text
@@ -191,6 +198,7 @@ def check(
     output_choice(fmt, as_json, github_summary)
     catalog, host, opts, bandwidth, members = setup(**flags)
     from canirun.evaluate import check_report
+    from canirun.fanout import usable_workers
 
     pending, _ = check_report(
         host,
@@ -201,6 +209,7 @@ def check(
         ram_bandwidth=bandwidth,
         cluster=members,
         online=online,
+        workers=usable_workers(),
     )
 
     def text() -> str:
@@ -244,7 +253,9 @@ def frameworks(
     )
     host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=False)
     cap = machine_capacity(host, catalog)
-    found = framework_statuses(catalog, cap)
+    from canirun.fanout import usable_workers
+
+    found = framework_statuses(catalog, cap, usable_workers())
     if as_json:
         from canirun.report import FrameworkListing
 

@@ -24,7 +24,7 @@ from canirun.estimate.placement import (
     RAM_HEADROOM_SHARE,
 )
 from canirun.estimate.rate import Options, rate_variant, summarize
-from canirun.estimate.results import RUNNABLE, Result, Summary
+from canirun.estimate.results import RATING_RECORDS, RUNNABLE, Result, Summary
 from canirun.hardware.model import Host
 from canirun.options import Gate
 from canirun.records import evolve
@@ -107,24 +107,40 @@ def rate_all(
     cap: Capacity,
     opts: Options,
     per_ref: dict[str, Options] | None = None,
+    workers: int = 1,
 ) -> list[Rated]:
-    """Rate each variant; `per_ref` overrides the options for some (a tag's quant)."""
-    rated = []
-    for ref in refs:
+    """Rate each variant; `per_ref` overrides the options for some (a tag's quant).
+    ``workers`` > 1: shared out to that many processes where fanout finds it safe (the
+    same answers, in the same order)."""
+
+    def rate_one(ref: VariantRef) -> tuple[list[Result], Summary]:
         these = (per_ref or {}).get(ref.id, opts)
         results = rate_variant(ref, catalog, cap, these)
-        rated.append(Rated(ref, results, summarize(ref, results, catalog, cap, these)))
-    return rated
+        return results, summarize(ref, results, catalog, cap, these)
+
+    refs = list(refs)
+    answers = _mapped(rate_one, refs, workers, RATING_RECORDS)
+    return [Rated(ref, *answer) for ref, answer in zip(refs, answers, strict=True)]
 
 
-def framework_statuses(catalog: Catalog, cap: Capacity) -> list[FrameworkStatus]:
+def _mapped(fn: Any, refs: list[VariantRef], workers: int, records: tuple[type, ...] = ()) -> Any:
+    if workers < 2:
+        return [fn(ref) for ref in refs]
+    from canirun.fanout import map_in_order
+
+    return map_in_order(fn, refs, workers, records)
+
+
+def framework_statuses(catalog: Catalog, cap: Capacity, workers: int = 1) -> list[FrameworkStatus]:
     """`canirun frameworks`: each framework's status and the variants it runs here. Only
     the results are needed, not each variant's summary (its largest-context search)."""
     from canirun.estimate.rate import serving_frameworks
 
+    refs = list(catalog.variants())
+    found = _mapped(lambda ref: serving_frameworks(ref, catalog, cap), refs, workers)
     serves: dict[str, list[str]] = {f.id: [] for f in catalog.frameworks}
-    for ref in catalog.variants():
-        for fid in sorted(serving_frameworks(ref, catalog, cap)):
+    for ref, fids in zip(refs, found, strict=True):
+        for fid in sorted(fids):
             serves.setdefault(fid, []).append(ref.id)
     return _with_models(catalog, cap, serves)
 
@@ -247,11 +263,13 @@ def _scan_data(
     cluster: Cluster | None = None,
     per_ref: dict[str, Options] | None = None,
     local: Iterable[tuple[str, LocalModel]] = (),
+    workers: int = 1,
 ) -> tuple[dict[str, object], list[Rated]]:
     from canirun.options import meets
 
     cap = machine_capacity(host, catalog, ram_bandwidth=ram_bandwidth, cluster=cluster)
-    rated = rate_all(catalog.variants() if refs is None else refs, catalog, cap, opts, per_ref)
+    variants = catalog.variants() if refs is None else refs
+    rated = rate_all(variants, catalog, cap, opts, per_ref, workers)
     rated += rate_local_models(local, catalog, cap, opts)
     met = None
     if gate.active:
@@ -288,12 +306,16 @@ def scan_report(
     ram_bandwidth: int | None = None,
     gate: Gate = NO_GATE,
     cluster: Cluster | None = None,
+    workers: int = 1,
 ) -> tuple[Pending[ScanReport], list[Rated]]:
     """Every catalog model rated, as a report validated only when read (the command line
-    writes its JSON from the data: report_json.Pending; the Python API reads ``.model``)."""
+    writes its JSON from the data: report_json.Pending; the Python API reads ``.model``).
+    ``workers``: processes the rating may use (``fanout.usable_workers``); the same report."""
     from canirun.report_json import Pending
 
-    data, rated = _scan_data(host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster)
+    data, rated = _scan_data(
+        host, catalog, opts, ram_bandwidth, None, "scan", gate, cluster, workers=workers
+    )
     report: Pending[ScanReport] = Pending("ScanReport", data)
     return report, rated
 
@@ -343,6 +365,7 @@ def check_report(
     ram_bandwidth: int | None = None,
     cluster: Cluster | None = None,
     online: bool = False,
+    workers: int = 1,
 ) -> tuple[Pending[CheckReport], list[Rated]]:
     """The models the queries name (files and Hub repos too), as `canirun check` rates
     them: a report validated only when read (report_json.Pending)."""
@@ -376,6 +399,7 @@ def check_report(
         cluster,
         named,
         local,
+        workers,
     )
     report: Pending[CheckReport] = Pending(
         "CheckReport",

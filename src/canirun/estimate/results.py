@@ -222,3 +222,16 @@ class Summary(Record):
     # Whether this variant meets the --require/--min-tps gate; None without one.
     requirement_met: bool | None = None
     faster: Faster | None = None  # a quicker option when the best-quality one is slow
+
+
+# The records a rating answers with (rate_variant's results, summarize's summary), all
+# positional: fanout sends them between processes by their fields.
+RATING_RECORDS: tuple[type[Record], ...] = (
+    MemoryEstimate,
+    Speed,
+    Parallel,
+    Result,
+    Choice,
+    Faster,
+    Summary,
+)
