@@ -225,23 +225,30 @@ def test_the_chunks_cover_every_item_once_and_fit_in_a_pipe(total: int, n: int) 
     assert len(chunks) >= min(total, 16 * n)  # enough for the processes to finish together
 
 
-def test_a_rating_record_is_sent_by_its_fields() -> None:
+@pytest.mark.parametrize("machine", ["laptop", "RTX 4090", "2x 80 GB"])
+def test_a_rating_answers_with_its_records_and_plain_values_only(machine: str) -> None:
+    """A worker's answer may hold only the rating records (the reader refuses anything
+    else, and its share is then rated again): every object of every variant's answer is
+    one of them or a plain value, and each record is rebuilt from its fields."""
     from canirun.estimate.rate import Options
     from canirun.estimate.results import RATING_RECORDS
     from canirun.evaluate import machine_capacity, rate_all
     from tests.test_report_json import CATALOG, HOSTS
 
-    cap = machine_capacity(HOSTS["RTX 4090"], CATALOG)
-    rated = rate_all(list(CATALOG.variants())[:40], CATALOG, cap, Options())
+    cap = machine_capacity(HOSTS[machine], CATALOG)
+    rated = rate_all(CATALOG.variants(), CATALOG, cap, Options())
+    plain = (str, int, float, bool, type(None), list, tuple, frozenset)
     seen: set[type] = set()
     stack: list[object] = [x for r in rated for x in (*r.results, r.summary)]
     while stack:
         item = stack.pop()
-        if isinstance(item, (list, tuple)):
+        if isinstance(item, (list, tuple, frozenset)):
             stack += item
         elif type(item) in RATING_RECORDS:
             seen.add(type(item))
             rebuilt, fields = fanout._by_fields(item)
             assert rebuilt(*fields) == item
             stack += fields
+        else:
+            assert isinstance(item, plain), type(item)
     assert seen >= {RATING_RECORDS[i] for i in (0, 1, 3, 6)}  # memory, speed, result, summary

@@ -253,9 +253,9 @@ def frameworks(
     )
     host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=False)
     cap = machine_capacity(host, catalog)
-    from canirun.fanout import usable_workers
-
-    found = framework_statuses(catalog, cap, usable_workers())
+    # In one process: finding what each framework serves takes ~25 ms, less than a worker
+    # costs to start and to copy its pages (it made the command slower on the 2-core VM).
+    found = framework_statuses(catalog, cap)
     if as_json:
         from canirun.report import FrameworkListing
 

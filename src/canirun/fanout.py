@@ -3,11 +3,13 @@ workers, the answers sent back whole and put back in order (issue 15).
 
 A scan rates every variant of the catalog, each on its own: a pure function of the
 variant, the catalog, the machine and the options. On Linux a forked child starts with
-all of that already loaded, so ``map_in_order`` hands each worker every n-th item, lets
-this process take its own share meanwhile, and reads the workers' answers back through a
-pipe (pickled; they are canirun's own records and plain values). The answers are the
-ones this process would have worked out, in the same order, so a report is the same byte
-for byte (``tests/test_fanout.py``); only the wall time changes.
+all of that already loaded, so ``map_in_order`` cuts the items into chunks, puts their
+numbers in a pipe, and lets this process and its workers each take the next chunk until
+none is left (a worker slowed by copying the pages it writes to simply takes fewer). Each
+worker streams its answers back through a pipe of its own, pickled (canirun's own
+records and plain values, read by an unpickler that can build nothing else). The answers
+are the ones this process would have worked out, put back in the items' order, so a
+report is the same byte for byte (``tests/test_fanout.py``); only the wall time changes.
 
 Forking is done only where it is safe and pays:
 
@@ -36,11 +38,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 ENV = "CANIRUN_WORKERS"
-# At most this many processes: past four, each more saves less than its transfer costs
-# (a scan rates ~180 variants in ~130 ms on one core of the 2-core VM).
+# At most this many processes. A scan is 0.1-0.2 s of rating, and each worker costs a fork,
+# the pages it copies and the reading of its answers (~10 ms on the 2-core VM): four is a
+# cap on what a short command takes from a big machine, not a measured optimum.
 MAX_WORKERS = 4
-# Fewer items than this are rated here: a fork, a pickle and a read cost ~8 ms, about
-# what 20 variants take to rate (a `check` rates a handful).
+# Fewer items than this are rated here: a worker's fork, pickling and reading cost about
+# what 20 variants take to rate (a `check` usually names a handful).
 MIN_ITEMS = 48
 
 
@@ -93,9 +96,10 @@ def map_in_order(
     records: Sequence[type] = (),
 ) -> list[R]:
     """``[fn(x) for x in items]``, with the work shared by ``workers`` processes when
-    there are enough items. ``records``: the record classes the answers hold, sent by
-    their fields (``Record._init_values``) rather than pickle's generic state: reading
-    them back is then about twice as fast."""
+    there are enough items (each process takes at least 24). ``records``: the record
+    classes the answers may hold, sent by their fields (``Record._init_values``; reading
+    them back is then about twice as fast as pickle's generic state) and the only classes
+    a worker's answer may hold: one that holds another is worked out again here."""
     n = min(workers, len(items) // (MIN_ITEMS // 2)) if len(items) >= MIN_ITEMS else 1
     if n < 2 or not _can_fork():
         return [fn(x) for x in items]
