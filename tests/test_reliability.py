@@ -425,9 +425,13 @@ def test_an_existing_report_is_replaced_whole(tmp_path: Path) -> None:
 
 
 SLOW_SCAN = """
-import sys, time
+import signal, sys, time
 import canirun.cli as cli
 import canirun.evaluate as evaluate
+
+# A shell's background job starts with SIGINT ignored, and Python then keeps it so;
+# a user at a terminal has the default, which is what this test is about.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def slow(*args, **kwargs):
