@@ -160,3 +160,19 @@ def test_a_missing_required_field_is_refused() -> None:
     data = {k: v for k, v in pending.data.items() if k != "created_at"}
     with pytest.raises(ValueError, match="created_at"):
         Pending("CheckReport", data).json()
+
+
+@pytest.mark.parametrize("machine", HOSTS.values(), ids=HOSTS.keys())
+def test_the_frameworks_listing_is_the_models(machine) -> None:  # type: ignore[no-untyped-def]
+    from canirun.commands import framework_listing_json, tool
+    from canirun.evaluate import framework_statuses, machine_capacity
+
+    found = framework_statuses(CATALOG, machine_capacity(machine, CATALOG))
+    entries = [
+        {"framework": f, "status": s} for f, s in zip(CATALOG.frameworks, found, strict=True)
+    ]
+    listing = report.FrameworkListing(tool=tool(), hardware=machine.hardware, frameworks=entries)
+    text = framework_listing_json(CATALOG, machine, found).decode()
+    assert text == jsonsafe.dumps_model(listing, indent=2) + "\n"
+    served = [e["status"]["models"] for e in json.loads(text)["frameworks"]]
+    assert any(served), "some framework serves a model on every one of these machines"

@@ -365,6 +365,23 @@ NOT_IMPORTED = {
         "json",
         "platform",
     ),
+    # The listing's JSON is written from its data (commands.framework_listing_json).
+    ("frameworks", "--json"): (
+        *NO_TYPER,
+        "pydantic",
+        "pydantic_core",
+        "canirun.catalog.constraints",
+        "canirun.report",
+        "canirun.report_more",
+        "canirun.resolve",
+        "canirun.estimate.multinode",
+        "canirun.output.catalog_text",
+        "importlib.metadata",
+        "inspect",
+        "pickle",
+        "json",
+        "platform",
+    ),
 }
 
 

@@ -229,6 +229,19 @@ def check(
     return EXIT_UNMET if pending.requirement_met is False else EXIT_OK
 
 
+def framework_listing_json(catalog: Any, host: Any, found: Sequence[Any]) -> bytes:
+    """`frameworks --json`: report.FrameworkListing's JSON, written without pydantic (its
+    import would double the command's time); tests/test_report_json.py holds the two
+    byte-equal."""
+    from canirun.report_json import dump_bytes
+
+    entries = [
+        {"framework": f, "status": s} for f, s in zip(catalog.frameworks, found, strict=True)
+    ]
+    data = {"tool": tool(), "hardware": host.hardware, "frameworks": entries}
+    return dump_bytes("FrameworkListing", data) + b"\n"
+
+
 def frameworks(
     *,
     as_json: bool = False,
@@ -243,7 +256,6 @@ def frameworks(
     and what they could serve."""
     from canirun import options
     from canirun.evaluate import framework_statuses, machine_capacity
-    from canirun.output.catalog_text import render_frameworks
     from canirun.output.files import emit
     from canirun.whatif import WhatIf
 
@@ -257,12 +269,8 @@ def frameworks(
     # costs to start and to copy its pages (it made the command slower on the 2-core VM).
     found = framework_statuses(catalog, cap)
     if as_json:
-        from canirun.report import FrameworkListing
-
-        entries = [
-            {"framework": f, "status": s} for f, s in zip(catalog.frameworks, found, strict=True)
-        ]
-        listing = FrameworkListing(tool=tool(), hardware=host.hardware, frameworks=entries)
-        emit(json_text(listing))
+        emit(framework_listing_json(catalog, host, found))
     else:
+        from canirun.output.catalog_text import render_frameworks
+
         emit(render_frameworks(catalog.frameworks, found))

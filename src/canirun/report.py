@@ -120,13 +120,15 @@ class CheckReport(ScanReport):
 
 
 def layout_table() -> dict[str, list[list[Any]]]:
-    """The JSON writer's table (``canirun.report_json``): for the scan and check models and
-    every report model inside them, each field in declaration order as [name, has a
-    default, the default as JSON, the report model it holds or null]."""
+    """The JSON writer's table (``canirun.report_json``): for the scan and check reports,
+    the frameworks listing and every report model inside them, each field in declaration
+    order as [name, has a default, the default as JSON, the report model it holds or null]."""
     from pydantic_core import PydanticUndefined, to_jsonable_python
 
+    from canirun.report_more import FrameworkListing
+
     table: dict[str, list[list[Any]]] = {}
-    todo: list[type[BaseModel]] = [ScanReport, CheckReport]
+    todo: list[type[BaseModel]] = [ScanReport, CheckReport, FrameworkListing]
     while todo:
         cls = todo.pop(0)
         if cls.__name__ in table:
