@@ -75,14 +75,15 @@ def test_llama_on_a_linux_gpu() -> None:
 def test_a_framework_that_cannot_run_a_precision_here_never_places_it(machine, opts) -> None:  # type: ignore[no-untyped-def]
     """The premise of rate._able, by which serving_frameworks skips such frameworks: their
     placement is never a runnable verdict."""
-    from canirun.estimate.rate import _able, _candidates, _evaluate, precisions_for
+    from canirun.estimate.rate import _able, _able_table, _candidates, _evaluate, precisions_for
 
     cap = capacity(machine, CATALOG.gpus, ram_bandwidth=80 * 10**9)
     skipped = 0
     for ref in CATALOG.variants():
         fws = _candidates(ref, CATALOG, cap, opts)[0]
+        table = _able_table(cap, fws, ref.model.kind)
         for p in precisions_for(ref, fws, opts.precisions):
-            able = {f.id for f in _able(cap, fws, p, ref.model.kind)}
+            able = {f.id for f in _able(table, cap, fws, p, ref.model.kind)}
             for e in _evaluate(ref, fws, p, cap, opts):
                 if e.framework.id not in able:
                     skipped += 1

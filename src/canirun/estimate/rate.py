@@ -742,12 +742,13 @@ def serving_frameworks(
     room = memory_anywhere(cap)
     kind = ref.model.kind
     found: set[str] = set()
+    able_by_precision = _able_table(cap, fws, kind)
     # Fewest bits first: the precisions likeliest to run, so that the loop stops sooner
     # (the answer is the same in any order).
     for p in sorted(precisions_for(ref, fws, opts.precisions), key=lambda p: p.bits):
         # Frameworks that cannot run p on any device here are never listed, and a
         # runnable verdict always ranks above theirs: leaving them out changes nothing.
-        able = _able(cap, fws, p, kind)
+        able = _able(able_by_precision, cap, fws, p, kind)
         if all(f.id in found for f in able):
             continue  # it could list no framework that is not listed already
         w = weights(ref.model, ref.variant, p)
@@ -765,11 +766,23 @@ def serving_frameworks(
     return frozenset(found)
 
 
-def _able(cap: Capacity, fws: list[Framework], p: prec.Precision, kind: str) -> list[Framework]:
+def _able_table(
+    cap: Capacity, fws: list[Framework], kind: str
+) -> dict[tuple[str, str], list[Framework]]:
+    """``_able``'s answers for one (machine, frameworks, kind): many variants share one
+    list of frameworks, so the table is kept, and filled as precisions are asked."""
+    return _ABLE.get((cap, *fws), kind, dict)
+
+
+def _able(
+    table: dict[tuple[str, str], list[Framework]],
+    cap: Capacity,
+    fws: list[Framework],
+    p: prec.Precision,
+    kind: str,
+) -> list[Framework]:
     """Those of ``fws`` that support ``p`` for this kind of model and can run it on some
-    device here. Many variants share one list of frameworks, so each answer is kept in a
-    table per (machine, frameworks, kind), filled as precisions are asked."""
-    table = _ABLE.get((cap, *fws), kind, dict)
+    device here, kept in ``table`` (``_able_table``'s for these)."""
     key = (p.name, p.family)
     able = table.get(key)
     if able is None:
