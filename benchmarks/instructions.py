@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "off",
     ),
     "canirun frameworks": ("-m", "canirun", "frameworks"),
+    "canirun frameworks --json": ("-m", "canirun", "frameworks", "--json"),
 }
 _COLLECTED = re.compile(r"Collected : (\d+)")
 

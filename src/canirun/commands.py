@@ -266,7 +266,7 @@ def frameworks(
     host = options.host_for(hardware_file, models_dir, what, catalog, measure_bandwidth=False)
     cap = machine_capacity(host, catalog)
     # In one process: finding what each framework serves takes ~20 ms, and on the 2-core VM
-    # a worker gained nothing that held (interleaved runs: from 9 % faster to 5 % slower).
+    # a worker gained nothing that held (interleaved runs: from 9 % faster to 14 % slower).
     found = framework_statuses(catalog, cap)
     if as_json:
         emit(framework_listing_json(catalog, host, found))
