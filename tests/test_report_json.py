@@ -130,10 +130,36 @@ def test_text_that_looks_like_an_exponent_is_written_as_the_model_writes_it() ->
         (b"[1e-05]", False),
         (b'["e5-large","e1"]', False),
         (b"[1000000000000000.0]", False),
+        (b'{"u":"tree/3a66e3b7e1","v":[5e2x]}', False),  # hashes: e1, e2, e3 not ending a number
+        (b'{"u":"3a66e3b7","v":{"w":1.25e17}}', True),  # the first e3 is not it, a later e1 is
+        (b'{"u":"e2","v":9e22}', True),
     ],
 )
 def test_the_exponent_check_finds_every_positive_exponent(compact: bytes, found: bool) -> None:
     assert report_json.has_positive_exponent(compact) is found
+
+
+def test_the_exponent_check_answers_as_a_search_for_every_exponent() -> None:
+    """has_positive_exponent looks only for exponents that start with 1, 2 or 3 (msgspec's
+    are 16 to 308): on a real report's JSON, and on that JSON with a number or a look-alike
+    put in at many places, it must answer as the search for every exponent does."""
+    import random
+    import re
+
+    whole = re.compile(rb"e[0-9]+[,\]}]")  # every exponent, of any first digit
+    pending, _ = scan_report(HOSTS["RTX 4090"], CATALOG, Options(), ram_bandwidth=80 * 10**9)
+    compact = msgspec.json.encode(report_json.plain("ScanReport", pending.data))
+    assert compact.count(b"e1") + compact.count(b"e2") > 20  # the hashes in sources' URLs
+    texts = [compact]
+    rng = random.Random(15)
+    for _ in range(60):
+        at = rng.randrange(len(compact))
+        piece = rng.choice([b"1e16,", b"2.5e300]", b"e3}", b"e1", b"e2x", b"9e-17,", b"1e-05]"])
+        texts.append(compact[:at] + piece + compact[at:])
+    for text in texts:
+        assert report_json.has_positive_exponent(text) is (whole.search(text) is not None)
+    assert any(report_json.has_positive_exponent(t) for t in texts)
+    assert not report_json.has_positive_exponent(compact)
 
 
 def test_msgspec_writes_an_exponent_only_from_1e16() -> None:

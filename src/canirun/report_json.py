@@ -25,23 +25,19 @@ R = TypeVar("R", bound="BaseModel")
 LAYOUT_FILE = Path(__file__).parent / "schema" / "report-layout.json"
 
 # msgspec writes a float of 1e16 or more as `1e16`, pydantic as `1e+16`. In compact JSON
-# every number is followed by `,`, `]` or `}`, so this finds every number with a positive
-# exponent (a string holding such text matches too: that costs time, never correctness);
-# such a report is written by pydantic_core instead. Searched before indenting: the
-# compact text is a quarter shorter.
-_POSITIVE_EXPONENT = re.compile(rb"e[0-9]+[,\]}]")
-# msgspec writes an exponent only from 1e16 up, so a positive one is 16 to 308: its first
-# digit is 1, 2 or 3. Three substring tests find those in a fifth of the regex's time (a
-# scan's JSON holds 200,000 e's, each of which the regex stops at), and the regex runs
-# only where one of them is found.
-_EXPONENT_STARTS = (b"e1", b"e2", b"e3")
+# every number is followed by `,`, `]` or `}`, so `e`, digits and one of those find every
+# number with a positive exponent (a string holding such text matches too: that costs time,
+# never correctness); such a report is written by pydantic_core instead. Searched before
+# indenting: the compact text is a quarter shorter. msgspec writes an exponent only from
+# 1e16 up, so a positive one is 16 to 308 and its first digit is 1, 2 or 3: the search
+# stops at fewer of a report's 200,000 e's (~2.7 ms for a scan's 3 MB). A substring test
+# first (`b"e1" in text`) saves nothing: the commit hashes in the sources' URLs hold them.
+_POSITIVE_EXPONENT = re.compile(rb"e[1-3][0-9]*[,\]}]")
 
 
 def has_positive_exponent(compact: bytes) -> bool:
     """Does the compact JSON hold a number with a positive exponent (or a string that
     reads like one)?"""
-    if not any(start in compact for start in _EXPONENT_STARTS):
-        return False
     return _POSITIVE_EXPONENT.search(compact) is not None
 
 
