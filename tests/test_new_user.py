@@ -382,3 +382,30 @@ def test_a_speed_gate_on_this_machine_gives_the_same_answer_every_run(
     kept = json.loads(runner.invoke(app, args).output)["assumptions"]
     assert kept["ram_bandwidth_bytes_per_s"] == 12 * 10**9
     assert kept["ram_bandwidth_source"].endswith(", kept")
+
+
+@pytest.mark.parametrize(
+    ("found", "shown"),
+    [((), "none of the catalog's frameworks"), (("ollama", "vllm"), "installed: ollama, vllm")],
+)
+def test_every_hardware_line_has_its_label_apart_from_its_text(
+    found: tuple[str, ...], shown: str
+) -> None:
+    """`canirun hardware` (and the scan's header) once printed "Frameworksnone of the
+    catalog's found": a label as long as the label column. Each labelled line must read
+    "Label  text"."""
+    import re
+
+    from canirun.catalog import load_catalog
+    from canirun.hardware.model import Hardware, Host, Software
+    from canirun.output.hardware_text import render_hardware
+    from canirun.whatif import WhatIf, apply
+
+    base = Host(Hardware(software=Software(frameworks=found)))
+    host = apply(base, WhatIf(gpus=("H100",), ram=2**36), load_catalog().gpus)
+    lines = render_hardware(host).splitlines()
+    labelled = [line for line in lines if line[:1].isalpha()]
+    assert {line.split()[0] for line in labelled} >= {"Machine", "Memory", "GPU", "Software"}
+    bad = [line for line in labelled if not re.match(r"[A-Z][A-Za-z]* +\S", line)]
+    assert bad == []
+    assert f"Software {shown}" in lines

@@ -155,8 +155,12 @@ def render_hardware(host: Host) -> str:
     lines.append(_docker(hw))
     found = hw.software.frameworks
     if found is not None:
+        # "Software": the label column holds 8 letters and a space.
         lines.append(
-            _line("Frameworks", ", ".join(found) if found else "none of the catalog's found")
+            _line(
+                "Software",
+                f"installed: {', '.join(found)}" if found else "none of the catalog's frameworks",
+            )
         )
     if hw.assumed:
         # From --gpu/--vram/--ram: each entry names its flag. The rest are figures a
