@@ -361,3 +361,24 @@ def test_layer_bytes_equal_a_replay_of_every_tensor(
     assert list(gguf.file_layout(arch, gguf_arch, ftype)[1]) == per_layer
     norms = (2 * layers + 1) * arch.hidden * 4
     assert abs(gguf.gguf_weight_bytes(arch, gguf_arch, ftype) - (round(total) + norms)) <= 1
+
+
+def test_reasons_name_the_gpu_a_framework_or_model_needs_as_a_sentence_does() -> None:
+    """Reasons once read "needs a apple GPU" and "needs a NVIDIA GPU; none here"."""
+    from canirun.estimate.frameworks import framework_status
+    from canirun.estimate.placement import a_gpu_of
+
+    assert a_gpu_of(["nvidia", "amd", "cpu"]) == "an NVIDIA/AMD GPU"
+    assert a_gpu_of(["apple"]) == "an Apple GPU"
+    assert a_gpu_of(["intel"]) == "an Intel GPU"
+    assert a_gpu_of(["cpu"]) == "a supported GPU"
+    cap = capacity(host(ram=64 * GIB), CATALOG.gpus)
+    gpu_only = [f for f in CATALOG.frameworks if f.local and "cpu" not in f.accelerators]
+    assert gpu_only, "the catalog has GPU-only frameworks (vLLM's CUDA builds, TGI...)"
+    for fw in gpu_only:
+        status = framework_status(fw, cap)
+        assert f"needs {a_gpu_of(fw.accelerators)}" in status.reasons
+    needing = [r for r in CATALOG.variants() if r.model.needs and r.model.needs.gpu_vendor]
+    assert needing, "AlphaFold 3 needs an NVIDIA GPU"
+    reasons = rate_variant(needing[0], CATALOG, cap)[0].reasons
+    assert "needs an NVIDIA GPU; none here" in reasons

@@ -6,7 +6,7 @@ from typing import Any, get_args
 
 from canirun.catalog.schema import CpuArch, Framework, Os
 from canirun.estimate.capacity import Capacity
-from canirun.estimate.placement import usable_gpus
+from canirun.estimate.placement import a_gpu_of, usable_gpus
 from canirun.records import Record, record
 
 _STRICT: Any = {"extra": "forbid"}
@@ -59,8 +59,8 @@ def framework_status(fw: Framework, cap: Capacity) -> FrameworkStatus:
     if "cpu" in fw.accelerators and fw.cpu_only_ok:
         devices.append("CPU")
     if not devices and not doubts:
-        wanted = "/".join(a for a in fw.accelerators if a != "cpu") or "a supported device"
-        blockers.append(f"needs a {wanted} GPU" + ("" if not notes else f" ({'; '.join(notes)})"))
+        wanted = a_gpu_of(fw.accelerators)
+        blockers.append(f"needs {wanted}" + ("" if not notes else f" ({'; '.join(notes)})"))
     if blockers:
         return FrameworkStatus(fw.id, fw.name, False, installed, reasons=tuple(blockers))
     reasons = platform_doubts(fw.name, list(fw.os), list(fw.arch), fw.needs_docker, cap)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from typing import Protocol
 
@@ -324,6 +324,17 @@ def runs(
     if precision is None:
         return Support(True, "no precision to check")
     return supports(framework.id, device, precision, family or "torch")
+
+
+# How a GPU vendor id reads in a reason. Each of them is said with a vowel sound first
+# ("an NVIDIA", "an AMD", "an Apple", "an Intel").
+VENDOR_NAMES = {"nvidia": "NVIDIA", "amd": "AMD", "apple": "Apple", "intel": "Intel"}
+
+
+def a_gpu_of(vendors: Iterable[str]) -> str:
+    """ "an NVIDIA/AMD GPU" for ("nvidia", "amd"), as a reason says it; the CPU is left out."""
+    names = [VENDOR_NAMES.get(v, v) for v in vendors if v != "cpu"]
+    return f"an {'/'.join(names)} GPU" if names else "a supported GPU"
 
 
 def usable_gpus(

@@ -29,6 +29,7 @@ from canirun.estimate.params import active_decoder_params
 from canirun.estimate.placement import (
     Need,
     Placement,
+    a_gpu_of,
     any_usable_gpu,
     can_run,
     largest_layer,
@@ -189,7 +190,7 @@ def _blocked(ref: VariantRef, cap: Capacity) -> Result | None:
         return None
     missing = []
     if needs.gpu_vendor and not any(g.vendor in needs.gpu_vendor for g in cap.gpus):
-        missing.append(f"needs a {'/'.join(v.upper() for v in needs.gpu_vendor)} GPU; none here")
+        missing.append(f"needs {a_gpu_of(needs.gpu_vendor)}; none here")
     if needs.os and cap.os is not None and cap.os not in needs.os:
         missing.append(f"runs on {', '.join(needs.os)} only; this is {cap.os}")
     if needs.docker and cap.docker is False:
