@@ -214,3 +214,41 @@ def test_published_floor_is_never_undercut(tmp_path: Path) -> None:
             assert r["memory"]["total_bytes"] >= parse_size(amount), line
             checked += 1
     assert checked, "Whisper's published ~10 GB is a floor on the GPU row"
+
+
+def _summary_off(hw: Path, query: str, *extra: str) -> dict[str, Any]:
+    result = runner.invoke(
+        app, ["check", query, "--hardware", str(hw), "--ram-bandwidth", "off", "--json", *extra]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["summary"][0]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("query", ["llama3:8b", "mistral 7b", "qwen2.5 7b", "gemma 2 9b"])
+def test_without_a_bandwidth_figure_an_llm_is_chosen_by_the_bytes_it_reads(
+    tmp_path: Path, query: str
+) -> None:
+    """`--ram-bandwidth off` leaves CPU rows without a speed; decode still reads the
+    weights for every token, so the choice is the one a slow CPU gets with a figure
+    (Q4_K_M, not F16 at a third of the speed), and it says why."""
+    hw = machine(tmp_path, 24)
+    timed, _ = summary(hw, query)
+    off = _summary_off(hw, query)
+    assert off["tokens_per_second"] is None
+    chosen = (off["verdict"], off["precision"], off["framework"])
+    assert chosen == (timed["verdict"], timed["precision"], timed["framework"])
+    assert off["precision"] not in ("F16", "fp16", "bf16", "Q2_K", "Q3_K_M")
+    assert "no decode speed here" in off["why"][0]
+    assert _summary_off(hw, query, "--prefer", "quality")["precision"] in ("F16", "fp16", "bf16")
+    fastest = _summary_off(hw, query, "--prefer", "speed")
+    assert fastest["precision"] not in ("Q2_K", "Q3_K_M")
+    assert "--prefer speed" in fastest["why"][0]
+
+
+def test_without_a_speed_a_diffusion_model_still_goes_by_placement_then_quality(
+    tmp_path: Path,
+) -> None:
+    """Only LLMs decode by reading every weight per token: a diffusion model keeps the
+    placement-then-quality rule."""
+    off = _summary_off(machine(tmp_path, 64), "stable diffusion xl base")
+    assert "the best placement" in off["why"][0]

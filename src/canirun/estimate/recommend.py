@@ -15,8 +15,12 @@ chosen"):
 4. A usable speed, then quality (``balanced``, the default): the highest quality
    among options decoding at least ``USABLE_TPS``; when none does, the best quality
    within ``SPEED_TIE`` of the fastest option at ``FLOOR_QUALITY`` (4-bit) or better.
-   Models without a speed estimate (diffusion, speech, vision...) go by placement
-   (GPU before GPU+RAM before CPU), then runtime, then quality.
+   An LLM without a speed estimate (no RAM bandwidth figure: ``--ram-bandwidth off``)
+   is still decoded by reading its weights and KV cache for every token, so the same rule
+   runs on the bytes each option reads per token: the best quality within ``SPEED_TIE`` of
+   the lightest option at 4-bit or better. Other models without a speed estimate
+   (diffusion, speech, vision...) go by placement (GPU before GPU+RAM before CPU), then
+   runtime, then quality.
 
 ``prefer="quality"`` takes the highest quality that runs whatever its speed;
 ``prefer="speed"`` the fastest at 4-bit quality or better.
@@ -34,6 +38,7 @@ from canirun.catalog.schema import Model
 from canirun.estimate import precision as prec
 from canirun.estimate.capacity import Capacity, GpuSlot, match_gpu_spec
 from canirun.estimate.memo import ByIdentity
+from canirun.estimate.need import DECODERS
 from canirun.estimate.results import RUNNABLE, Choice, Result, rank
 
 Prefer = Literal["balanced", "quality", "speed"]
@@ -127,6 +132,15 @@ def _size(r: Result) -> int:
     return r.memory.total_bytes if r.memory and r.memory.total_bytes else 2**62
 
 
+def _read_per_token(r: Result) -> int | None:
+    """The bytes an LLM's decode reads per token, as the speed model counts them (weights
+    and KV cache at the full context); None without both figures."""
+    m = r.memory
+    if m is None or m.weights_bytes is None or m.kv_cache_bytes is None:
+        return None
+    return m.weights_bytes + m.kv_cache_bytes
+
+
 class _Option(msgspec.Struct, frozen=True):
     result: Result
     quality: int
@@ -136,6 +150,7 @@ class _Option(msgspec.Struct, frozen=True):
     # Worked out once: _dominates compares every pair of options.
     size: int = 0  # _size(result)
     verdict_rank: int = 0  # rank(result.verdict)
+    reads: int | None = None  # an LLM's bytes read per token (_read_per_token)
 
     @property
     def fit(self) -> int:
@@ -194,6 +209,7 @@ def recommend(
             (r.precision or "").lower() == model.native_dtype,
             _size(r),
             rank(r.verdict),
+            _read_per_token(r) if model.kind in DECODERS else None,
         )
         for r in pool
     ]
@@ -234,6 +250,8 @@ def _dropped_fp32(options: list[_Option], kept: list[_Option], model: Model) -> 
 
 def _choose(options: list[_Option], prefer: Prefer) -> tuple[_Option, str]:
     timed = [o for o in options if o.tps is not None]
+    if not timed and prefer != "quality" and all(o.reads for o in options):
+        return _by_bytes_read(options, prefer)
     if not timed:
         best = min(options, key=lambda o: (rank(o.result.verdict), o.fit, -o.quality, not o.native))
         return best, f"{best.name}: the best placement ({best.result.verdict}), then runtime"
@@ -263,6 +281,28 @@ def _choose(options: list[_Option], prefer: Prefer) -> tuple[_Option, str]:
             f"({best.tps:g} vs {fastest:g} tok/s)"
         )
     return best, f"{best.name}: nothing reaches {USABLE_TPS:g} tok/s here; {how}"
+
+
+def _by_bytes_read(options: list[_Option], prefer: Prefer) -> tuple[_Option, str]:
+    """Rule 4 for an LLM whose speed is unknown here: decode time follows the bytes read
+    per token, so the lightest option is the fastest whatever the bandwidth. Only the
+    best placement's options compete (a CPU row is not weighed against a GPU row)."""
+    top = min(o.verdict_rank for o in options)
+    same = [o for o in options if o.verdict_rank == top]
+    floor = [o for o in same if o.quality >= FLOOR_QUALITY] or same
+    lightest = min(o.reads or 0 for o in floor)
+    unknown = "no decode speed here (no bandwidth figure); by the bytes read per token"
+    if prefer == "speed":
+        best = min(floor, key=lambda o: (o.reads or 0, -o.quality, o.fit))
+        return best, f"{best.name}: {unknown}, the lightest at 4-bit or better (--prefer speed)"
+    near = [o for o in floor if (o.reads or 0) * (1 - SPEED_TIE) <= lightest]
+    best = max(near, key=lambda o: (o.quality, o.native, -o.fit, -(o.reads or 0)))
+    how = (
+        "the lightest at 4-bit or better"
+        if (best.reads or 0) <= lightest
+        else f"the best quality within {SPEED_TIE:.0%} of the lightest at 4-bit or better"
+    )
+    return best, f"{best.name}: {unknown}, {how}"
 
 
 def as_choice(r: Result | None) -> Choice | None:
