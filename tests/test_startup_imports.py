@@ -321,6 +321,9 @@ NOT_FOR_JSON = (
     "tokenize",
     "pickle",  # the shipped pickles are read through the C module (loader._pickle_module)
     "json",  # the reports are written by msgspec (report_json), which reads its layout too
+    # pathlib loads without it (entry.load_pathlib_plainly): only Path.as_uri uses it.
+    "urllib.parse",
+    "ipaddress",
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
@@ -364,6 +367,7 @@ NOT_IMPORTED = {
         "pickle",
         "json",
         "platform",
+        "urllib.parse",
     ),
     # The listing's JSON is written from its data (commands.framework_listing_json).
     ("frameworks", "--json"): (
@@ -381,6 +385,7 @@ NOT_IMPORTED = {
         "pickle",
         "json",
         "platform",
+        "urllib.parse",
     ),
 }
 
@@ -545,3 +550,24 @@ def test_dataclasses_is_loaded_without_inspect_and_both_still_work() -> None:
         check=True,
     )
     assert done.stdout.splitlines() == ["Point(x: int, y: int = 0)", "inspect True True"]
+
+
+PLAIN_PATHLIB = """
+import sys
+from canirun.entry import load_pathlib_plainly
+load_pathlib_plainly()
+assert "pathlib" in sys.modules and "urllib.parse" not in sys.modules
+from pathlib import Path
+print(Path("/a b/c").as_uri())  # the stand-in's quote_from_bytes reads the real module
+import urllib.parse
+print(urllib.parse is sys.modules["urllib.parse"], urllib.parse.__spec__ is not None)
+print(urllib.parse.quote("a b"), urllib.parse.urlsplit("https://h/p").netloc)
+"""
+
+
+def test_pathlib_is_loaded_without_urllib_parse_and_both_still_work() -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN_PATHLIB], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.splitlines() == ["file:///a%20b/c", "True True", "a%20b h"]

@@ -18,8 +18,10 @@ import gc
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pathlib is imported by load_pathlib_plainly, or by the commands
+    from pathlib import Path
 
 EXIT_OK, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 2, 130, 141
 # pydantic's switch for its plugins (pydantic PR #8767, commit b14551637d7dee3a3658d2c2479
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[PLUGINS_OFF] = "__all__"
     args = tuple(sys.argv[1:] if argv is None else argv)
     if argv is None and args[:1] not in NO_RECORDS:
+        load_pathlib_plainly()
         load_dataclasses_plainly()
     if argv is None and args[:1] not in NO_CATALOG:
         load_msgspec_plainly()
@@ -234,6 +237,45 @@ def end_now(code: int) -> None:
     except (OSError, ValueError):
         return
     os._exit(code)
+
+
+def load_pathlib_plainly() -> None:
+    """Import pathlib without urllib.parse, for a process that is one command.
+
+    ``pathlib`` (3.11, 3.12) imports ``urllib.parse``, and with it ``ipaddress`` (~2.5 ms
+    of every command, issue 15), only for ``Path.as_uri``'s ``quote_from_bytes``, which
+    canirun never calls. While pathlib loads, a stand-in takes urllib.parse's place in
+    ``sys.modules``: its ``quote_from_bytes`` and any other name read from it import the
+    real module and answer from it, so ``as_uri`` works as before. The stand-in is removed
+    at once, and every other ``import urllib.parse`` gets the real module. Nothing is done
+    if either is already loaded.
+    """
+    if "pathlib" in sys.modules or "urllib.parse" in sys.modules:
+        return
+    import types
+
+    stand_in = types.ModuleType("urllib.parse", "imports the real urllib.parse when first read")
+
+    def real(name: str) -> Any:
+        if name.startswith("__"):  # the import system asks for __path__ and such
+            raise AttributeError(name)
+        import importlib
+
+        if sys.modules.get("urllib.parse") is stand_in:
+            del sys.modules["urllib.parse"]
+        return getattr(importlib.import_module("urllib.parse"), name)
+
+    def quote_from_bytes(*args: Any, **kwargs: Any) -> Any:
+        return real("quote_from_bytes")(*args, **kwargs)
+
+    stand_in.quote_from_bytes = quote_from_bytes  # type: ignore[attr-defined]
+    stand_in.__getattr__ = real  # type: ignore[method-assign]  # PEP 562
+    sys.modules["urllib.parse"] = stand_in
+    try:
+        import pathlib  # noqa: F401
+    finally:
+        if sys.modules.get("urllib.parse") is stand_in:
+            del sys.modules["urllib.parse"]
 
 
 def load_dataclasses_plainly() -> None:
