@@ -324,6 +324,10 @@ NOT_FOR_JSON = (
     # pathlib loads without it (entry.load_pathlib_plainly): only Path.as_uri uses it.
     "urllib.parse",
     "ipaddress",
+    # msgspec loads without its introspection and JSON Schema modules (entry._msgspec_stand_ins)
+    "msgspec.inspect",
+    "msgspec._json_schema",
+    "textwrap",
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
@@ -368,6 +372,8 @@ NOT_IMPORTED = {
         "json",
         "platform",
         "urllib.parse",
+        "msgspec.inspect",
+        "textwrap",
     ),
     # The listing's JSON is written from its data (commands.framework_listing_json).
     ("frameworks", "--json"): (
@@ -386,6 +392,8 @@ NOT_IMPORTED = {
         "json",
         "platform",
         "urllib.parse",
+        "msgspec.inspect",
+        "textwrap",
     ),
 }
 
@@ -571,3 +579,31 @@ def test_pathlib_is_loaded_without_urllib_parse_and_both_still_work() -> None:
         [sys.executable, "-c", PLAIN_PATHLIB], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.splitlines() == ["file:///a%20b/c", "True True", "a%20b h"]
+
+
+UNUSED_MSGSPEC = """
+import sys
+from canirun.entry import load_msgspec_plainly
+load_msgspec_plainly()
+unused = ("msgspec.inspect", "msgspec._json_schema", "textwrap")
+print([m for m in unused if m in sys.modules])
+import msgspec
+print(msgspec.json.encode({"a": [1, 2.5]}).decode(), msgspec.json.schema(int))
+print(msgspec.inspect.type_info(int))  # the stand-in reads the real module
+import msgspec.inspect as mi
+print(mi is sys.modules["msgspec.inspect"], mi.__spec__ is not None,
+      [m for m in unused if m not in sys.modules])
+"""
+
+
+def test_msgspec_is_loaded_without_its_unused_modules_and_they_still_work() -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-c", UNUSED_MSGSPEC], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "[]",
+        "{\"a\":[1,2.5]} {'type': 'integer'}",
+        "IntType(gt=None, ge=None, lt=None, le=None, multiple_of=None)",
+        "True True []",
+    ]

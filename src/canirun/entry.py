@@ -323,12 +323,71 @@ def load_msgspec_plainly() -> None:
         return
     sys.modules["typing_extensions"] = None  # type: ignore[assignment]
     platform = _platform_stand_in()
+    unused = _msgspec_stand_ins()
     try:
         import msgspec  # noqa: F401
     finally:
         del sys.modules["typing_extensions"]
         if platform is not None and sys.modules.get("platform") is platform:
             del sys.modules["platform"]
+        for name, stand_in in unused.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+
+
+def _msgspec_stand_ins() -> dict[str, Any]:
+    """Stand-ins for the msgspec modules canirun never uses, while msgspec loads.
+
+    ``msgspec/__init__.py`` imports ``msgspec.inspect`` (type introspection) and
+    ``msgspec.json`` imports ``msgspec._json_schema`` (JSON Schema generation, with
+    ``textwrap``): ~2.5 ms of every command (issue 15) for functions canirun never calls.
+    Each stand-in imports the real module when a name is first read from it (and
+    ``msgspec.json.schema`` / ``schema_components`` when called), so msgspec behaves as
+    before for any caller. Nothing is stood in for a module already loaded.
+    """
+    import types
+
+    out: dict[str, Any] = {}
+    for name in ("msgspec.inspect", "msgspec._json_schema"):
+        if name in sys.modules:
+            continue
+        stand_in = types.ModuleType(name, f"imports the real {name} when first read")
+        stand_in.__getattr__ = _real_module_reader(name, stand_in)  # type: ignore[method-assign]
+        out[name] = stand_in
+    schema = out.get("msgspec._json_schema")
+    if schema is not None:
+        # msgspec.json does `from ._json_schema import schema, schema_components`.
+        real = schema.__getattr__
+        for attr in ("schema", "schema_components"):
+            setattr(schema, attr, _forward(real, attr))
+    sys.modules.update(out)
+    return out
+
+
+def _real_module_reader(name: str, stand_in: Any) -> Any:
+    """A stand-in's ``__getattr__`` (PEP 562): the attribute of the real module ``name``,
+    imported at the first read (the stand-in leaves ``sys.modules`` first)."""
+
+    def real(attr: str) -> Any:
+        if attr.startswith("__"):  # the import system asks for __path__ and such
+            raise AttributeError(attr)
+        import importlib
+
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+        return getattr(importlib.import_module(name), attr)
+
+    return real
+
+
+def _forward(real: Any, attr: str) -> Any:
+    """A function that calls the real module's ``attr`` (read through ``real``)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return real(attr)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attr
+    return call
 
 
 def _platform_stand_in() -> Any:
