@@ -304,3 +304,16 @@ def test_a_lone_surrogate_in_a_hardware_file_is_refused_in_one_line(tmp_path: Pa
     out = runner.invoke(app, ["hardware", "--hardware", str(path)])
     assert out.exit_code == 2
     assert "gpus.0.name: not valid Unicode" in out.stderr
+
+
+def test_printable_text_is_left_as_it_is_without_the_pattern() -> None:
+    """safe.terminal skips its pattern for printable text: that is right only if every
+    character the pattern escapes is one str.isprintable refuses. Checked for all of them."""
+    from canirun.output import safe
+
+    pattern = safe._terminal_unsafe()
+    escaped = [c for c in range(0x110000) if pattern.fullmatch(chr(c))]
+    assert len(escaped) > 2048  # the controls, bidi marks and every surrogate
+    assert [hex(c) for c in escaped if chr(c).isprintable()] == []
+    assert safe.terminal("GPU 0 · 80.0 GiB · é") == "GPU 0 · 80.0 GiB · é"
+    assert safe.terminal("a\x1b[31mb\u202ec") == "a\\x1b[31mb\\u202ec"
