@@ -331,6 +331,16 @@ NOT_FOR_JSON = (
 )
 # Plain argument lists take the short way (canirun.entry): no command-line framework.
 NO_TYPER = ("typer", "click", "canirun.cli")
+# Neither way of `frameworks` needs these (the stand-ins of canirun.entry, the C pickle).
+NOT_FOR_A_LISTING = (
+    "inspect",
+    "pickle",
+    "json",
+    "platform",
+    "urllib.parse",
+    "msgspec.inspect",
+    "textwrap",
+)
 NOT_IMPORTED = {
     ("scan", "--json", "--ram-bandwidth", "off"): (
         *NO_TYPER,
@@ -367,13 +377,7 @@ NOT_IMPORTED = {
         "pydantic.plugin._loader",
         "importlib.metadata",
         "email.message",
-        "inspect",
-        "pickle",
-        "json",
-        "platform",
-        "urllib.parse",
-        "msgspec.inspect",
-        "textwrap",
+        *NOT_FOR_A_LISTING,
     ),
     # The listing's JSON is written from its data (commands.framework_listing_json).
     ("frameworks", "--json"): (
@@ -387,13 +391,7 @@ NOT_IMPORTED = {
         "canirun.estimate.multinode",
         "canirun.output.catalog_text",
         "importlib.metadata",
-        "inspect",
-        "pickle",
-        "json",
-        "platform",
-        "urllib.parse",
-        "msgspec.inspect",
-        "textwrap",
+        *NOT_FOR_A_LISTING,
     ),
 }
 
@@ -494,12 +492,18 @@ print(msgspec.json.decode(b'{"a": 1}', type=Row), typing_extensions.__name__)
 """
 
 
-def test_msgspec_is_loaded_without_typing_extensions_and_it_stays_importable() -> None:
+def _stand_in_script(script: str) -> list[str]:
+    """The lines a stand-in test's script prints, run in a fresh interpreter (the
+    stand-ins act only on modules not yet imported)."""
     env = {**os.environ, "PYTHONPATH": SRC}
     done = subprocess.run(
-        [sys.executable, "-c", PLAIN_MSGSPEC], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     )
-    assert done.stdout.split() == ["{'a':", "1}", "typing_extensions"]
+    return done.stdout.splitlines()
+
+
+def test_msgspec_is_loaded_without_typing_extensions_and_it_stays_importable() -> None:
+    assert " ".join(_stand_in_script(PLAIN_MSGSPEC)).split() == ["{'a':", "1}", "typing_extensions"]
 
 
 PLAIN_UUID = """
@@ -517,11 +521,7 @@ print(uuid.platform.machine() == platform.machine())  # uuid's stand-in reads th
 
 @pytest.mark.skipif(not hasattr(os, "uname"), reason="the stand-in is for POSIX only")
 def test_msgspec_is_loaded_without_platform_and_uuid_still_works() -> None:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    done = subprocess.run(
-        [sys.executable, "-c", PLAIN_UUID], capture_output=True, text=True, env=env, check=True
-    )
-    assert done.stdout.split() == [
+    assert " ".join(_stand_in_script(PLAIN_UUID)).split() == [
         "True",
         "4f3f289869e35a0d820ac4e87987dbce",  # uuid5(NAMESPACE_DNS, "a")
         "True",
@@ -549,15 +549,7 @@ print(inspect.__name__, inspect is real, inspect.__spec__ is not None)
 
 
 def test_dataclasses_is_loaded_without_inspect_and_both_still_work() -> None:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    done = subprocess.run(
-        [sys.executable, "-c", PLAIN_DATACLASSES],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    assert done.stdout.splitlines() == ["Point(x: int, y: int = 0)", "inspect True True"]
+    assert _stand_in_script(PLAIN_DATACLASSES) == ["Point(x: int, y: int = 0)", "inspect True True"]
 
 
 PLAIN_PATHLIB = """
@@ -574,11 +566,7 @@ print(urllib.parse.quote("a b"), urllib.parse.urlsplit("https://h/p").netloc)
 
 
 def test_pathlib_is_loaded_without_urllib_parse_and_both_still_work() -> None:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    done = subprocess.run(
-        [sys.executable, "-c", PLAIN_PATHLIB], capture_output=True, text=True, env=env, check=True
-    )
-    assert done.stdout.splitlines() == ["file:///a%20b/c", "True True", "a%20b h"]
+    assert _stand_in_script(PLAIN_PATHLIB) == ["file:///a%20b/c", "True True", "a%20b h"]
 
 
 UNUSED_MSGSPEC = """
@@ -597,11 +585,7 @@ print(mi is sys.modules["msgspec.inspect"], mi.__spec__ is not None,
 
 
 def test_msgspec_is_loaded_without_its_unused_modules_and_they_still_work() -> None:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    done = subprocess.run(
-        [sys.executable, "-c", UNUSED_MSGSPEC], capture_output=True, text=True, env=env, check=True
-    )
-    assert done.stdout.splitlines() == [
+    assert _stand_in_script(UNUSED_MSGSPEC) == [
         "[]",
         "{\"a\":[1,2.5]} {'type': 'integer'}",
         "IntType(gt=None, ge=None, lt=None, le=None, multiple_of=None)",
