@@ -255,21 +255,9 @@ def load_pathlib_plainly() -> None:
     import types
 
     stand_in = types.ModuleType("urllib.parse", "imports the real urllib.parse when first read")
-
-    def real(name: str) -> Any:
-        if name.startswith("__"):  # the import system asks for __path__ and such
-            raise AttributeError(name)
-        import importlib
-
-        if sys.modules.get("urllib.parse") is stand_in:
-            del sys.modules["urllib.parse"]
-        return getattr(importlib.import_module("urllib.parse"), name)
-
-    def quote_from_bytes(*args: Any, **kwargs: Any) -> Any:
-        return real("quote_from_bytes")(*args, **kwargs)
-
-    stand_in.quote_from_bytes = quote_from_bytes  # type: ignore[attr-defined]
+    real = _real_module_reader("urllib.parse", stand_in)
     stand_in.__getattr__ = real  # type: ignore[method-assign]  # PEP 562
+    stand_in.quote_from_bytes = _forward(real, "quote_from_bytes")  # type: ignore[attr-defined]
     sys.modules["urllib.parse"] = stand_in
     try:
         import pathlib  # noqa: F401
