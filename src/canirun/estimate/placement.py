@@ -332,7 +332,8 @@ VENDOR_NAMES = {"nvidia": "NVIDIA", "amd": "AMD", "apple": "Apple", "intel": "In
 
 
 def a_gpu_of(vendors: Iterable[str]) -> str:
-    """ "an NVIDIA/AMD GPU" for ("nvidia", "amd"), as a reason says it; the CPU is left out."""
+    """The GPU a reason names, with its article: "an NVIDIA/AMD GPU" for ("nvidia", "amd");
+    the CPU is left out."""
     names = [VENDOR_NAMES.get(v, v) for v in vendors if v != "cpu"]
     return f"an {'/'.join(names)} GPU" if names else "a supported GPU"
 
